@@ -1,0 +1,100 @@
+//! Actions: what one event causes on one channel because one route matched it.
+//!
+//! An action carries everything needed to send it later, from another instance, after a
+//! restart (the outbox stores it): the channel *name* (its URL and secret are looked up in the
+//! configuration at send time, so no secret is ever stored) and the rendered, unsigned body
+//! (signatures carry a timestamp and are made at send time).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The kinds of channel vodhook delivers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelType {
+    Dingtalk,
+    Feishu,
+    Wecom,
+    Slack,
+    Webhook,
+    Log,
+}
+
+impl ChannelType {
+    pub const ALL: [ChannelType; 6] = [
+        ChannelType::Dingtalk,
+        ChannelType::Feishu,
+        ChannelType::Wecom,
+        ChannelType::Slack,
+        ChannelType::Webhook,
+        ChannelType::Log,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelType::Dingtalk => "dingtalk",
+            ChannelType::Feishu => "feishu",
+            ChannelType::Wecom => "wecom",
+            ChannelType::Slack => "slack",
+            ChannelType::Webhook => "webhook",
+            ChannelType::Log => "log",
+        }
+    }
+}
+
+impl std::fmt::Display for ChannelType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One planned delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    /// Stable across VOD's retries, instances and restarts: see [`Action::key_for`].
+    pub key: String,
+    /// The event's identity ([`crate::event::Event::identity`]).
+    pub event: String,
+    pub route: String,
+    pub channel: String,
+    pub channel_type: ChannelType,
+    /// The rendered body, before signing.
+    pub payload: Value,
+}
+
+impl Action {
+    /// The idempotency key of the action that sends event `identity` to `channel` via `route`.
+    pub fn key_for(identity: &str, route: &str, channel: &str) -> String {
+        format!("{identity}|{route}|{channel}")
+    }
+
+    /// A compact id for the key, safe in headers and Redis keys: `msg_` + 32 hex digits of its
+    /// SHA-256 (used as Standard Webhooks' `webhook-id`).
+    pub fn message_id(&self) -> String {
+        let digest = Sha256::digest(self.key.as_bytes());
+        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        format!("msg_{hex}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_id_is_stable_and_header_safe() {
+        let action = Action {
+            key: Action::key_for("WorkflowTaskComplete:t1", "failures", "ops"),
+            event: "WorkflowTaskComplete:t1".into(),
+            route: "failures".into(),
+            channel: "ops".into(),
+            channel_type: ChannelType::Log,
+            payload: Value::Null,
+        };
+        let id = action.message_id();
+        assert_eq!(id, action.clone().message_id());
+        assert_eq!(id.len(), 4 + 32);
+        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    }
+}

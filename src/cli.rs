@@ -1,0 +1,6 @@
+//! Command line. (Being written.)
+use std::process::ExitCode;
+
+pub fn main() -> ExitCode {
+    ExitCode::SUCCESS
+}

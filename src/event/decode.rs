@@ -1,0 +1,55 @@
+//! From a delivery's bytes to typed events: unwrap the envelope, decode embedded JSON, build
+//! the typed view. Pure: no I/O, no clock.
+
+use serde_json::Value;
+
+use super::embedded::decode_embedded;
+use super::{
+    DecodeError, Delivery, Event, GenericEvent, WORKFLOW_TASK_COMPLETE, Warning, WorkflowTaskComplete,
+};
+use crate::envelope;
+
+/// Decodes one delivery (an HTTP callback body or an MNS message, any envelope).
+///
+/// An event that cannot be decoded is an error only when the delivery holds no good event:
+/// otherwise it is reported in [`Delivery::rejected`], so one broken message in an MNS batch
+/// does not hold back (or endlessly re-deliver) the others.
+pub fn decode_delivery(body: &[u8]) -> Result<Delivery, DecodeError> {
+    let raw = envelope::unwrap(body)?;
+    let mut delivery =
+        Delivery { events: Vec::with_capacity(raw.len()), warnings: Vec::new(), rejected: Vec::new() };
+    for item in raw {
+        match decode_event_value(item.value, &item.path, &mut delivery.warnings) {
+            Ok(event) => delivery.events.push(event),
+            Err(err) => delivery.rejected.push(err),
+        }
+    }
+    if delivery.events.is_empty() {
+        return Err(delivery.rejected.swap_remove(0));
+    }
+    Ok(delivery)
+}
+
+/// Decodes one event object found at `path` in its delivery (empty for a bare event).
+pub fn decode_event_value(
+    mut value: Value,
+    path: &str,
+    warnings: &mut Vec<Warning>,
+) -> Result<Event, DecodeError> {
+    decode_embedded(&mut value, path, warnings)?;
+    let is_workflow = value.get("EventType").and_then(Value::as_str) == Some(WORKFLOW_TASK_COMPLETE);
+    let event = if is_workflow {
+        WorkflowTaskComplete::from_decoded(value, warnings).map(|w| Event::Workflow(Box::new(w)))
+    } else {
+        GenericEvent::from_decoded(value, warnings).map(|g| Event::Generic(Box::new(g)))
+    };
+    event.map_err(|e| DecodeError { path: join(path, &e.path), ..e })
+}
+
+fn join(prefix: &str, path: &str) -> String {
+    match (prefix.is_empty(), path.is_empty()) {
+        (true, _) => path.to_owned(),
+        (_, true) => prefix.to_owned(),
+        _ => format!("{prefix}.{path}"),
+    }
+}

@@ -1,0 +1,52 @@
+//! Every other VOD event type (FileUploadComplete, TranscodeComplete, SnapshotComplete,
+//! AIMediaAuditComplete, ... about 25): the common envelope typed, everything else kept.
+
+use serde_json::Value;
+
+use super::fields::{Fields, kind_of};
+use super::{DecodeError, VodTime, Warning};
+
+#[derive(Debug, Clone)]
+pub struct GenericEvent {
+    pub event_type: String,
+    pub event_time: Option<VodTime>,
+    pub video_id: Option<String>,
+    pub status: Option<String>,
+    /// `Extend`: the user's pass-through data, decoded when it held JSON.
+    pub extend: Option<Value>,
+    /// The whole event with its embedded JSON decoded; nothing dropped.
+    pub decoded: Value,
+}
+
+impl GenericEvent {
+    pub(crate) fn from_decoded(decoded: Value, warnings: &mut Vec<Warning>) -> Result<Self, DecodeError> {
+        let Value::Object(map) = &decoded else {
+            return Err(DecodeError::new("", format!("expected an object, found {}", kind_of(&decoded))));
+        };
+        let f = Fields::new(map, "");
+        let event = Self {
+            event_type: f.req_str("EventType")?.to_owned(),
+            event_time: f.opt_time("EventTime", warnings)?,
+            video_id: f.opt_str("VideoId")?.map(str::to_owned),
+            status: f.opt_str("Status")?.map(str::to_owned),
+            extend: map.get("Extend").filter(|v| !v.is_null()).cloned(),
+            decoded: Value::Null,
+        };
+        Ok(Self { decoded, ..event })
+    }
+
+    /// See [`super::Event::identity`].
+    pub fn identity(&self) -> String {
+        let field = |k: &str| match self.decoded.get(k) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        let job_id = field("JobId");
+        if !job_id.is_empty() {
+            return format!("{}:{job_id}", self.event_type);
+        }
+        let time = self.event_time.as_ref().map_or("", |t| t.raw.as_str());
+        format!("{}:{}:{time}", self.event_type, self.video_id.as_deref().unwrap_or(""))
+    }
+}
