@@ -1,6 +1,300 @@
-//! Command line. (Being written.)
-use std::process::ExitCode;
+//! The command line: the runtimes (`serve`, `lambda`) and the tools that help users set up and
+//! test before deploying (`parse`, `plan`, `check-config`, `sign`, `simulate`, `drain`).
+//! With no subcommand the binary picks its runtime from the environment, so the same
+//! `bootstrap` runs on Function Compute and on Lambda.
 
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use base64::Engine;
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use crate::auth;
+use crate::config::{Config, env};
+use crate::event::decode_delivery;
+use crate::handler::App;
+use crate::runtime;
+use crate::samples;
+use crate::telemetry::{self, Sink};
+
+#[derive(Debug, Parser)]
+#[command(name = "vodhook", version, about = "ApsaraVideo VOD callbacks in, notifications out")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve HTTP (Function Compute custom runtime, or locally).
+    Serve {
+        /// Listen address; default from VODHOOK_LISTEN, FC_CUSTOM_LISTEN_PORT, FC_SERVER_PORT, else 127.0.0.1:9000.
+        #[arg(long)]
+        listen: Option<String>,
+        #[arg(long, env = env::CONFIG)]
+        config: Option<PathBuf>,
+    },
+    /// Run as an AWS Lambda function (lambda_http).
+    Lambda {
+        #[arg(long, env = env::CONFIG)]
+        config: Option<PathBuf>,
+    },
+    /// Print each event a delivery holds, fully decoded, one JSON object per line. Sends nothing.
+    Parse {
+        /// The delivery as it arrived (any envelope); `-` or nothing for stdin.
+        input: Option<PathBuf>,
+    },
+    /// Print the actions a delivery would cause (NDJSON). Sends nothing.
+    Plan {
+        #[arg(long, env = env::CONFIG)]
+        config: Option<PathBuf>,
+        input: Option<PathBuf>,
+    },
+    /// Load and validate a configuration; exit 1 and say what is wrong where.
+    CheckConfig { file: Option<PathBuf> },
+    /// Print the two headers VOD would send with a callback.
+    Sign {
+        /// The callback URL exactly as configured in VOD.
+        #[arg(long)]
+        url: String,
+        #[arg(long, env = env::AUTH_KEY, hide_env_values = true)]
+        key: String,
+        /// Unix seconds; default now.
+        #[arg(long)]
+        timestamp: Option<i64>,
+    },
+    /// Act as VOD: send a signed callback to a running vodhook and print the answer.
+    Simulate {
+        #[arg(long, default_value = "http://127.0.0.1:9000/")]
+        target: String,
+        /// Sign with this auth key (else unsigned).
+        #[arg(long, env = env::AUTH_KEY, hide_env_values = true)]
+        key: Option<String>,
+        /// The URL to sign (as configured in VOD); default the target.
+        #[arg(long, env = env::CALLBACK_URL)]
+        callback_url: Option<String>,
+        /// `http`: a VOD HTTP callback; `mns`: FC's MNS queue trigger (CloudEvents) to /invoke.
+        #[arg(long, value_enum, default_value_t = Via::Http)]
+        via: Via,
+        /// A built-in realistic event.
+        #[arg(long, value_enum, conflicts_with = "file")]
+        example: Option<Example>,
+        /// An event file to send; default the `succeed` example.
+        file: Option<PathBuf>,
+    },
+    /// Deliver what the outbox holds and is due (what the timer trigger does).
+    Drain {
+        #[arg(long, env = env::CONFIG)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Via {
+    Http,
+    Mns,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Example {
+    Succeed,
+    Failed,
+}
+
+/// Entry point of the binary.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or_else(|| {
+        let on_lambda = std::env::var(env::AWS_LAMBDA_RUNTIME_API).is_ok_and(|v| !v.is_empty());
+        let config = std::env::var_os(env::CONFIG).map(PathBuf::from);
+        if on_lambda { Command::Lambda { config } } else { Command::Serve { listen: None, config } }
+    });
+    match run(command) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode, String> {
+    match command {
+        Command::Serve { listen, config } => {
+            telemetry::init(Sink::Stdout);
+            let addr = match listen {
+                Some(listen) => {
+                    listen.parse().map_err(|_| format!("--listen {listen:?} is not host:port"))?
+                }
+                None => runtime::server::listen_addr(|k| std::env::var(k).ok())?,
+            };
+            let app = Arc::new(start_app(config.as_deref())?);
+            tokio_runtime(true)?.block_on(runtime::server::serve(app, addr)).map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Lambda { config } => {
+            telemetry::init(Sink::Stdout);
+            let app = Arc::new(start_app(config.as_deref())?);
+            tokio_runtime(false)?.block_on(runtime::lambda::run(app)).map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Parse { input } => {
+            telemetry::init(Sink::Stderr);
+            parse(&read_input(input.as_deref())?)
+        }
+        Command::Plan { .. } | Command::CheckConfig { .. } | Command::Drain { .. } => {
+            Err("not available yet in this build".to_owned())
+        }
+        Command::Sign { url, key, timestamp } => {
+            let timestamp = timestamp.unwrap_or_else(runtime::unix_now);
+            println!("X-VOD-TIMESTAMP: {timestamp}");
+            println!("X-VOD-SIGNATURE: {}", auth::signature(&url, timestamp, &key));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Simulate { target, key, callback_url, via, example, file } => {
+            telemetry::init(Sink::Stderr);
+            let event = match (file, example) {
+                (Some(path), _) => read_input(Some(&path))?,
+                (None, Some(Example::Failed)) => samples::FAILED.as_bytes().to_vec(),
+                (None, _) => samples::SUCCEED.as_bytes().to_vec(),
+            };
+            tokio_runtime(false)?.block_on(simulate(
+                &target,
+                key.as_deref(),
+                callback_url.as_deref(),
+                via,
+                event,
+            ))
+        }
+    }
+}
+
+fn start_app(config: Option<&std::path::Path>) -> Result<App, String> {
+    let config = load_config(config)?;
+    App::new(&config).map_err(|e| e.to_string())
+}
+
+/// Loads the configuration (see [`Config`]).
+fn load_config(path: Option<&std::path::Path>) -> Result<Config, String> {
+    if let Some(path) = path {
+        return Err(format!("{}: configuration files are not supported yet in this build", path.display()));
+    }
+    let mut config = Config::default();
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let Some(url) = var(env::CALLBACK_URL) {
+        config.auth.callback_url = Some(url);
+    }
+    if let Some(key) = var(env::AUTH_KEY) {
+        config.auth.key = Some(crate::redact::Secret::new(key));
+    }
+    if let Some(key) = var(env::AUTH_KEY_PREVIOUS) {
+        config.auth.previous_key = Some(crate::redact::Secret::new(key));
+    }
+    Ok(config)
+}
+
+fn tokio_runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, String> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder.enable_all().build().map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+/// Reads a file, or stdin for `-` or nothing.
+fn read_input(path: Option<&std::path::Path>) -> Result<Vec<u8>, String> {
+    match path {
+        Some(p) if p.as_os_str() != "-" => std::fs::read(p).map_err(|e| format!("{}: {e}", p.display())),
+        _ => {
+            let mut bytes = Vec::new();
+            std::io::stdin().read_to_end(&mut bytes).map_err(|e| format!("stdin: {e}"))?;
+            Ok(bytes)
+        }
+    }
+}
+
+fn parse(bytes: &[u8]) -> Result<ExitCode, String> {
+    let delivery = decode_delivery(bytes).map_err(|e| e.to_string())?;
+    for warning in &delivery.warnings {
+        eprintln!("warning: {warning}");
+    }
+    for rejected in &delivery.rejected {
+        eprintln!("error: event dropped: {rejected}");
+    }
+    let mut out = std::io::stdout().lock();
+    for event in &delivery.events {
+        let line = serde_json::to_string(event.decoded()).map_err(|e| e.to_string())?;
+        writeln!(out, "{line}").map_err(|e| format!("stdout: {e}"))?;
+    }
+    Ok(if delivery.rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Wraps `event` as Function Compute's MNS queue trigger delivers it: a CloudEvents array whose
+/// `data.messageBody` is the base64 of the message, as the MNS SDKs send it.
+pub fn mns_trigger_body(event: &[u8], now: i64) -> Vec<u8> {
+    let time = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default().to_rfc3339();
+    let message = base64::engine::general_purpose::STANDARD.encode(event);
+    let cloud_event = json!({
+        "id": format!("vodhook-simulate-{now}"),
+        "source": "MNS-vodhook-simulate",
+        "specversion": "1.0",
+        "type": "mns:Queue:SendMessage",
+        "datacontenttype": "application/json; charset=utf-8",
+        "subject": "acs:mns:cn-shanghai:123456789:queues/vod-events",
+        "time": time,
+        "aliyunaccountid": "123456789",
+        "aliyunpublishtime": time,
+        "aliyunoriginalaccountid": "123456789",
+        "aliyuneventbusname": "MNS-vodhook-simulate",
+        "aliyunregionid": "cn-shanghai",
+        "aliyunpublishaddr": "127.0.0.1",
+        "data": {"requestId": "vodhook-simulate", "messageId": format!("{now:X}"), "messageBody": message},
+    });
+    json!([cloud_event]).to_string().into_bytes()
+}
+
+async fn simulate(
+    target: &str,
+    key: Option<&str>,
+    callback_url: Option<&str>,
+    via: Via,
+    event: Vec<u8>,
+) -> Result<ExitCode, String> {
+    let now = runtime::unix_now();
+    let client = reqwest::Client::new();
+    let request = match via {
+        Via::Http => {
+            let mut request = client.post(target).header("content-type", "application/json").body(event);
+            if let Some(key) = key {
+                let url = callback_url.unwrap_or(target);
+                request = request
+                    .header(auth::TIMESTAMP_HEADER, now.to_string())
+                    .header(auth::SIGNATURE_HEADER, auth::signature(url, now, key));
+            }
+            request
+        }
+        Via::Mns => {
+            let mut url = url::Url::parse(target).map_err(|e| format!("--target {target:?}: {e}"))?;
+            url.set_path(crate::handler::paths::INVOKE);
+            url.set_query(None);
+            client
+                .post(url)
+                .header("content-type", "application/octet-stream")
+                .header(crate::handler::FC_REQUEST_ID_HEADER, format!("simulate-{now}"))
+                .body(mns_trigger_body(&event, now))
+        }
+    };
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("sending to {}: {}", crate::redact::redact_url(target), e.without_url()))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    println!("{}", status.as_u16());
+    println!("{body}");
+    Ok(if status.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -1,1 +1,256 @@
-//! TODO
+//! The core service: one `http::Request<Bytes>` in, one `http::Response<Bytes>` out. Every
+//! runtime (Function Compute, Lambda, the local server) adapts its requests to this and makes
+//! no decision of its own.
+//!
+//! Contract:
+//! - `POST` on any path (HTTP trigger) or `POST /invoke` (FC event invocation) → decode, act,
+//!   `200` with `{"events": N, ...}`; `503` when a retryable failure is left at the deadline.
+//! - Input that cannot be an event → `400` `{"error", "path"}`; too large → `413`; a bad or
+//!   missing VOD signature (when a key is configured) → `401`; other methods → `405`.
+//! - `POST /initialize`, `GET /pre-stop` (FC lifecycle hooks) and `GET /healthz` → `200`.
+//! - A failed `/invoke` also carries `x-fc-status: 404`, FC's function-error signal, so FC's
+//!   async retry and on-failure destination take over.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::auth::Verifier;
+use crate::config::Config;
+use crate::dispatch::{Dispatcher, Report};
+use crate::event::{DecodeError, decode_delivery};
+
+/// FC's header for "the function failed" on event invocations.
+pub const FC_STATUS_HEADER: &str = "x-fc-status";
+/// FC's request id header.
+pub const FC_REQUEST_ID_HEADER: &str = "x-fc-request-id";
+
+/// Paths with a meaning of their own; `POST` anywhere else is an HTTP-trigger callback.
+pub mod paths {
+    pub const INVOKE: &str = "/invoke";
+    pub const INITIALIZE: &str = "/initialize";
+    pub const PRE_STOP: &str = "/pre-stop";
+    pub const HEALTHZ: &str = "/healthz";
+}
+
+/// How a request reached us, which decides authentication and failure signalling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    /// VOD's HTTP callback (through an HTTP trigger or a Function URL): signed by VOD.
+    Http,
+    /// FC's event invocation (`POST /invoke`): MNS triggers, timers, API calls. Not signed.
+    Invoke,
+}
+
+/// Which runtime a request came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The HTTP server (Function Compute's custom runtime, or local): `POST /invoke` is an event
+    /// invocation.
+    FunctionCompute,
+    /// Lambda: every HTTP request is a callback from outside (scheduled events never arrive as
+    /// HTTP), so every one is authenticated.
+    Lambda,
+}
+
+/// FC's marker on requests that came through an HTTP trigger.
+fn is_http_invoke(headers: &http::HeaderMap) -> bool {
+    headers.get("x-fc-control-path").is_some_and(|v| v.as_bytes() == b"/http-invoke")
+}
+
+/// The service every runtime calls.
+#[derive(Debug)]
+pub struct App {
+    verifier: Option<Verifier>,
+    max_body_bytes: usize,
+    callback_deadline: Duration,
+    invoke_deadline: Duration,
+    dispatcher: Dispatcher,
+}
+
+/// Problems that stop the service from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthConfigError),
+}
+
+impl App {
+    pub fn new(config: &Config) -> Result<Self, StartError> {
+        let verifier = Verifier::from_config(&config.auth)?;
+        if verifier.is_none() {
+            tracing::warn!(
+                "no VOD auth key configured: callbacks are accepted unauthenticated (set VODHOOK_AUTH_KEY and VODHOOK_CALLBACK_URL)"
+            );
+        }
+        Ok(Self {
+            verifier,
+            max_body_bytes: config.server.max_body_bytes,
+            callback_deadline: Duration::from_millis(config.delivery.callback_deadline_ms),
+            invoke_deadline: Duration::from_millis(config.delivery.invoke_deadline_ms),
+            dispatcher: Dispatcher::default(),
+        })
+    }
+
+    /// The largest body the runtimes should read; larger ones are answered `413`.
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+
+    /// Handles one request. `now` is unix seconds (passed in so tests control the clock).
+    pub async fn handle(&self, request: Request<Bytes>, origin: Origin, now: i64) -> Response<Bytes> {
+        let started = Instant::now();
+        let (parts, body) = request.into_parts();
+        let path = parts.uri.path();
+        let trigger = match (&parts.method, path) {
+            (&Method::GET, paths::HEALTHZ | paths::PRE_STOP) | (&Method::POST, paths::INITIALIZE) => {
+                return json_response(StatusCode::OK, &json!({"status": "ok"}));
+            }
+            // FC strips client-sent `x-fc-*` headers, so `x-fc-control-path` is FC's word: a
+            // request it marks as an HTTP-trigger call is one even on `/invoke`, and signed.
+            (&Method::POST, paths::INVOKE)
+                if origin == Origin::FunctionCompute && !is_http_invoke(&parts.headers) =>
+            {
+                Trigger::Invoke
+            }
+            (&Method::POST, _) => Trigger::Http,
+            _ => {
+                let mut response = error_response(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    &format!("method {} is not allowed here: VOD callbacks are POSTed", parts.method),
+                    "",
+                );
+                response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+                return response;
+            }
+        };
+        let response = self.callback(trigger, &parts.headers, &body, now, started).await;
+        if trigger == Trigger::Invoke && !response.status().is_success() {
+            let mut response = response;
+            response.headers_mut().insert(FC_STATUS_HEADER, HeaderValue::from_static("404"));
+            return response;
+        }
+        response
+    }
+
+    /// A timer's tick (FC timer trigger, Lambda EventBridge schedule): drain the outbox.
+    pub async fn scheduled(&self) -> crate::dispatch::DrainReport {
+        let report = self.dispatcher.drain().await;
+        tracing::info!(
+            delivered = report.delivered,
+            rescheduled = report.rescheduled,
+            dead_lettered = report.dead_lettered,
+            "outbox drained"
+        );
+        report
+    }
+
+    async fn callback(
+        &self,
+        trigger: Trigger,
+        headers: &http::HeaderMap,
+        body: &Bytes,
+        now: i64,
+        started: Instant,
+    ) -> Response<Bytes> {
+        if body.len() > self.max_body_bytes {
+            tracing::warn!(bytes = body.len(), limit = self.max_body_bytes, "request body too large");
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("body is larger than the {} bytes allowed", self.max_body_bytes),
+                "",
+            );
+        }
+        if let (Trigger::Http, Some(verifier)) = (trigger, &self.verifier) {
+            match verifier.verify(headers, now) {
+                Ok(crate::auth::KeyUsed::Current) => {}
+                Ok(crate::auth::KeyUsed::Previous) => {
+                    tracing::info!("callback signed with the previous auth key (rotation under way)")
+                }
+                Err(err) => {
+                    tracing::warn!(reason = %err, "callback refused: signature check failed");
+                    return error_response(StatusCode::UNAUTHORIZED, &err.to_string(), "");
+                }
+            }
+        }
+        if trigger == Trigger::Invoke && is_timer_event(body) {
+            let report = self.scheduled().await;
+            return json_response(StatusCode::OK, &serde_json::to_value(report).unwrap_or(Value::Null));
+        }
+        let delivery = match decode_delivery(body) {
+            Ok(delivery) => delivery,
+            Err(err) => return decode_failure(&err),
+        };
+        for warning in &delivery.warnings {
+            tracing::warn!(path = %warning.path, "{}", warning.message);
+        }
+        for rejected in &delivery.rejected {
+            tracing::error!(path = %rejected.path, "event in this delivery dropped: {}", rejected.message);
+        }
+        let deadline = started
+            + match trigger {
+                Trigger::Http => self.callback_deadline,
+                Trigger::Invoke => self.invoke_deadline,
+            };
+        let report = self.dispatcher.dispatch(&delivery, deadline).await;
+        log_summary(&report, started);
+        let status = if report.needs_retry() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+        let mut body = serde_json::to_value(&report).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut body {
+            if !delivery.warnings.is_empty() {
+                map.insert("warnings".into(), json!(delivery.warnings));
+            }
+            if !delivery.rejected.is_empty() {
+                let rejected: Vec<_> =
+                    delivery.rejected.iter().map(|e| json!({"error": e.message, "path": e.path})).collect();
+                map.insert("rejected".into(), Value::Array(rejected));
+            }
+        }
+        json_response(status, &body)
+    }
+}
+
+/// FC's timer trigger: `{"triggerTime": ..., "triggerName": ..., "payload": ...}`. VOD events
+/// never carry these fields, so the shape is unambiguous.
+fn is_timer_event(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Probe {
+        trigger_time: Option<serde::de::IgnoredAny>,
+        trigger_name: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Probe>(body).is_ok_and(|p| p.trigger_time.is_some() && p.trigger_name.is_some())
+}
+
+fn decode_failure(err: &DecodeError) -> Response<Bytes> {
+    tracing::warn!(path = %err.path, "delivery refused: {}", err.message);
+    error_response(StatusCode::BAD_REQUEST, &err.message, &err.path)
+}
+
+fn log_summary(report: &Report, started: Instant) {
+    tracing::info!(
+        events = report.events,
+        delivered = report.delivered,
+        duplicate = report.duplicate,
+        retried = report.retried,
+        failed_permanently = report.failed_permanently,
+        left_for_retry = report.left_for_retry,
+        queued = report.queued,
+        duration_ms = started.elapsed().as_millis() as u64,
+        "request done"
+    );
+}
+
+/// `{"error": ..., "path": ...}`: the contract for every 4xx.
+pub fn error_response(status: StatusCode, error: &str, path: &str) -> Response<Bytes> {
+    json_response(status, &json!({"error": error, "path": path}))
+}
+
+pub fn json_response(status: StatusCode, body: &Value) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
