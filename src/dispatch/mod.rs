@@ -1,0 +1,414 @@
+//! The action pipeline behind the handler: events → routes → actions → dedup → delivery, all
+//! within the request's deadline, and the outbox for what the deadline leaves undelivered.
+//!
+//! One action's life (see `crate::dedup` for the claim protocol):
+//! 1. **claim** its idempotency key. Done already → `duplicate`. In flight in another request
+//!    or instance → wait for that one to finish (polling the store) until the deadline, so a
+//!    duplicate never answers "delivered" for something that may yet fail. Store unreachable
+//!    → deliver anyway (a duplicate is better than a loss) and say so in the response.
+//! 2. **send** through the channel's token bucket; retry retryable failures with jittered
+//!    exponential backoff (honouring `Retry-After`) while the deadline allows.
+//! 3. **settle**: delivered → mark done (TTL). Failed permanently (a configuration error) →
+//!    release the claim and log loudly: a redelivery after the fix may send. Still failing at
+//!    the deadline → into the outbox (then mark done: the outbox owns it now) when Redis is
+//!    configured; otherwise release and answer `503` so VOD delivers again.
+//!
+//! Actions run concurrently: N channels cost the slowest one, not the sum.
+
+mod backoff;
+mod ratelimit;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::action::{Action, ChannelType};
+use crate::config::{ChannelConfig, Config};
+use crate::dedup::{Claim, ClaimToken, DedupStore};
+use crate::deliver::{Outcome, Sender};
+use crate::event::{Delivery, Event};
+use crate::outbox::{Next, Outbox, OutboxItem, next_due};
+use crate::route::Router;
+use ratelimit::TokenBucket;
+
+/// How often a duplicate checks whether the holder of an in-flight action has finished.
+const IN_FLIGHT_POLL: Duration = Duration::from_millis(100);
+/// An attempt with less time than this left is not worth starting.
+const MIN_ATTEMPT: Duration = Duration::from_millis(50);
+/// The most outbox items one drain takes.
+const DRAIN_BATCH: usize = 200;
+/// DingTalk and WeCom robots accept 20 messages a minute.
+const CHAT_ROBOT_RATE: u32 = 20;
+
+/// What one delivery caused, for the response body and the request's summary log line.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Report {
+    pub events: usize,
+    pub actions: usize,
+    pub delivered: usize,
+    pub duplicate: usize,
+    /// Extra attempts made (rate limits, timeouts, 5xx) for actions of this request.
+    pub retried: usize,
+    pub failed_permanently: usize,
+    /// Undelivered at the deadline and not queued: the sender must deliver again.
+    pub left_for_retry: usize,
+    /// Undelivered at the deadline, safe in the outbox for a later drain.
+    pub queued: usize,
+    /// Still in flight in another request at the deadline.
+    pub in_flight_elsewhere: usize,
+    /// The dedup store could not be reached: delivered without duplicate protection.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dedup_unavailable: bool,
+}
+
+impl Report {
+    /// Whether the sender must deliver again for nothing to be lost.
+    pub fn needs_retry(&self) -> bool {
+        self.left_for_retry > 0 || self.in_flight_elsewhere > 0
+    }
+}
+
+/// What one drain of the outbox did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct DrainReport {
+    pub taken: usize,
+    pub delivered: usize,
+    pub rescheduled: usize,
+    pub dead_lettered: usize,
+    /// Why nothing could be drained (no outbox configured, store unreachable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// How one action ended within its request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    Delivered,
+    Duplicate,
+    FailedPermanently,
+    LeftForRetry,
+    Queued,
+    InFlightElsewhere,
+}
+
+/// Timing settings, from `[delivery]`, `[dedup]` and `[outbox]`.
+#[derive(Debug, Clone)]
+struct Timing {
+    attempt_timeout: Duration,
+    backoff_initial: Duration,
+    backoff_max: Duration,
+    lease: Duration,
+    done_ttl: Duration,
+    outbox_schedule: Vec<u64>,
+    outbox_max_age: u64,
+}
+
+/// Runs the actions of each delivery, and drains the outbox.
+pub struct Dispatcher {
+    router: Router,
+    channels: HashMap<String, ChannelConfig>,
+    buckets: HashMap<String, TokenBucket>,
+    sender: Sender,
+    dedup: DedupStore,
+    outbox: Option<Outbox>,
+    timing: Timing,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher").field("channels", &self.channels.keys()).finish_non_exhaustive()
+    }
+}
+
+/// Problems building the pipeline from a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("dedup store: {0}")]
+    Store(#[from] crate::dedup::StoreError),
+}
+
+impl Dispatcher {
+    /// Builds everything once, at start-up; connects to nothing until first use.
+    pub fn new(config: &Config) -> Result<Self, DispatchError> {
+        let now = Instant::now();
+        let channels: HashMap<_, _> = config.channels.iter().map(|c| (c.name.clone(), c.clone())).collect();
+        let buckets = config
+            .channels
+            .iter()
+            .filter_map(|c| {
+                let default = matches!(c.kind, ChannelType::Dingtalk | ChannelType::Wecom).then_some(CHAT_ROBOT_RATE);
+                let rate = c.rate_per_minute.or(default).filter(|r| *r > 0)?;
+                Some((c.name.clone(), TokenBucket::per_minute(rate, now)))
+            })
+            .collect();
+        Ok(Self {
+            router: Router::new(config)?,
+            channels,
+            buckets,
+            sender: Sender::new(),
+            dedup: DedupStore::from_config(&config.dedup)?,
+            outbox: Outbox::from_config(&config.dedup)?,
+            timing: Timing {
+                attempt_timeout: Duration::from_millis(config.delivery.attempt_timeout_ms),
+                backoff_initial: Duration::from_millis(config.delivery.backoff_initial_ms),
+                backoff_max: Duration::from_millis(config.delivery.backoff_max_ms),
+                lease: Duration::from_millis(config.dedup.lease_ms),
+                done_ttl: Duration::from_secs(config.dedup.ttl_secs),
+                outbox_schedule: config.outbox.schedule_secs.clone(),
+                outbox_max_age: config.outbox.max_age_secs,
+            },
+        })
+    }
+
+    /// Whether undelivered actions can wait in an outbox (Redis configured).
+    pub fn has_outbox(&self) -> bool {
+        self.outbox.is_some()
+    }
+
+    /// The actions `event` causes: what `vodhook plan` prints. Pure.
+    pub fn plan(&self, event: &Event) -> Result<Vec<Action>, crate::template::RenderError> {
+        self.router.plan(event)
+    }
+
+    /// Runs every action of `delivery`, concurrently, within `deadline`.
+    pub async fn dispatch(&self, delivery: &Delivery, deadline: Instant) -> Report {
+        let mut report = Report { events: delivery.events.len(), ..Report::default() };
+        let mut actions = Vec::new();
+        for event in &delivery.events {
+            match self.router.plan(event) {
+                Ok(planned) => actions.extend(planned),
+                Err(err) => {
+                    tracing::error!(identity = %event.identity(), error = %err, "cannot render this event's messages");
+                    report.failed_permanently += 1;
+                }
+            }
+        }
+        report.actions = actions.len();
+        let results = futures_util::future::join_all(actions.iter().map(|a| self.run(a, deadline))).await;
+        for (settled, attempts, store_down) in results {
+            report.retried += attempts.saturating_sub(1) as usize;
+            report.dedup_unavailable |= store_down;
+            match settled {
+                Settled::Delivered => report.delivered += 1,
+                Settled::Duplicate => report.duplicate += 1,
+                Settled::FailedPermanently => report.failed_permanently += 1,
+                Settled::LeftForRetry => report.left_for_retry += 1,
+                Settled::Queued => report.queued += 1,
+                Settled::InFlightElsewhere => report.in_flight_elsewhere += 1,
+            }
+        }
+        report
+    }
+
+    /// One action: claim, send, settle. Returns how it ended, the attempts made, and whether
+    /// the dedup store was unreachable.
+    async fn run(&self, action: &Action, deadline: Instant) -> (Settled, u32, bool) {
+        loop {
+            match self.dedup.claim(&action.key, self.timing.lease).await {
+                Ok(Claim::Acquired(token)) => {
+                    let (settled, attempts) = self.deliver(action, Some(&token), deadline).await;
+                    return (settled, attempts, false);
+                }
+                Ok(Claim::AlreadyDone) => {
+                    tracing::info!(key = %action.key, channel = %action.channel, "duplicate: already delivered");
+                    return (Settled::Duplicate, 0, false);
+                }
+                Ok(Claim::InFlight) => {
+                    if Instant::now() + IN_FLIGHT_POLL >= deadline {
+                        tracing::warn!(key = %action.key, "still in flight elsewhere at the deadline");
+                        return (Settled::InFlightElsewhere, 0, false);
+                    }
+                    tokio::time::sleep(IN_FLIGHT_POLL).await;
+                }
+                Err(err) => {
+                    tracing::warn!(key = %action.key, error = %err, "dedup store unreachable: delivering without duplicate protection");
+                    let (settled, attempts) = self.deliver(action, None, deadline).await;
+                    return (settled, attempts, true);
+                }
+            }
+        }
+    }
+
+    /// Sends a claimed action with retries, then settles its claim.
+    async fn deliver(&self, action: &Action, token: Option<&ClaimToken>, deadline: Instant) -> (Settled, u32) {
+        let Some(channel) = self.channels.get(&action.channel) else {
+            tracing::error!(channel = %action.channel, "action for a channel that is not configured");
+            self.release(action, token).await;
+            return (Settled::FailedPermanently, 0);
+        };
+        let mut attempts = 0u32;
+        let mut last_error = String::new();
+        loop {
+            if let Some(bucket) = self.buckets.get(&action.channel) {
+                match bucket.reserve(Instant::now(), deadline) {
+                    Some(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
+                    Some(_) => {}
+                    None => {
+                        last_error = format!("rate limit of channel {} reached", action.channel);
+                        break;
+                    }
+                }
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining < MIN_ATTEMPT {
+                break;
+            }
+            attempts += 1;
+            match self.sender.send(channel, action, remaining.min(self.timing.attempt_timeout)).await {
+                Outcome::Delivered => {
+                    tracing::info!(key = %action.key, channel = %action.channel, route = %action.route, attempts, "delivered");
+                    self.complete(action, token).await;
+                    return (Settled::Delivered, attempts);
+                }
+                Outcome::Permanent { reason } => {
+                    tracing::error!(
+                        key = %action.key, channel = %action.channel, route = %action.route, %reason,
+                        "delivery failed permanently (configuration error?): not retried"
+                    );
+                    self.release(action, token).await;
+                    return (Settled::FailedPermanently, attempts);
+                }
+                Outcome::Retry { reason, after } => {
+                    let delay = backoff::delay(
+                        attempts - 1,
+                        self.timing.backoff_initial,
+                        self.timing.backoff_max,
+                        after,
+                    );
+                    tracing::warn!(key = %action.key, channel = %action.channel, %reason, attempts, "delivery failed, will retry");
+                    last_error = reason;
+                    if Instant::now() + delay >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+        (self.leave_for_retry(action, token, attempts, last_error).await, attempts)
+    }
+
+    /// The deadline came first: queue in the outbox when there is one, else give the claim up so
+    /// the sender's redelivery can try again.
+    async fn leave_for_retry(&self, action: &Action, token: Option<&ClaimToken>, attempts: u32, last_error: String) -> Settled {
+        if let Some(outbox) = &self.outbox {
+            let now = crate::runtime::unix_now();
+            let item = OutboxItem { action: action.clone(), attempts, first_seen: now, due: now, last_error };
+            let due = match next_due(&item, &self.timing.outbox_schedule, self.timing.outbox_max_age) {
+                Next::At(due) => due,
+                Next::Dead => now,
+            };
+            match outbox.push(&OutboxItem { due, ..item }).await {
+                Ok(()) => {
+                    tracing::warn!(key = %action.key, channel = %action.channel, due, "undelivered at the deadline: queued in the outbox");
+                    self.complete(action, token).await;
+                    return Settled::Queued;
+                }
+                Err(err) => tracing::error!(key = %action.key, error = %err, "outbox unreachable"),
+            }
+        }
+        tracing::warn!(key = %action.key, channel = %action.channel, "undelivered at the deadline: the sender must retry");
+        self.release(action, token).await;
+        Settled::LeftForRetry
+    }
+
+    async fn complete(&self, action: &Action, token: Option<&ClaimToken>) {
+        if let Some(token) = token
+            && let Err(err) = self.dedup.complete(&action.key, token, self.timing.done_ttl).await
+        {
+            tracing::warn!(key = %action.key, error = %err, "could not mark the action done: a redelivery may send it again");
+        }
+    }
+
+    async fn release(&self, action: &Action, token: Option<&ClaimToken>) {
+        if let Some(token) = token
+            && let Err(err) = self.dedup.release(&action.key, token).await
+        {
+            tracing::warn!(key = %action.key, error = %err, "could not release the claim: it expires with its lease");
+        }
+    }
+
+    /// Delivers the outbox items that are due, within `deadline`.
+    pub async fn drain(&self, deadline: Instant) -> DrainReport {
+        let Some(outbox) = &self.outbox else {
+            return DrainReport { error: Some("no outbox: configure [dedup] backend = \"redis\"".into()), ..DrainReport::default() };
+        };
+        let now = crate::runtime::unix_now();
+        let items = match outbox.take_due(now, DRAIN_BATCH).await {
+            Ok(items) => items,
+            Err(err) => return DrainReport { error: Some(err.to_string()), ..DrainReport::default() },
+        };
+        let mut report = DrainReport { taken: items.len(), ..DrainReport::default() };
+        let results = futures_util::future::join_all(items.into_iter().map(|item| self.redeliver(outbox, item, deadline))).await;
+        for result in results {
+            match result {
+                Redelivered::Delivered => report.delivered += 1,
+                Redelivered::Rescheduled => report.rescheduled += 1,
+                Redelivered::DeadLettered => report.dead_lettered += 1,
+            }
+        }
+        report
+    }
+
+    async fn redeliver(&self, outbox: &Outbox, item: OutboxItem, deadline: Instant) -> Redelivered {
+        let action = &item.action;
+        let Some(channel) = self.channels.get(&action.channel) else {
+            let reason = format!("channel {:?} is no longer configured", action.channel);
+            return self.dead_letter(outbox, item, reason).await;
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let outcome = match self.buckets.get(&action.channel).map(|b| b.reserve(Instant::now(), deadline)) {
+            Some(None) => Outcome::Retry { reason: "rate limit reached".into(), after: None },
+            Some(Some(wait)) => {
+                tokio::time::sleep(wait).await;
+                self.sender.send(channel, action, remaining.min(self.timing.attempt_timeout)).await
+            }
+            None => self.sender.send(channel, action, remaining.min(self.timing.attempt_timeout)).await,
+        };
+        match outcome {
+            Outcome::Delivered => {
+                tracing::info!(key = %action.key, channel = %action.channel, attempts = item.attempts + 1, "outbox item delivered");
+                if let Err(err) = outbox.complete(&action.key).await {
+                    tracing::warn!(key = %action.key, error = %err, "delivered, but could not remove it from the outbox");
+                }
+                Redelivered::Delivered
+            }
+            Outcome::Permanent { reason } => self.dead_letter(outbox, item, reason).await,
+            Outcome::Retry { reason, .. } => {
+                let item = OutboxItem { attempts: item.attempts + 1, last_error: reason, ..item };
+                match next_due(&item, &self.timing.outbox_schedule, self.timing.outbox_max_age) {
+                    Next::At(due) => {
+                        tracing::warn!(key = %item.action.key, due, error = %item.last_error, "outbox item still failing: rescheduled");
+                        if let Err(err) = outbox.reschedule(&item, due).await {
+                            tracing::error!(key = %item.action.key, error = %err, "could not reschedule; it returns when its lease ends");
+                        }
+                        Redelivered::Rescheduled
+                    }
+                    Next::Dead => {
+                        let reason = format!("gave up after {} attempts: {}", item.attempts, item.last_error);
+                        self.dead_letter(outbox, item, reason).await
+                    }
+                }
+            }
+        }
+    }
+
+    async fn dead_letter(&self, outbox: &Outbox, item: OutboxItem, reason: String) -> Redelivered {
+        tracing::error!(
+            key = %item.action.key, channel = %item.action.channel, attempts = item.attempts, %reason,
+            "DEAD LETTER: outbox item will not be delivered; see `vodhook outbox list`"
+        );
+        if let Err(err) = outbox.dead_letter(&item, &reason).await {
+            tracing::error!(key = %item.action.key, error = %err, "could not move the item to the dead-letter list");
+        }
+        Redelivered::DeadLettered
+    }
+}
+
+enum Redelivered {
+    Delivered,
+    Rescheduled,
+    DeadLettered,
+}
