@@ -611,6 +611,23 @@ mod tests {
         let Outcome::Retry { reason, after: None } = &outcome else { panic!("{outcome:?}") };
         assert!(reason.contains(&format!("http://127.0.0.1:{port}/…")), "{reason}");
         assert!(!reason.contains("very-secret-token") && !reason.contains("signing-secret"), "{reason}");
+        assert!(reason.contains("Connection refused") || reason.contains("connect"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn the_http_client_is_built_on_the_first_http_send_only() {
+        let sender = Sender::new();
+        assert!(sender.client.get().is_none());
+        let log = channel(ChannelType::Log, "", None);
+        assert_eq!(
+            sender.send(&log, &action(ChannelType::Log, Value::Null), Duration::from_secs(1)).await,
+            Outcome::Delivered
+        );
+        assert!(sender.client.get().is_none(), "a log action needs no HTTP client");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let slack = channel(ChannelType::Slack, &format!("http://127.0.0.1:{port}/services/x"), None);
+        sender.send(&slack, &action(ChannelType::Slack, Value::Null), Duration::from_secs(5)).await;
+        assert!(matches!(sender.client.get(), Some(Ok(_))));
     }
 
     #[tokio::test]
