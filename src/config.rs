@@ -2,14 +2,24 @@
 //! string interpolated with `${ENV_VAR}`, then environment overrides (`VODHOOK_*`). With no file,
 //! the built-in default: one `log` channel receiving every event.
 //!
-//! The types are the file's shape. (Loading and validation: being written.)
+//! The types are the file's shape. [`Config::load`] reads, interpolates, overrides and validates
+//! it; every problem found is reported at once (a user fixing a config should not have to run
+//! the check once per mistake), each with where it is (`channels[2] "ops".url: ...`), and
+//! never with a secret's value.
+
+mod interpolate;
+mod validate;
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use crate::action::ChannelType;
-use crate::redact::Secret;
+use crate::redact::{Secret, redact_url};
+use crate::route::Router;
+
+pub use interpolate::expand;
 
 /// Environment variables vodhook reads. `s.yaml`, `template.yml` and the docs use these names;
 /// a test checks that they agree.
@@ -200,4 +210,295 @@ pub struct RouteConfig {
     /// Keep matching later routes (first match wins otherwise).
     #[serde(default, rename = "continue")]
     pub continue_matching: bool,
+}
+
+/// One thing wrong with a configuration, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where: `channels[2] "ops".url`, `routes[0] "failures".matchers[1]`, `line 4, column 7`.
+    pub at: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(at: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { at: at.into(), message: message.into() }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.at.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.at, self.message)
+        }
+    }
+}
+
+/// Everything wrong with a configuration. Its `Display` lists every problem, one per line, and
+/// never shows a secret's value (messages name variables and fields, not their contents).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The file, when there is one.
+    pub file: Option<PathBuf>,
+    pub problems: Vec<Problem>,
+}
+
+impl ConfigError {
+    pub fn new(problems: Vec<Problem>) -> Self {
+        Self { file: None, problems }
+    }
+
+    fn in_file(mut self, file: Option<&Path>) -> Self {
+        self.file = file.map(Path::to_path_buf);
+        self
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match &self.file {
+            Some(file) => format!("configuration {}", file.display()),
+            None => "configuration".to_owned(),
+        };
+        let n = self.problems.len();
+        write!(f, "{what} has {n} problem{}:", if n == 1 { "" } else { "s" })?;
+        for problem in &self.problems {
+            write!(f, "\n  {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `channels[2] "ops"`: how problems name a channel.
+pub fn channel_location(index: usize, name: &str) -> String {
+    format!("channels[{index}] {name:?}")
+}
+
+/// `routes[0] "failures"`: how problems name a route.
+pub fn route_location(index: usize, name: &str) -> String {
+    format!("routes[{index}] {name:?}")
+}
+
+/// Where the configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    /// No file: one `log` channel receiving every event.
+    BuiltIn,
+}
+
+impl std::fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigSource::File(path) => write!(f, "{}", path.display()),
+            ConfigSource::BuiltIn => f.write_str("built-in default (no configuration file)"),
+        }
+    }
+}
+
+/// The file vodhook reads when none is named.
+pub const DEFAULT_FILE: &str = "vodhook.toml";
+
+impl Config {
+    /// Loads the configuration: the file `path`, else `$VODHOOK_CONFIG`, else `./vodhook.toml`
+    /// when present, else the built-in default; then `${VAR}` interpolation, the `VODHOOK_*`
+    /// overrides and validation. Warnings (settings that are ignored) are logged.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let env = |name: &str| std::env::var(name).ok();
+        let (config, _, warnings) = Config::load_with(path, &env)?;
+        for warning in warnings {
+            tracing::warn!(%warning, "configuration");
+        }
+        Ok(config)
+    }
+
+    /// [`Config::load`] with the environment given as a lookup function (tests pass a map).
+    /// Returns the configuration, where it came from, and warnings.
+    pub fn load_with(
+        path: Option<&Path>,
+        env: interpolate::Lookup<'_>,
+    ) -> Result<(Config, ConfigSource, Vec<Problem>), ConfigError> {
+        let source = locate(path, env);
+        let config = match &source {
+            ConfigSource::BuiltIn => Config::from_toml_str_with_warnings("", env),
+            ConfigSource::File(file) => {
+                let text = std::fs::read_to_string(file).map_err(|err| {
+                    ConfigError::new(vec![Problem::new("", format!("cannot read the file: {err}"))])
+                        .in_file(Some(file))
+                })?;
+                Config::from_toml_str_with_warnings(&text, env).map_err(|e| e.in_file(Some(file)))
+            }
+        };
+        config.map(|(config, warnings)| (config, source, warnings))
+    }
+
+    /// Parses, interpolates, overrides and validates configuration text; `env` looks up
+    /// environment variables. The empty text gives the built-in default.
+    pub fn from_toml_str(text: &str, env: interpolate::Lookup<'_>) -> Result<Config, ConfigError> {
+        Config::from_toml_str_with_warnings(text, env).map(|(config, _)| config)
+    }
+
+    fn from_toml_str_with_warnings(
+        text: &str,
+        env: interpolate::Lookup<'_>,
+    ) -> Result<(Config, Vec<Problem>), ConfigError> {
+        let mut config: Config =
+            toml::from_str(text).map_err(|err| ConfigError::new(vec![toml_problem(text, &err)]))?;
+        let failed = interpolate::interpolate_config(&mut config, env);
+        config.apply_env_overrides(env);
+        if config.channels.is_empty() && config.routes.is_empty() {
+            config.channels = Config::builtin().channels;
+            config.routes = Config::builtin().routes;
+        }
+        let mut findings = validate::validate(&config);
+        // A value whose interpolation failed was already reported; checking its raw text
+        // would only add noise.
+        findings.problems.retain(|p| !failed.iter().any(|f| p.at.starts_with(&f.at)));
+        let mut problems = failed;
+        problems.extend(findings.problems);
+        if problems.is_empty() { Ok((config, findings.warnings)) } else { Err(ConfigError::new(problems)) }
+    }
+
+    /// The built-in configuration: one `log` channel named `log`, one route `all` sending it
+    /// every event.
+    pub fn builtin() -> Config {
+        Config {
+            channels: vec![ChannelConfig {
+                name: "log".to_owned(),
+                kind: ChannelType::Log,
+                url: None,
+                secret: None,
+                headers: BTreeMap::new(),
+                template: None,
+                rate_per_minute: None,
+                msg_type: None,
+            }],
+            routes: vec![RouteConfig {
+                name: "all".to_owned(),
+                match_fields: BTreeMap::new(),
+                matchers: Vec::new(),
+                channels: vec!["log".to_owned()],
+                template: None,
+                continue_matching: false,
+            }],
+            ..Config::default()
+        }
+    }
+
+    /// `VODHOOK_CALLBACK_URL`, `VODHOOK_AUTH_KEY` and `VODHOOK_AUTH_KEY_PREVIOUS` replace
+    /// `[auth]` settings when set and not empty (deployment templates often pass an empty
+    /// value for "not configured").
+    fn apply_env_overrides(&mut self, env: interpolate::Lookup<'_>) {
+        let get = |name: &str| env(name).filter(|v| !v.is_empty());
+        if let Some(url) = get(self::env::CALLBACK_URL) {
+            self.auth.callback_url = Some(url);
+        }
+        if let Some(key) = get(self::env::AUTH_KEY) {
+            self.auth.key = Some(Secret::new(key));
+        }
+        if let Some(key) = get(self::env::AUTH_KEY_PREVIOUS) {
+            self.auth.previous_key = Some(Secret::new(key));
+        }
+    }
+}
+
+/// The file to read, in order of precedence.
+fn locate(path: Option<&Path>, env: interpolate::Lookup<'_>) -> ConfigSource {
+    if let Some(path) = path {
+        return ConfigSource::File(path.to_path_buf());
+    }
+    if let Some(path) = env(self::env::CONFIG).filter(|p| !p.is_empty()) {
+        return ConfigSource::File(PathBuf::from(path));
+    }
+    let default = Path::new(DEFAULT_FILE);
+    if default.is_file() { ConfigSource::File(default.to_path_buf()) } else { ConfigSource::BuiltIn }
+}
+
+/// A TOML error as a problem: line and column, and serde's message with any value in it
+/// removed (a secret typed into the wrong field must not be echoed). The source line, which
+/// the toml crate would quote, is left out for the same reason.
+fn toml_problem(text: &str, err: &toml::de::Error) -> Problem {
+    let at = match err.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}")
+        }
+        None => String::new(),
+    };
+    Problem::new(at, scrub_values(err.message().trim()))
+}
+
+/// Removes the values serde quotes in its messages: `invalid type: string "x", expected u64`
+/// becomes `invalid type: string, expected u64`.
+fn scrub_values(message: &str) -> String {
+    static VALUE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r#"(string|integer|floating point|boolean|character|bytes) (?:"(?:[^"\\]|\\.)*"|`[^`]*`)"#,
+        )
+        .expect("a valid constant regex")
+    });
+    VALUE.replace_all(message, "$1").into_owned()
+}
+
+/// What `vodhook check-config` prints for a good configuration.
+#[derive(Debug, Clone)]
+pub struct ConfigReport {
+    pub source: ConfigSource,
+    /// `name (type) → https://host/…`
+    pub channels: Vec<String>,
+    /// `name: matchers → channels`
+    pub routes: Vec<String>,
+    /// Settings that are accepted but have no effect, channels no route uses, ...
+    pub warnings: Vec<Problem>,
+}
+
+impl std::fmt::Display for ConfigReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "configuration OK: {}", self.source)?;
+        writeln!(f, "channels:")?;
+        for channel in &self.channels {
+            writeln!(f, "  {channel}")?;
+        }
+        writeln!(f, "routes (in order; first match wins unless `continue`):")?;
+        for route in &self.routes {
+            writeln!(f, "  {route}")?;
+        }
+        for warning in &self.warnings {
+            writeln!(f, "warning: {warning}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `vodhook check-config [FILE]`: loads and validates exactly as start-up does, and describes
+/// the result (secrets redacted).
+pub fn check_config(path: Option<&Path>) -> Result<ConfigReport, ConfigError> {
+    let env = |name: &str| std::env::var(name).ok();
+    check_config_with(path, &env)
+}
+
+/// [`check_config`] with the environment given as a lookup function.
+pub fn check_config_with(
+    path: Option<&Path>,
+    env: interpolate::Lookup<'_>,
+) -> Result<ConfigReport, ConfigError> {
+    let (config, source, warnings) = Config::load_with(path, env)?;
+    let router = Router::new(&config).map_err(|e| match &source {
+        ConfigSource::File(file) => e.in_file(Some(file)),
+        ConfigSource::BuiltIn => e,
+    })?;
+    let channels = config
+        .channels
+        .iter()
+        .map(|c| match &c.url {
+            Some(url) => format!("{} ({}) → {}", c.name, c.kind, redact_url(url.expose())),
+            None => format!("{} ({})", c.name, c.kind),
+        })
+        .collect();
+    let routes = router.describe();
+    Ok(ConfigReport { source, channels, routes, warnings })
 }
