@@ -502,3 +502,249 @@ pub fn check_config_with(
     let routes = router.describe();
     Ok(ConfigReport { source, channels, routes, warnings })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+    }
+
+    const GOOD: &str = r#"
+[auth]
+callback_url = "https://fc.example.com/callback"
+key = "${AUTH}"
+
+[[channels]]
+name = "ops"
+type = "dingtalk"
+url = "https://oapi.dingtalk.com/robot/send?access_token=${DING_TOKEN}"
+secret = "${DING_SECRET}"
+
+[[channels]]
+name = "hook"
+type = "webhook"
+url = "https://hooks.example.com/vod"
+secret = "${HOOK_SECRET}"
+headers = { Authorization = "Bearer ${HOOK_TOKEN}" }
+
+[[routes]]
+name = "failures"
+match = { event_type = "WorkflowTaskComplete", status = "failed" }
+channels = ["ops", "hook"]
+continue = true
+
+[[routes]]
+name = "everything"
+matchers = ['title!~".*test.*"']
+channels = ["hook"]
+"#;
+
+    const GOOD_ENV: &[(&str, &str)] = &[
+        ("AUTH", "auth-key-value"),
+        ("DING_TOKEN", "tok\"en&x"),
+        ("DING_SECRET", "SECabc"),
+        ("HOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        ("HOOK_TOKEN", "t0k3n"),
+    ];
+
+    #[test]
+    fn no_file_means_one_log_channel_for_everything() {
+        let config = Config::from_toml_str("", &env_of(&[])).unwrap();
+        assert_eq!(config.channels.len(), 1);
+        assert_eq!((config.channels[0].name.as_str(), config.channels[0].kind), ("log", ChannelType::Log));
+        assert_eq!(config.routes[0].name, "all");
+        assert!(config.routes[0].matchers.is_empty() && config.routes[0].match_fields.is_empty());
+        let only_auth = Config::from_toml_str("[server]\nmax_body_bytes = 10\n", &env_of(&[])).unwrap();
+        assert_eq!(only_auth.routes[0].channels, ["log"]);
+        assert_eq!(only_auth.server.max_body_bytes, 10);
+    }
+
+    #[test]
+    fn interpolates_after_parsing_so_quotes_cannot_break_the_file() {
+        let config = Config::from_toml_str(GOOD, &env_of(GOOD_ENV)).unwrap();
+        let url = config.channels[0].url.as_ref().unwrap().expose();
+        assert_eq!(url, "https://oapi.dingtalk.com/robot/send?access_token=tok\"en&x");
+        assert_eq!(config.channels[1].headers["Authorization"], "Bearer t0k3n");
+        assert_eq!(config.auth.key.as_ref().unwrap().expose(), "auth-key-value");
+        assert!(config.routes[0].continue_matching);
+    }
+
+    #[test]
+    fn environment_overrides_auth() {
+        let env = env_of(&[
+            ("AUTH", "from-file"),
+            ("VODHOOK_AUTH_KEY", "from-env"),
+            ("VODHOOK_AUTH_KEY_PREVIOUS", "old"),
+            ("VODHOOK_CALLBACK_URL", "https://other.example.com/cb"),
+        ]);
+        let text = "[auth]\ncallback_url = \"https://a.example.com/\"\nkey = \"${AUTH}\"\n";
+        let config = Config::from_toml_str(text, &env).unwrap();
+        assert_eq!(config.auth.key.as_ref().unwrap().expose(), "from-env");
+        assert_eq!(config.auth.previous_key.as_ref().unwrap().expose(), "old");
+        assert_eq!(config.auth.callback_url.as_deref(), Some("https://other.example.com/cb"));
+        // Empty values are "not set".
+        let env = env_of(&[("AUTH", "from-file"), ("VODHOOK_AUTH_KEY", "")]);
+        let config = Config::from_toml_str(text, &env).unwrap();
+        assert_eq!(config.auth.key.as_ref().unwrap().expose(), "from-file");
+    }
+
+    #[test]
+    fn a_missing_variable_names_the_variable_and_the_place() {
+        let err = Config::from_toml_str(GOOD, &env_of(&GOOD_ENV[..2])).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(r#"channels[0] "ops".secret: environment variable DING_SECRET is not set"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"channels[1] "hook".secret: environment variable HOOK_SECRET is not set"#));
+        assert!(
+            text.contains(r#"channels[1] "hook".headers.Authorization: environment variable HOOK_TOKEN"#)
+        );
+        // The un-interpolated secret is not checked again (no spurious `whsec_` complaint).
+        assert_eq!(err.problems.len(), 3, "{text}");
+        assert!(!text.contains("tok\"en") && !text.contains("auth-key-value"));
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_place_and_no_secret() {
+        let text = r#"
+[dedup]
+backend = "redis"
+
+[[channels]]
+name = "ops"
+type = "dingtalk"
+
+[[channels]]
+name = "ops"
+type = "slack"
+url = "ftp://hooks.slack.com/services/${SLACK_PATH}"
+
+[[channels]]
+name = "hook"
+type = "webhook"
+url = "not a url ${TOKEN}"
+secret = "${TOKEN}"
+msg_type = "post"
+
+[[routes]]
+name = "r1"
+matchers = ['titel="x"', 'status=~"("']
+match = { colour = "red" }
+channels = ["ops", "nowhere"]
+template = "{% if %}"
+"#;
+        let env = env_of(&[("TOKEN", "sup3r-s3cret"), ("SLACK_PATH", "T000/B000/XXXX")]);
+        let err = Config::from_toml_str(text, &env).unwrap_err();
+        let shown = err.to_string();
+        for expected in [
+            r#"dedup.url: is required with backend = "redis""#,
+            r#"channels[0] "ops".url: is required for dingtalk channels"#,
+            r#"channels[1] "ops": duplicate channel name (also channels[0])"#,
+            r#"channels[1] "ops".url: must be an http:// or https:// URL"#,
+            r#"channels[2] "hook".url: is not a valid URL"#,
+            r#"channels[2] "hook".secret: must start with `whsec_`"#,
+            r#"channels[2] "hook".msg_type: applies to feishu channels only"#,
+            r#"routes[0] "r1".match.colour: unknown field `colour`"#,
+            r#"routes[0] "r1".matchers[0]: unknown field `titel`"#,
+            r#"routes[0] "r1".matchers[1]: invalid regex"#,
+            r#"routes[0] "r1".channels[1]: unknown channel "nowhere""#,
+            r#"routes[0] "r1".template: template does not compile"#,
+        ] {
+            assert!(shown.contains(expected), "missing {expected:?} in:\n{shown}");
+        }
+        assert_eq!(shown.lines().count(), err.problems.len() + 1, "one problem per line:\n{shown}");
+        assert!(!shown.contains("sup3r-s3cret") && !shown.contains("XXXX"), "{shown}");
+    }
+
+    #[test]
+    fn toml_errors_give_the_line_and_hide_values() {
+        let err = Config::from_toml_str("[auth]\nkey = 12345678\n", &env_of(&[])).unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.contains("line 2, column 7"), "{shown}");
+        assert!(shown.contains("invalid type: integer, expected a string"), "{shown}");
+        assert!(!shown.contains("12345678"), "{shown}");
+        let err = Config::from_toml_str("[[channels]]\nname = \"a\"\ntype = \"telegram\"\n", &env_of(&[]));
+        let shown = err.unwrap_err().to_string();
+        assert!(shown.contains("line 3") && shown.contains("dingtalk"), "{shown}");
+        let err = Config::from_toml_str("[[channels]]\nnmae = \"a\"\n", &env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("unknown field `nmae`"), "{err}");
+        let err = Config::from_toml_str("[auth\nkey = \"s3cr3t-value\"", &env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("line 1"), "{err}");
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn scrubbing_keeps_the_kind_drops_the_value() {
+        assert_eq!(
+            scrub_values(r#"invalid type: string "hunter2", expected u64"#),
+            "invalid type: string, expected u64"
+        );
+        assert_eq!(
+            scrub_values("invalid type: integer `42`, expected a string"),
+            "invalid type: integer, expected a string"
+        );
+        assert_eq!(
+            scrub_values("unknown field `nmae`, expected one of `name`"),
+            "unknown field `nmae`, expected one of `name`"
+        );
+    }
+
+    #[test]
+    fn auth_needs_the_callback_url() {
+        let err = Config::from_toml_str("[auth]\nkey = \"k\"\n", &env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("auth.callback_url: is required with auth.key"), "{err}");
+        let err = Config::from_toml_str("[auth]\nprevious_key = \"k\"\n", &env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("auth.previous_key"), "{err}");
+    }
+
+    #[test]
+    fn files_are_found_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let named = dir.path().join("named.toml");
+        std::fs::write(
+            &named,
+            "[[channels]]\nname = \"x\"\ntype = \"log\"\n[[routes]]\nname = \"r\"\nchannels = [\"x\"]\n",
+        )
+        .unwrap();
+        let (config, source, _) = Config::load_with(Some(&named), &env_of(&[])).unwrap();
+        assert_eq!(source, ConfigSource::File(named.clone()));
+        assert_eq!(config.channels[0].name, "x");
+
+        let from_env = named.to_str().unwrap().to_owned();
+        let env = move |name: &str| (name == env::CONFIG).then(|| from_env.clone());
+        let (_, source, _) = Config::load_with(None, &env).unwrap();
+        assert_eq!(source, ConfigSource::File(named));
+
+        let missing = dir.path().join("missing.toml");
+        let err = Config::load_with(Some(&missing), &env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("missing.toml") && err.to_string().contains("cannot read"), "{err}");
+    }
+
+    #[test]
+    fn check_config_describes_what_it_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("vodhook.toml");
+        std::fs::write(&file, GOOD).unwrap();
+        let report = check_config_with(Some(&file), &env_of(GOOD_ENV)).unwrap();
+        let shown = report.to_string();
+        assert!(shown.contains("ops (dingtalk) → https://oapi.dingtalk.com/…"), "{shown}");
+        assert!(
+            shown.contains(
+                r#"failures: event_type="WorkflowTaskComplete", status="failed" → ops, hook (continue)"#
+            ),
+            "{shown}"
+        );
+        assert!(shown.contains(r#"everything: title!~".*test.*" → hook"#), "{shown}");
+        assert!(
+            !shown.contains("tok\"en") && !shown.contains("SECabc") && !shown.contains("t0k3n"),
+            "{shown}"
+        );
+
+        std::fs::write(&file, "[[channels]]\nname = \"a\"\ntype = \"slack\"\n").unwrap();
+        let err = check_config_with(Some(&file), &env_of(&[])).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("configuration {} has 2 problems:", file.display())), "{err}");
+    }
+}

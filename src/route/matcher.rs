@@ -232,7 +232,12 @@ fn parse_value(text: &str) -> Result<String, String> {
 
 fn anchored(pattern: &str, ignore_case: bool) -> Result<Regex, String> {
     let flags = if ignore_case { "(?i)" } else { "" };
-    Regex::new(&format!("^{flags}(?:{pattern})$")).map_err(|e| format!("invalid regex: {e}"))
+    Regex::new(&format!("^{flags}(?:{pattern})$")).map_err(|e| {
+        // The parser's message draws a caret under the (wrapped) pattern; its last line says it.
+        let text = e.to_string();
+        let reason = text.lines().last().unwrap_or("").trim().trim_start_matches("error: ");
+        format!("invalid regex `{}`: {reason}", shorten(pattern))
+    })
 }
 
 /// `*.mp4` → `.*\.mp4`; `\` quotes the next character.
