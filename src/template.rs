@@ -465,7 +465,8 @@ fn feishu_post(headline: &str, body: &str) -> Value {
 }
 
 /// Slack: a plain-text header (so titles show exactly as they are), the body in mrkdwn
-/// sections of at most 3000 characters, and the headline as the notification text.
+/// sections of at most 3000 characters, and the headline as the notification text (which
+/// Slack parses as mrkdwn: escaped, so a title cannot `<!channel>` anyone).
 fn slack(headline: &str, body: &str) -> Value {
     let mut blocks = vec![json!({
         "type": "header",
@@ -481,7 +482,7 @@ fn slack(headline: &str, body: &str) -> Value {
     for piece in pieces {
         blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": piece } }));
     }
-    json!({ "text": headline, "blocks": blocks })
+    json!({ "text": text::escape(headline, Markup::Slack), "blocks": blocks })
 }
 
 /// The generic webhook's document (`Content-Type: application/json`, signed per Standard

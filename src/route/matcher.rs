@@ -6,8 +6,9 @@
 //!   `title!~".*test.*"`, with `=`, `!=`, `=~` (regex) and `!~`.
 //!
 //! Semantics, chosen so a rule reads the way a person expects:
-//! - `status` compares case-insensitively (VOD sends `Succeed`, `success`, `Failed`...), for
-//!   regexes too;
+//! - `status` compares case-insensitively, for regexes too, and `=`/`!=` treat VOD's spellings
+//!   of one outcome alike (`Succeed` = `success`, `Failed` = `fail`: workflow events say
+//!   `Succeed`, most others `success`);
 //! - `title` with `=`/`!=` is a glob: `*` any run of characters, `?` one, `\` makes the next
 //!   character literal; a title without those characters is plain equality;
 //! - regexes are anchored at both ends, as in Alertmanager: `=~"wf-"` matches only `wf-`, write
@@ -22,7 +23,7 @@
 
 use regex::Regex;
 
-use crate::event::Event;
+use crate::event::{Event, TaskStatus};
 
 /// A field of the event a matcher can look at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +104,8 @@ pub struct Matcher {
 #[derive(Debug, Clone)]
 enum Test {
     Exact(String),
-    IgnoreCase(String),
+    /// An outcome, whatever its spelling.
+    Status(TaskStatus),
     Pattern(Regex),
 }
 
@@ -111,9 +113,10 @@ impl Test {
     fn passes(&self, value: &str) -> bool {
         match self {
             Test::Exact(expected) => value == expected,
-            Test::IgnoreCase(expected) => {
-                value.eq_ignore_ascii_case(expected) || value.to_lowercase() == *expected
-            }
+            Test::Status(expected) => match (TaskStatus::parse(value), expected) {
+                (TaskStatus::Other(a), TaskStatus::Other(b)) => a.to_lowercase() == b.to_lowercase(),
+                (a, b) => a == *b,
+            },
             Test::Pattern(re) => re.is_match(value),
         }
     }
@@ -123,7 +126,7 @@ impl Matcher {
     /// Builds the matcher `field op value`.
     pub fn new(field: Field, op: Op, value: &str) -> Result<Matcher, String> {
         let test = match (op, field) {
-            (Op::Eq | Op::NotEq, Field::Status) => Test::IgnoreCase(value.to_lowercase()),
+            (Op::Eq | Op::NotEq, Field::Status) => Test::Status(TaskStatus::parse(value)),
             (Op::Eq | Op::NotEq, Field::Title) if value.contains(['*', '?', '\\']) => {
                 Test::Pattern(anchored(&glob_to_regex(value), false)?)
             }
@@ -369,5 +372,7 @@ mod tests {
         assert!(check(r#"activity_id!="VodSnapshot""#));
         assert!(check(r#"failed_activity_id="""#));
         assert!(check(r#"status="SUCCESS""#));
+        assert!(check(r#"status="Succeed""#), "one outcome, two spellings");
+        assert!(!check(r#"status!="succeed""#));
     }
 }

@@ -47,7 +47,8 @@ pub const DINGTALK: &str = r#"#### {{ headline | md }}
 {% endif %}"#;
 
 /// WeCom markdown: newlines are line breaks; `<font color>` takes `info` (green), `warning`
-/// (orange-red) and `comment` (grey); inline code and `>` quotes are supported.
+/// (orange-red) and `comment` (grey); inline code is supported. (No `>` quote for errors: how
+/// far a quote reaches is not documented, and it could swallow the next node's line.)
 pub const WECOM: &str = r#"### {{ headline | md }}
 Status: <font color="{{ "info" if ok else ("warning" if failed else "comment") }}">{{ status | md }}</font>
 {% if video_id %}
@@ -72,17 +73,14 @@ Event time: {{ event_time | md }}
 {{ node.status | marker }} {{ node.name | md }} · {{ node.status | md }}{% if node.duration %} · {{ node.duration }}{% endif %}
 
 {% if not node.ok and (node.error_code or node.error_message) %}
-> {% if node.error_code %}{{ node.error_code | code }} {% endif %}{{ node.error_message | clip(300) | md }}
+　↳ {% if node.error_code %}{{ node.error_code | code }} {% endif %}{{ node.error_message | clip(300) | md }}
 {% endif %}
 {% endfor %}
 {% endif %}"#;
 
-/// Feishu card markdown (`lark_md`): newlines are line breaks; the card header already shows
-/// the headline in red or green, so the body starts with the facts.
+/// Feishu card markdown (`lark_md`): newlines are line breaks; the plain-text card header
+/// shows the headline (title included) in red or green, so the body starts with the facts.
 pub const LARK: &str = r#"**Status:** <font color='{{ "green" if ok else ("red" if failed else "orange") }}'>{{ status | md }}</font>
-{% if title %}
-**Title:** {{ title | md }}
-{% endif %}
 {% if video_id %}
 **Video ID:** {{ video_id | code }}
 {% endif %}
@@ -110,11 +108,9 @@ pub const LARK: &str = r#"**Status:** <font color='{{ "green" if ok else ("red" 
 {% endfor %}
 {% endif %}"#;
 
-/// Slack mrkdwn (`*bold*`, `` `code` ``, `>` quotes); the header block shows the headline.
+/// Slack mrkdwn (`*bold*`, `` `code` ``, `>` quotes, which end at the line's end); the
+/// plain-text header block shows the headline, title included, exactly as it is.
 pub const SLACK: &str = r#"*Status:* {{ status | md }}
-{% if title %}
-*Title:* {{ title | md }}
-{% endif %}
 {% if video_id %}
 *Video ID:* {{ video_id | code }}
 {% endif %}
@@ -176,7 +172,7 @@ Nodes:
 
 /// The `log` channel: one line, greppable.
 pub const LOG: &str = r#"{{ headline }}
-{%- if video_id %} · video {{ video_id | oneline }}{% endif %}
+{%- if video_id and title %} · video {{ video_id | oneline }}{% endif %}
 {%- if task_id %} · task {{ task_id | oneline }}{% endif %}
 {%- if duration %} · {{ duration }}{% endif %}
 {%- for node in failed_nodes %}{{ " · failed: " if loop.first else ", " }}{{ node.name | oneline }}
