@@ -6,6 +6,31 @@
 //! it; every problem found is reported at once (a user fixing a config should not have to run
 //! the check once per mistake), each with where it is (`channels[2] "ops".url: ...`), and
 //! never with a secret's value.
+//!
+//! ```toml
+//! [auth]                          # optional: verify VOD's callback signature
+//! callback_url = "https://example.com/vod"
+//! key = "${VOD_AUTH_KEY}"         # ${VAR}: from the environment; $${ is a literal ${
+//!
+//! [[channels]]
+//! name = "ops"
+//! type = "dingtalk"               # dingtalk | feishu | wecom | slack | webhook | log
+//! url = "https://oapi.dingtalk.com/robot/send?access_token=${DINGTALK_TOKEN}"
+//! secret = "${DINGTALK_SECRET}"   # DingTalk/Feishu signing secret; webhook: whsec_<base64>
+//! # template = "..."              # this channel's default message (minijinja)
+//! # msg_type = "post"             # feishu: interactive (card, default) or post
+//! # headers = { X-Team = "vod" }  # webhook: extra headers
+//!
+//! [[routes]]                      # tried in order; the first match wins...
+//! name = "failures"
+//! match = { event_type = "WorkflowTaskComplete", status = "Failed" }
+//! matchers = ['workflow_id=~"wf-live-.*"', 'title!~".*test.*"']   # Alertmanager syntax
+//! channels = ["ops"]
+//! continue = true                 # ...unless it says to go on
+//! # template = "..."              # overrides the channels' templates for this route
+//! ```
+//!
+//! Matchers are described in [`crate::route::matcher`], templates in [`crate::template`].
 
 mod interpolate;
 mod validate;
@@ -433,7 +458,8 @@ fn toml_problem(text: &str, err: &toml::de::Error) -> Problem {
 }
 
 /// Removes the values serde quotes in its messages: `invalid type: string "x", expected u64`
-/// becomes `invalid type: string, expected u64`.
+/// becomes `invalid type: string, expected u64`. An unknown enum variant is shown only when it
+/// looks like a word (`telegram`), not like a URL or a token put in the wrong field.
 fn scrub_values(message: &str) -> String {
     static VALUE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(
@@ -441,7 +467,22 @@ fn scrub_values(message: &str) -> String {
         )
         .expect("a valid constant regex")
     });
-    VALUE.replace_all(message, "$1").into_owned()
+    static VARIANT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"unknown variant `([^`]*)`").expect("a valid constant regex")
+    });
+    let message = VALUE.replace_all(message, "$1");
+    VARIANT
+        .replace_all(&message, |caps: &regex::Captures<'_>| {
+            let value = &caps[1];
+            let word =
+                value.len() <= 24 && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if word {
+                format!("unknown variant `{value}`")
+            } else {
+                "unknown variant (value not shown)".to_owned()
+            }
+        })
+        .into_owned()
 }
 
 /// What `vodhook check-config` prints for a good configuration.

@@ -10,7 +10,7 @@
 //! `template`, else the built-in default for the channel type.
 //!
 //! # Template variables
-//! Every field of [`Summary`](crate::event::Summary) (`event_type`, `status`, `ok`, `title`,
+//! Every field of [`Summary`] (`event_type`, `status`, `ok`, `title`,
 //! `video_id`, `workflow_id`, `task_id`, `event_time`, `duration_secs`, `duration`, `nodes`,
 //! `failed_nodes`, and `event`, the fully decoded event), and:
 //! - `marker`: ✅ succeeded, ❌ failed, ⚠️ anything else; `failed`: the status says failure;
