@@ -447,7 +447,7 @@ fn locate(path: Option<&Path>, env: interpolate::Lookup<'_>) -> ConfigSource {
 fn toml_problem(text: &str, err: &toml::de::Error) -> Problem {
     let at = match err.span() {
         Some(span) => {
-            let before = &text[..span.start.min(text.len())];
+            let before = text.get(..span.start).unwrap_or(text);
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
             format!("line {line}, column {column}")

@@ -163,3 +163,25 @@ impl Router {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_router_can_be_shared_across_tasks() {
+        fn shareable<T: Send + Sync + 'static>() {}
+        shareable::<Router>();
+    }
+
+    #[test]
+    fn the_builtin_config_logs_every_event() {
+        let router = Router::new(&Config::builtin()).unwrap();
+        for (_, event) in crate::template::sample::events() {
+            let actions = router.plan(&event).unwrap();
+            assert_eq!(actions.len(), 1);
+            assert_eq!((actions[0].route.as_str(), actions[0].channel.as_str()), ("all", "log"));
+            assert_eq!(actions[0].payload["event"], event.identity());
+        }
+    }
+}

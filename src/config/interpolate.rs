@@ -166,4 +166,11 @@ mod tests {
         assert!(expand("${a-b}", &env).unwrap_err().contains("not a variable reference"));
         assert!(expand("${}", &env).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn expansion_never_panics(text in "[a-z$${}_A-Z]{0,40}") {
+            let _ = expand(&text, &env);
+        }
+    }
 }

@@ -375,4 +375,18 @@ mod tests {
         assert!(check(r#"status="Succeed""#), "one outcome, two spellings");
         assert!(!check(r#"status!="succeed""#));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(text in "\\PC{0,60}") {
+            let _ = Matcher::parse(&text);
+        }
+
+        #[test]
+        fn display_round_trips_any_value(value in "\\PC{0,30}") {
+            let matcher = Matcher::new(Field::VideoId, Op::Eq, &value).unwrap();
+            let again = Matcher::parse(&matcher.to_string()).unwrap();
+            proptest::prop_assert_eq!(again.value, value);
+        }
+    }
 }

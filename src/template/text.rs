@@ -277,4 +277,21 @@ mod tests {
         let pieces = chunks(&format!("{}\nshort", "x".repeat(20)), 10);
         assert_eq!(pieces, vec!["xxxxxxxxx…".to_owned(), "short".to_owned()]);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn truncation_holds_for_any_text(text in "\\PC{0,300}", limit in 3usize..400) {
+            let cut = truncate_bytes(&text, limit);
+            proptest::prop_assert!(cut.len() <= limit);
+            let kept = cut.strip_suffix(CUT_MARKER).unwrap_or(&cut);
+            proptest::prop_assert!(text.starts_with(kept));
+        }
+
+        #[test]
+        fn escaped_values_stay_on_one_line(text in "\\PC{0,100}[\n\r]\\PC{0,10}") {
+            for markup in [Markup::Dingtalk, Markup::Wecom, Markup::Lark, Markup::Slack, Markup::Text] {
+                proptest::prop_assert!(!escape(&text, markup).contains(['\n', '\r']));
+            }
+        }
+    }
 }
