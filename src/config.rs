@@ -44,7 +44,7 @@ use crate::action::ChannelType;
 use crate::redact::{Secret, redact_url};
 use crate::route::Router;
 
-pub use interpolate::expand;
+pub use interpolate::{Lookup, expand};
 
 /// Environment variables vodhook reads. `s.yaml`, `template.yml` and the docs use these names;
 /// a test checks that they agree.
