@@ -2,14 +2,49 @@
 //! string interpolated with `${ENV_VAR}`, then environment overrides (`VODHOOK_*`). With no file,
 //! the built-in default: one `log` channel receiving every event.
 //!
-//! The types are the file's shape. (Loading and validation: being written.)
+//! The types are the file's shape. [`Config::load`] reads, interpolates, overrides and validates
+//! it; every problem found is reported at once (a user fixing a config should not have to run
+//! the check once per mistake), each with where it is (`channels[2] "ops".url: ...`), and
+//! never with a secret's value.
+//!
+//! ```toml
+//! [auth]                          # optional: verify VOD's callback signature
+//! callback_url = "https://example.com/vod"
+//! key = "${VOD_AUTH_KEY}"         # ${VAR}: from the environment; $${ is a literal ${
+//!
+//! [[channels]]
+//! name = "ops"
+//! type = "dingtalk"               # dingtalk | feishu | wecom | slack | webhook | log
+//! url = "https://oapi.dingtalk.com/robot/send?access_token=${DINGTALK_TOKEN}"
+//! secret = "${DINGTALK_SECRET}"   # DingTalk/Feishu signing secret; webhook: whsec_<base64>
+//! # template = "..."              # this channel's default message (minijinja)
+//! # msg_type = "post"             # feishu: interactive (card, default) or post
+//! # headers = { X-Team = "vod" }  # webhook: extra headers
+//!
+//! [[routes]]                      # tried in order; the first match wins...
+//! name = "failures"
+//! match = { event_type = "WorkflowTaskComplete", status = "Failed" }
+//! matchers = ['workflow_id=~"wf-live-.*"', 'title!~".*test.*"']   # Alertmanager syntax
+//! channels = ["ops"]
+//! continue = true                 # ...unless it says to go on
+//! # template = "..."              # overrides the channels' templates for this route
+//! ```
+//!
+//! Matchers are described in [`crate::route::matcher`], templates in [`crate::template`].
+
+mod interpolate;
+mod validate;
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use crate::action::ChannelType;
-use crate::redact::Secret;
+use crate::redact::{Secret, redact_url};
+use crate::route::Router;
+
+pub use interpolate::{Lookup, expand};
 
 /// Environment variables vodhook reads. `s.yaml`, `template.yml` and the docs use these names;
 /// a test checks that they agree.
@@ -200,4 +235,557 @@ pub struct RouteConfig {
     /// Keep matching later routes (first match wins otherwise).
     #[serde(default, rename = "continue")]
     pub continue_matching: bool,
+}
+
+/// One thing wrong with a configuration, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where: `channels[2] "ops".url`, `routes[0] "failures".matchers[1]`, `line 4, column 7`.
+    pub at: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(at: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { at: at.into(), message: message.into() }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.at.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.at, self.message)
+        }
+    }
+}
+
+/// Everything wrong with a configuration. Its `Display` lists every problem, one per line, and
+/// never shows a secret's value (messages name variables and fields, not their contents).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The file, when there is one.
+    pub file: Option<PathBuf>,
+    pub problems: Vec<Problem>,
+}
+
+impl ConfigError {
+    pub fn new(problems: Vec<Problem>) -> Self {
+        Self { file: None, problems }
+    }
+
+    fn in_file(mut self, file: Option<&Path>) -> Self {
+        self.file = file.map(Path::to_path_buf);
+        self
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match &self.file {
+            Some(file) => format!("configuration {}", file.display()),
+            None => "configuration".to_owned(),
+        };
+        let n = self.problems.len();
+        write!(f, "{what} has {n} problem{}:", if n == 1 { "" } else { "s" })?;
+        for problem in &self.problems {
+            write!(f, "\n  {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `channels[2] "ops"`: how problems name a channel.
+pub fn channel_location(index: usize, name: &str) -> String {
+    format!("channels[{index}] {name:?}")
+}
+
+/// `routes[0] "failures"`: how problems name a route.
+pub fn route_location(index: usize, name: &str) -> String {
+    format!("routes[{index}] {name:?}")
+}
+
+/// Where the configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    /// No file: one `log` channel receiving every event.
+    BuiltIn,
+}
+
+impl std::fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigSource::File(path) => write!(f, "{}", path.display()),
+            ConfigSource::BuiltIn => f.write_str("built-in default (no configuration file)"),
+        }
+    }
+}
+
+/// The file vodhook reads when none is named.
+pub const DEFAULT_FILE: &str = "vodhook.toml";
+
+impl Config {
+    /// Loads the configuration: the file `path`, else `$VODHOOK_CONFIG`, else `./vodhook.toml`
+    /// when present, else the built-in default; then `${VAR}` interpolation, the `VODHOOK_*`
+    /// overrides and validation. Warnings (settings that are ignored) are logged.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let env = |name: &str| std::env::var(name).ok();
+        let (config, _, warnings) = Config::load_with(path, &env)?;
+        for warning in warnings {
+            tracing::warn!(%warning, "configuration");
+        }
+        Ok(config)
+    }
+
+    /// [`Config::load`] with the environment given as a lookup function (tests pass a map).
+    /// Returns the configuration, where it came from, and warnings.
+    pub fn load_with(
+        path: Option<&Path>,
+        env: interpolate::Lookup<'_>,
+    ) -> Result<(Config, ConfigSource, Vec<Problem>), ConfigError> {
+        let source = locate(path, env);
+        let config = match &source {
+            ConfigSource::BuiltIn => Config::from_toml_str_with_warnings("", env),
+            ConfigSource::File(file) => {
+                let text = std::fs::read_to_string(file).map_err(|err| {
+                    ConfigError::new(vec![Problem::new("", format!("cannot read the file: {err}"))])
+                        .in_file(Some(file))
+                })?;
+                Config::from_toml_str_with_warnings(&text, env).map_err(|e| e.in_file(Some(file)))
+            }
+        };
+        config.map(|(config, warnings)| (config, source, warnings))
+    }
+
+    /// Parses, interpolates, overrides and validates configuration text; `env` looks up
+    /// environment variables. The empty text gives the built-in default.
+    pub fn from_toml_str(text: &str, env: interpolate::Lookup<'_>) -> Result<Config, ConfigError> {
+        Config::from_toml_str_with_warnings(text, env).map(|(config, _)| config)
+    }
+
+    fn from_toml_str_with_warnings(
+        text: &str,
+        env: interpolate::Lookup<'_>,
+    ) -> Result<(Config, Vec<Problem>), ConfigError> {
+        let mut config: Config =
+            toml::from_str(text).map_err(|err| ConfigError::new(vec![toml_problem(text, &err)]))?;
+        let failed = interpolate::interpolate_config(&mut config, env);
+        config.apply_env_overrides(env);
+        if config.channels.is_empty() && config.routes.is_empty() {
+            config.channels = Config::builtin().channels;
+            config.routes = Config::builtin().routes;
+        }
+        let mut findings = validate::validate(&config);
+        // A value whose interpolation failed was already reported; checking its raw text
+        // would only add noise.
+        findings.problems.retain(|p| !failed.iter().any(|f| p.at.starts_with(&f.at)));
+        let mut problems = failed;
+        problems.extend(findings.problems);
+        if problems.is_empty() { Ok((config, findings.warnings)) } else { Err(ConfigError::new(problems)) }
+    }
+
+    /// The built-in configuration: one `log` channel named `log`, one route `all` sending it
+    /// every event.
+    pub fn builtin() -> Config {
+        Config {
+            channels: vec![ChannelConfig {
+                name: "log".to_owned(),
+                kind: ChannelType::Log,
+                url: None,
+                secret: None,
+                headers: BTreeMap::new(),
+                template: None,
+                rate_per_minute: None,
+                msg_type: None,
+            }],
+            routes: vec![RouteConfig {
+                name: "all".to_owned(),
+                match_fields: BTreeMap::new(),
+                matchers: Vec::new(),
+                channels: vec!["log".to_owned()],
+                template: None,
+                continue_matching: false,
+            }],
+            ..Config::default()
+        }
+    }
+
+    /// `VODHOOK_CALLBACK_URL`, `VODHOOK_AUTH_KEY` and `VODHOOK_AUTH_KEY_PREVIOUS` replace
+    /// `[auth]` settings when set and not empty (deployment templates often pass an empty
+    /// value for "not configured").
+    fn apply_env_overrides(&mut self, env: interpolate::Lookup<'_>) {
+        let get = |name: &str| env(name).filter(|v| !v.is_empty());
+        if let Some(url) = get(self::env::CALLBACK_URL) {
+            self.auth.callback_url = Some(url);
+        }
+        if let Some(key) = get(self::env::AUTH_KEY) {
+            self.auth.key = Some(Secret::new(key));
+        }
+        if let Some(key) = get(self::env::AUTH_KEY_PREVIOUS) {
+            self.auth.previous_key = Some(Secret::new(key));
+        }
+    }
+}
+
+/// The file to read, in order of precedence.
+fn locate(path: Option<&Path>, env: interpolate::Lookup<'_>) -> ConfigSource {
+    if let Some(path) = path {
+        return ConfigSource::File(path.to_path_buf());
+    }
+    if let Some(path) = env(self::env::CONFIG).filter(|p| !p.is_empty()) {
+        return ConfigSource::File(PathBuf::from(path));
+    }
+    let default = Path::new(DEFAULT_FILE);
+    if default.is_file() { ConfigSource::File(default.to_path_buf()) } else { ConfigSource::BuiltIn }
+}
+
+/// A TOML error as a problem: line and column, and serde's message with any value in it
+/// removed (a secret typed into the wrong field must not be echoed). The source line, which
+/// the toml crate would quote, is left out for the same reason.
+fn toml_problem(text: &str, err: &toml::de::Error) -> Problem {
+    let at = match err.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}")
+        }
+        None => String::new(),
+    };
+    Problem::new(at, scrub_values(err.message().trim()))
+}
+
+/// Removes the values serde quotes in its messages: `invalid type: string "x", expected u64`
+/// becomes `invalid type: string, expected u64`. An unknown enum variant is shown only when it
+/// looks like a word (`telegram`), not like a URL or a token put in the wrong field.
+fn scrub_values(message: &str) -> String {
+    static VALUE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r#"(string|integer|floating point|boolean|character|bytes) (?:"(?:[^"\\]|\\.)*"|`[^`]*`)"#,
+        )
+        .expect("a valid constant regex")
+    });
+    static VARIANT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"unknown variant `([^`]*)`").expect("a valid constant regex")
+    });
+    let message = VALUE.replace_all(message, "$1");
+    VARIANT
+        .replace_all(&message, |caps: &regex::Captures<'_>| {
+            let value = &caps[1];
+            let word =
+                value.len() <= 24 && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if word {
+                format!("unknown variant `{value}`")
+            } else {
+                "unknown variant (value not shown)".to_owned()
+            }
+        })
+        .into_owned()
+}
+
+/// What `vodhook check-config` prints for a good configuration.
+#[derive(Debug, Clone)]
+pub struct ConfigReport {
+    pub source: ConfigSource,
+    /// `name (type) → https://host/…`
+    pub channels: Vec<String>,
+    /// `name: matchers → channels`
+    pub routes: Vec<String>,
+    /// Settings that are accepted but have no effect, channels no route uses, ...
+    pub warnings: Vec<Problem>,
+}
+
+impl std::fmt::Display for ConfigReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "configuration OK: {}", self.source)?;
+        writeln!(f, "channels:")?;
+        for channel in &self.channels {
+            writeln!(f, "  {channel}")?;
+        }
+        writeln!(f, "routes (in order; first match wins unless `continue`):")?;
+        for route in &self.routes {
+            writeln!(f, "  {route}")?;
+        }
+        for warning in &self.warnings {
+            writeln!(f, "warning: {warning}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `vodhook check-config [FILE]`: loads and validates exactly as start-up does, and describes
+/// the result (secrets redacted).
+pub fn check_config(path: Option<&Path>) -> Result<ConfigReport, ConfigError> {
+    let env = |name: &str| std::env::var(name).ok();
+    check_config_with(path, &env)
+}
+
+/// [`check_config`] with the environment given as a lookup function.
+pub fn check_config_with(
+    path: Option<&Path>,
+    env: interpolate::Lookup<'_>,
+) -> Result<ConfigReport, ConfigError> {
+    let (config, source, warnings) = Config::load_with(path, env)?;
+    let router = Router::new(&config).map_err(|e| match &source {
+        ConfigSource::File(file) => e.in_file(Some(file)),
+        ConfigSource::BuiltIn => e,
+    })?;
+    let channels = config
+        .channels
+        .iter()
+        .map(|c| match &c.url {
+            Some(url) => format!("{} ({}) → {}", c.name, c.kind, redact_url(url.expose())),
+            None => format!("{} ({})", c.name, c.kind),
+        })
+        .collect();
+    let routes = router.describe();
+    Ok(ConfigReport { source, channels, routes, warnings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+    }
+
+    const GOOD: &str = r#"
+[auth]
+callback_url = "https://fc.example.com/callback"
+key = "${AUTH}"
+
+[[channels]]
+name = "ops"
+type = "dingtalk"
+url = "https://oapi.dingtalk.com/robot/send?access_token=${DING_TOKEN}"
+secret = "${DING_SECRET}"
+
+[[channels]]
+name = "hook"
+type = "webhook"
+url = "https://hooks.example.com/vod"
+secret = "${HOOK_SECRET}"
+headers = { Authorization = "Bearer ${HOOK_TOKEN}" }
+
+[[routes]]
+name = "failures"
+match = { event_type = "WorkflowTaskComplete", status = "failed" }
+channels = ["ops", "hook"]
+continue = true
+
+[[routes]]
+name = "everything"
+matchers = ['title!~".*test.*"']
+channels = ["hook"]
+"#;
+
+    const GOOD_ENV: &[(&str, &str)] = &[
+        ("AUTH", "auth-key-value"),
+        ("DING_TOKEN", "tok\"en&x"),
+        ("DING_SECRET", "SECabc"),
+        ("HOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        ("HOOK_TOKEN", "t0k3n"),
+    ];
+
+    #[test]
+    fn no_file_means_one_log_channel_for_everything() {
+        let config = Config::from_toml_str("", &env_of(&[])).unwrap();
+        assert_eq!(config.channels.len(), 1);
+        assert_eq!((config.channels[0].name.as_str(), config.channels[0].kind), ("log", ChannelType::Log));
+        assert_eq!(config.routes[0].name, "all");
+        assert!(config.routes[0].matchers.is_empty() && config.routes[0].match_fields.is_empty());
+        let only_auth = Config::from_toml_str("[server]\nmax_body_bytes = 10\n", &env_of(&[])).unwrap();
+        assert_eq!(only_auth.routes[0].channels, ["log"]);
+        assert_eq!(only_auth.server.max_body_bytes, 10);
+    }
+
+    #[test]
+    fn interpolates_after_parsing_so_quotes_cannot_break_the_file() {
+        let config = Config::from_toml_str(GOOD, &env_of(GOOD_ENV)).unwrap();
+        let url = config.channels[0].url.as_ref().unwrap().expose();
+        assert_eq!(url, "https://oapi.dingtalk.com/robot/send?access_token=tok\"en&x");
+        assert_eq!(config.channels[1].headers["Authorization"], "Bearer t0k3n");
+        assert_eq!(config.auth.key.as_ref().unwrap().expose(), "auth-key-value");
+        assert!(config.routes[0].continue_matching);
+    }
+
+    #[test]
+    fn environment_overrides_auth() {
+        let env = env_of(&[
+            ("AUTH", "from-file"),
+            ("VODHOOK_AUTH_KEY", "from-env"),
+            ("VODHOOK_AUTH_KEY_PREVIOUS", "old"),
+            ("VODHOOK_CALLBACK_URL", "https://other.example.com/cb"),
+        ]);
+        let text = "[auth]\ncallback_url = \"https://a.example.com/\"\nkey = \"${AUTH}\"\n";
+        let config = Config::from_toml_str(text, &env).unwrap();
+        assert_eq!(config.auth.key.as_ref().unwrap().expose(), "from-env");
+        assert_eq!(config.auth.previous_key.as_ref().unwrap().expose(), "old");
+        assert_eq!(config.auth.callback_url.as_deref(), Some("https://other.example.com/cb"));
+        // Empty values are "not set".
+        let env = env_of(&[("AUTH", "from-file"), ("VODHOOK_AUTH_KEY", "")]);
+        let config = Config::from_toml_str(text, &env).unwrap();
+        assert_eq!(config.auth.key.as_ref().unwrap().expose(), "from-file");
+    }
+
+    #[test]
+    fn a_missing_variable_names_the_variable_and_the_place() {
+        let err = Config::from_toml_str(GOOD, &env_of(&GOOD_ENV[..2])).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(r#"channels[0] "ops".secret: environment variable DING_SECRET is not set"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"channels[1] "hook".secret: environment variable HOOK_SECRET is not set"#));
+        assert!(
+            text.contains(r#"channels[1] "hook".headers.Authorization: environment variable HOOK_TOKEN"#)
+        );
+        // The un-interpolated secret is not checked again (no spurious `whsec_` complaint).
+        assert_eq!(err.problems.len(), 3, "{text}");
+        assert!(!text.contains("tok\"en") && !text.contains("auth-key-value"));
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_place_and_no_secret() {
+        let text = r#"
+[dedup]
+backend = "redis"
+
+[[channels]]
+name = "ops"
+type = "dingtalk"
+
+[[channels]]
+name = "ops"
+type = "slack"
+url = "ftp://hooks.slack.com/services/${SLACK_PATH}"
+
+[[channels]]
+name = "hook"
+type = "webhook"
+url = "not a url ${TOKEN}"
+secret = "${TOKEN}"
+msg_type = "post"
+
+[[routes]]
+name = "r1"
+matchers = ['titel="x"', 'status=~"("']
+match = { colour = "red" }
+channels = ["ops", "nowhere"]
+template = "{% if %}"
+"#;
+        let env = env_of(&[("TOKEN", "sup3r-s3cret"), ("SLACK_PATH", "T000/B000/XXXX")]);
+        let err = Config::from_toml_str(text, &env).unwrap_err();
+        let shown = err.to_string();
+        for expected in [
+            r#"dedup.url: is required with backend = "redis""#,
+            r#"channels[0] "ops".url: is required for dingtalk channels"#,
+            r#"channels[1] "ops": duplicate channel name (also channels[0])"#,
+            r#"channels[1] "ops".url: must be an http:// or https:// URL"#,
+            r#"channels[2] "hook".url: is not a valid URL"#,
+            r#"channels[2] "hook".secret: must start with `whsec_`"#,
+            r#"channels[2] "hook".msg_type: applies to feishu channels only"#,
+            r#"routes[0] "r1".match.colour: unknown field `colour`"#,
+            r#"routes[0] "r1".matchers[0]: unknown field `titel`"#,
+            r#"routes[0] "r1".matchers[1]: invalid regex"#,
+            r#"routes[0] "r1".channels[1]: unknown channel "nowhere""#,
+            r#"routes[0] "r1".template: template does not compile"#,
+        ] {
+            assert!(shown.contains(expected), "missing {expected:?} in:\n{shown}");
+        }
+        assert_eq!(shown.lines().count(), err.problems.len() + 1, "one problem per line:\n{shown}");
+        assert!(!shown.contains("sup3r-s3cret") && !shown.contains("XXXX"), "{shown}");
+    }
+
+    #[test]
+    fn toml_errors_give_the_line_and_hide_values() {
+        let err = Config::from_toml_str("[auth]\nkey = 12345678\n", &env_of(&[])).unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.contains("line 2, column 7"), "{shown}");
+        assert!(shown.contains("invalid type: integer, expected a string"), "{shown}");
+        assert!(!shown.contains("12345678"), "{shown}");
+        let err = Config::from_toml_str("[[channels]]\nname = \"a\"\ntype = \"telegram\"\n", &env_of(&[]));
+        let shown = err.unwrap_err().to_string();
+        assert!(shown.contains("line 3") && shown.contains("dingtalk"), "{shown}");
+        let err = Config::from_toml_str("[[channels]]\nnmae = \"a\"\n", &env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("unknown field `nmae`"), "{err}");
+        let err = Config::from_toml_str("[auth\nkey = \"s3cr3t-value\"", &env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("line 1"), "{err}");
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn scrubbing_keeps_the_kind_drops_the_value() {
+        assert_eq!(
+            scrub_values(r#"invalid type: string "hunter2", expected u64"#),
+            "invalid type: string, expected u64"
+        );
+        assert_eq!(
+            scrub_values("invalid type: integer `42`, expected a string"),
+            "invalid type: integer, expected a string"
+        );
+        assert_eq!(
+            scrub_values("unknown field `nmae`, expected one of `name`"),
+            "unknown field `nmae`, expected one of `name`"
+        );
+    }
+
+    #[test]
+    fn auth_needs_the_callback_url() {
+        let err = Config::from_toml_str("[auth]\nkey = \"k\"\n", &env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("auth.callback_url: is required with auth.key"), "{err}");
+        let err = Config::from_toml_str("[auth]\nprevious_key = \"k\"\n", &env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("auth.previous_key"), "{err}");
+    }
+
+    #[test]
+    fn files_are_found_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let named = dir.path().join("named.toml");
+        std::fs::write(
+            &named,
+            "[[channels]]\nname = \"x\"\ntype = \"log\"\n[[routes]]\nname = \"r\"\nchannels = [\"x\"]\n",
+        )
+        .unwrap();
+        let (config, source, _) = Config::load_with(Some(&named), &env_of(&[])).unwrap();
+        assert_eq!(source, ConfigSource::File(named.clone()));
+        assert_eq!(config.channels[0].name, "x");
+
+        let from_env = named.to_str().unwrap().to_owned();
+        let env = move |name: &str| (name == env::CONFIG).then(|| from_env.clone());
+        let (_, source, _) = Config::load_with(None, &env).unwrap();
+        assert_eq!(source, ConfigSource::File(named));
+
+        let missing = dir.path().join("missing.toml");
+        let err = Config::load_with(Some(&missing), &env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("missing.toml") && err.to_string().contains("cannot read"), "{err}");
+    }
+
+    #[test]
+    fn check_config_describes_what_it_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("vodhook.toml");
+        std::fs::write(&file, GOOD).unwrap();
+        let report = check_config_with(Some(&file), &env_of(GOOD_ENV)).unwrap();
+        let shown = report.to_string();
+        assert!(shown.contains("ops (dingtalk) → https://oapi.dingtalk.com/…"), "{shown}");
+        assert!(
+            shown.contains(
+                r#"failures: event_type="WorkflowTaskComplete", status="failed" → ops, hook (continue)"#
+            ),
+            "{shown}"
+        );
+        assert!(shown.contains(r#"everything: title!~".*test.*" → hook"#), "{shown}");
+        assert!(
+            !shown.contains("tok\"en") && !shown.contains("SECabc") && !shown.contains("t0k3n"),
+            "{shown}"
+        );
+
+        std::fs::write(&file, "[[channels]]\nname = \"a\"\ntype = \"slack\"\n").unwrap();
+        let err = check_config_with(Some(&file), &env_of(&[])).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("configuration {} has 2 problems:", file.display())), "{err}");
+    }
 }

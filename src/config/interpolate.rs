@@ -1,0 +1,176 @@
+//! `${ENV_VAR}` in configuration strings.
+//!
+//! Secrets belong in the function's environment, not in the file, so every string of the
+//! configuration may refer to a variable. Interpolation runs on the *parsed* values (never on the
+//! TOML text), so a value holding quotes or newlines cannot change the file's structure.
+//!
+//! Syntax: `${NAME}` with `NAME` = `[A-Za-z_][A-Za-z0-9_]*`; `$${` is a literal `${`; a `$` not
+//! followed by `{` is kept as it is. A variable that is not set is an error naming the variable
+//! and where it is used, never a value.
+
+use std::collections::BTreeMap;
+
+use super::{Config, Problem};
+use crate::redact::Secret;
+
+/// Looks a variable up (the process environment in production, a map in tests).
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Expands every `${VAR}` in `text`. On failure, says which variable (or what syntax) is wrong.
+pub fn expand(text: &str, lookup: Lookup<'_>) -> Result<String, String> {
+    if !text.contains('$') {
+        return Ok(text.to_owned());
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix("${") {
+            out.push_str("${");
+            rest = tail;
+        } else if let Some(tail) = after.strip_prefix('{') {
+            let Some(end) = tail.find('}') else {
+                return Err("`${` without a closing `}` (write `$${` for a literal `${`)".to_owned());
+            };
+            let name = &tail[..end];
+            if !is_var_name(name) {
+                return Err(format!(
+                    "`${{{}}}` is not a variable reference: names are letters, digits and `_` \
+                     (write `$${{` for a literal `${{`)",
+                    name.chars().take(40).collect::<String>()
+                ));
+            }
+            match lookup(name) {
+                Some(value) => out.push_str(&value),
+                None => return Err(format!("environment variable {name} is not set")),
+            }
+            rest = &tail[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn is_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Expands every string of `config` in place; returns one problem per failing string.
+pub fn interpolate_config(config: &mut Config, lookup: Lookup<'_>) -> Vec<Problem> {
+    let mut run = Run { lookup, problems: Vec::new() };
+    let auth = &mut config.auth;
+    run.opt_string(&mut auth.callback_url, "auth.callback_url");
+    run.opt_secret(&mut auth.key, "auth.key");
+    run.opt_secret(&mut auth.previous_key, "auth.previous_key");
+    run.opt_secret(&mut config.dedup.url, "dedup.url");
+    run.string(&mut config.dedup.key_prefix, "dedup.key_prefix");
+    for (i, channel) in config.channels.iter_mut().enumerate() {
+        // The name first: later locations mention it.
+        run.string(&mut channel.name, &format!("channels[{i}].name"));
+        let at = super::channel_location(i, &channel.name);
+        run.opt_secret(&mut channel.url, &format!("{at}.url"));
+        run.opt_secret(&mut channel.secret, &format!("{at}.secret"));
+        run.map_values(&mut channel.headers, &format!("{at}.headers"));
+        run.opt_string(&mut channel.template, &format!("{at}.template"));
+        run.opt_string(&mut channel.msg_type, &format!("{at}.msg_type"));
+    }
+    for (i, route) in config.routes.iter_mut().enumerate() {
+        run.string(&mut route.name, &format!("routes[{i}].name"));
+        let at = super::route_location(i, &route.name);
+        run.map_values(&mut route.match_fields, &format!("{at}.match"));
+        for (j, matcher) in route.matchers.iter_mut().enumerate() {
+            run.string(matcher, &format!("{at}.matchers[{j}]"));
+        }
+        for (j, channel) in route.channels.iter_mut().enumerate() {
+            run.string(channel, &format!("{at}.channels[{j}]"));
+        }
+        run.opt_string(&mut route.template, &format!("{at}.template"));
+    }
+    run.problems
+}
+
+struct Run<'a> {
+    lookup: Lookup<'a>,
+    problems: Vec<Problem>,
+}
+
+impl Run<'_> {
+    fn string(&mut self, value: &mut String, at: &str) {
+        match expand(value, self.lookup) {
+            Ok(expanded) => *value = expanded,
+            Err(message) => self.problems.push(Problem::new(at, message)),
+        }
+    }
+
+    fn opt_string(&mut self, value: &mut Option<String>, at: &str) {
+        if let Some(value) = value {
+            self.string(value, at);
+        }
+    }
+
+    fn opt_secret(&mut self, value: &mut Option<Secret>, at: &str) {
+        if let Some(secret) = value {
+            match expand(secret.expose(), self.lookup) {
+                Ok(expanded) => *secret = Secret::new(expanded),
+                Err(message) => self.problems.push(Problem::new(at, message)),
+            }
+        }
+    }
+
+    fn map_values(&mut self, map: &mut BTreeMap<String, String>, at: &str) {
+        for (key, value) in map.iter_mut() {
+            self.string(value, &format!("{at}.{key}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "TOKEN" => Some("abc\"def".to_owned()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn expands_variables_and_keeps_other_dollars() {
+        assert_eq!(expand("a=${TOKEN}&b", &env).unwrap(), "a=abc\"def&b");
+        assert_eq!(expand("${EMPTY}", &env).unwrap(), "");
+        assert_eq!(expand("cost: $5, $x, $", &env).unwrap(), "cost: $5, $x, $");
+        assert_eq!(expand("no dollars", &env).unwrap(), "no dollars");
+        assert_eq!(expand("猫${TOKEN}猫", &env).unwrap(), "猫abc\"def猫");
+    }
+
+    #[test]
+    fn double_dollar_escapes() {
+        assert_eq!(expand("$${TOKEN}", &env).unwrap(), "${TOKEN}");
+        assert_eq!(expand("$$${TOKEN}", &env).unwrap(), "$${TOKEN}");
+        assert_eq!(expand("a $${ b", &env).unwrap(), "a ${ b");
+    }
+
+    #[test]
+    fn errors_name_the_variable_never_a_value() {
+        let err = expand("x ${MISSING_ONE} y", &env).unwrap_err();
+        assert!(err.contains("MISSING_ONE"), "{err}");
+        assert!(expand("${TOKEN", &env).unwrap_err().contains("closing"));
+        assert!(expand("${a-b}", &env).unwrap_err().contains("not a variable reference"));
+        assert!(expand("${}", &env).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn expansion_never_panics(text in "[a-z$${}_A-Z]{0,40}") {
+            let _ = expand(&text, &env);
+        }
+    }
+}

@@ -1,0 +1,511 @@
+//! Routing and rendering, end to end through the public API: configuration text in, actions
+//! out. Events are built from VOD-shaped JSON with `decode_delivery`, as the service builds them.
+//!
+//! - a table of events × routes → the expected (route, channel) actions, keys included;
+//! - a matrix of single rules × events → which events each rule takes;
+//! - snapshots of every default template on a Succeed and a Failed event, under
+//!   `tests/snapshots/` (run with `UPDATE_SNAPSHOTS=1` to rewrite them, then review the diff:
+//!   it is what users see).
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+use vodhook::action::ChannelType;
+use vodhook::config::Config;
+use vodhook::event::{Event, decode_delivery};
+use vodhook::route::Router;
+
+/// A node: instance name, status, and the error code and message in its `Result`.
+type Node<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>);
+
+/// An expected action: route, channel, channel type.
+type Expected<'a> = (&'a str, &'a str, ChannelType);
+
+/// A workflow task event as VOD sends it: `ActivityResults` and `TaskInput` as JSON strings.
+fn workflow(task: &str, status: &str, workflow_id: &str, title: &str, nodes: &[Node<'_>]) -> Event {
+    let activity_results: serde_json::Map<String, Value> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, (name, node_status, error))| {
+            let activity_id = name.split('_').next().unwrap_or(name);
+            let mut result = serde_json::json!({ "Status": if *node_status == "Succeed" { "Finished" } else { "Failed" } });
+            if let Some((code, message)) = error {
+                result["ErrorCode"] = Value::from(*code);
+                result["ErrorMessage"] = Value::from(*message);
+            }
+            let node = serde_json::json!({
+                "Status": node_status,
+                "ActivityId": activity_id,
+                "StartTime": format!("2025-10-15T01:5{i}:00Z"),
+                "EndTime": format!("2025-10-15T01:5{i}:4{i}Z"),
+                "Result": result,
+            });
+            ((*name).to_owned(), node)
+        })
+        .collect();
+    let task_input = serde_json::json!({ "Type": "Media", "Media": "c066a789", "Title": title });
+    let body = serde_json::json!({
+        "EventType": "WorkflowTaskComplete",
+        "EventTime": "2025-10-15T02:00:35Z",
+        "WorkflowId": workflow_id,
+        "Status": status,
+        "VideoId": format!("v-{task}"),
+        "TaskId": task,
+        "ActivityResults": Value::Object(activity_results).to_string(),
+        "TaskInput": task_input.to_string(),
+        "CreateTime": "2025-10-15T01:50:00Z",
+        "FinishTime": "2025-10-15T01:59:30Z",
+        "UserId": 1234567890_u64,
+    });
+    decode(&body.to_string())
+}
+
+fn decode(json: &str) -> Event {
+    let mut delivery = decode_delivery(json.as_bytes()).expect("test event decodes");
+    assert!(delivery.rejected.is_empty());
+    delivery.events.remove(0)
+}
+
+fn upload() -> Event {
+    decode(
+        r#"{"EventType":"FileUploadComplete","EventTime":"2025-10-15T01:49:00Z","VideoId":"v-upload","Status":"success","Size":1024}"#,
+    )
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+const CHANNELS: &str = r#"
+[[channels]]
+name = "ops"
+type = "dingtalk"
+url = "https://oapi.dingtalk.com/robot/send?access_token=t"
+
+[[channels]]
+name = "team"
+type = "feishu"
+url = "https://open.feishu.cn/open-apis/bot/v2/hook/x"
+
+[[channels]]
+name = "chat"
+type = "slack"
+url = "https://hooks.slack.com/services/T/B/X"
+
+[[channels]]
+name = "wecom"
+type = "wecom"
+url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"
+
+[[channels]]
+name = "hook"
+type = "webhook"
+url = "https://hooks.example.com/vod"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+[[channels]]
+name = "log"
+type = "log"
+"#;
+
+const ROUTES: &str = r#"
+[[routes]]
+name = "test-noise"
+matchers = ['title=~"(?i).*test.*"']
+channels = ["log"]
+
+[[routes]]
+name = "failures"
+match = { event_type = "WorkflowTaskComplete", status = "FAILED" }
+channels = ["ops", "chat"]
+continue = true
+
+[[routes]]
+name = "snapshot-failures"
+matchers = ['failed_activity_id="VodSnapshot"']
+channels = ["wecom"]
+
+[[routes]]
+name = "live"
+matchers = ['workflow_id=~"wf-live-.*"', 'status!="failed"']
+channels = ["team"]
+
+[[routes]]
+name = "audit"
+channels = ["hook"]
+"#;
+
+fn router(routes: &str) -> Router {
+    let config =
+        Config::from_toml_str(&format!("{CHANNELS}{routes}"), &no_env).expect("test config is valid");
+    Router::new(&config).expect("router builds")
+}
+
+#[test]
+fn events_by_routes_give_the_expected_actions() {
+    let router = router(ROUTES);
+    let snapshot_failed = workflow(
+        "t-snap",
+        "Failed",
+        "wf-live-1",
+        "launch.mp4",
+        &[
+            ("VodTranscode_1", "Succeed", None),
+            ("VodSnapshot_2", "Failed", Some(("InvalidParameter", "bad width"))),
+        ],
+    );
+    let translation_failed = workflow(
+        "t-trans",
+        "Failed",
+        "wf-live-3",
+        "launch.mp4",
+        &[("VideoTranslation_1", "Failed", Some(("NoAudio", "no audio track")))],
+    );
+    let test_failed =
+        workflow("t-test", "failed", "wf-live-9", "Test upload 3.mp4", &[("VodSnapshot_2", "Failed", None)]);
+    let succeeded =
+        workflow("t-ok", "Succeed", "wf-live-1", "launch.mp4", &[("VodTranscode_1", "Succeed", None)]);
+    let canceled = workflow("t-cancel", "Canceled", "wf-live-2", "launch.mp4", &[]);
+    let other_workflow = workflow("t-other", "Succeed", "wf-batch-1", "launch.mp4", &[]);
+
+    let table: Vec<(&str, Event, Vec<Expected<'_>>)> = vec![
+        (
+            "failed snapshot: failures continues, snapshot-failures stops",
+            snapshot_failed,
+            vec![
+                ("failures", "ops", ChannelType::Dingtalk),
+                ("failures", "chat", ChannelType::Slack),
+                ("snapshot-failures", "wecom", ChannelType::Wecom),
+            ],
+        ),
+        (
+            "failed elsewhere: failures continues down to audit",
+            translation_failed,
+            vec![
+                ("failures", "ops", ChannelType::Dingtalk),
+                ("failures", "chat", ChannelType::Slack),
+                ("audit", "hook", ChannelType::Webhook),
+            ],
+        ),
+        (
+            "a test title is swallowed by the first route",
+            test_failed,
+            vec![("test-noise", "log", ChannelType::Log)],
+        ),
+        ("live success", succeeded, vec![("live", "team", ChannelType::Feishu)]),
+        ("other statuses are not failures", canceled, vec![("live", "team", ChannelType::Feishu)]),
+        ("another workflow falls through", other_workflow, vec![("audit", "hook", ChannelType::Webhook)]),
+        ("not a workflow event", upload(), vec![("audit", "hook", ChannelType::Webhook)]),
+    ];
+
+    for (case, event, expected) in table {
+        let actions = router.plan(&event).unwrap_or_else(|e| panic!("{case}: {e}"));
+        let got: Vec<Expected<'_>> =
+            actions.iter().map(|a| (a.route.as_str(), a.channel.as_str(), a.channel_type)).collect();
+        assert_eq!(got, expected, "{case}");
+        assert_eq!(router.matching_routes(&event), dedup_routes(&expected), "{case}");
+        for action in &actions {
+            assert_eq!(action.event, event.identity(), "{case}");
+            assert_eq!(
+                action.key,
+                format!("{}|{}|{}", event.identity(), action.route, action.channel),
+                "{case}"
+            );
+            assert!(action.payload.is_object(), "{case}: {}", action.payload);
+        }
+    }
+}
+
+fn dedup_routes<'a>(expected: &[Expected<'a>]) -> Vec<&'a str> {
+    let mut routes: Vec<&str> = expected.iter().map(|(r, _, _)| *r).collect();
+    routes.dedup();
+    routes
+}
+
+#[test]
+fn keys_are_stable_across_retries_and_distinct_across_routes() {
+    let router = router(ROUTES);
+    let make =
+        || workflow("t-1", "Failed", "wf-live-1", "a.mp4", &[("VodSnapshot_2", "Failed", Some(("E", "m")))]);
+    let first = router.plan(&make()).unwrap();
+    let again = router.plan(&make()).unwrap();
+    assert_eq!(first, again, "a redelivered event plans the same actions, payloads included");
+    let keys: std::collections::HashSet<&str> = first.iter().map(|a| a.key.as_str()).collect();
+    assert_eq!(keys.len(), first.len());
+    assert!(first.iter().all(|a| a.key.starts_with("WorkflowTaskComplete:t-1|")));
+}
+
+/// Each rule alone, against every event: which events it takes.
+#[test]
+fn each_matcher_takes_the_events_it_says() {
+    let events: Vec<(&str, Event)> = vec![
+        (
+            "failed",
+            workflow(
+                "t-f",
+                "Failed",
+                "wf-live-1",
+                "发布会 *终版*.mp4",
+                &[("VodTranscode_1", "Succeed", None), ("VodSnapshot_2", "Failed", None)],
+            ),
+        ),
+        (
+            "succeeded",
+            workflow("t-s", "Succeed", "wf-live-1", "cat_video.mov", &[("VodTranscode_1", "Succeed", None)]),
+        ),
+        ("lowercase", workflow("t-l", "success", "wf-batch-7", "test clip.mp4", &[])),
+        ("upload", upload()),
+    ];
+    let rules: Vec<(&str, Vec<&str>)> = vec![
+        ("", vec!["failed", "succeeded", "lowercase", "upload"]),
+        (r#"match = { status = "failed" }"#, vec!["failed"]),
+        (r#"match = { status = "SUCCEED" }"#, vec!["succeeded", "lowercase", "upload"]),
+        (r#"matchers = ['status="success"']"#, vec!["succeeded", "lowercase", "upload"]),
+        (r#"matchers = ['status=~"succe.*"']"#, vec!["succeeded", "lowercase", "upload"]),
+        (r#"match = { event_type = "FileUploadComplete" }"#, vec!["upload"]),
+        (r#"matchers = ['event_type!="WorkflowTaskComplete"']"#, vec!["upload"]),
+        (r#"match = { title = "*.mp4" }"#, vec!["failed", "lowercase"]),
+        (r#"match = { title = "发布会*" }"#, vec!["failed"]),
+        (r#"match = { title = "cat?video.mov" }"#, vec!["succeeded"]),
+        (r#"matchers = ['title!~".*test.*"']"#, vec!["failed", "succeeded", "upload"]),
+        (r#"match = { workflow_id = "wf-live-1" }"#, vec!["failed", "succeeded"]),
+        (r#"matchers = ['workflow_id=~"wf-"']"#, vec![]),
+        (r#"matchers = ['workflow_id=~"wf-.*"']"#, vec!["failed", "succeeded", "lowercase"]),
+        (r#"matchers = ['workflow_id!~"wf-live-\d+"']"#, vec!["lowercase", "upload"]),
+        (r#"match = { video_id = "v-upload" }"#, vec!["upload"]),
+        (r#"match = { activity_id = "VodTranscode" }"#, vec!["failed", "succeeded"]),
+        (r#"matchers = ['activity_id!="VodSnapshot"']"#, vec!["succeeded", "lowercase", "upload"]),
+        (r#"match = { failed_activity_id = "VodSnapshot" }"#, vec!["failed"]),
+        (r#"matchers = ['failed_activity_id=~"Vod.*"']"#, vec!["failed"]),
+        (
+            r#"match = { event_type = "WorkflowTaskComplete" }
+matchers = ['status!="Failed"', 'title=~".*\.mp4"']"#,
+            vec!["lowercase"],
+        ),
+    ];
+    for (rule, expected) in rules {
+        let router = router(&format!("[[routes]]\nname = \"r\"\nchannels = [\"log\"]\n{rule}\n"));
+        let taken: Vec<&str> = events
+            .iter()
+            .filter(|(_, event)| !router.plan(event).expect("renders").is_empty())
+            .map(|(name, _)| *name)
+            .collect();
+        assert_eq!(taken, expected, "rule: {rule}");
+    }
+}
+
+#[test]
+fn a_broken_route_is_a_config_error_not_a_panic() {
+    for (routes, expected) in [
+        (
+            "[[routes]]\nname = \"r\"\nchannels = [\"log\"]\nmatch = { colour = \"red\" }\n",
+            "unknown field `colour`",
+        ),
+        ("[[routes]]\nname = \"r\"\nchannels = [\"log\"]\nmatchers = ['title=~\"[\"']\n", "invalid regex"),
+        ("[[routes]]\nname = \"r\"\nchannels = [\"nope\"]\n", "unknown channel \"nope\""),
+        ("[[routes]]\nname = \"r\"\nchannels = []\n", "is empty"),
+    ] {
+        let err = Config::from_toml_str(&format!("{CHANNELS}{routes}"), &no_env).unwrap_err();
+        assert!(err.to_string().contains(expected), "{err}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots of the default templates.
+
+/// A failed task whose title has markdown specials and CJK, a node error with quotes, and a
+/// node in a status VOD may add later.
+fn snapshot_failed() -> Event {
+    workflow(
+        "0f5da6c2e4b8",
+        "Failed",
+        "wf-5c1e0b7d9a",
+        "新品发布会 *终版* [v2] <cut> _draft_.mp4",
+        &[
+            ("VodTranscode_8d1c0", "Succeed", None),
+            (
+                "VodSnapshot_53e77",
+                "Failed",
+                Some(("InvalidParameter.Width", "The parameter \"Width\" must be between 1 and 4096.")),
+            ),
+            ("VodAudit_91aa2", "Skipped", None),
+        ],
+    )
+}
+
+fn snapshot_succeeded() -> Event {
+    workflow(
+        "7c3e9a1b2d4f",
+        "Succeed",
+        "wf-5c1e0b7d9a",
+        "猫咪日常_第3集.mp4",
+        &[("VodTranscode_8d1c0", "Succeed", None), ("VodSnapshot_53e77", "Succeed", None)],
+    )
+}
+
+const SNAPSHOT_CHANNELS: &str = r#"
+[[channels]]
+name = "dingtalk"
+type = "dingtalk"
+url = "https://oapi.dingtalk.com/robot/send?access_token=t"
+
+[[channels]]
+name = "feishu"
+type = "feishu"
+url = "https://open.feishu.cn/open-apis/bot/v2/hook/x"
+
+[[channels]]
+name = "feishu-post"
+type = "feishu"
+msg_type = "post"
+url = "https://open.feishu.cn/open-apis/bot/v2/hook/y"
+
+[[channels]]
+name = "wecom"
+type = "wecom"
+url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"
+
+[[channels]]
+name = "slack"
+type = "slack"
+url = "https://hooks.slack.com/services/T/B/X"
+
+[[channels]]
+name = "webhook"
+type = "webhook"
+url = "https://hooks.example.com/vod"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+[[channels]]
+name = "log"
+type = "log"
+
+[[routes]]
+name = "all"
+channels = ["dingtalk", "feishu", "feishu-post", "wecom", "slack", "webhook", "log"]
+"#;
+
+#[test]
+fn default_templates_match_their_snapshots() {
+    let config = Config::from_toml_str(SNAPSHOT_CHANNELS, &no_env).expect("valid");
+    let router = Router::new(&config).expect("router");
+    let mut mismatches = Vec::new();
+    for (case, event) in
+        [("succeed", snapshot_succeeded()), ("failed", snapshot_failed()), ("upload", upload())]
+    {
+        let actions = router.plan(&event).expect("renders");
+        assert_eq!(actions.len(), 7);
+        for action in actions {
+            let name = format!("{}-{case}", action.channel);
+            if let Err(message) = check_snapshot(&name, &action.payload) {
+                mismatches.push(message);
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}
+
+/// The snapshot text: the payload as pretty JSON, then every multi-line string in it as it
+/// reads (the JSON escapes make markdown hard to review).
+fn snapshot_text(payload: &Value) -> String {
+    let mut out = serde_json::to_string_pretty(payload).unwrap_or_default();
+    out.push('\n');
+    let mut texts = Vec::new();
+    collect_texts(payload, String::new(), &mut texts);
+    for (path, text) in texts {
+        out.push_str(&format!("\n----- {path} -----\n{text}\n"));
+    }
+    out
+}
+
+fn collect_texts(value: &Value, path: String, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::String(s) if s.contains('\n') => out.push((path, s.clone())),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                collect_texts(item, format!("{path}[{i}]"), out);
+            }
+        }
+        // The decoded event is the test's input, not rendered text.
+        Value::Object(map) => {
+            for (key, item) in map {
+                if path.is_empty() && key == "event" {
+                    continue;
+                }
+                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                collect_texts(item, child, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn check_snapshot(name: &str, payload: &Value) -> Result<(), String> {
+    let path: PathBuf =
+        [env!("CARGO_MANIFEST_DIR"), "tests", "snapshots", &format!("{name}.snap")].iter().collect();
+    let actual = snapshot_text(payload);
+    let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
+    match std::fs::read_to_string(&path) {
+        Ok(expected) if expected == actual => Ok(()),
+        Ok(_) if update => write(&path, &actual),
+        Err(_) if update => write(&path, &actual),
+        Ok(expected) => Err(format!(
+            "snapshot {name} differs (UPDATE_SNAPSHOTS=1 rewrites it; review the diff):\n--- expected\n{expected}\n--- actual\n{actual}"
+        )),
+        Err(_) => {
+            Err(format!("snapshot {} is missing (UPDATE_SNAPSHOTS=1 writes it):\n{actual}", path.display()))
+        }
+    }
+}
+
+fn write(path: &std::path::Path, text: &str) -> Result<(), String> {
+    std::fs::create_dir_all(path.parent().unwrap_or(path)).map_err(|e| e.to_string())?;
+    std::fs::write(path, text).map_err(|e| e.to_string())
+}
+
+#[test]
+fn channel_limits_and_shapes_hold_for_the_defaults() {
+    let config = Config::from_toml_str(SNAPSHOT_CHANNELS, &no_env).expect("valid");
+    let router = Router::new(&config).expect("router");
+    let actions = router.plan(&snapshot_failed()).expect("renders");
+    let by_channel = |name: &str| &actions.iter().find(|a| a.channel == name).expect("action").payload;
+
+    let dingtalk = by_channel("dingtalk");
+    assert_eq!(dingtalk["msgtype"], "markdown");
+    assert!(dingtalk["markdown"]["title"].as_str().unwrap().starts_with("❌ "));
+    let text = dingtalk["markdown"]["text"].as_str().unwrap();
+    assert!(text.contains(r"新品发布会 \*终版\* \[v2\] \<cut\> \_draft\_.mp4"), "{text}");
+    assert!(text.contains("InvalidParameter.Width"));
+    assert!(text.contains("⚠️ VodAudit_91aa2 · Skipped"));
+
+    let feishu = by_channel("feishu");
+    assert_eq!(feishu["msg_type"], "interactive");
+    assert_eq!(feishu["card"]["header"]["template"], "red");
+    // The header is plain text: the title exactly as it is.
+    let header = feishu["card"]["header"]["title"]["content"].as_str().unwrap();
+    assert!(header.ends_with("新品发布会 *终版* [v2] <cut> _draft_.mp4"), "{header}");
+
+    let post = by_channel("feishu-post");
+    assert_eq!(post["msg_type"], "post");
+    assert!(post["content"]["post"]["zh_cn"]["content"].as_array().unwrap().len() > 5);
+
+    let wecom = by_channel("wecom");
+    assert!(wecom["markdown"]["content"].as_str().unwrap().len() <= 4096);
+
+    let slack = by_channel("slack");
+    assert_eq!(slack["blocks"][0]["type"], "header");
+    let section = slack["blocks"][1]["text"]["text"].as_str().unwrap();
+    assert!(section.contains("*Status:* Failed") && !section.contains("**"), "{section}");
+    assert!(slack["text"].as_str().unwrap().contains("&lt;cut&gt;"), "the notification text is mrkdwn");
+
+    let webhook = by_channel("webhook");
+    let action = actions.iter().find(|a| a.channel == "webhook").unwrap();
+    assert_eq!(webhook["id"], action.message_id());
+    assert_eq!(webhook["type"], "WorkflowTaskComplete");
+    assert_eq!(webhook["event"]["TaskInput"]["Title"], "新品发布会 *终版* [v2] <cut> _draft_.mp4");
+    assert_eq!(webhook["details"]["failed_nodes"][0]["error_code"], "InvalidParameter.Width");
+
+    let log = by_channel("log");
+    assert!(!log["message"].as_str().unwrap().contains('\n'));
+    assert_eq!(log["event"], "WorkflowTaskComplete:0f5da6c2e4b8");
+}
