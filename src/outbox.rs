@@ -1,1 +1,406 @@
-//! TODO
+//! The outbox: actions still undelivered when a callback's deadline came, kept in Redis until a
+//! drain (`vodhook drain`, a timer trigger) delivers them or they grow too old.
+//!
+//! Why it exists: VOD waits 5 s for an answer and retries only 3 times, while a chat service may
+//! be down for an hour. With Redis the callback hands the action over and answers `200`; without
+//! Redis there is no shared, durable place for it, so the callback answers `503` and relies on
+//! VOD's retries (the documented limit of the memory backend).
+//!
+//! # Storage
+//!
+//! - `<prefix>outbox:items`: hash, action key → [`OutboxItem`] as JSON.
+//! - `<prefix>outbox:due`: sorted set, action key scored by when it is next due (unix seconds).
+//! - `<prefix>outbox:dead`: hash, action key → [`DeadLetter`] as JSON.
+//!
+//! # Several drainers at once
+//!
+//! [`Outbox::take_due`] is one Lua script: it picks the due keys and moves their score a lease
+//! into the future ([`Outbox::with_take_lease`]) before returning them, so two drainers never get
+//! the same item, and the items of a drainer that died come back when its lease ends. A drainer
+//! that overruns its lease could meet a second one on the same item; it must therefore claim the
+//! action in the dedup store before sending, like every sender (see [`crate::dedup`]).
+//!
+//! # Drain loop (for the caller)
+//!
+//! For each taken item: claim the action in the dedup store. `AlreadyDone` → [`Outbox::complete`].
+//! `InFlight` → leave it (it comes back after the take lease). `Acquired` → send; delivered →
+//! complete both; retryable failure → [`next_due`] with `attempts + 1`: `At(t)` →
+//! [`Outbox::reschedule`], `Dead` → [`Outbox::dead_letter`] with a loud log; then release the
+//! claim.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::action::Action;
+use crate::config::{DedupBackend, DedupConfig};
+use crate::dedup::{RedisConn, StoreError};
+
+/// An action waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    /// The rendered, unsigned request; the channel's URL and secret are looked up when sending.
+    pub action: Action,
+    /// Failed delivery rounds so far. The callback path counts as one round, however many
+    /// quick retries it made.
+    pub attempts: u32,
+    /// When the action was first tried (unix seconds): the schedule and the age count from it.
+    pub first_seen: i64,
+    /// When it is due next (unix seconds).
+    pub due: i64,
+    /// Why the last round failed, for `vodhook outbox list`.
+    pub last_error: String,
+}
+
+/// An item given up on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub item: OutboxItem,
+    pub reason: String,
+    /// When it was given up on (unix seconds).
+    pub dead_at: i64,
+}
+
+/// What to do after a failed round, from [`next_due`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Try again at this time (unix seconds).
+    At(i64),
+    /// Too old: move it to the dead letters.
+    Dead,
+}
+
+/// When an action that has failed `attempts` rounds is due next, Svix-like: the k-th retry comes
+/// `schedule_secs[0] + ... + schedule_secs[k-1]` after `first_seen` (e.g. 5 s, 5 min, 30 min,
+/// 2 h, ...), the last delay repeating once the schedule runs out, until `max_age_secs` after
+/// `first_seen`; an attempt that would come later is `Dead`. `attempts == 0` is due at once.
+///
+/// Anchored at `first_seen`, not at the last attempt, so that the function is pure and an item's
+/// life is bounded exactly by `max_age_secs`; a drain that runs late catches up rather than
+/// pushing every later retry back. An empty schedule means no retries: `Dead`.
+pub fn next_due(first_seen: i64, attempts: u32, schedule_secs: &[u64], max_age_secs: u64) -> Next {
+    let Some(&last) = schedule_secs.last() else {
+        return if attempts == 0 { Next::At(first_seen) } else { Next::Dead };
+    };
+    let attempts = u64::from(attempts);
+    let listed = attempts.min(schedule_secs.len() as u64) as usize;
+    let beyond = attempts - listed as u64;
+    let delay = schedule_secs[..listed]
+        .iter()
+        .fold(0u64, |sum, &d| sum.saturating_add(d))
+        .saturating_add(beyond.saturating_mul(last));
+    if delay > max_age_secs {
+        return Next::Dead;
+    }
+    match i64::try_from(delay).ok().and_then(|d| first_seen.checked_add(d)) {
+        Some(at) => Next::At(at),
+        None => Next::Dead,
+    }
+}
+
+/// Adds the item unless its key is already waiting (then the waiting one, with its schedule, is
+/// kept). KEYS: items, due. ARGV: key, json, due.
+const PUSH: &str = r"
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+  return 1
+end
+return 0
+";
+
+/// Picks up to `limit` keys due by `now`, leases them until `lease_until`, returns their JSON.
+/// Keys without an item (removed meanwhile) are dropped. KEYS: items, due.
+/// ARGV: now, limit, lease_until.
+const TAKE_DUE: &str = r"
+local keys = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local out = {}
+for _, k in ipairs(keys) do
+  local v = redis.call('HGET', KEYS[1], k)
+  if v then
+    redis.call('ZADD', KEYS[2], ARGV[3], k)
+    out[#out + 1] = v
+  else
+    redis.call('ZREM', KEYS[2], k)
+  end
+end
+return out
+";
+
+/// Stores the updated item if it is still waiting. KEYS: items, due. ARGV: key, json, due.
+const RESCHEDULE: &str = r"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+  return 1
+end
+return 0
+";
+
+/// The outbox in Redis. Cheap to clone; connects on first use.
+#[derive(Clone)]
+pub struct Outbox {
+    conn: RedisConn,
+    items: String,
+    due: String,
+    dead: String,
+    take_lease_secs: i64,
+}
+
+impl Outbox {
+    /// How long a taken item stays invisible to other drainers by default: a drain run on
+    /// Function Compute is bounded by the invoke deadline (20 s), with room to spare.
+    pub const DEFAULT_TAKE_LEASE: Duration = Duration::from_secs(60);
+
+    /// The outbox on the Redis of `[dedup]`. Makes no connection. An error unless the backend
+    /// is `redis`: the outbox must be shared by all instances and outlive them.
+    pub fn from_config(c: &DedupConfig) -> Result<Self, StoreError> {
+        if c.backend != DedupBackend::Redis {
+            return Err(StoreError::Config(
+                "the outbox needs backend = \"redis\" (undelivered actions must outlive the instance)"
+                    .to_owned(),
+            ));
+        }
+        Ok(Self::new(RedisConn::open(c)?))
+    }
+
+    pub(crate) fn new(conn: RedisConn) -> Self {
+        Self {
+            items: conn.key("outbox:items"),
+            due: conn.key("outbox:due"),
+            dead: conn.key("outbox:dead"),
+            conn,
+            take_lease_secs: Self::DEFAULT_TAKE_LEASE.as_secs() as i64,
+        }
+    }
+
+    /// Sets how long [`Outbox::take_due`] hides an item from other drainers (rounded up to whole
+    /// seconds, at least 1).
+    pub fn with_take_lease(mut self, lease: Duration) -> Self {
+        let secs = lease.as_secs() + u64::from(lease.subsec_nanos() > 0);
+        self.take_lease_secs = i64::try_from(secs.max(1)).unwrap_or(i64::MAX / 4);
+        self
+    }
+
+    /// Queues `item` under its action key. Idempotent: if the key already waits, nothing
+    /// changes and `false` is returned.
+    pub async fn push(&self, item: &OutboxItem) -> Result<bool, StoreError> {
+        let json = encode(item)?;
+        let added: i64 = self
+            .conn
+            .run(|mut c| {
+                let cmd = script2(PUSH, &self.items, &self.due)
+                    .arg(&item.action.key)
+                    .arg(&json)
+                    .arg(item.due)
+                    .to_owned();
+                async move { cmd.query_async(&mut c).await }
+            })
+            .await?;
+        Ok(added == 1)
+    }
+
+    /// Takes up to `limit` items due by `now` (unix seconds) for this drainer alone, for the
+    /// take lease. Unreadable entries are logged and skipped (they stay, for inspection).
+    pub async fn take_due(&self, now: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+        let lease_until = now.saturating_add(self.take_lease_secs);
+        let raw: Vec<String> = self
+            .conn
+            .run(|mut c| {
+                let cmd =
+                    script2(TAKE_DUE, &self.items, &self.due).arg(now).arg(limit).arg(lease_until).to_owned();
+                async move { cmd.query_async(&mut c).await }
+            })
+            .await?;
+        Ok(raw.iter().filter_map(|json| decode_or_warn::<OutboxItem>("?", json)).collect())
+    }
+
+    /// Records one more failed round of a taken item: `attempts + 1`, due at `next_due`, with
+    /// `error`. Does nothing if the item was completed or dead-lettered meanwhile.
+    pub async fn reschedule(&self, item: &OutboxItem, next_due: i64, error: &str) -> Result<(), StoreError> {
+        let updated = OutboxItem {
+            attempts: item.attempts.saturating_add(1),
+            due: next_due,
+            last_error: error.to_owned(),
+            ..item.clone()
+        };
+        let json = encode(&updated)?;
+        let _: i64 = self
+            .conn
+            .run(|mut c| {
+                let cmd = script2(RESCHEDULE, &self.items, &self.due)
+                    .arg(&item.action.key)
+                    .arg(&json)
+                    .arg(next_due)
+                    .to_owned();
+                async move { cmd.query_async(&mut c).await }
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Removes the item for action `key` (delivered, or found done elsewhere).
+    pub async fn complete(&self, key: &str) -> Result<(), StoreError> {
+        self.conn
+            .run(|mut c| {
+                let pipe = redis::pipe().atomic().hdel(&self.items, key).zrem(&self.due, key).to_owned();
+                async move { pipe.exec_async(&mut c).await }
+            })
+            .await
+    }
+
+    /// Gives up on `item`: moves it to the dead letters with `reason`. The caller logs loudly.
+    pub async fn dead_letter(&self, item: &OutboxItem, reason: &str) -> Result<(), StoreError> {
+        let dead_at = chrono::Utc::now().timestamp();
+        let letter = DeadLetter { item: item.clone(), reason: reason.to_owned(), dead_at };
+        let json = serde_json::to_string(&letter).map_err(|e| corrupt(&item.action.key, &e))?;
+        let key = &item.action.key;
+        self.conn
+            .run(|mut c| {
+                let pipe = redis::pipe()
+                    .atomic()
+                    .hdel(&self.items, key)
+                    .zrem(&self.due, key)
+                    .hset(&self.dead, key, &json)
+                    .to_owned();
+                async move { pipe.exec_async(&mut c).await }
+            })
+            .await
+    }
+
+    /// Whether action `key` waits in the outbox (then a duplicate callback may be answered `200`
+    /// while another delivery holds its claim).
+    pub async fn contains(&self, key: &str) -> Result<bool, StoreError> {
+        self.conn
+            .run(|mut c| {
+                let cmd = redis::cmd("HEXISTS").arg(&self.items).arg(key).to_owned();
+                async move { cmd.query_async(&mut c).await }
+            })
+            .await
+    }
+
+    /// Everything waiting, soonest first. `due` is when it will really be tried next: a taken
+    /// item shows the end of its take lease.
+    pub async fn list(&self) -> Result<Vec<OutboxItem>, StoreError> {
+        let (items, scores): (Vec<(String, String)>, Vec<(String, f64)>) = self
+            .conn
+            .run(|mut c| {
+                let pipe = redis::pipe()
+                    .hgetall(&self.items)
+                    .cmd("ZRANGE")
+                    .arg(&self.due)
+                    .arg(0)
+                    .arg(-1)
+                    .arg("WITHSCORES")
+                    .to_owned();
+                async move { pipe.query_async(&mut c).await }
+            })
+            .await?;
+        let scores: std::collections::HashMap<String, f64> = scores.into_iter().collect();
+        let mut out: Vec<OutboxItem> = items
+            .iter()
+            .filter_map(|(key, json)| {
+                let mut item = decode_or_warn::<OutboxItem>(key, json)?;
+                if let Some(&due) = scores.get(key) {
+                    item.due = due as i64;
+                }
+                Some(item)
+            })
+            .collect();
+        out.sort_by(|a, b| (a.due, &a.action.key).cmp(&(b.due, &b.action.key)));
+        Ok(out)
+    }
+
+    /// Everything given up on, oldest first.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        let raw: Vec<(String, String)> = self
+            .conn
+            .run(|mut c| {
+                let cmd = redis::cmd("HGETALL").arg(&self.dead).to_owned();
+                async move { cmd.query_async(&mut c).await }
+            })
+            .await?;
+        let mut out: Vec<DeadLetter> =
+            raw.iter().filter_map(|(key, json)| decode_or_warn::<DeadLetter>(key, json)).collect();
+        out.sort_by(|a, b| (a.dead_at, &a.item.action.key).cmp(&(b.dead_at, &b.item.action.key)));
+        Ok(out)
+    }
+}
+
+/// `EVAL <script> 2 <a> <b>`, ready for the script's arguments.
+fn script2(script: &str, a: &str, b: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(script).arg(2).arg(a).arg(b);
+    cmd
+}
+
+fn encode(item: &OutboxItem) -> Result<String, StoreError> {
+    serde_json::to_string(item).map_err(|e| corrupt(&item.action.key, &e))
+}
+
+fn corrupt(key: &str, e: &serde_json::Error) -> StoreError {
+    StoreError::Corrupt { key: key.to_owned(), reason: e.to_string() }
+}
+
+/// Entries written by an incompatible version must not stop the drain of all the others.
+fn decode_or_warn<T: serde::de::DeserializeOwned>(key: &str, json: &str) -> Option<T> {
+    match serde_json::from_str(json) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!(key, error = %corrupt(key, &e), "skipping unreadable outbox entry");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SVIX: [u64; 6] = [5, 300, 1800, 7200, 18_000, 36_000];
+    const DAY: u64 = 86_400;
+
+    #[test]
+    fn schedule_accumulates_from_first_seen() {
+        let t0 = 1_700_000_000;
+        assert_eq!(next_due(t0, 0, &SVIX, DAY), Next::At(t0));
+        assert_eq!(next_due(t0, 1, &SVIX, DAY), Next::At(t0 + 5));
+        assert_eq!(next_due(t0, 2, &SVIX, DAY), Next::At(t0 + 305));
+        assert_eq!(next_due(t0, 3, &SVIX, DAY), Next::At(t0 + 2105));
+        assert_eq!(next_due(t0, 4, &SVIX, DAY), Next::At(t0 + 9305));
+        assert_eq!(next_due(t0, 6, &SVIX, DAY), Next::At(t0 + 63_305));
+    }
+
+    #[test]
+    fn last_delay_repeats_until_max_age() {
+        let t0 = 0;
+        // 63_305 + 36_000 = 99_305 > one day.
+        assert_eq!(next_due(t0, 7, &SVIX, DAY), Next::Dead);
+        assert_eq!(next_due(t0, 7, &SVIX, 3 * DAY), Next::At(99_305));
+        assert_eq!(next_due(t0, 8, &SVIX, 3 * DAY), Next::At(135_305));
+        // Exactly at max age is still allowed.
+        assert_eq!(next_due(t0, 2, &SVIX, 305), Next::At(305));
+        assert_eq!(next_due(t0, 2, &SVIX, 304), Next::Dead);
+    }
+
+    #[test]
+    fn extremes_do_not_overflow() {
+        assert_eq!(
+            next_due(0, u32::MAX, &SVIX, u64::MAX),
+            Next::At(i64::from(u32::MAX) * 36_000 - 36_000 * 6 + 63_305)
+        );
+        assert_eq!(next_due(i64::MAX - 1, 1, &SVIX, u64::MAX), Next::Dead);
+        assert_eq!(next_due(0, 3, &[u64::MAX], u64::MAX), Next::Dead);
+    }
+
+    #[test]
+    fn empty_schedule_means_no_retries() {
+        assert_eq!(next_due(10, 0, &[], DAY), Next::At(10));
+        assert_eq!(next_due(10, 1, &[], DAY), Next::Dead);
+    }
+
+    #[test]
+    fn outbox_needs_redis() {
+        let err = Outbox::from_config(&DedupConfig::default()).err().map(|e| e.to_string());
+        assert!(err.unwrap_or_default().contains("redis"));
+    }
+}
