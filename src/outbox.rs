@@ -281,7 +281,9 @@ impl Outbox {
     /// Everything waiting, soonest first. `due` is when it will really be tried next: a taken
     /// item shows the end of its take lease.
     pub async fn list(&self) -> Result<Vec<OutboxItem>, StoreError> {
-        let (items, scores): (Vec<(String, String)>, Vec<(String, f64)>) = self
+        type Items = Vec<(String, String)>;
+        type Scores = Vec<(String, f64)>;
+        let (items, scores): (Items, Scores) = self
             .conn
             .run(|mut c| {
                 let pipe = redis::pipe()

@@ -50,10 +50,10 @@ impl RedisConn {
         })?;
         let shown_url = redact_url(url.expose());
         let mut hidden = Vec::new();
-        if let Ok(parsed) = url::Url::parse(url.expose()) {
-            if let Some(p) = parsed.password().filter(|p| !p.is_empty()) {
-                hidden.push(Secret::new(p));
-            }
+        if let Ok(parsed) = url::Url::parse(url.expose())
+            && let Some(p) = parsed.password().filter(|p| !p.is_empty())
+        {
+            hidden.push(Secret::new(p));
         }
         let client = redis::Client::open(url.expose()).map_err(|e| {
             let reason = scrub(&e.to_string(), &hidden);
