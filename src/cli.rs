@@ -14,6 +14,7 @@ use serde_json::json;
 
 use crate::auth;
 use crate::config::{Config, env};
+use crate::dispatch::Dispatcher;
 use crate::event::decode_delivery;
 use crate::handler::App;
 use crate::runtime;
@@ -90,6 +91,20 @@ enum Command {
         #[arg(long, env = env::CONFIG)]
         config: Option<PathBuf>,
     },
+    /// Inspect the outbox (Redis).
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxCommand {
+    /// What waits for delivery and why, and what was given up (dead letters).
+    List {
+        #[arg(long, env = env::CONFIG)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -145,8 +160,39 @@ fn run(command: Command) -> Result<ExitCode, String> {
             telemetry::init(Sink::Stderr);
             parse(&read_input(input.as_deref())?)
         }
-        Command::Plan { .. } | Command::CheckConfig { .. } | Command::Drain { .. } => {
-            Err("not available yet in this build".to_owned())
+        Command::Plan { config, input } => {
+            telemetry::init(Sink::Stderr);
+            let config = load_config(config.as_deref())?;
+            let dispatcher = Dispatcher::new(&config).map_err(|e| e.to_string())?;
+            plan(&dispatcher, &read_input(input.as_deref())?)
+        }
+        Command::CheckConfig { file } => {
+            telemetry::init(Sink::Stderr);
+            match crate::config::check_config(file.as_deref()) {
+                Ok(report) => {
+                    println!("{report}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(err) => {
+                    eprintln!("{err}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Drain { config } => {
+            telemetry::init(Sink::Stderr);
+            let config = load_config(config.as_deref())?;
+            let deadline = std::time::Duration::from_millis(config.delivery.invoke_deadline_ms);
+            let dispatcher = Dispatcher::new(&config).map_err(|e| e.to_string())?;
+            let report =
+                tokio_runtime(false)?.block_on(dispatcher.drain(std::time::Instant::now() + deadline));
+            println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+            Ok(if report.error.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+        Command::Outbox { command: OutboxCommand::List { config } } => {
+            telemetry::init(Sink::Stderr);
+            let config = load_config(config.as_deref())?;
+            tokio_runtime(false)?.block_on(outbox_list(&config))
         }
         Command::Sign { url, key, timestamp } => {
             let timestamp = timestamp.unwrap_or_else(runtime::unix_now);
@@ -177,23 +223,10 @@ fn start_app(config: Option<&std::path::Path>) -> Result<App, String> {
     App::new(&config).map_err(|e| e.to_string())
 }
 
-/// Loads the configuration (see [`Config`]).
+/// Loads the configuration (see [`Config`]): the file given, else `VODHOOK_CONFIG`, else
+/// `./vodhook.toml` when present, else the built-in default.
 fn load_config(path: Option<&std::path::Path>) -> Result<Config, String> {
-    if let Some(path) = path {
-        return Err(format!("{}: configuration files are not supported yet in this build", path.display()));
-    }
-    let mut config = Config::default();
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    if let Some(url) = var(env::CALLBACK_URL) {
-        config.auth.callback_url = Some(url);
-    }
-    if let Some(key) = var(env::AUTH_KEY) {
-        config.auth.key = Some(crate::redact::Secret::new(key));
-    }
-    if let Some(key) = var(env::AUTH_KEY_PREVIOUS) {
-        config.auth.previous_key = Some(crate::redact::Secret::new(key));
-    }
-    Ok(config)
+    Config::load(path).map_err(|e| e.to_string())
 }
 
 fn tokio_runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, String> {
@@ -215,6 +248,37 @@ fn read_input(path: Option<&std::path::Path>) -> Result<Vec<u8>, String> {
             Ok(bytes)
         }
     }
+}
+
+fn plan(dispatcher: &Dispatcher, bytes: &[u8]) -> Result<ExitCode, String> {
+    let delivery = decode_delivery(bytes).map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    for event in &delivery.events {
+        let actions = dispatcher.plan(event).map_err(|e| format!("{}: {e}", event.identity()))?;
+        for action in actions {
+            let line = serde_json::to_string(&action).map_err(|e| e.to_string())?;
+            writeln!(out, "{line}").map_err(|e| format!("stdout: {e}"))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn outbox_list(config: &Config) -> Result<ExitCode, String> {
+    let store = crate::dedup::DedupStore::from_config(&config.dedup).map_err(|e| e.to_string())?;
+    let Some(outbox) = store.outbox() else {
+        return Err("no outbox: it needs [dedup] backend = \"redis\"".to_owned());
+    };
+    let mut out = std::io::stdout().lock();
+    for item in outbox.list().await.map_err(|e| e.to_string())? {
+        let line = json!({"state": "waiting", "key": item.action.key, "channel": item.action.channel,
+            "attempts": item.attempts, "due": item.due, "first_seen": item.first_seen, "last_error": item.last_error});
+        writeln!(out, "{line}").map_err(|e| format!("stdout: {e}"))?;
+    }
+    for dead in outbox.dead_letters().await.map_err(|e| e.to_string())? {
+        let line = json!({"state": "dead", "item": dead});
+        writeln!(out, "{line}").map_err(|e| format!("stdout: {e}"))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse(bytes: &[u8]) -> Result<ExitCode, String> {

@@ -75,6 +75,8 @@ pub struct App {
 pub enum StartError {
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthConfigError),
+    #[error(transparent)]
+    Dispatch(#[from] crate::dispatch::DispatchError),
 }
 
 impl App {
@@ -90,8 +92,13 @@ impl App {
             max_body_bytes: config.server.max_body_bytes,
             callback_deadline: Duration::from_millis(config.delivery.callback_deadline_ms),
             invoke_deadline: Duration::from_millis(config.delivery.invoke_deadline_ms),
-            dispatcher: Dispatcher::default(),
+            dispatcher: Dispatcher::new(config)?,
         })
+    }
+
+    /// The pipeline, for the command-line tools that share it (`plan`, `drain`).
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
     }
 
     /// The largest body the runtimes should read; larger ones are answered `413`.
@@ -137,7 +144,7 @@ impl App {
 
     /// A timer's tick (FC timer trigger, Lambda EventBridge schedule): drain the outbox.
     pub async fn scheduled(&self) -> crate::dispatch::DrainReport {
-        let report = self.dispatcher.drain().await;
+        let report = self.dispatcher.drain(Instant::now() + self.invoke_deadline).await;
         tracing::info!(
             delivered = report.delivered,
             rescheduled = report.rescheduled,

@@ -10,8 +10,13 @@
 //!    exponential backoff (honouring `Retry-After`) while the deadline allows.
 //! 3. **settle**: delivered → mark done (TTL). Failed permanently (a configuration error) →
 //!    release the claim and log loudly: a redelivery after the fix may send. Still failing at
-//!    the deadline → into the outbox (then mark done: the outbox owns it now) when Redis is
-//!    configured; otherwise release and answer `503` so VOD delivers again.
+//!    the deadline → into the outbox when Redis is configured (the callback answers `200`),
+//!    otherwise `503` so VOD delivers again; the claim is released either way, so the dedup
+//!    store stays the one record of what was sent.
+//!
+//! A drain takes due outbox items (leased, so drainers never share one) and runs each through
+//! the same claim: done meanwhile (a redelivery got through) → dropped from the outbox;
+//! acquired → sent, then rescheduled on the outbox's backoff or moved to the dead letters.
 //!
 //! Actions run concurrently: N channels cost the slowest one, not the sum.
 
@@ -139,18 +144,20 @@ impl Dispatcher {
             .channels
             .iter()
             .filter_map(|c| {
-                let default = matches!(c.kind, ChannelType::Dingtalk | ChannelType::Wecom).then_some(CHAT_ROBOT_RATE);
+                let default =
+                    matches!(c.kind, ChannelType::Dingtalk | ChannelType::Wecom).then_some(CHAT_ROBOT_RATE);
                 let rate = c.rate_per_minute.or(default).filter(|r| *r > 0)?;
                 Some((c.name.clone(), TokenBucket::per_minute(rate, now)))
             })
             .collect();
+        let dedup = DedupStore::from_config(&config.dedup)?;
         Ok(Self {
+            outbox: dedup.outbox(),
+            dedup,
             router: Router::new(config)?,
             channels,
             buckets,
             sender: Sender::new(),
-            dedup: DedupStore::from_config(&config.dedup)?,
-            outbox: Outbox::from_config(&config.dedup)?,
             timing: Timing {
                 attempt_timeout: Duration::from_millis(config.delivery.attempt_timeout_ms),
                 backoff_initial: Duration::from_millis(config.delivery.backoff_initial_ms),
@@ -218,6 +225,10 @@ impl Dispatcher {
                 }
                 Ok(Claim::InFlight) => {
                     if Instant::now() + IN_FLIGHT_POLL >= deadline {
+                        // Safe to answer 200 only when the outbox holds it: the holder may yet fail.
+                        if self.queued_in_outbox(&action.key).await {
+                            return (Settled::Queued, 0, false);
+                        }
                         tracing::warn!(key = %action.key, "still in flight elsewhere at the deadline");
                         return (Settled::InFlightElsewhere, 0, false);
                     }
@@ -232,8 +243,20 @@ impl Dispatcher {
         }
     }
 
+    async fn queued_in_outbox(&self, key: &str) -> bool {
+        match &self.outbox {
+            Some(outbox) => outbox.contains(key).await.unwrap_or(false),
+            None => false,
+        }
+    }
+
     /// Sends a claimed action with retries, then settles its claim.
-    async fn deliver(&self, action: &Action, token: Option<&ClaimToken>, deadline: Instant) -> (Settled, u32) {
+    async fn deliver(
+        &self,
+        action: &Action,
+        token: Option<&ClaimToken>,
+        deadline: Instant,
+    ) -> (Settled, u32) {
         let Some(channel) = self.channels.get(&action.channel) else {
             tracing::error!(channel = %action.channel, "action for a channel that is not configured");
             self.release(action, token).await;
@@ -252,12 +275,11 @@ impl Dispatcher {
                     }
                 }
             }
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining < MIN_ATTEMPT {
+            if deadline.saturating_duration_since(Instant::now()) < MIN_ATTEMPT {
                 break;
             }
             attempts += 1;
-            match self.sender.send(channel, action, remaining.min(self.timing.attempt_timeout)).await {
+            match self.send_before(channel, action, deadline).await {
                 Outcome::Delivered => {
                     tracing::info!(key = %action.key, channel = %action.channel, route = %action.route, attempts, "delivered");
                     self.complete(action, token).await;
@@ -290,28 +312,42 @@ impl Dispatcher {
         (self.leave_for_retry(action, token, attempts, last_error).await, attempts)
     }
 
-    /// The deadline came first: queue in the outbox when there is one, else give the claim up so
-    /// the sender's redelivery can try again.
-    async fn leave_for_retry(&self, action: &Action, token: Option<&ClaimToken>, attempts: u32, last_error: String) -> Settled {
-        if let Some(outbox) = &self.outbox {
-            let now = crate::runtime::unix_now();
-            let item = OutboxItem { action: action.clone(), attempts, first_seen: now, due: now, last_error };
-            let due = match next_due(&item, &self.timing.outbox_schedule, self.timing.outbox_max_age) {
-                Next::At(due) => due,
-                Next::Dead => now,
-            };
-            match outbox.push(&OutboxItem { due, ..item }).await {
-                Ok(()) => {
-                    tracing::warn!(key = %action.key, channel = %action.channel, due, "undelivered at the deadline: queued in the outbox");
-                    self.complete(action, token).await;
-                    return Settled::Queued;
+    /// The deadline came first: queue in the outbox when there is one; release the claim.
+    async fn leave_for_retry(
+        &self,
+        action: &Action,
+        token: Option<&ClaimToken>,
+        attempts: u32,
+        last_error: String,
+    ) -> Settled {
+        let queued = match &self.outbox {
+            Some(outbox) => {
+                let now = crate::runtime::unix_now();
+                // The callback's quick retries count as one round of the outbox's schedule.
+                let due = match next_due(now, 1, &self.timing.outbox_schedule, self.timing.outbox_max_age) {
+                    Next::At(due) => due,
+                    Next::Dead => now,
+                };
+                let item =
+                    OutboxItem { action: action.clone(), attempts: 1, first_seen: now, due, last_error };
+                match outbox.push(&item).await {
+                    Ok(_) => {
+                        tracing::warn!(key = %action.key, channel = %action.channel, due, attempts, "undelivered at the deadline: queued in the outbox");
+                        true
+                    }
+                    Err(err) => {
+                        tracing::error!(key = %action.key, error = %err, "outbox unreachable: the sender must retry");
+                        false
+                    }
                 }
-                Err(err) => tracing::error!(key = %action.key, error = %err, "outbox unreachable"),
             }
-        }
-        tracing::warn!(key = %action.key, channel = %action.channel, "undelivered at the deadline: the sender must retry");
+            None => {
+                tracing::warn!(key = %action.key, channel = %action.channel, attempts, "undelivered at the deadline: the sender must retry");
+                false
+            }
+        };
         self.release(action, token).await;
-        Settled::LeftForRetry
+        if queued { Settled::Queued } else { Settled::LeftForRetry }
     }
 
     async fn complete(&self, action: &Action, token: Option<&ClaimToken>) {
@@ -333,7 +369,10 @@ impl Dispatcher {
     /// Delivers the outbox items that are due, within `deadline`.
     pub async fn drain(&self, deadline: Instant) -> DrainReport {
         let Some(outbox) = &self.outbox else {
-            return DrainReport { error: Some("no outbox: configure [dedup] backend = \"redis\"".into()), ..DrainReport::default() };
+            return DrainReport {
+                error: Some("no outbox: configure [dedup] backend = \"redis\"".into()),
+                ..DrainReport::default()
+            };
         };
         let now = crate::runtime::unix_now();
         let items = match outbox.take_due(now, DRAIN_BATCH).await {
@@ -341,7 +380,10 @@ impl Dispatcher {
             Err(err) => return DrainReport { error: Some(err.to_string()), ..DrainReport::default() },
         };
         let mut report = DrainReport { taken: items.len(), ..DrainReport::default() };
-        let results = futures_util::future::join_all(items.into_iter().map(|item| self.redeliver(outbox, item, deadline))).await;
+        let results = futures_util::future::join_all(
+            items.into_iter().map(|item| self.redeliver(outbox, item, deadline)),
+        )
+        .await;
         for result in results {
             match result {
                 Redelivered::Delivered => report.delivered += 1,
@@ -352,46 +394,98 @@ impl Dispatcher {
         report
     }
 
+    /// One outbox item, through the same claim as a callback's action.
     async fn redeliver(&self, outbox: &Outbox, item: OutboxItem, deadline: Instant) -> Redelivered {
+        let key = item.action.key.clone();
+        let token = match self.dedup.claim(&key, self.timing.lease).await {
+            Ok(Claim::Acquired(token)) => Some(token),
+            Ok(Claim::AlreadyDone) => {
+                tracing::info!(%key, "outbox item was delivered meanwhile: dropped");
+                self.forget(outbox, &key).await;
+                return Redelivered::Delivered;
+            }
+            // Another drain or a redelivery holds it: it comes back when the take lease ends.
+            Ok(Claim::InFlight) => return Redelivered::Rescheduled,
+            Err(err) => {
+                tracing::warn!(%key, error = %err, "dedup store unreachable: sending without duplicate protection");
+                None
+            }
+        };
+        let result = self.redeliver_claimed(outbox, item, deadline).await;
+        match (&result, &token) {
+            (Redelivered::Delivered, Some(token)) => {
+                if let Err(err) = self.dedup.complete(&key, token, self.timing.done_ttl).await {
+                    tracing::warn!(%key, error = %err, "could not mark the action done: a redelivery may send it again");
+                }
+            }
+            (_, Some(token)) => {
+                if let Err(err) = self.dedup.release(&key, token).await {
+                    tracing::warn!(%key, error = %err, "could not release the claim: it expires with its lease");
+                }
+            }
+            (_, None) => {}
+        }
+        result
+    }
+
+    async fn redeliver_claimed(&self, outbox: &Outbox, item: OutboxItem, deadline: Instant) -> Redelivered {
         let action = &item.action;
         let Some(channel) = self.channels.get(&action.channel) else {
             let reason = format!("channel {:?} is no longer configured", action.channel);
             return self.dead_letter(outbox, item, reason).await;
         };
-        let remaining = deadline.saturating_duration_since(Instant::now());
         let outcome = match self.buckets.get(&action.channel).map(|b| b.reserve(Instant::now(), deadline)) {
             Some(None) => Outcome::Retry { reason: "rate limit reached".into(), after: None },
             Some(Some(wait)) => {
                 tokio::time::sleep(wait).await;
-                self.sender.send(channel, action, remaining.min(self.timing.attempt_timeout)).await
+                self.send_before(channel, action, deadline).await
             }
-            None => self.sender.send(channel, action, remaining.min(self.timing.attempt_timeout)).await,
+            None => self.send_before(channel, action, deadline).await,
         };
         match outcome {
             Outcome::Delivered => {
                 tracing::info!(key = %action.key, channel = %action.channel, attempts = item.attempts + 1, "outbox item delivered");
-                if let Err(err) = outbox.complete(&action.key).await {
-                    tracing::warn!(key = %action.key, error = %err, "delivered, but could not remove it from the outbox");
-                }
+                self.forget(outbox, &action.key).await;
                 Redelivered::Delivered
             }
             Outcome::Permanent { reason } => self.dead_letter(outbox, item, reason).await,
             Outcome::Retry { reason, .. } => {
-                let item = OutboxItem { attempts: item.attempts + 1, last_error: reason, ..item };
-                match next_due(&item, &self.timing.outbox_schedule, self.timing.outbox_max_age) {
+                let attempts = item.attempts + 1;
+                match next_due(
+                    item.first_seen,
+                    attempts,
+                    &self.timing.outbox_schedule,
+                    self.timing.outbox_max_age,
+                ) {
                     Next::At(due) => {
-                        tracing::warn!(key = %item.action.key, due, error = %item.last_error, "outbox item still failing: rescheduled");
-                        if let Err(err) = outbox.reschedule(&item, due).await {
-                            tracing::error!(key = %item.action.key, error = %err, "could not reschedule; it returns when its lease ends");
+                        tracing::warn!(key = %action.key, due, attempts, error = %reason, "outbox item still failing: rescheduled");
+                        let item = OutboxItem { attempts, due, last_error: reason.clone(), ..item };
+                        if let Err(err) = outbox.reschedule(&item, due, &reason).await {
+                            tracing::error!(key = %item.action.key, error = %err, "could not reschedule; it returns when its take lease ends");
                         }
                         Redelivered::Rescheduled
                     }
                     Next::Dead => {
-                        let reason = format!("gave up after {} attempts: {}", item.attempts, item.last_error);
-                        self.dead_letter(outbox, item, reason).await
+                        let reason = format!("gave up after {attempts} attempts: {reason}");
+                        self.dead_letter(outbox, OutboxItem { attempts, ..item }, reason).await
                     }
                 }
             }
+        }
+    }
+
+    /// One attempt with what is left of the deadline (bounded by the attempt timeout).
+    async fn send_before(&self, channel: &ChannelConfig, action: &Action, deadline: Instant) -> Outcome {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining < MIN_ATTEMPT {
+            return Outcome::Retry { reason: "no time left in this drain".into(), after: None };
+        }
+        self.sender.send(channel, action, remaining.min(self.timing.attempt_timeout)).await
+    }
+
+    async fn forget(&self, outbox: &Outbox, key: &str) {
+        if let Err(err) = outbox.complete(key).await {
+            tracing::warn!(%key, error = %err, "could not remove the item from the outbox; the next drain drops it");
         }
     }
 
