@@ -140,17 +140,31 @@ pub struct Process {
     child: Child,
     pub logs: Arc<Logs>,
     exit: Option<ExitStatus>,
+    /// Signals go to the whole process group (the child leads its own).
+    group: bool,
 }
 
 impl Process {
     /// Spawns `command` with stdout and stderr captured. `name` is for messages.
-    pub fn spawn(name: &str, mut command: Command) -> Process {
+    pub fn spawn(name: &str, command: Command) -> Process {
+        Self::spawn_inner(name, command, false)
+    }
+
+    /// Like [`Process::spawn`], in a process group of its own, so that signals (and the
+    /// clean-up on drop) reach anything it starts too.
+    pub fn spawn_group(name: &str, mut command: Command) -> Process {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+        Self::spawn_inner(name, command, true)
+    }
+
+    fn spawn_inner(name: &str, mut command: Command, group: bool) -> Process {
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         let logs = Arc::new(Logs::default());
         capture(Stream::Stdout, child.stdout.take().expect("piped stdout"), logs.clone());
         capture(Stream::Stderr, child.stderr.take().expect("piped stderr"), logs.clone());
-        Process { name: name.to_owned(), child, logs, exit: None }
+        Process { name: name.to_owned(), child, logs, exit: None, group }
     }
 
     pub fn pid(&self) -> u32 {
@@ -171,11 +185,21 @@ impl Process {
 
     /// Sends SIGTERM (as Function Compute and Lambda do on scale-in).
     pub fn sigterm(&mut self) {
-        if self.is_running() {
-            let pid = libc::pid_t::try_from(self.pid()).expect("pid fits pid_t");
-            // SAFETY: kill(2) on our own child's pid, which we have not reaped yet.
-            let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
-            assert_eq!(rc, 0, "kill -TERM {pid}: {}", std::io::Error::last_os_error());
+        if let Err(e) = self.signal(libc::SIGTERM) {
+            panic!("kill -TERM {}: {e}", self.pid());
+        }
+    }
+
+    fn signal(&mut self, signal: libc::c_int) -> std::io::Result<()> {
+        if !self.is_running() {
+            return Ok(());
+        }
+        let pid = libc::pid_t::try_from(self.pid()).map_err(std::io::Error::other)?;
+        let target = if self.group { -pid } else { pid };
+        // SAFETY: kill(2) on our own child (or the group it leads), not reaped yet.
+        match unsafe { libc::kill(target, signal) } {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
         }
     }
 
@@ -202,13 +226,13 @@ impl Drop for Process {
         if !self.is_running() {
             return;
         }
-        self.sigterm();
+        let _ = self.signal(libc::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(15);
         while self.is_running() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
         if self.is_running() {
-            let _ = self.child.kill();
+            let _ = self.signal(libc::SIGKILL);
             let _ = self.child.wait();
         }
     }
