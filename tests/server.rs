@@ -929,3 +929,75 @@ async fn malformed_requests_get_a_4xx_and_a_json_error_never_a_5xx() {
     let longest = logs.iter().map(|(_, l)| l.len()).max().unwrap_or(0);
     assert!(longest <= 4096, "a {longest}-byte log line: the input was echoed into the logs");
 }
+
+/// Sends raw bytes on a new connection, half-closes, and reads the answer.
+fn raw_exchange(vodhook: &Vodhook, request: &[u8]) -> (u16, String, Value) {
+    let mut stream = TcpStream::connect(vodhook.addr).expect("connect");
+    stream.write_all(request).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    read_response(&mut stream)
+}
+
+#[tokio::test]
+async fn unreadable_bodies_get_a_json_400() {
+    let mut vodhook = Vodhook::start();
+    let cases: [(&str, &[u8], bool); 3] = [
+        (
+            "a chunk size that is not hex",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n",
+            false,
+        ),
+        (
+            "a body shorter than its Content-Length (the sender went away), on /invoke",
+            b"POST /invoke HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"EventType\":",
+            true,
+        ),
+        (
+            "a chunked body cut short",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"EventType\":",
+            false,
+        ),
+    ];
+    for (name, request, invoke) in cases {
+        let (status, head, body) = raw_exchange(&vodhook, request);
+        assert_eq!(status, 400, "{name}: {head}{body}");
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{name}: {body}");
+        assert!(body["path"].is_string(), "{name}: {body}");
+        assert_eq!(head.to_ascii_lowercase().contains("x-fc-status: 404"), invoke, "{name}: {head}");
+    }
+    assert!(vodhook.process.is_running());
+}
+
+/// `vodhook simulate` acts as VOD against the running server: signed HTTP callbacks and FC's
+/// MNS trigger shape on /invoke.
+#[tokio::test]
+async fn simulate_acts_as_vod() {
+    let vodhook = Vodhook::start_with(
+        Options::default().env("VODHOOK_AUTH_KEY", KEY).env("VODHOOK_CALLBACK_URL", CALLBACK_URL),
+    );
+    let simulate = |args: &[&str]| {
+        let output = binary::vodhook_command()
+            .arg("simulate")
+            .args(["--target", &vodhook.url("/")])
+            .args(args)
+            .output()
+            .expect("run vodhook simulate");
+        (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    for example in ["succeed", "failed"] {
+        let (ok, out) = simulate(&["--key", KEY, "--callback-url", CALLBACK_URL, "--example", example]);
+        assert!(ok && out.starts_with("200\n") && out.contains("\"events\":1"), "{example}: {out}");
+    }
+    let (ok, out) = simulate(&["--via", "mns"]);
+    assert!(ok && out.starts_with("200\n") && out.contains("\"events\":1"), "mns: {out}");
+    // The wrong key: VOD's request is refused and simulate says so (exit 1).
+    let (ok, out) = simulate(&["--key", "not-the-key", "--callback-url", CALLBACK_URL]);
+    assert!(!ok && out.starts_with("401\n"), "{out}");
+    // A file of the user's.
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runtime-bare-event.json");
+    let (ok, out) =
+        simulate(&["--key", KEY, "--callback-url", CALLBACK_URL, file.to_str().expect("UTF-8 path")]);
+    assert!(ok && out.starts_with("200\n"), "{out}");
+    assert!(!vodhook.logs().text().contains(KEY));
+}
