@@ -58,14 +58,19 @@ pub struct Logs {
 }
 
 impl Logs {
+    /// The lines, even after a panic elsewhere poisoned the lock (the logs are wanted most then).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Stream, String)>> {
+        self.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn push(&self, stream: Stream, line: String) {
-        self.lines.lock().unwrap().push((stream, line));
+        self.lock().push((stream, line));
         self.changed.notify_all();
     }
 
     /// Every line so far, both streams, in arrival order per stream.
     pub fn all(&self) -> Vec<(Stream, String)> {
-        self.lines.lock().unwrap().clone()
+        self.lock().clone()
     }
 
     /// Every stdout line so far.
@@ -81,7 +86,7 @@ impl Logs {
 
     /// Everything so far as one text (for "never contains" checks and failure messages).
     pub fn text(&self) -> String {
-        self.lines.lock().unwrap().iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>().join("\n")
+        self.lock().iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>().join("\n")
     }
 
     /// The stdout lines that are JSON objects (vodhook logs JSON when it believes it runs on
@@ -94,17 +99,19 @@ impl Logs {
     /// [`PATIENCE`].
     pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + PATIENCE;
-        let mut lines = self.lines.lock().unwrap();
+        let mut lines = self.lock();
         loop {
             if let Some((_, line)) = lines.iter().find(|(_, l)| pred(l)) {
                 return line.clone();
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                let text: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+                let text: Vec<String> = lines.iter().map(|(_, l)| l.clone()).collect();
+                drop(lines);
                 panic!("no log line {what} within {PATIENCE:?}; logs:\n{}", text.join("\n"));
             }
-            lines = self.changed.wait_timeout(lines, left).unwrap().0;
+            lines =
+                self.changed.wait_timeout(lines, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
         }
     }
 
