@@ -60,6 +60,33 @@ fn is_http_invoke(headers: &http::HeaderMap) -> bool {
     headers.get("x-fc-control-path").is_some_and(|v| v.as_bytes() == b"/http-invoke")
 }
 
+/// Whether a request is FC's event invocation (`POST /invoke`, not marked as an HTTP-trigger
+/// call): unsigned, and failures answered with `x-fc-status: 404`.
+// FC strips client-sent `x-fc-*` headers, so `x-fc-control-path` is FC's word: a request it
+// marks as an HTTP-trigger call is one even on `/invoke`, and signed.
+fn is_event_invocation(parts: &http::request::Parts, origin: Origin) -> bool {
+    parts.method == Method::POST
+        && parts.uri.path() == paths::INVOKE
+        && origin == Origin::FunctionCompute
+        && !is_http_invoke(&parts.headers)
+}
+
+/// The error answer for a request a runtime refuses before the handler sees its body (too
+/// large, unreadable). A refused event invocation still carries `x-fc-status: 404`, like any
+/// other failed `/invoke`, so FC's retry and on-failure destination see it.
+pub fn refusal(
+    parts: &http::request::Parts,
+    origin: Origin,
+    status: StatusCode,
+    error: &str,
+) -> Response<Bytes> {
+    let mut response = error_response(status, error, "");
+    if is_event_invocation(parts, origin) {
+        response.headers_mut().insert(FC_STATUS_HEADER, HeaderValue::from_static("404"));
+    }
+    response
+}
+
 /// The service every runtime calls.
 #[derive(Debug)]
 pub struct App {
@@ -115,13 +142,7 @@ impl App {
             (&Method::GET, paths::HEALTHZ | paths::PRE_STOP) | (&Method::POST, paths::INITIALIZE) => {
                 return json_response(StatusCode::OK, &json!({"status": "ok"}));
             }
-            // FC strips client-sent `x-fc-*` headers, so `x-fc-control-path` is FC's word: a
-            // request it marks as an HTTP-trigger call is one even on `/invoke`, and signed.
-            (&Method::POST, paths::INVOKE)
-                if origin == Origin::FunctionCompute && !is_http_invoke(&parts.headers) =>
-            {
-                Trigger::Invoke
-            }
+            (&Method::POST, _) if is_event_invocation(&parts, origin) => Trigger::Invoke,
             (&Method::POST, _) => Trigger::Http,
             _ => {
                 let mut response = error_response(
@@ -191,10 +212,14 @@ impl App {
             Err(err) => return decode_failure(&err),
         };
         for warning in &delivery.warnings {
-            tracing::warn!(path = %warning.path, "{}", warning.message);
+            tracing::warn!(path = %clip(&warning.path), "{}", clip(&warning.message));
         }
         for rejected in &delivery.rejected {
-            tracing::error!(path = %rejected.path, "event in this delivery dropped: {}", rejected.message);
+            tracing::error!(
+                path = %clip(&rejected.path),
+                "event in this delivery dropped: {}",
+                clip(&rejected.message)
+            );
         }
         let deadline = started
             + match trigger {
@@ -207,11 +232,19 @@ impl App {
         let mut body = serde_json::to_value(&report).unwrap_or(Value::Null);
         if let Value::Object(map) = &mut body {
             if !delivery.warnings.is_empty() {
-                map.insert("warnings".into(), json!(delivery.warnings));
+                let warnings: Vec<_> = delivery
+                    .warnings
+                    .iter()
+                    .map(|w| json!({"path": clip(&w.path), "message": clip(&w.message)}))
+                    .collect();
+                map.insert("warnings".into(), Value::Array(warnings));
             }
             if !delivery.rejected.is_empty() {
-                let rejected: Vec<_> =
-                    delivery.rejected.iter().map(|e| json!({"error": e.message, "path": e.path})).collect();
+                let rejected: Vec<_> = delivery
+                    .rejected
+                    .iter()
+                    .map(|e| json!({"error": clip(&e.message), "path": clip(&e.path)}))
+                    .collect();
                 map.insert("rejected".into(), Value::Array(rejected));
             }
         }
@@ -222,6 +255,12 @@ impl App {
 /// FC's timer trigger: `{"triggerTime": ..., "triggerName": ..., "payload": ...}`. VOD events
 /// never carry these fields, so the shape is unambiguous.
 fn is_timer_event(body: &[u8]) -> bool {
+    // Only an object: serde would also fill the probe from a two-element array, and FC's MNS
+    // queue trigger sends exactly that (a batch of two CloudEvents), which must not be
+    // mistaken for a tick and dropped.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return false;
+    }
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Probe {
@@ -232,8 +271,25 @@ fn is_timer_event(body: &[u8]) -> bool {
 }
 
 fn decode_failure(err: &DecodeError) -> Response<Bytes> {
-    tracing::warn!(path = %err.path, "delivery refused: {}", err.message);
-    error_response(StatusCode::BAD_REQUEST, &err.message, &err.path)
+    let (message, path) = (clip(&err.message), clip(&err.path));
+    tracing::warn!(path = %path, "delivery refused: {message}");
+    error_response(StatusCode::BAD_REQUEST, &message, &path)
+}
+
+/// The most of a decode message or path that goes into a response or a log line. Both quote
+/// the input (key names, values), and a sender controls the input: a 200 kB key must not
+/// become a 200 kB answer and log line.
+const MAX_ECHO_BYTES: usize = 512;
+
+fn clip(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_ECHO_BYTES {
+        return text.into();
+    }
+    let mut end = MAX_ECHO_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes cut)", &text[..end], text.len() - end).into()
 }
 
 fn log_summary(report: &Report, started: Instant) {
@@ -260,4 +316,30 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response<Bytes> {
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_cuts_on_a_char_boundary() {
+        assert_eq!(clip("short"), "short");
+        let long = format!("x{}", "é".repeat(MAX_ECHO_BYTES));
+        let clipped = clip(&long);
+        let (kept, note) = clipped.split_once('…').unwrap();
+        assert_eq!(kept.len(), MAX_ECHO_BYTES - 1, "cut before the char that straddles the limit");
+        assert!(long.starts_with(kept));
+        assert_eq!(note, format!(" ({} bytes cut)", long.len() - kept.len()));
+    }
+
+    #[test]
+    fn timer_probe_takes_objects_only() {
+        assert!(is_timer_event(
+            br#"{"triggerTime":"2025-04-01T02:33:12Z","triggerName":"drain","payload":""}"#
+        ));
+        assert!(!is_timer_event(br#"{"triggerName":"drain"}"#));
+        // A batch of two CloudEvents (FC's MNS queue trigger) fills a struct from a sequence.
+        assert!(!is_timer_event(br#"[{"id":"1"},{"id":"2"}]"#));
+    }
 }

@@ -31,6 +31,10 @@ pub async fn run(app: Arc<App>) -> Result<(), lambda_runtime::Error> {
 
 /// An EventBridge scheduled event (`"source": "aws.events"`, `"detail-type": "Scheduled Event"`).
 pub fn is_scheduled_event(raw: &str) -> bool {
+    // Only an object: serde would also fill the probe from a two-element array.
+    if !raw.trim_ascii_start().starts_with('{') {
+        return false;
+    }
     #[derive(serde::Deserialize)]
     struct Probe<'a> {
         #[serde(borrow)]
@@ -94,5 +98,6 @@ mod tests {
         assert!(is_scheduled_event(scheduled));
         assert!(!is_scheduled_event(r#"{"version":"2.0","rawPath":"/","body":"{}"}"#));
         assert!(!is_scheduled_event("not json"));
+        assert!(!is_scheduled_event(r#"["aws.events", "Scheduled Event"]"#));
     }
 }

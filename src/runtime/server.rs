@@ -18,7 +18,7 @@ use http_body_util::{BodyExt, Limited};
 use tracing::Instrument;
 
 use crate::config::{DEFAULT_PORT, env};
-use crate::handler::{App, FC_REQUEST_ID_HEADER, Origin, error_response, paths};
+use crate::handler::{App, FC_REQUEST_ID_HEADER, Origin, paths, refusal};
 
 /// How long in-flight requests may run after SIGTERM before the process exits anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -44,6 +44,7 @@ pub fn listen_addr(var: impl Fn(&str) -> Option<String>) -> Result<SocketAddr, S
 
 /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
 pub async fn serve(app: Arc<App>, addr: SocketAddr) -> std::io::Result<()> {
+    let shutdown = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "vodhook listening");
     let router = axum::Router::new().fallback(handle).with_state(app);
@@ -55,7 +56,7 @@ pub async fn serve(app: Arc<App>, addr: SocketAddr) -> std::io::Result<()> {
             })
             .into_future(),
     );
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!(grace_secs = SHUTDOWN_GRACE.as_secs(), "shutting down: finishing in-flight requests");
     let _ = stop_tx.send(());
     match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
@@ -68,25 +69,26 @@ pub async fn serve(app: Arc<App>, addr: SocketAddr) -> std::io::Result<()> {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Installs the SIGTERM and Ctrl-C handlers now and returns what completes on either. Called
+/// before the port opens: FC may send SIGTERM as soon as it has seen the port, and a signal
+/// that comes before its handler kills the process (default action) instead of a clean exit 0.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = interrupt.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        })
     }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 /// Request ids: FC's when it sends one, else a local counter so log lines still group.
@@ -115,11 +117,12 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
             Err(err) if err.is::<http_body_util::LengthLimitError>() => {
                 tracing::warn!(limit, "request body too large");
                 let message = format!("body is larger than the {limit} bytes allowed");
-                return error_response(StatusCode::PAYLOAD_TOO_LARGE, &message, "");
+                return refusal(&parts, Origin::FunctionCompute, StatusCode::PAYLOAD_TOO_LARGE, &message);
             }
             Err(err) => {
                 tracing::warn!(error = %err, "could not read the request body");
-                return error_response(StatusCode::BAD_REQUEST, "could not read the request body", "");
+                let message = "could not read the request body";
+                return refusal(&parts, Origin::FunctionCompute, StatusCode::BAD_REQUEST, message);
             }
         };
         app.handle(http::Request::from_parts(parts, bytes), Origin::FunctionCompute, super::unix_now()).await

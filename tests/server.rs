@@ -1,0 +1,1008 @@
+//! The HTTP runtime (Function Compute's custom runtime, and the local server), tested as FC
+//! drives it: the real `vodhook` binary on a loopback port, real sockets, FC's paths and
+//! headers. Each test starts its own binary on its own port, so they run in parallel.
+
+#[path = "support/binary.rs"]
+mod binary;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use binary::{Options, Vodhook, fixture, http_client, unix_now, vod_signature, vod_signature_headers};
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use serde_json::{Value, json};
+
+/// One answer, with the body parsed as JSON when it is JSON.
+#[derive(Debug)]
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+    text: String,
+}
+
+async fn send(
+    client: &reqwest::Client,
+    method: Method,
+    url: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> Reply {
+    let mut request = client.request(method, url).body(body);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.expect("response body");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply { status, headers, body, text }
+}
+
+async fn post(client: &reqwest::Client, url: &str, headers: &[(&str, String)], body: Vec<u8>) -> Reply {
+    send(client, Method::POST, url, headers, body).await
+}
+
+fn json_ct() -> (&'static str, String) {
+    ("content-type", "application/json".to_owned())
+}
+
+fn request_id(id: &str) -> (&'static str, String) {
+    ("x-fc-request-id", id.to_owned())
+}
+
+/// The `{"error", "path"}` contract of every 4xx.
+fn assert_error_body(reply: &Reply, what: &str) {
+    assert_eq!(
+        reply.headers.get("content-type").map(|v| v.as_bytes()),
+        Some(&b"application/json"[..]),
+        "{what}: content-type"
+    );
+    let error = reply.body.get("error").and_then(Value::as_str);
+    assert!(error.is_some_and(|e| !e.is_empty()), "{what}: no \"error\" string in {}", reply.text);
+    assert!(
+        reply.body.get("path").is_some_and(Value::is_string),
+        "{what}: no \"path\" string in {}",
+        reply.text
+    );
+}
+
+/// Log lines (JSON, as on FC) that belong to request `id`.
+fn lines_of(vodhook: &Vodhook, id: &str) -> Vec<Value> {
+    vodhook.logs().json().into_iter().filter(|l| l["span"]["request_id"] == id).collect()
+}
+
+fn message(line: &Value) -> &str {
+    line["fields"]["message"].as_str().unwrap_or("")
+}
+
+/// Waits for the "request done" line of request `id`, then returns all of that request's lines.
+fn request_log(vodhook: &Vodhook, id: &str) -> Vec<Value> {
+    vodhook.logs().wait_for_json(&format!("request done for {id}"), |l| {
+        l["span"]["request_id"] == id && message(l) == "request done"
+    });
+    lines_of(vodhook, id)
+}
+
+/// [`request_log`] as one text, for "names this event" checks that do not depend on which
+/// pipeline stage logs the event.
+fn request_text(vodhook: &Vodhook, id: &str) -> String {
+    request_log(vodhook, id).iter().map(|l| format!("{l}\n")).collect()
+}
+
+// --- envelopes ---------------------------------------------------------------------------------
+
+struct Delivery {
+    name: &'static str,
+    body: Vec<u8>,
+    /// The identities of the events it holds (`EventType:TaskId`, ...), which the pipeline's log
+    /// lines for the request name.
+    identities: Vec<&'static str>,
+}
+
+fn deliveries() -> Vec<Delivery> {
+    let bare = fixture("runtime-bare-event.json");
+    vec![
+        Delivery {
+            name: "bare event",
+            body: bare.clone(),
+            identities: vec!["WorkflowTaskComplete:task-rt-bare-0001"],
+        },
+        Delivery {
+            name: "base64 event (MNS STREAM, raw)",
+            body: BASE64.encode(&bare).into_bytes(),
+            identities: vec!["WorkflowTaskComplete:task-rt-bare-0001"],
+        },
+        Delivery {
+            name: "FC MNS queue trigger, CloudEvents array",
+            body: fixture("runtime-mns-queue-cloudevents.json"),
+            identities: vec![
+                "WorkflowTaskComplete:task-rt-mnsq-0001",
+                "FileUploadComplete:f0e1d2c3b4a5968778695a4b3c2d1e0f:2025-04-01T02:28:55Z",
+            ],
+        },
+        Delivery {
+            name: "single CloudEvent",
+            body: fixture("runtime-cloudevent-single.json"),
+            identities: vec!["WorkflowTaskComplete:task-rt-ce-0001"],
+        },
+        Delivery {
+            name: "MNS topic, JSON format, plain Message",
+            body: fixture("runtime-mns-topic-json.json"),
+            identities: vec!["WorkflowTaskComplete:task-rt-topic-0001"],
+        },
+        Delivery {
+            name: "MNS topic, JSON format, base64 Message",
+            body: fixture("runtime-mns-topic-json-base64.json"),
+            identities: vec!["WorkflowTaskComplete:task-rt-topic-0002"],
+        },
+        Delivery {
+            name: "MNS topic, STREAM format with attributes",
+            body: fixture("runtime-mns-stream.json"),
+            identities: vec!["WorkflowTaskComplete:task-rt-stream-0001"],
+        },
+    ]
+}
+
+#[tokio::test]
+async fn every_envelope_via_http_trigger_and_invoke() {
+    let vodhook = Vodhook::start();
+    let client = http_client();
+    for (d, delivery) in deliveries().iter().enumerate() {
+        // `/` and another path are HTTP-trigger calls; `/invoke` is FC's event invocation.
+        for (p, path) in ["/", "/vod/callback", "/invoke"].iter().enumerate() {
+            let id = format!("env-{d}-{p}");
+            let what = format!("{} via POST {path}", delivery.name);
+            let reply =
+                post(&client, &vodhook.url(path), &[json_ct(), request_id(&id)], delivery.body.clone()).await;
+            assert_eq!(reply.status, StatusCode::OK, "{what}: {}", reply.text);
+            let n = delivery.identities.len();
+            assert_eq!(reply.body["events"], json!(n), "{what}: {}", reply.text);
+            assert!(reply.body.get("rejected").is_none(), "{what}: {}", reply.text);
+            assert!(reply.headers.get("x-fc-status").is_none(), "{what}: success carries no x-fc-status");
+
+            // The right events were decoded: the request's log lines name each of them.
+            let logged = request_text(&vodhook, &id);
+            for identity in &delivery.identities {
+                assert!(logged.contains(identity), "{what}: {identity} not in the request's logs:\n{logged}");
+            }
+        }
+    }
+}
+
+// --- authentication ----------------------------------------------------------------------------
+
+const KEY: &str = "k3y-9f2c61d0a4b8e7";
+const OLD_KEY: &str = "old-k3y-5e1d7c3b";
+/// As configured in VOD: deliberately not the address the test connects to, because the URL
+/// signed is the configured one, never rebuilt from the request.
+const CALLBACK_URL: &str = "https://vodhook.example.com/vod/callback";
+
+struct AuthCase {
+    name: &'static str,
+    path: &'static str,
+    headers: Vec<(&'static str, String)>,
+    status: StatusCode,
+    /// What the refusal's log line (and error) must say.
+    reason: &'static str,
+}
+
+fn signed(url: &str, ts: i64, key: &str) -> Vec<(&'static str, String)> {
+    vod_signature_headers(url, ts, key)
+}
+
+fn auth_cases(now: i64) -> Vec<AuthCase> {
+    let http_invoke = || ("x-fc-control-path", "/http-invoke".to_owned());
+    let with = |mut h: Vec<(&'static str, String)>, extra: (&'static str, String)| {
+        h.push(extra);
+        h
+    };
+    let ok = StatusCode::OK;
+    let denied = StatusCode::UNAUTHORIZED;
+    vec![
+        AuthCase { name: "good", path: "/", headers: signed(CALLBACK_URL, now, KEY), status: ok, reason: "" },
+        AuthCase {
+            name: "good, uppercase hex",
+            path: "/vod/callback",
+            headers: vec![
+                ("x-vod-timestamp", now.to_string()),
+                ("x-vod-signature", vod_signature(CALLBACK_URL, now, KEY).to_uppercase()),
+            ],
+            status: ok,
+            reason: "",
+        },
+        AuthCase {
+            name: "good, 250 s old (inside the 300 s window)",
+            path: "/",
+            headers: signed(CALLBACK_URL, now - 250, KEY),
+            status: ok,
+            reason: "",
+        },
+        AuthCase {
+            name: "previous key during rotation",
+            path: "/",
+            headers: signed(CALLBACK_URL, now, OLD_KEY),
+            status: ok,
+            reason: "",
+        },
+        AuthCase {
+            name: "wrong key",
+            path: "/",
+            headers: signed(CALLBACK_URL, now, "not-the-key"),
+            status: denied,
+            reason: "does not match",
+        },
+        AuthCase {
+            name: "signed over the request's own URL instead of the configured one",
+            path: "/vod/callback",
+            headers: signed("http://127.0.0.1/vod/callback", now, KEY),
+            status: denied,
+            reason: "does not match",
+        },
+        AuthCase {
+            name: "signature for another timestamp",
+            path: "/",
+            headers: vec![
+                ("x-vod-timestamp", now.to_string()),
+                ("x-vod-signature", vod_signature(CALLBACK_URL, now - 1, KEY)),
+            ],
+            status: denied,
+            reason: "does not match",
+        },
+        AuthCase {
+            name: "stale: 400 s old",
+            path: "/",
+            headers: signed(CALLBACK_URL, now - 400, KEY),
+            status: denied,
+            reason: "away from now",
+        },
+        AuthCase {
+            name: "stale: 400 s in the future",
+            path: "/",
+            headers: signed(CALLBACK_URL, now + 400, KEY),
+            status: denied,
+            reason: "away from now",
+        },
+        AuthCase {
+            name: "stale, previous key",
+            path: "/",
+            headers: signed(CALLBACK_URL, now - 3600, OLD_KEY),
+            status: denied,
+            reason: "away from now",
+        },
+        AuthCase {
+            name: "no headers",
+            path: "/",
+            headers: vec![],
+            status: denied,
+            reason: "missing X-VOD-TIMESTAMP",
+        },
+        AuthCase {
+            name: "timestamp only",
+            path: "/",
+            headers: vec![("x-vod-timestamp", now.to_string())],
+            status: denied,
+            reason: "missing X-VOD-SIGNATURE",
+        },
+        AuthCase {
+            name: "signature only",
+            path: "/",
+            headers: vec![("x-vod-signature", vod_signature(CALLBACK_URL, now, KEY))],
+            status: denied,
+            reason: "missing X-VOD-TIMESTAMP",
+        },
+        AuthCase {
+            name: "empty signature",
+            path: "/",
+            headers: vec![("x-vod-timestamp", now.to_string()), ("x-vod-signature", String::new())],
+            status: denied,
+            reason: "missing X-VOD-SIGNATURE",
+        },
+        AuthCase {
+            name: "timestamp in milliseconds",
+            path: "/",
+            headers: signed(CALLBACK_URL, now * 1000, KEY),
+            status: denied,
+            reason: "away from now",
+        },
+        AuthCase {
+            name: "timestamp not a number",
+            path: "/",
+            headers: vec![
+                ("x-vod-timestamp", "yesterday".to_owned()),
+                ("x-vod-signature", vod_signature(CALLBACK_URL, now, KEY)),
+            ],
+            status: denied,
+            reason: "not a unix time",
+        },
+        AuthCase {
+            name: "/invoke needs no signature",
+            path: "/invoke",
+            headers: vec![],
+            status: ok,
+            reason: "",
+        },
+        AuthCase {
+            name: "/invoke ignores a wrong signature",
+            path: "/invoke",
+            headers: signed(CALLBACK_URL, now, "not-the-key"),
+            status: ok,
+            reason: "",
+        },
+        AuthCase {
+            name: "/invoke as FC's HTTP trigger (x-fc-control-path), unsigned",
+            path: "/invoke",
+            headers: vec![http_invoke()],
+            status: denied,
+            reason: "missing X-VOD-TIMESTAMP",
+        },
+        AuthCase {
+            name: "/invoke as FC's HTTP trigger, wrong key",
+            path: "/invoke",
+            headers: with(signed(CALLBACK_URL, now, "not-the-key"), http_invoke()),
+            status: denied,
+            reason: "does not match",
+        },
+        AuthCase {
+            name: "/invoke as FC's HTTP trigger, signed",
+            path: "/invoke",
+            headers: with(signed(CALLBACK_URL, now, KEY), http_invoke()),
+            status: ok,
+            reason: "",
+        },
+    ]
+}
+
+#[tokio::test]
+async fn callback_authentication() {
+    let vodhook = Vodhook::start_with(
+        Options::default()
+            .env("VODHOOK_AUTH_KEY", KEY)
+            .env("VODHOOK_AUTH_KEY_PREVIOUS", OLD_KEY)
+            .env("VODHOOK_CALLBACK_URL", CALLBACK_URL),
+    );
+    let client = http_client();
+    let body = fixture("runtime-bare-event.json");
+    let now = unix_now();
+    // Every signature the server could have computed for these requests: none may be logged.
+    let mut never_logged = vec![KEY.to_owned(), OLD_KEY.to_owned()];
+    for (i, case) in auth_cases(now).into_iter().enumerate() {
+        let id = format!("auth-{i}");
+        let mut headers = case.headers.clone();
+        headers.push(json_ct());
+        headers.push(request_id(&id));
+        let timestamp = case.headers.iter().find(|(n, _)| *n == "x-vod-timestamp");
+        if let Some(ts) = timestamp.and_then(|(_, ts)| ts.parse::<i64>().ok()) {
+            never_logged.push(vod_signature(CALLBACK_URL, ts, KEY));
+            never_logged.push(vod_signature(CALLBACK_URL, ts, OLD_KEY));
+        }
+        let reply = post(&client, &vodhook.url(case.path), &headers, body.clone()).await;
+        assert_eq!(reply.status, case.status, "{}: {}", case.name, reply.text);
+        if case.status == StatusCode::OK {
+            assert_eq!(reply.body["events"], 1, "{}: {}", case.name, reply.text);
+            request_log(&vodhook, &id);
+            continue;
+        }
+        assert_error_body(&reply, case.name);
+        assert!(
+            reply.body["error"].as_str().unwrap_or_default().contains(case.reason),
+            "{}: the error should say {:?}: {}",
+            case.name,
+            case.reason,
+            reply.text
+        );
+        // 401 on an HTTP-trigger call is not FC's function-error signal.
+        assert!(reply.headers.get("x-fc-status").is_none(), "{}", case.name);
+        let refusal = vodhook.logs().wait_for_json(&format!("refusal of {id}"), |l| {
+            l["span"]["request_id"] == id.as_str() && message(l).contains("signature check failed")
+        });
+        let reason = refusal["fields"]["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains(case.reason),
+            "{}: the log should say {:?}: {refusal}",
+            case.name,
+            case.reason
+        );
+        assert_eq!(refusal["level"], "WARN", "{}", case.name);
+        // Nothing else happened: the refusal is the request's only line.
+        let lines = lines_of(&vodhook, &id);
+        assert_eq!(
+            lines.len(),
+            1,
+            "{}: a refused callback must not reach the pipeline: {lines:#?}",
+            case.name
+        );
+    }
+    let previous = vodhook.logs().wait_for("about the previous key", |l| l.contains("previous auth key"));
+    assert!(previous.contains("auth-3"), "logged for the rotation case: {previous}");
+    let logs = vodhook.logs().text();
+    for secret in &never_logged {
+        assert!(!logs.contains(secret.as_str()), "the logs show a secret or expected signature {secret:?}");
+    }
+    assert!(!logs.contains("unauthenticated"), "no 'unauthenticated' warning with a key set");
+}
+
+/// The vector in VOD's documentation. Its timestamp (2018) is stale at the real now, so the
+/// binary refuses it for staleness; `vodhook sign` and the library verify it exactly.
+#[tokio::test]
+async fn documented_signature_vector() {
+    const URL: &str = "https://www.example.com/your/callback";
+    const EXPECTED: &str = "c72b60894140fa98920f1279219b7ed4";
+    assert_eq!(vod_signature(URL, 1519375990, "test123"), EXPECTED, "the test's own formula");
+    assert_eq!(vodhook::auth::signature(URL, 1519375990, "test123"), EXPECTED);
+
+    // `vodhook sign` prints exactly the two headers VOD sends.
+    let output = binary::vodhook_command()
+        .args(["sign", "--url", URL, "--key", "test123", "--timestamp", "1519375990"])
+        .output()
+        .expect("run vodhook sign");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("X-VOD-TIMESTAMP: 1519375990\nX-VOD-SIGNATURE: {EXPECTED}\n")
+    );
+    // The key may come from the environment instead of the command line.
+    let output = binary::vodhook_command()
+        .args(["sign", "--url", URL, "--timestamp", "1519375990"])
+        .env("VODHOOK_AUTH_KEY", "test123")
+        .output()
+        .expect("run vodhook sign");
+    assert!(String::from_utf8_lossy(&output.stdout).contains(EXPECTED), "{output:?}");
+
+    // The verifier accepts the vector at its own time (unit level: the clock is passed in).
+    let config = vodhook::config::AuthConfig {
+        callback_url: Some(URL.to_owned()),
+        key: Some(vodhook::redact::Secret::new("test123")),
+        previous_key: None,
+        max_skew_secs: 300,
+    };
+    let verifier = vodhook::auth::Verifier::from_config(&config).unwrap().expect("a key is set");
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-vod-timestamp", "1519375990".parse().unwrap());
+    headers.insert("x-vod-signature", EXPECTED.parse().unwrap());
+    assert_eq!(verifier.verify(&headers, 1519375990 + 60), Ok(vodhook::auth::KeyUsed::Current));
+    assert!(verifier.verify(&headers, unix_now()).is_err(), "stale at the real now");
+
+    // The real binary, configured like the documentation, refuses it now, for staleness.
+    let vodhook = Vodhook::start_with(
+        Options::default().env("VODHOOK_AUTH_KEY", "test123").env("VODHOOK_CALLBACK_URL", URL),
+    );
+    let reply = post(
+        &http_client(),
+        &vodhook.url("/your/callback"),
+        &[
+            json_ct(),
+            request_id("vector"),
+            ("x-vod-timestamp", "1519375990".to_owned()),
+            ("x-vod-signature", EXPECTED.to_owned()),
+        ],
+        fixture("runtime-bare-event.json"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+    assert!(reply.body["error"].as_str().unwrap_or_default().contains("away from now"), "{}", reply.text);
+    let refusal = vodhook.logs().wait_for("vector refusal", |l| l.contains("signature check failed"));
+    assert!(refusal.contains("away from now"), "{refusal}");
+    assert!(!vodhook.logs().text().contains("test123"));
+}
+
+#[tokio::test]
+async fn without_a_key_callbacks_are_accepted_with_one_startup_warning() {
+    let vodhook = Vodhook::start();
+    let reply =
+        post(&http_client(), &vodhook.url("/"), &[json_ct()], fixture("runtime-bare-event.json")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let warnings =
+        vodhook.logs().json().into_iter().filter(|l| message(l).contains("unauthenticated")).count();
+    assert_eq!(warnings, 1, "{}", vodhook.logs().text());
+}
+
+// --- limits, methods, hooks, FC conventions -----------------------------------------------------
+
+const MIB: usize = 1024 * 1024;
+
+/// A valid callback of exactly `len` bytes (the event, then JSON whitespace).
+fn event_of_len(len: usize) -> Vec<u8> {
+    let mut body = fixture("runtime-bare-event.json");
+    assert!(body.len() <= len);
+    body.resize(len, b' ');
+    body
+}
+
+#[tokio::test]
+async fn body_limit_is_one_mib_by_default() {
+    let vodhook = Vodhook::start();
+    let client = http_client();
+
+    let reply = post(&client, &vodhook.url("/"), &[json_ct()], event_of_len(MIB)).await;
+    assert_eq!(reply.status, StatusCode::OK, "exactly 1 MiB is allowed: {}", reply.text);
+
+    for path in ["/", "/invoke"] {
+        let reply = post(&client, &vodhook.url(path), &[json_ct()], event_of_len(MIB + 1)).await;
+        assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE, "{path}: {}", reply.text);
+        assert_error_body(&reply, path);
+        assert!(reply.body["error"].as_str().unwrap().contains("1048576"), "{}", reply.text);
+        let fc_status = reply.headers.get("x-fc-status").map(|v| v.to_str().unwrap().to_owned());
+        let expected = (path == "/invoke").then(|| "404".to_owned());
+        assert_eq!(fc_status, expected, "{path}: x-fc-status");
+    }
+    // Still serving after refusing.
+    let reply = send(&client, Method::GET, &vodhook.url("/healthz"), &[], vec![]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn methods_hooks_and_error_bodies() {
+    let vodhook = Vodhook::start();
+    let client = http_client();
+
+    // FC's lifecycle hooks and the health check.
+    for (method, path) in
+        [(Method::POST, "/initialize"), (Method::GET, "/pre-stop"), (Method::GET, "/healthz")]
+    {
+        let reply = send(&client, method.clone(), &vodhook.url(path), &[], vec![]).await;
+        assert_eq!(reply.status, StatusCode::OK, "{method} {path}: {}", reply.text);
+    }
+
+    // Only POST carries callbacks.
+    for (method, path) in [
+        (Method::GET, "/"),
+        (Method::PUT, "/"),
+        (Method::DELETE, "/vod/callback"),
+        (Method::PATCH, "/"),
+        (Method::GET, "/invoke"),
+        (Method::PUT, "/invoke"),
+        (Method::GET, "/initialize"),
+        (Method::POST, "/healthz/../pre-stop/x"),
+    ] {
+        let body = fixture("runtime-bare-event.json");
+        let reply = send(&client, method.clone(), &vodhook.url(path), &[json_ct()], body).await;
+        if method == Method::POST {
+            // Any other POST path is an HTTP-trigger callback.
+            assert_eq!(reply.status, StatusCode::OK, "{method} {path}: {}", reply.text);
+            continue;
+        }
+        assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {}", reply.text);
+        assert_eq!(reply.headers.get("allow").map(|v| v.as_bytes()), Some(&b"POST"[..]), "{method} {path}");
+        assert_error_body(&reply, &format!("{method} {path}"));
+    }
+
+    // 400: the error says what and where.
+    for path in ["/", "/invoke"] {
+        let reply = post(&client, &vodhook.url(path), &[json_ct()], br#"{"EventType": 5}"#.to_vec()).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}: {}", reply.text);
+        assert_error_body(&reply, path);
+        assert_eq!(reply.body["path"], "EventType", "{}", reply.text);
+        assert!(reply.body["error"].as_str().unwrap().contains("expected a string"), "{}", reply.text);
+        let fc_status = reply.headers.get("x-fc-status").map(|v| v.as_bytes().to_vec());
+        // A failed /invoke is FC's function error: its async retry and destinations take over.
+        assert_eq!(fc_status, (path == "/invoke").then(|| b"404".to_vec()), "{path}: x-fc-status");
+    }
+}
+
+#[tokio::test]
+async fn fc_request_ids_and_invoke_markers() {
+    let vodhook = Vodhook::start();
+    let client = http_client();
+    let event = fixture("runtime-bare-event.json");
+
+    for (id, body, status) in [
+        ("c0ffee01-invoke-ok", event.clone(), StatusCode::OK),
+        ("c0ffee02-invoke-bad", b"{\"nope\": 1}".to_vec(), StatusCode::BAD_REQUEST),
+    ] {
+        let reply = post(&client, &vodhook.url("/invoke"), &[json_ct(), request_id(id)], body).await;
+        assert_eq!(reply.status, status, "{id}: {}", reply.text);
+        let end = format!("FC Invoke End RequestId: {id}");
+        vodhook.logs().wait_for(&end, |l| l == end);
+        let stdout = vodhook.logs().stdout();
+        let position = |pred: &dyn Fn(&str) -> bool| stdout.iter().position(|l| pred(l));
+        let start = position(&|l| l == format!("FC Invoke Start RequestId: {id}")).expect("start marker");
+        let end = position(&|l| l == end).expect("end marker");
+        // Every line of the request sits between the markers and carries its id.
+        let own: Vec<usize> = stdout
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.contains(id) && !l.starts_with("FC Invoke"))
+            .map(|(i, _)| i)
+            .collect();
+        assert!(!own.is_empty(), "{id}: no log line carries the request id");
+        assert!(own.iter().all(|i| start < *i && *i < end), "{id}: lines outside the markers: {stdout:#?}");
+        for i in own {
+            let line: Value = serde_json::from_str(&stdout[i]).expect("JSON log line");
+            assert_eq!(line["span"]["request_id"], id, "{}", stdout[i]);
+        }
+    }
+
+    // An HTTP-trigger call: the id on its lines, no invoke markers.
+    let id = "c0ffee03-http";
+    let reply = post(&client, &vodhook.url("/"), &[json_ct(), request_id(id)], event.clone()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let logged = request_text(&vodhook, id);
+    assert!(logged.contains("WorkflowTaskComplete:task-rt-bare-0001"), "{logged}");
+    assert!(!vodhook.logs().text().contains(&format!("RequestId: {id}")));
+
+    // No id from FC (local use): a local one, still on every line of the request.
+    let reply = post(&client, &vodhook.url("/"), &[json_ct()], event).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let done = vodhook.logs().wait_for_json("a local request id", |l| {
+        message(l) == "request done"
+            && l["span"]["request_id"].as_str().is_some_and(|id| id.starts_with("local-"))
+    });
+    assert!(done["span"]["request_id"].as_str().unwrap().len() > "local-".len());
+}
+
+#[tokio::test]
+async fn fc_timer_trigger_drains_the_outbox() {
+    let vodhook = Vodhook::start();
+    let client = http_client();
+    let timer = fixture("runtime-fc-timer.json");
+    let reply =
+        post(&client, &vodhook.url("/invoke"), &[json_ct(), request_id("timer-1")], timer.clone()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    for field in ["delivered", "rescheduled", "dead_lettered"] {
+        assert!(reply.body[field].is_u64(), "drain report without {field}: {}", reply.text);
+    }
+    vodhook.logs().wait_for_json("outbox drained", |l| {
+        l["span"]["request_id"] == "timer-1" && message(l) == "outbox drained"
+    });
+    // Over the HTTP trigger the same body is no event, and no way to start a drain.
+    let reply = post(&client, &vodhook.url("/"), &[json_ct(), request_id("timer-2")], timer).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert_error_body(&reply, "timer body over HTTP");
+}
+
+// --- shutdown ----------------------------------------------------------------------------------
+
+/// Reads one HTTP/1.1 response (head and a Content-Length body) from `stream`.
+fn read_response(stream: &mut TcpStream) -> (u16, String, Value) {
+    stream.set_read_timeout(Some(binary::PATIENCE)).unwrap();
+    let mut data = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = stream.read(&mut chunk).expect("read response");
+        assert!(n > 0, "connection closed before a full response head: {:?}", String::from_utf8_lossy(&data));
+        data.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+    let status: u16 = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status code");
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
+        })
+        .expect("content-length");
+    while data.len() < head_end + length {
+        let n = stream.read(&mut chunk).expect("read body");
+        assert!(n > 0, "connection closed inside the body");
+        data.extend_from_slice(&chunk[..n]);
+    }
+    let body = serde_json::from_slice(&data[head_end..head_end + length]).unwrap_or(Value::Null);
+    (status, head, body)
+}
+
+#[tokio::test]
+async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
+    let mut vodhook = Vodhook::start();
+    let body = fixture("runtime-bare-event.json");
+    let (first, rest) = body.split_at(body.len() / 2);
+    let id = "sigterm-in-flight";
+
+    let mut stream = TcpStream::connect(vodhook.addr).expect("connect");
+    let head = format!(
+        "POST /invoke HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nx-fc-request-id: {id}\r\n\r\n",
+        vodhook.addr,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(first).unwrap();
+    stream.flush().unwrap();
+    // The handler has started on it: the request is in flight, its body half read.
+    let start = format!("FC Invoke Start RequestId: {id}");
+    vodhook.logs().wait_for(&start, |l| l == start);
+
+    vodhook.process.sigterm();
+    vodhook.logs().wait_for("the shutdown notice", |l| l.contains("shutting down"));
+    // New connections are refused once the listener is closed (the wait covers the moment
+    // between the notice and the close).
+    let deadline = std::time::Instant::now() + binary::PATIENCE;
+    loop {
+        match TcpStream::connect(vodhook.addr) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => break,
+            Err(e) => panic!("unexpected connect error after SIGTERM: {e}"),
+            Ok(_) => {
+                assert!(std::time::Instant::now() < deadline, "still accepting connections after SIGTERM");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+    assert!(vodhook.process.is_running(), "exited with a request in flight");
+
+    stream.write_all(rest).unwrap();
+    stream.flush().unwrap();
+    let (status, head, reply) = read_response(&mut stream);
+    assert_eq!(status, 200, "{head}{reply}");
+    assert_eq!(reply["events"], 1, "{reply}");
+
+    let exit = vodhook.process.wait_exit();
+    assert_eq!(exit.code(), Some(0), "exit status after SIGTERM: {exit:?}\n{}", vodhook.logs().text());
+    let logged = lines_of(&vodhook, id).iter().map(Value::to_string).collect::<String>();
+    assert!(logged.contains("WorkflowTaskComplete:task-rt-bare-0001"), "{}", vodhook.logs().text());
+    assert!(logged.contains("request done"), "{}", vodhook.logs().text());
+}
+
+#[tokio::test]
+async fn sigterm_when_idle_exits_0() {
+    let mut vodhook = Vodhook::start();
+    vodhook.process.sigterm();
+    let exit = vodhook.process.wait_exit();
+    assert_eq!(exit.code(), Some(0), "{exit:?}\n{}", vodhook.logs().text());
+}
+
+// --- malformed requests ------------------------------------------------------------------------
+
+struct Malformed {
+    name: &'static str,
+    body: Vec<u8>,
+    content_type: &'static str,
+    /// The error's `path` when the case pins it.
+    path: Option<&'static str>,
+}
+
+fn bad(name: &'static str, body: impl Into<Vec<u8>>) -> Malformed {
+    Malformed { name, body: body.into(), content_type: "application/json", path: None }
+}
+
+fn bad_at(name: &'static str, body: impl Into<Vec<u8>>, path: &'static str) -> Malformed {
+    Malformed { path: Some(path), ..bad(name, body) }
+}
+
+fn nested(depth: usize, leaf: Value) -> Value {
+    (0..depth).fold(leaf, |inner, _| json!({ "a": inner }))
+}
+
+fn malformed_requests() -> Vec<Malformed> {
+    let event = String::from_utf8(fixture("runtime-bare-event.json")).unwrap();
+    let ce = |data: Value| {
+        json!({"id": "1", "source": "MNS-f", "specversion": "1.0", "type": "mns:Queue:SendMessage",
+               "subject": "acs:mns:cn-shanghai:1:queues/q", "time": "2025-04-01T02:33:12Z", "data": data})
+    };
+    let topic = |message: Value| {
+        json!({"TopicOwner": "1", "Message": message, "Subscriber": "1", "PublishTime": 1,
+               "SubscriptionName": "s", "MessageMD5": "x", "TopicName": "t", "MessageId": "m"})
+    };
+    // JSON nested 70 levels deep, counting the documents held in strings, built structurally:
+    // only two levels are embedded, so escaping stays linear.
+    let deepest = nested(36, json!("leaf"));
+    let middle = nested(30, json!({ "b": deepest.to_string() }));
+    let deep_in_strings =
+        json!({"EventType": "FileUploadComplete", "VideoId": "v", "Extend": middle.to_string()}).to_string();
+    let mut huge_key = String::from("{\"");
+    huge_key.push_str(&"k".repeat(200_000));
+    huge_key.push_str("\": 1}");
+    let mut envelopes = json!(event.clone());
+    for _ in 0..6 {
+        envelopes = json!({ "body": envelopes.to_string() });
+    }
+    let garbage: Vec<u8> = (0u32..600).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let with_bom = [&b"\xEF\xBB\xBF"[..], event.as_bytes()].concat();
+    let form = Malformed {
+        content_type: "application/x-www-form-urlencoded",
+        ..bad("form-encoded body", "EventType=WorkflowTaskComplete&TaskId=t1&Status=Succeed")
+    };
+    let multipart = Malformed {
+        content_type: "multipart/form-data; boundary=X",
+        ..bad(
+            "multipart body",
+            format!("--X\r\nContent-Disposition: form-data; name=\"e\"\r\n\r\n{event}\r\n--X--\r\n"),
+        )
+    };
+    let xml = Malformed {
+        content_type: "application/xml",
+        ..bad("XML", "<xml><EventType>WorkflowTaskComplete</EventType></xml>")
+    };
+    let text = Malformed { content_type: "text/plain", ..bad("plain text", "video 123 finished") };
+    vec![
+        bad_at("empty body", "", ""),
+        bad_at("whitespace only", " \r\n\t ", ""),
+        bad_at("null", "null", ""),
+        bad_at("true", "true", ""),
+        bad_at("a number", "42", ""),
+        bad_at("a negative float", "-0.5", ""),
+        bad("a number out of range", "1e999"),
+        bad("a 100 000-digit number", "9".repeat(100_000)),
+        bad("a JSON string of prose", "\"just a string\""),
+        bad("a JSON string holding a number", "\"17\""),
+        bad("not JSON at all", "not json at all"),
+        xml,
+        text,
+        form,
+        multipart,
+        bad_at("invalid UTF-8", b"{\"EventType\":\"\xff\xfe\"}".to_vec(), ""),
+        bad_at("Latin-1 bytes", b"{\"EventType\":\"Workflow\xe9\"}".to_vec(), ""),
+        bad_at("truncated event", event.as_bytes()[..event.len() / 2].to_vec(), ""),
+        bad_at("truncated in a string", r#"{"EventType":"WorkflowTaskComplete","TaskId":"t"#, ""),
+        bad("trailing garbage", format!("{} trailing", event.trim_end())),
+        bad_at("empty array", "[]", ""),
+        bad("array of numbers", "[1, 2, 3]"),
+        bad("array of junk", r#"[1, "x", null, true, {}, []]"#),
+        bad("array of nulls", "[null, null]"),
+        bad_at("empty object", "{}", ""),
+        bad_at("EventType a number", r#"{"EventType": 5}"#, "EventType"),
+        bad_at("EventType null", r#"{"EventType": null}"#, "EventType"),
+        bad_at("EventType an array", r#"{"EventType": ["WorkflowTaskComplete"]}"#, "EventType"),
+        bad_at("EventType an object", r#"{"EventType": {"v": "WorkflowTaskComplete"}}"#, "EventType"),
+        bad_at("EventType true", r#"{"EventType": true}"#, "EventType"),
+        bad_at("duplicate EventType, last a number", r#"{"EventType": "X", "EventType": 5}"#, "EventType"),
+        bad_at(
+            "workflow event without TaskId",
+            r#"{"EventType":"WorkflowTaskComplete","Status":"Succeed"}"#,
+            "TaskId",
+        ),
+        bad_at(
+            "TaskId a number",
+            r#"{"EventType":"WorkflowTaskComplete","TaskId":5,"Status":"Succeed"}"#,
+            "TaskId",
+        ),
+        bad_at(
+            "workflow event without Status",
+            r#"{"EventType":"WorkflowTaskComplete","TaskId":"t"}"#,
+            "Status",
+        ),
+        bad_at("200 nested arrays", format!("{}{}", "[".repeat(200), "]".repeat(200)), ""),
+        bad_at("200 nested objects", format!("{}1{}", "{\"a\":".repeat(200), "}".repeat(200)), ""),
+        bad("70 levels, JSON nested inside strings", deep_in_strings),
+        bad("base64 of garbage bytes", BASE64.encode(&garbage)),
+        bad("base64 of prose", BASE64.encode("hello, this is not an event")),
+        bad("base64 of a number", BASE64.encode("12345")),
+        bad(
+            "CloudEvent without data",
+            json!({"specversion": "1.0", "id": "1", "source": "s", "type": "t"}).to_string(),
+        ),
+        bad("CloudEvents array, one without data", json!([{"specversion": "1.0", "id": "1"}]).to_string()),
+        bad_at("CloudEvent with empty data", ce(json!({})).to_string(), "data"),
+        bad_at(
+            "CloudEvent messageBody a number",
+            ce(json!({"messageBody": 42})).to_string(),
+            "data.messageBody",
+        ),
+        bad_at(
+            "CloudEvent messageBody not base64",
+            ce(json!({"messageBody": "@@@ not base64 @@@"})).to_string(),
+            "data.messageBody",
+        ),
+        bad("CloudEvent data null", ce(Value::Null).to_string()),
+        bad_at("MNS topic with a number Message", topic(json!(12345)).to_string(), "Message"),
+        bad_at("MNS topic with a null Message", topic(Value::Null).to_string(), "Message"),
+        bad("MNS topic with an empty Message", topic(json!("")).to_string()),
+        bad("STREAM with a prose body", json!({"body": "video finished", "attrs": {}}).to_string()),
+        bad("STREAM with an empty body", json!({"body": "", "attrs": {}}).to_string()),
+        bad("envelopes nested 6 deep", envelopes.to_string()),
+        bad("a 200 000-byte key", huge_key),
+        bad_at("NUL bytes", b"\0\0\0\0".to_vec(), ""),
+        bad_at("a raw NUL inside a string", b"{\"EventType\":\"A\0B\"}".to_vec(), ""),
+        bad_at("a lone surrogate", r#"{"EventType":"\ud800"}"#, ""),
+        bad_at("UTF-8 BOM before the event", with_bom, ""),
+        bad("a timer body over the HTTP trigger", fixture("runtime-fc-timer.json")),
+    ]
+}
+
+#[tokio::test]
+async fn malformed_requests_get_a_4xx_and_a_json_error_never_a_5xx() {
+    let mut vodhook = Vodhook::start();
+    let client = http_client();
+    let cases = malformed_requests();
+    assert!(cases.len() >= 40, "{} cases", cases.len());
+    for (i, case) in cases.iter().enumerate() {
+        for path in ["/", "/invoke"] {
+            if path == "/invoke" && case.name.contains("timer") {
+                continue; // a timer body is a drain on /invoke
+            }
+            let what = format!("#{i} {} via {path}", case.name);
+            let headers = [("content-type", case.content_type.to_owned()), request_id(&format!("bad-{i}"))];
+            let reply = post(&client, &vodhook.url(path), &headers, case.body.clone()).await;
+            assert!(reply.status.is_client_error(), "{what}: {} {}", reply.status, reply.text);
+            assert_error_body(&reply, &what);
+            // Errors quote the input; a sender-controlled input must not come back in full.
+            assert!(reply.text.len() <= 2048, "{what}: a {}-byte error body", reply.text.len());
+            if let Some(expected) = case.path {
+                assert_eq!(reply.body["path"], expected, "{what}: {}", reply.text);
+            }
+            if path == "/invoke" {
+                assert_eq!(
+                    reply.headers.get("x-fc-status").map(|v| v.as_bytes()),
+                    Some(&b"404"[..]),
+                    "{what}"
+                );
+            }
+        }
+    }
+    assert!(vodhook.process.is_running(), "vodhook died:\n{}", vodhook.logs().text());
+    let reply = send(&client, Method::GET, &vodhook.url("/healthz"), &[], vec![]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let reply = post(&client, &vodhook.url("/"), &[json_ct()], fixture("runtime-bare-event.json")).await;
+    assert_eq!(reply.status, StatusCode::OK, "a good callback after the bad ones: {}", reply.text);
+    let logs = vodhook.logs().all();
+    assert!(!logs.iter().any(|(_, l)| l.contains("panicked")), "{}", vodhook.logs().text());
+    let longest = logs.iter().map(|(_, l)| l.len()).max().unwrap_or(0);
+    assert!(longest <= 4096, "a {longest}-byte log line: the input was echoed into the logs");
+}
+
+/// Sends raw bytes on a new connection, half-closes, and reads the answer.
+fn raw_exchange(vodhook: &Vodhook, request: &[u8]) -> (u16, String, Value) {
+    let mut stream = TcpStream::connect(vodhook.addr).expect("connect");
+    stream.write_all(request).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    read_response(&mut stream)
+}
+
+#[tokio::test]
+async fn unreadable_bodies_get_a_json_400() {
+    let mut vodhook = Vodhook::start();
+    let cases: [(&str, &[u8], bool); 3] = [
+        (
+            "a chunk size that is not hex",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n",
+            false,
+        ),
+        (
+            "a body shorter than its Content-Length (the sender went away), on /invoke",
+            b"POST /invoke HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"EventType\":",
+            true,
+        ),
+        (
+            "a chunked body cut short",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"EventType\":",
+            false,
+        ),
+    ];
+    for (name, request, invoke) in cases {
+        let (status, head, body) = raw_exchange(&vodhook, request);
+        assert_eq!(status, 400, "{name}: {head}{body}");
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{name}: {body}");
+        assert!(body["path"].is_string(), "{name}: {body}");
+        assert_eq!(head.to_ascii_lowercase().contains("x-fc-status: 404"), invoke, "{name}: {head}");
+    }
+    assert!(vodhook.process.is_running());
+}
+
+/// `vodhook simulate` acts as VOD against the running server: signed HTTP callbacks and FC's
+/// MNS trigger shape on /invoke.
+#[tokio::test]
+async fn simulate_acts_as_vod() {
+    let vodhook = Vodhook::start_with(
+        Options::default().env("VODHOOK_AUTH_KEY", KEY).env("VODHOOK_CALLBACK_URL", CALLBACK_URL),
+    );
+    let simulate = |args: &[&str]| {
+        let output = binary::vodhook_command()
+            .arg("simulate")
+            .args(["--target", &vodhook.url("/")])
+            .args(args)
+            .output()
+            .expect("run vodhook simulate");
+        (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    for example in ["succeed", "failed"] {
+        let (ok, out) = simulate(&["--key", KEY, "--callback-url", CALLBACK_URL, "--example", example]);
+        assert!(ok && out.starts_with("200\n") && out.contains("\"events\":1"), "{example}: {out}");
+    }
+    let (ok, out) = simulate(&["--via", "mns"]);
+    assert!(ok && out.starts_with("200\n") && out.contains("\"events\":1"), "mns: {out}");
+    // The wrong key: VOD's request is refused and simulate says so (exit 1).
+    let (ok, out) = simulate(&["--key", "not-the-key", "--callback-url", CALLBACK_URL]);
+    assert!(!ok && out.starts_with("401\n"), "{out}");
+    // A file of the user's.
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runtime-bare-event.json");
+    let (ok, out) =
+        simulate(&["--key", KEY, "--callback-url", CALLBACK_URL, file.to_str().expect("UTF-8 path")]);
+    assert!(ok && out.starts_with("200\n"), "{out}");
+    assert!(!vodhook.logs().text().contains(KEY));
+}

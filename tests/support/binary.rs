@@ -1,0 +1,380 @@
+//! Runs the real `vodhook` binary (and other programs, such as the cargo-lambda emulator) for
+//! integration tests: each on its own free loopback port, with stdout and stderr captured line
+//! by line so tests can assert on the logs, and stopped with SIGTERM when dropped.
+//!
+//! Waits here are waits for a condition (a port accepting, a log line, an exit), each with a
+//! generous bound that only exists so a broken build fails instead of hanging CI.
+
+#![allow(dead_code)] // each test binary uses a different part of this file
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long any wait may take before the test gives up (a hang guard, not an assertion).
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Environment variables vodhook reads that the test runner's own environment must not leak in.
+const CLEARED_ENV: &[&str] = &[
+    "VODHOOK_CONFIG",
+    "VODHOOK_CALLBACK_URL",
+    "VODHOOK_AUTH_KEY",
+    "VODHOOK_AUTH_KEY_PREVIOUS",
+    "VODHOOK_LISTEN",
+    "FC_CUSTOM_LISTEN_PORT",
+    "FC_SERVER_PORT",
+    "FC_FUNCTION_NAME",
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "RUST_LOG",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+];
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local_addr").port()
+}
+
+/// Which stream a captured line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// The captured output of a process.
+#[derive(Debug, Default)]
+pub struct Logs {
+    lines: Mutex<Vec<(Stream, String)>>,
+    changed: Condvar,
+}
+
+impl Logs {
+    /// The lines, even after a panic elsewhere poisoned the lock (the logs are wanted most then).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Stream, String)>> {
+        self.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn push(&self, stream: Stream, line: String) {
+        self.lock().push((stream, line));
+        self.changed.notify_all();
+    }
+
+    /// Every line so far, both streams, in arrival order per stream.
+    pub fn all(&self) -> Vec<(Stream, String)> {
+        self.lock().clone()
+    }
+
+    /// Every stdout line so far.
+    pub fn stdout(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _)| *s == Stream::Stdout)
+            .map(|(_, l)| l.clone())
+            .collect()
+    }
+
+    /// Everything so far as one text (for "never contains" checks and failure messages).
+    pub fn text(&self) -> String {
+        self.lock().iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>().join("\n")
+    }
+
+    /// The stdout lines that are JSON objects (vodhook logs JSON when it believes it runs on
+    /// Function Compute or Lambda).
+    pub fn json(&self) -> Vec<serde_json::Value> {
+        self.stdout().iter().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).collect()
+    }
+
+    /// Waits until a line satisfies `pred` and returns it; panics (with the logs) after
+    /// [`PATIENCE`].
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        let mut lines = self.lock();
+        loop {
+            if let Some((_, line)) = lines.iter().find(|(_, l)| pred(l)) {
+                return line.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let text: Vec<String> = lines.iter().map(|(_, l)| l.clone()).collect();
+                drop(lines);
+                panic!("no log line {what} within {PATIENCE:?}; logs:\n{}", text.join("\n"));
+            }
+            lines =
+                self.changed.wait_timeout(lines, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
+        }
+    }
+
+    /// Waits for a JSON log line satisfying `pred`.
+    pub fn wait_for_json(&self, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let line =
+            self.wait_for(what, |l| serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| pred(&v)));
+        serde_json::from_str(&line).expect("matched as JSON")
+    }
+}
+
+fn capture(stream: Stream, source: impl Read + Send + 'static, logs: Arc<Logs>) {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(source);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).to_owned();
+                    logs.push(stream, line);
+                }
+            }
+        }
+    });
+}
+
+/// A child process with captured output, stopped (SIGTERM, then SIGKILL) on drop.
+#[derive(Debug)]
+pub struct Process {
+    name: String,
+    child: Child,
+    pub logs: Arc<Logs>,
+    exit: Option<ExitStatus>,
+    /// Signals go to the whole process group (the child leads its own).
+    group: bool,
+}
+
+impl Process {
+    /// Spawns `command` with stdout and stderr captured. `name` is for messages.
+    pub fn spawn(name: &str, command: Command) -> Process {
+        Self::spawn_inner(name, command, false)
+    }
+
+    /// Like [`Process::spawn`], in a process group of its own, so that signals (and the
+    /// clean-up on drop) reach anything it starts too.
+    pub fn spawn_group(name: &str, mut command: Command) -> Process {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+        Self::spawn_inner(name, command, true)
+    }
+
+    fn spawn_inner(name: &str, mut command: Command, group: bool) -> Process {
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let logs = Arc::new(Logs::default());
+        capture(Stream::Stdout, child.stdout.take().expect("piped stdout"), logs.clone());
+        capture(Stream::Stderr, child.stderr.take().expect("piped stderr"), logs.clone());
+        Process { name: name.to_owned(), child, logs, exit: None, group }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `None` while the process runs.
+    pub fn try_exit(&mut self) -> Option<ExitStatus> {
+        if self.exit.is_none() {
+            self.exit = self.child.try_wait().expect("try_wait");
+        }
+        self.exit
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.try_exit().is_none()
+    }
+
+    /// Sends SIGTERM (as Function Compute and Lambda do on scale-in).
+    pub fn sigterm(&mut self) {
+        if let Err(e) = self.signal(libc::SIGTERM) {
+            panic!("kill -TERM {}: {e}", self.pid());
+        }
+    }
+
+    fn signal(&mut self, signal: libc::c_int) -> std::io::Result<()> {
+        if !self.is_running() {
+            return Ok(());
+        }
+        let pid = libc::pid_t::try_from(self.pid()).map_err(std::io::Error::other)?;
+        let target = if self.group { -pid } else { pid };
+        // SAFETY: kill(2) on our own child (or the group it leads), not reaped yet.
+        match unsafe { libc::kill(target, signal) } {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    }
+
+    /// Waits for the process to exit and returns its status; panics after [`PATIENCE`].
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.try_exit() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                panic!("{} did not exit within {PATIENCE:?}; logs:\n{}", self.name, self.logs.text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- {} (pid {}) output ----\n{}\n----", self.name, self.pid(), self.logs.text());
+        }
+        if !self.is_running() {
+            return;
+        }
+        let _ = self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.is_running() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if self.is_running() {
+            let _ = self.signal(libc::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Path of the `vodhook` binary Cargo built for these tests.
+pub fn vodhook_path() -> &'static str {
+    env!("CARGO_BIN_EXE_vodhook")
+}
+
+/// A `vodhook` command with a clean environment (none of the runner's VODHOOK_*, FC_* or
+/// AWS_LAMBDA_* variables).
+pub fn vodhook_command() -> Command {
+    let mut command = Command::new(vodhook_path());
+    for name in CLEARED_ENV {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// What to start `vodhook serve` with.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    env: Vec<(String, String)>,
+    /// Human-readable logs instead of the JSON that Function Compute gets.
+    plain_logs: bool,
+}
+
+impl Options {
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn plain_logs(mut self) -> Self {
+        self.plain_logs = true;
+        self
+    }
+}
+
+/// `vodhook serve` on a free port on 127.0.0.1, ready to accept.
+#[derive(Debug)]
+pub struct Vodhook {
+    pub process: Process,
+    pub addr: SocketAddr,
+}
+
+impl Vodhook {
+    /// Starts with default options: JSON logs as on Function Compute (`FC_FUNCTION_NAME` set),
+    /// no auth key.
+    pub fn start() -> Vodhook {
+        Self::start_with(Options::default())
+    }
+
+    /// Starts `vodhook serve` and waits until its port accepts connections. A port taken by
+    /// another test between choosing and binding is retried with a new one.
+    pub fn start_with(options: Options) -> Vodhook {
+        for _ in 0..5 {
+            let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            let mut command = vodhook_command();
+            command.arg("serve").env("VODHOOK_LISTEN", addr.to_string()).env("RUST_LOG", "info");
+            if !options.plain_logs {
+                command.env("FC_FUNCTION_NAME", "vodhook-test");
+            }
+            for (key, value) in &options.env {
+                command.env(key, value);
+            }
+            let mut process = Process::spawn("vodhook serve", command);
+            if wait_accepting(&mut process, addr) {
+                return Vodhook { process, addr };
+            }
+            let logs = process.logs.text();
+            assert!(logs.contains("in use"), "vodhook exited before accepting connections:\n{logs}");
+        }
+        panic!("no free port found for vodhook in 5 tries");
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn logs(&self) -> &Logs {
+        &self.process.logs
+    }
+}
+
+/// Waits until `addr` accepts a TCP connection (true) or the process exits (false).
+pub fn wait_accepting(process: &mut Process, addr: SocketAddr) -> bool {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if !process.is_running() {
+            // Give the reader threads a moment to collect the last words.
+            std::thread::sleep(Duration::from_millis(50));
+            return false;
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            panic!("nothing accepted on {addr} within {PATIENCE:?}; logs:\n{}", process.logs.text());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An HTTP client for 127.0.0.1 (no proxy from the environment), with a hang guard.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().timeout(PATIENCE).build().expect("reqwest client")
+}
+
+/// Unix seconds now (the clock VOD signs with).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970").as_secs()
+        as i64
+}
+
+/// VOD's documented signature, computed here independently of `vodhook::auth`: lowercase hex
+/// MD5 of `<callback URL>|<timestamp>|<auth key>`.
+pub fn vod_signature(callback_url: &str, timestamp: i64, key: &str) -> String {
+    use md5::Digest;
+    let digest = md5::Md5::digest(format!("{callback_url}|{timestamp}|{key}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The headers VOD sends with a callback signed at `timestamp`.
+pub fn vod_signature_headers(callback_url: &str, timestamp: i64, key: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("x-vod-timestamp", timestamp.to_string()),
+        ("x-vod-signature", vod_signature(callback_url, timestamp, key)),
+    ]
+}
+
+/// The fixture `tests/fixtures/<name>`.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
