@@ -172,7 +172,18 @@ fn classify_object(
         let body = map.remove("body").unwrap_or(Value::Null);
         return message(body, child(&path, "body"), depth, out);
     }
-    let keys: Vec<&str> = map.keys().take(8).map(String::as_str).collect();
+    // A few keys, each cut short: enough to recognise the shape, never an echo of the input.
+    let keys: Vec<String> = map
+        .keys()
+        .take(8)
+        .map(|k| {
+            if k.chars().count() > 40 {
+                format!("{}…", k.chars().take(40).collect::<String>())
+            } else {
+                k.clone()
+            }
+        })
+        .collect();
     Err(DecodeError::new(
         path,
         format!(
