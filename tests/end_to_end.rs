@@ -323,3 +323,386 @@ async fn a_failed_callback_becomes_one_correct_message_on_each_of_six_channels()
     let action_lines = output.lines().filter(|l| l.contains(r#""message":"action""#)).count();
     assert_eq!(action_lines, 1, "{output}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_ends_with_one_summary_line_counting_every_outcome() {
+    let stand_ins = StandIns::start().await;
+    // Feishu is rate limited once (retried), the webhook fails twice with 503 (retried twice),
+    // WeCom says the robot's URL is wrong (a configuration error: not retried), Slack is rate
+    // limited with a Retry-After beyond the deadline (left for VOD to retry).
+    stand_ins.lark.fail_next(1, Behaviour::RateLimit);
+    stand_ins.hook.fail_next(2, Behaviour::ServerError);
+    stand_ins.wecom.set_behaviour(Behaviour::ConfigError);
+    stand_ins.slack.set_behaviour(Behaviour::RateLimit);
+    assert!(standins::SLACK_RETRY_AFTER * 1000 > 4000, "Slack's Retry-After must outlast the deadline");
+    let server = Server::start(&stand_ins.config("[delivery]\ncallback_deadline_ms = 4000\n"), &[]);
+    let failed = fixture("e2e-failed.json");
+
+    let first = signed(&server, &failed).await;
+    assert_eq!(first.status, 503, "a retryable failure is left: VOD must deliver again: {}", first.text);
+    assert_eq!(counts(&first.json), expect_counts(1, 4, 0, 3, 1, 1), "{}", first.text);
+    let summary = &server.summaries(1)[0];
+    assert_eq!(counts(summary), expect_counts(1, 4, 0, 3, 1, 1), "{summary}");
+    assert!(summary["duration_ms"].is_u64(), "{summary}");
+    let loud = server.wait_for_records("delivery failed permanently (configuration error?): not retried", 1);
+    assert_eq!(loud[0]["level"], "ERROR");
+    assert_eq!(loud[0]["fields"]["channel"], "wecom");
+    assert!(loud[0]["fields"]["reason"].as_str().unwrap_or("").contains("93000"), "{}", loud[0]);
+
+    // VOD's retry: what was delivered is a duplicate, WeCom is still misconfigured, Slack
+    // accepts now.
+    stand_ins.slack.set_behaviour(Behaviour::Accept);
+    let second = signed(&server, &failed).await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    assert_eq!(counts(&second.json), expect_counts(1, 1, 4, 0, 1, 0), "{}", second.text);
+    let summaries = server.summaries(2);
+    assert_eq!(summaries.len(), 2, "one summary line per request:\n{}", server.output());
+    assert_eq!(counts(&summaries[1]), expect_counts(1, 1, 4, 0, 1, 0), "{}", summaries[1]);
+    // Each summary belongs to its own request.
+    let ids: Vec<Value> =
+        server.records_with_message("request done").iter().map(|r| r["span"]["request_id"].clone()).collect();
+    assert!(ids[0].is_string() && ids[0] != ids[1], "{ids:?}");
+    assert_eq!((summaries[0]["status"].as_u64(), summaries[1]["status"].as_u64()), (Some(503), Some(200)));
+
+    // Refused requests end with a summary line too (no events): counting the lines counts requests.
+    let forged = callback(&server.url("/"), CALLBACK_URL, "not-the-key", &failed).await;
+    assert_eq!(forged.status, 401, "{}", forged.text);
+    let garbage = signed(&server, r#"{"EventType": "WorkflowTaskComplete", "Status": "Failed"}"#).await;
+    assert_eq!((garbage.status, garbage.json["path"].as_str()), (400, Some("TaskId")), "{}", garbage.text);
+    let summaries = server.summaries(4);
+    assert_eq!(summaries.len(), 4, "{}", server.output());
+    for (summary, status) in summaries[2..].iter().zip([401, 400]) {
+        assert_eq!(summary["status"], status, "{summary}");
+        assert_eq!(counts(summary), expect_counts(0, 0, 0, 0, 0, 0), "{summary}");
+    }
+
+    // Each service got exactly one accepted message over both requests, WeCom none.
+    for (name, accepted, requests) in
+        [("ding", 1, 1), ("lark", 1, 2), ("wecom", 0, 2), ("slack", 1, 2), ("hook", 1, 3)]
+    {
+        let stand_in = stand_ins.each().into_iter().find(|(n, _)| *n == name).unwrap().1;
+        assert_eq!(stand_in.received().len(), accepted, "{name}: accepted messages");
+        assert_eq!(stand_in.requests().len(), requests, "{name}: requests");
+    }
+}
+
+/// `count` distinct Failed events (TaskIds `e2e-burst-<i>`) as one delivery.
+fn burst(count: usize) -> String {
+    let template: Value = serde_json::from_str(&fixture("e2e-failed.json")).expect("fixture JSON");
+    let events: Vec<Value> = (0..count)
+        .map(|i| {
+            let mut event = template.clone();
+            event["TaskId"] = format!("e2e-burst-{i:02}").into();
+            event
+        })
+        .collect();
+    Value::Array(events).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dingtalk_and_wecom_get_at_most_twenty_messages_a_minute() {
+    let ding = StandIn::start(ChannelType::Dingtalk).await;
+    let wecom = StandIn::start(ChannelType::Wecom).await;
+    // DingTalk's budget set explicitly, WeCom's by default. The deadline is shorter than the 3 s
+    // a token takes to come back, so the 21st message cannot be sent within it, however slow
+    // this machine is.
+    let config = format!(
+        "[delivery]\ncallback_deadline_ms = 2800\n\n[auth]\ncallback_url = \"{CALLBACK_URL}\"\nkey = \"{AUTH_KEY}\"\n\n\
+         {}rate_per_minute = 20\n\n{}\n\
+         [[routes]]\nname = \"failures\"\nmatch = {{ status = \"Failed\" }}\nchannels = [\"ding\", \"wecom\"]\n",
+        ding.channel_toml("ding"),
+        wecom.channel_toml("wecom"),
+    );
+    let server = Server::start(&config, &[]);
+
+    let answer = signed(&server, &burst(25)).await;
+    assert_eq!(answer.status, 503, "5 messages per robot wait for VOD's retry: {}", answer.text);
+    assert_eq!(answer.json["actions"], 50, "{}", answer.text);
+    assert_eq!(counts(&answer.json), expect_counts(25, 40, 0, 0, 0, 10), "{}", answer.text);
+    for (name, stand_in) in [("dingtalk", &ding), ("wecom", &wecom)] {
+        assert_eq!(stand_in.requests().len(), 20, "{name}: the rest must not be sent at all");
+        assert_eq!(stand_in.received().len(), 20, "{name}: {:?}", stand_in.rejected());
+    }
+    // Twenty different events each, not one event twenty times.
+    let tasks = |stand_in: &StandIn, field: &str| -> std::collections::BTreeSet<String> {
+        stand_in
+            .received()
+            .iter()
+            .filter_map(|r| {
+                let text = r.json["markdown"][field].as_str()?;
+                text.find("e2e-burst-").map(|at| text[at..at + 12].to_owned())
+            })
+            .collect()
+    };
+    assert_eq!(tasks(&ding, "text").len(), 20);
+    assert_eq!(tasks(&wecom, "content").len(), 20);
+    assert_eq!(counts(&server.summaries(1)[0]), expect_counts(25, 40, 0, 0, 0, 10));
+    let waiting = server.wait_for_records("undelivered at the deadline: the sender must retry", 10);
+    assert_eq!(waiting.len(), 10, "{}", server.output());
+}
+
+/// A `[[channels]]` block whose credentials come from the environment: the stand-in's token in
+/// its URL replaced by `${token_var}`, its secret by `${secret_var}`.
+fn channel_from_env(
+    name: &str,
+    kind: ChannelType,
+    url: &str,
+    token: Option<(&str, &str)>,
+    secret_var: Option<&str>,
+) -> String {
+    let url = match token {
+        Some((token, var)) => url.replace(token, &format!("${{{var}}}")),
+        None => url.to_owned(),
+    };
+    let mut block = format!("[[channels]]\nname = \"{name}\"\ntype = \"{kind}\"\nurl = \"{url}\"\n");
+    if let Some(var) = secret_var {
+        block.push_str(&format!("secret = \"${{{var}}}\"\n"));
+    }
+    block.push('\n');
+    block
+}
+
+/// Every way a secret could show up: as is, URL-encoded, base64 (standard and URL-safe), and
+/// JSON-escaped.
+fn forms(secret: &str) -> Vec<String> {
+    let urlencoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    let json = serde_json::to_string(secret).expect("JSON string");
+    vec![
+        secret.to_owned(),
+        urlencoded.clone(),
+        urlencoded.replace('+', "%20"),
+        STANDARD.encode(secret),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
+        json.trim_matches('"').to_owned(),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_appears_in_anything_vodhook_prints() {
+    let s = StandIns::start().await;
+    // A robot over its budget, a bot configured with the wrong secret, a receiver that is down.
+    let throttled = StandIn::start(ChannelType::Dingtalk).await;
+    throttled.set_behaviour(Behaviour::RateLimit);
+    let misconfigured = StandIn::start(ChannelType::Feishu).await;
+    let down = e2e::free_port();
+
+    let auth_key = "e2e-AUTH+key/5c1d9e7a=";
+    let wrong_secret = "e2e-wrong-lark-secret-0d4b6f";
+    let down_token = "e2e-down-token-a8c2e4f1";
+    let down_key = "e2e-down-webhook-signing-key-77";
+    let down_secret = format!("whsec_{}", STANDARD.encode(down_key));
+    let secret = |stand_in: &StandIn| stand_in.secret().expect("stand-in secret").to_owned();
+    let env_owned: Vec<(&str, String)> = vec![
+        ("E2E_AUTH_KEY", auth_key.to_owned()),
+        ("E2E_DING_TOKEN", s.ding.token().to_owned()),
+        ("E2E_DING_SECRET", secret(&s.ding)),
+        ("E2E_LARK_TOKEN", s.lark.token().to_owned()),
+        ("E2E_LARK_SECRET", secret(&s.lark)),
+        ("E2E_WECOM_KEY", s.wecom.token().to_owned()),
+        ("E2E_SLACK_TOKEN", s.slack.token().to_owned()),
+        ("E2E_HOOK_SECRET", secret(&s.hook)),
+        ("E2E_THROTTLED_TOKEN", throttled.token().to_owned()),
+        ("E2E_THROTTLED_SECRET", secret(&throttled)),
+        ("E2E_BROKEN_TOKEN", misconfigured.token().to_owned()),
+        ("E2E_BROKEN_SECRET", wrong_secret.to_owned()),
+        ("E2E_DOWN_TOKEN", down_token.to_owned()),
+        ("E2E_DOWN_SECRET", down_secret.clone()),
+    ];
+    let env: Vec<(&str, &str)> = env_owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    let channels = [
+        channel_from_env(
+            "ding",
+            ChannelType::Dingtalk,
+            s.ding.url(),
+            Some((s.ding.token(), "E2E_DING_TOKEN")),
+            Some("E2E_DING_SECRET"),
+        ),
+        channel_from_env(
+            "lark",
+            ChannelType::Feishu,
+            s.lark.url(),
+            Some((s.lark.token(), "E2E_LARK_TOKEN")),
+            Some("E2E_LARK_SECRET"),
+        ),
+        channel_from_env(
+            "wecom",
+            ChannelType::Wecom,
+            s.wecom.url(),
+            Some((s.wecom.token(), "E2E_WECOM_KEY")),
+            None,
+        ),
+        channel_from_env(
+            "slack",
+            ChannelType::Slack,
+            s.slack.url(),
+            Some((s.slack.token(), "E2E_SLACK_TOKEN")),
+            None,
+        ),
+        channel_from_env("hook", ChannelType::Webhook, s.hook.url(), None, Some("E2E_HOOK_SECRET")),
+        channel_from_env(
+            "throttled",
+            ChannelType::Dingtalk,
+            throttled.url(),
+            Some((throttled.token(), "E2E_THROTTLED_TOKEN")),
+            Some("E2E_THROTTLED_SECRET"),
+        ),
+        channel_from_env(
+            "broken",
+            ChannelType::Feishu,
+            misconfigured.url(),
+            Some((misconfigured.token(), "E2E_BROKEN_TOKEN")),
+            Some("E2E_BROKEN_SECRET"),
+        ),
+        channel_from_env(
+            "down",
+            ChannelType::Webhook,
+            &format!("http://{down}/hooks/vod?token={down_token}"),
+            Some((down_token, "E2E_DOWN_TOKEN")),
+            Some("E2E_DOWN_SECRET"),
+        ),
+        "[[channels]]\nname = \"audit\"\ntype = \"log\"\n\n".to_owned(),
+    ];
+    let config = format!(
+        "[delivery]\ncallback_deadline_ms = 1500\ninvoke_deadline_ms = 1500\n\n\
+         [auth]\ncallback_url = \"{CALLBACK_URL}\"\nkey = \"${{E2E_AUTH_KEY}}\"\n\n{}\
+         [[routes]]\nname = \"failures\"\nmatch = {{ status = \"Failed\" }}\n\
+         channels = [\"ding\", \"lark\", \"wecom\", \"slack\", \"hook\", \"throttled\", \"broken\", \"down\", \"audit\"]\n",
+        channels.concat()
+    );
+    let server = Server::start(&config, &[env.as_slice(), &[("RUST_LOG", "trace")]].concat());
+    let failed = fixture("e2e-failed.json");
+    let mut outputs: Vec<(String, String)> = Vec::new();
+
+    // A full run: six channels delivered, one permanently failing, two left for retry.
+    let answer = callback(&server.url("/"), CALLBACK_URL, auth_key, &failed).await;
+    assert_eq!(answer.status, 503, "{}", answer.text);
+    assert_eq!(
+        (
+            answer.json["delivered"].as_i64(),
+            answer.json["failed_permanently"].as_i64(),
+            answer.json["left_for_retry"].as_i64()
+        ),
+        (Some(6), Some(1), Some(2)),
+        "{}",
+        answer.text
+    );
+    assert_eq!(misconfigured.rejected().len(), 1, "the wrong secret was used and refused");
+    assert_eq!(throttled.requests().len(), 1);
+    outputs.push(("response".into(), answer.text));
+
+    // Refused callbacks: a wrong key, a stale timestamp, no signature.
+    for (what, headers) in [
+        ("wrong key", vod_headers(CALLBACK_URL, "not-the-key", unix_now()).to_vec()),
+        ("stale", vod_headers(CALLBACK_URL, auth_key, unix_now() - 3600).to_vec()),
+        ("unsigned", vec![]),
+    ] {
+        let answer = post(&server.url("/"), failed.clone(), &headers).await;
+        assert_eq!(answer.status, 401, "{what}: {}", answer.text);
+        outputs.push((format!("{what} response"), answer.text));
+    }
+
+    // The CLI: simulate (both ways in), plan, check-config on a good and a broken file.
+    let dir = server.dir().to_owned();
+    let config_path = server.config_path().to_str().expect("UTF-8 path").to_owned();
+    let target = server.url("/");
+    let simulate = |via: &'static str| {
+        let args = [
+            "simulate",
+            "--target",
+            &target,
+            "--callback-url",
+            CALLBACK_URL,
+            "--via",
+            via,
+            "--example",
+            "failed",
+        ];
+        run_cli(&dir, &args, &[("VODHOOK_AUTH_KEY", auth_key)])
+    };
+    for via in ["http", "mns"] {
+        let run = tokio::task::block_in_place(|| simulate(via));
+        assert!(run.stdout.starts_with("503"), "simulate --via {via}: {run:?}");
+        outputs.push((format!("simulate --via {via}"), run.output()));
+    }
+    let fixture_path = e2e::fixture_path("e2e-failed.json");
+    let plan = run_cli(&dir, &["plan", "--config", &config_path, fixture_path.to_str().unwrap()], &env);
+    assert_eq!((plan.code(), plan.ndjson().len()), (Some(0), 9), "{plan:?}");
+    outputs.push(("plan".into(), plan.output()));
+    let check = run_cli(&dir, &["check-config", &config_path], &env);
+    assert_eq!(check.code(), Some(0), "{check:?}");
+    assert!(
+        check.stdout.contains(&format!(
+            "ding (dingtalk) → http://{}/…",
+            s.ding.url()[7..].split('/').next().unwrap()
+        )),
+        "{check:?}"
+    );
+    outputs.push(("check-config".into(), check.output()));
+
+    // A broken configuration: credentials in the wrong places, one variable missing.
+    let broken = format!(
+        "[auth]\ncallback_url = \"{CALLBACK_URL}\"\nkey = \"${{E2E_AUTH_KEY}}\"\n\n\
+         [[channels]]\nname = \"ding\"\ntype = \"dingtalk\"\nurl = \"not a url ${{E2E_DING_TOKEN}}\"\nsecret = \"${{E2E_DING_SECRET}}\"\n\n\
+         [[channels]]\nname = \"slack\"\ntype = \"slack\"\nurl = \"ftp://hooks.example.com/services/${{E2E_SLACK_TOKEN}}\"\n\n\
+         [[channels]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"https://hooks.example.com/?key=${{E2E_WECOM_KEY}}\"\nsecret = \"${{E2E_LARK_SECRET}}\"\n\n\
+         [[channels]]\nname = \"lark\"\ntype = \"feishu\"\nurl = \"https://open.feishu.cn/open-apis/bot/v2/hook/${{E2E_MISSING_TOKEN}}\"\nsecret = \"${{E2E_BROKEN_SECRET}}\"\nmsg_type = \"${{E2E_HOOK_SECRET}}\"\n\n\
+         [[routes]]\nname = \"all\"\nchannels = [\"ding\", \"slack\", \"hook\", \"lark\", \"nowhere\"]\n"
+    );
+    let broken_path = dir.join("e2e-broken.toml");
+    std::fs::write(&broken_path, &broken).expect("write the broken configuration");
+    let broken_path = broken_path.to_str().expect("UTF-8 path");
+    let check = run_cli(&dir, &["check-config", broken_path], &env);
+    assert_eq!(check.code(), Some(1), "{check:?}");
+    for place in [
+        r#"channels[0] "ding".url"#,
+        r#"channels[1] "slack".url"#,
+        r#"channels[2] "hook".secret"#,
+        "E2E_MISSING_TOKEN",
+        r#"channels[3] "lark".msg_type"#,
+        r#"routes[0] "all".channels[4]"#,
+    ] {
+        assert!(check.stderr.contains(place), "{place} missing:\n{}", check.stderr);
+    }
+    outputs.push(("check-config (broken)".into(), check.output()));
+    let refused = tokio::task::block_in_place(|| Server::try_start(&broken, &env));
+    let refused = match refused {
+        Ok(_) => panic!("vodhook serve started with a broken configuration"),
+        Err(failure) => failure,
+    };
+    assert!(!refused.status.success());
+    assert!(refused.output().contains("E2E_MISSING_TOKEN"), "{}", refused.output());
+    outputs.push(("serve (broken)".into(), refused.output()));
+
+    let (_, server_output) = tokio::task::block_in_place(|| server.stop());
+    // The grep below has something to look at: every failure path was logged.
+    for expected in [
+        "request done",
+        "delivery failed permanently",
+        "undelivered at the deadline",
+        "callback refused: signature check failed",
+        "FC Invoke Start",
+    ] {
+        assert!(server_output.contains(expected), "{expected:?} not logged:\n{server_output}");
+    }
+    outputs.push(("vodhook serve".into(), server_output));
+
+    let mut secrets: Vec<String> =
+        vec![auth_key.into(), wrong_secret.into(), down_token.into(), down_secret.clone(), down_key.into()];
+    secrets.extend(down_secret.strip_prefix("whsec_").map(str::to_owned));
+    for stand_in in [&s.ding, &s.lark, &s.wecom, &s.slack, &s.hook, &throttled, &misconfigured] {
+        secrets.extend(stand_in.secrets());
+    }
+    let mut leaks = Vec::new();
+    for secret in &secrets {
+        for form in forms(secret) {
+            for (source, output) in &outputs {
+                if output.contains(&form) {
+                    let line = output.lines().find(|l| l.contains(&form)).unwrap_or_default();
+                    leaks.push(format!("{source}: {form:?} (of {secret:?}) in: {line}"));
+                }
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "secrets in the output:\n{}", leaks.join("\n"));
+}
