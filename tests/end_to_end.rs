@@ -334,7 +334,7 @@ async fn each_request_ends_with_one_summary_line_counting_every_outcome() {
     stand_ins.hook.fail_next(2, Behaviour::ServerError);
     stand_ins.wecom.set_behaviour(Behaviour::ConfigError);
     stand_ins.slack.set_behaviour(Behaviour::RateLimit);
-    assert!(standins::SLACK_RETRY_AFTER * 1000 > 4000, "Slack's Retry-After must outlast the deadline");
+    const { assert!(standins::SLACK_RETRY_AFTER * 1000 > 4000, "Slack's Retry-After must outlast the deadline") };
     let server = Server::start(&stand_ins.config("[delivery]\ncallback_deadline_ms = 4000\n"), &[]);
     let failed = fixture("e2e-failed.json");
 

@@ -94,6 +94,26 @@ impl CliRun {
 /// Runs `vodhook <args>` to completion in `dir` with `env` (and nothing else vodhook reads).
 pub fn run_cli(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> CliRun {
     let output = command(dir, args, env).output().expect("run the vodhook binary");
+    cli_run(output)
+}
+
+/// [`run_cli`] with `input` on stdin.
+pub fn run_cli_with_input(dir: &Path, args: &[&str], env: &[(&str, &str)], input: &[u8]) -> CliRun {
+    let mut child = command(dir, args, env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the vodhook binary");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
+    let output = child.wait_with_output().expect("wait for vodhook");
+    writer.join().expect("stdin writer").expect("write stdin");
+    cli_run(output)
+}
+
+fn cli_run(output: std::process::Output) -> CliRun {
     CliRun {
         status: output.status,
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -144,13 +164,27 @@ impl Server {
     /// [`Server::start`], returning how it failed when it exits instead of listening (a
     /// refused configuration, say).
     pub fn try_start(config: &str, env: &[(&str, &str)]) -> Result<Server, StartFailure> {
+        Server::try_start_with(|_| config.to_owned(), env)
+    }
+
+    /// [`Server::start`] with a configuration that names the server's own URL
+    /// (`http://127.0.0.1:<port>/`), e.g. as the VOD callback URL.
+    pub fn start_with(config: impl Fn(&str) -> String, env: &[(&str, &str)]) -> Server {
+        Server::try_start_with(config, env).unwrap_or_else(|failure| {
+            panic!("vodhook serve did not start ({}):\n{}", failure.status, failure.output())
+        })
+    }
+
+    fn try_start_with(config: impl Fn(&str) -> String, env: &[(&str, &str)]) -> Result<Server, StartFailure> {
         let mut dir = tempfile::tempdir().expect("temporary directory");
         let config_path = dir.path().join("e2e-vodhook.toml");
-        std::fs::write(&config_path, config).expect("write the configuration");
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match Server::spawn(dir, &config_path, free_port(), env) {
+            let addr = free_port();
+            std::fs::write(&config_path, config(&format!("http://{addr}/")))
+                .expect("write the configuration");
+            match Server::spawn(dir, &config_path, addr, env) {
                 Ok(server) => return Ok(server),
                 // Another process took the port between our probe and the bind: try another.
                 Err((back, failure)) if failure.output().contains("in use") && attempts < 5 => dir = back,
