@@ -185,6 +185,7 @@ impl App {
     ) -> Response<Bytes> {
         if body.len() > self.max_body_bytes {
             tracing::warn!(bytes = body.len(), limit = self.max_body_bytes, "request body too large");
+            log_summary(StatusCode::PAYLOAD_TOO_LARGE, &Report::default(), started);
             return error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!("body is larger than the {} bytes allowed", self.max_body_bytes),
@@ -199,6 +200,7 @@ impl App {
                 }
                 Err(err) => {
                     tracing::warn!(reason = %err, "callback refused: signature check failed");
+                    log_summary(StatusCode::UNAUTHORIZED, &Report::default(), started);
                     return error_response(StatusCode::UNAUTHORIZED, &err.to_string(), "");
                 }
             }
@@ -209,7 +211,10 @@ impl App {
         }
         let delivery = match decode_delivery(body) {
             Ok(delivery) => delivery,
-            Err(err) => return decode_failure(&err),
+            Err(err) => {
+                log_summary(StatusCode::BAD_REQUEST, &Report::default(), started);
+                return decode_failure(&err);
+            }
         };
         for warning in &delivery.warnings {
             tracing::warn!(path = %clip(&warning.path), "{}", clip(&warning.message));
@@ -227,8 +232,8 @@ impl App {
                 Trigger::Invoke => self.invoke_deadline,
             };
         let report = self.dispatcher.dispatch(&delivery, deadline).await;
-        log_summary(&report, started);
         let status = if report.needs_retry() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+        log_summary(status, &report, started);
         let mut body = serde_json::to_value(&report).unwrap_or(Value::Null);
         if let Value::Object(map) = &mut body {
             if !delivery.warnings.is_empty() {
@@ -292,8 +297,11 @@ fn clip(text: &str) -> std::borrow::Cow<'_, str> {
     format!("{}… ({} bytes cut)", &text[..end], text.len() - end).into()
 }
 
-fn log_summary(report: &Report, started: Instant) {
+/// The one line every callback ends with, refused ones included (with no events), so that
+/// counting these lines counts requests.
+fn log_summary(status: StatusCode, report: &Report, started: Instant) {
     tracing::info!(
+        status = status.as_u16(),
         events = report.events,
         delivered = report.delivered,
         duplicate = report.duplicate,

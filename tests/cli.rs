@@ -1,0 +1,344 @@
+//! The command-line tools, run as the real binary: `plan` (what a delivery would cause, nothing
+//! sent), `check-config` (every problem, with where), `parse`, `sign` (VOD's documented vector)
+//! and `simulate` (acting as VOD against a running `vodhook serve`, over HTTP and as FC's MNS
+//! trigger).
+
+#[path = "support/e2e.rs"]
+mod e2e;
+#[path = "support/standins.rs"]
+mod standins;
+
+use e2e::{Server, fixture, fixture_path, run_cli, run_cli_with_input};
+use serde_json::Value;
+use standins::StandIn;
+use vodhook::action::ChannelType;
+
+const FAILED_TASK: &str = "e2e-task-7d1f3a90c2";
+
+fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temporary directory")
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("write a test file");
+    path.to_str().expect("UTF-8 path").to_owned()
+}
+
+fn path_of(name: &str) -> String {
+    fixture_path(name).to_str().expect("UTF-8 path").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_prints_each_action_as_a_json_line_and_sends_nothing() {
+    let ding = StandIn::start(ChannelType::Dingtalk).await;
+    let lark = StandIn::start(ChannelType::Feishu).await;
+    let wecom = StandIn::start(ChannelType::Wecom).await;
+    let slack = StandIn::start(ChannelType::Slack).await;
+    let hook = StandIn::start(ChannelType::Webhook).await;
+    let stand_ins = [("ding", &ding), ("lark", &lark), ("wecom", &wecom), ("slack", &slack), ("hook", &hook)];
+    let mut config: String = stand_ins.iter().map(|(name, s)| s.channel_toml(name) + "\n").collect();
+    config.push_str(
+        "[[channels]]\nname = \"audit\"\ntype = \"log\"\n\n\
+         [[routes]]\nname = \"failures\"\nmatch = { status = \"Failed\" }\n\
+         channels = [\"ding\", \"lark\", \"wecom\", \"slack\", \"hook\"]\ncontinue = true\n\n\
+         [[routes]]\nname = \"everything\"\nchannels = [\"audit\"]\n",
+    );
+    let dir = scratch();
+    let config = write(&dir, "e2e-plan.toml", &config);
+
+    let run = run_cli(dir.path(), &["plan", "--config", &config, &path_of("e2e-failed.json")], &[]);
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let actions = run.ndjson();
+    let planned: Vec<(&str, &str, &str)> = actions
+        .iter()
+        .map(|a| {
+            (
+                a["route"].as_str().unwrap(),
+                a["channel"].as_str().unwrap(),
+                a["channel_type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        planned,
+        [
+            ("failures", "ding", "dingtalk"),
+            ("failures", "lark", "feishu"),
+            ("failures", "wecom", "wecom"),
+            ("failures", "slack", "slack"),
+            ("failures", "hook", "webhook"),
+            ("everything", "audit", "log"),
+        ],
+        "in route order, then channel order"
+    );
+    for action in &actions {
+        let key = action["key"].as_str().expect("key");
+        assert!(key.contains(FAILED_TASK), "the key comes from the TaskId: {key}");
+        assert!(action["payload"].is_object(), "{action}");
+    }
+    let keys: std::collections::BTreeSet<&str> = actions.iter().filter_map(|a| a["key"].as_str()).collect();
+    assert_eq!(keys.len(), actions.len(), "one key per action");
+    // The rendered bodies, unsigned (signatures carry a timestamp and are made at send time).
+    assert_eq!(actions[0]["payload"]["msgtype"], "markdown");
+    assert!(actions[0]["payload"]["markdown"]["text"].as_str().unwrap().contains(FAILED_TASK));
+    assert_eq!(actions[1]["payload"]["msg_type"], "interactive");
+    assert!(actions[1]["payload"].get("sign").is_none());
+    assert!(actions[3]["payload"]["blocks"].is_array());
+    assert_eq!(actions[4]["payload"]["details"]["task_id"], FAILED_TASK);
+    assert_eq!(actions[5]["payload"]["status"], "Failed");
+
+    // The same from stdin; a Succeed event only reaches the catch-all route.
+    let from_stdin = run_cli_with_input(
+        dir.path(),
+        &["plan", "--config", &config, "-"],
+        &[],
+        fixture("e2e-failed.json").as_bytes(),
+    );
+    assert_eq!(from_stdin.ndjson(), actions);
+    let succeed = run_cli(dir.path(), &["plan", "--config", &config, &path_of("e2e-succeed.json")], &[]);
+    let succeed = succeed.ndjson();
+    assert_eq!(succeed.len(), 1, "{succeed:?}");
+    assert_eq!(succeed[0]["route"], "everything");
+
+    for (name, stand_in) in stand_ins {
+        assert!(stand_in.requests().is_empty(), "plan sent something to {name}");
+    }
+}
+
+const GOOD_CONFIG: &str = r#"
+[auth]
+callback_url = "https://vod-e2e.example.com/vod/callback"
+key = "${E2E_AUTH_KEY}"
+
+[[channels]]
+name = "ops"
+type = "dingtalk"
+url = "https://oapi.dingtalk.com/robot/send?access_token=${E2E_DING_TOKEN}"
+secret = "${E2E_DING_SECRET}"
+
+[[channels]]
+name = "audit"
+type = "log"
+
+[[routes]]
+name = "failures"
+match = { event_type = "WorkflowTaskComplete", status = "Failed" }
+channels = ["ops"]
+continue = true
+
+[[routes]]
+name = "all"
+channels = ["audit"]
+"#;
+
+const GOOD_ENV: &[(&str, &str)] =
+    &[("E2E_AUTH_KEY", "k-e2e-1"), ("E2E_DING_TOKEN", "t0ken-e2e-1"), ("E2E_DING_SECRET", "SECe2e1")];
+
+#[test]
+fn check_config_accepts_a_good_file_and_describes_it() {
+    let dir = scratch();
+    let file = write(&dir, "e2e-good.toml", GOOD_CONFIG);
+    let run = run_cli(dir.path(), &["check-config", &file], GOOD_ENV);
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert!(run.stdout.starts_with(&format!("configuration OK: {file}")), "{run:?}");
+    assert!(run.stdout.contains("ops (dingtalk) → https://oapi.dingtalk.com/…"), "{run:?}");
+    assert!(run.stdout.contains("audit (log)"), "{run:?}");
+    assert!(
+        run.stdout
+            .contains(r#"failures: event_type="WorkflowTaskComplete", status="Failed" → ops (continue)"#),
+        "{run:?}"
+    );
+    for (_, value) in GOOD_ENV {
+        assert!(!run.output().contains(value), "{value} shown: {run:?}");
+    }
+
+    // The same file through VODHOOK_CONFIG, and no file at all (the built-in default).
+    let via_env =
+        run_cli(dir.path(), &["check-config"], &[GOOD_ENV, &[("VODHOOK_CONFIG", file.as_str())]].concat());
+    assert_eq!((via_env.code(), via_env.stdout.as_str()), (Some(0), run.stdout.as_str()));
+    let builtin = run_cli(dir.path(), &["check-config"], &[]);
+    assert_eq!(builtin.code(), Some(0), "{builtin:?}");
+    assert!(
+        builtin.stdout.contains("built-in default") && builtin.stdout.contains("log (log)"),
+        "{builtin:?}"
+    );
+}
+
+/// Four kinds of mistake at once: a route naming a channel that does not exist, a variable that
+/// is not set, a URL that is not one, and a template that compiles but cannot render.
+const BROKEN_CONFIG: &str = r#"
+[[channels]]
+name = "ops"
+type = "dingtalk"
+url = "https://oapi.dingtalk.com/robot/send?access_token=${E2E_UNSET_TOKEN}"
+
+[[channels]]
+name = "chat"
+type = "slack"
+url = "hooks.slack.com/services/T0/B0/x"
+
+[[channels]]
+name = "audit"
+type = "log"
+
+[[routes]]
+name = "failures"
+match = { status = "Failed" }
+channels = ["ops", "pager"]
+
+[[routes]]
+name = "all"
+channels = ["audit", "chat"]
+template = "{{ nodes | length + ' nodes' }}"
+"#;
+
+const BROKEN_PROBLEMS: [&str; 4] = [
+    r#"channels[0] "ops".url: environment variable E2E_UNSET_TOKEN is not set"#,
+    r#"channels[1] "chat".url: is not a valid URL"#,
+    r#"routes[0] "failures".channels[1]: unknown channel "pager""#,
+    r#"routes[1] "all".template: fails to render"#,
+];
+
+#[test]
+fn check_config_lists_every_problem_with_where_it_is_and_exits_1() {
+    let dir = scratch();
+    let file = write(&dir, "e2e-broken.toml", BROKEN_CONFIG);
+    let run = run_cli(dir.path(), &["check-config", &file], &[]);
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    assert!(run.stdout.is_empty(), "{run:?}");
+    let first = run.stderr.lines().next().unwrap_or_default();
+    assert!(first.starts_with(&format!("configuration {file} has ")), "{run:?}");
+    for problem in BROKEN_PROBLEMS {
+        assert!(run.stderr.contains(problem), "{problem:?} missing:\n{}", run.stderr);
+    }
+    // A missing file is a problem too, not a fallback to the default.
+    let missing = dir.path().join("nope.toml");
+    let run = run_cli(dir.path(), &["check-config", missing.to_str().unwrap()], &[]);
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    assert!(run.stderr.contains("nope.toml") && run.stderr.contains("cannot read"), "{run:?}");
+}
+
+#[test]
+fn the_server_refuses_to_start_on_a_config_that_check_config_refuses() {
+    let failure = match Server::try_start(BROKEN_CONFIG, &[]) {
+        Ok(_) => panic!("vodhook serve started on a broken configuration"),
+        Err(failure) => failure,
+    };
+    assert_eq!(failure.status.code(), Some(1), "{failure:?}");
+    for problem in BROKEN_PROBLEMS {
+        assert!(failure.output().contains(problem), "{problem:?} missing:\n{}", failure.output());
+    }
+}
+
+#[test]
+fn parse_prints_each_decoded_event_as_a_json_line() {
+    let dir = scratch();
+    let run = run_cli(dir.path(), &["parse", &path_of("e2e-failed.json")], &[]);
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let events = run.ndjson();
+    assert_eq!(events.len(), 1);
+    // JSON inside strings, decoded all the way down.
+    let results = &events[0]["ActivityResults"];
+    assert_eq!(
+        results["VodTranscode_e2e02"]["Result"]["MessageBody"]["ErrorCode"],
+        "InvalidMedia.AudioStreamMissing"
+    );
+    assert_eq!(events[0]["TaskInput"]["Title"], "夏季发布会 Keynote – 直播回放 🎥");
+
+    // A batch on stdin: one line per event, in order.
+    let batch = format!("[{}, {}]", fixture("e2e-failed.json"), fixture("e2e-succeed.json"));
+    let run = run_cli_with_input(dir.path(), &["parse", "-"], &[], batch.as_bytes());
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let statuses: Vec<Value> = run.ndjson().iter().map(|e| e["Status"].clone()).collect();
+    assert_eq!(statuses, ["Failed", "Succeed"]);
+}
+
+#[test]
+fn parse_names_the_path_of_what_is_wrong_and_exits_1() {
+    let dir = scratch();
+    let run = run_cli(dir.path(), &["parse", &path_of("e2e-bad-node-status.json")], &[]);
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    assert!(run.stdout.is_empty(), "{run:?}");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {run:?}");
+    assert!(lines[0].contains("ActivityResults.VodTranscode_e2e02.Status"), "{run:?}");
+    assert!(lines[0].contains("expected a string"), "{run:?}");
+
+    // In a batch, the good event is still printed and the bad one named by its place.
+    let batch = format!("[{}, {}]", fixture("e2e-failed.json"), fixture("e2e-bad-node-status.json"));
+    let run = run_cli_with_input(dir.path(), &["parse"], &[], batch.as_bytes());
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    assert_eq!(run.ndjson().len(), 1);
+    assert!(run.stderr.contains("[1].ActivityResults.VodTranscode_e2e02.Status"), "{run:?}");
+}
+
+#[test]
+fn sign_prints_the_documented_vector() {
+    let dir = scratch();
+    let args = [
+        "sign",
+        "--url",
+        "https://www.example.com/your/callback",
+        "--key",
+        "test123",
+        "--timestamp",
+        "1519375990",
+    ];
+    let run = run_cli(dir.path(), &args, &[]);
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert_eq!(
+        run.stdout,
+        "X-VOD-TIMESTAMP: 1519375990\nX-VOD-SIGNATURE: c72b60894140fa98920f1279219b7ed4\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_acts_as_vod_against_a_running_vodhook() {
+    let ding = StandIn::start(ChannelType::Dingtalk).await;
+    let key = "e2e-simulate-key";
+    // The callback URL VOD signs is the server's own address here, as `simulate` signs its target.
+    let server = Server::start_with(
+        |url| {
+            format!(
+                "[auth]\ncallback_url = \"{url}\"\nkey = \"{key}\"\n\n{}\n\
+                 [[routes]]\nname = \"failures\"\nmatch = {{ status = \"Failed\" }}\nchannels = [\"ops\"]\n",
+                ding.channel_toml("ops")
+            )
+        },
+        &[],
+    );
+    let target = server.url("/");
+    let simulate = |extra: &[&str]| {
+        let mut args = vec!["simulate", "--target", &target, "--example", "failed"];
+        args.extend_from_slice(extra);
+        tokio::task::block_in_place(|| run_cli(server.dir(), &args, &[]))
+    };
+
+    let run = simulate(&["--key", key]);
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let (status, body) = run.stdout.split_once('\n').expect("status line, then the body");
+    assert_eq!(status, "200", "{run:?}");
+    let body: Value = serde_json::from_str(body.trim()).expect("JSON answer");
+    assert_eq!((body["events"].as_u64(), body["delivered"].as_u64()), (Some(1), Some(1)), "{body}");
+    assert_eq!(ding.received().len(), 1);
+    let text = ding.received()[0].json["markdown"]["text"].as_str().unwrap_or_default().to_owned();
+    assert!(text.contains("InvalidMedia.AudioStreamMissing"), "the built-in failed example: {text}");
+
+    // As Function Compute's MNS trigger: CloudEvents to /invoke, unsigned. Same event: a duplicate.
+    let run = simulate(&["--key", key, "--via", "mns"]);
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert!(run.stdout.starts_with("200\n"), "{run:?}");
+    let body: Value = serde_json::from_str(run.stdout[4..].trim()).expect("JSON answer");
+    assert_eq!((body["events"].as_u64(), body["duplicate"].as_u64()), (Some(1), Some(1)), "{body}");
+    assert_eq!(ding.requests().len(), 1, "a duplicate was sent");
+    assert_eq!(server.summaries(2).len(), 2);
+    assert!(server.output().contains("FC Invoke Start RequestId: simulate-"), "{}", server.output());
+
+    // A wrong key: 401, exit 1, nothing sent.
+    let run = simulate(&["--key", "not-the-key"]);
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    assert!(run.stdout.starts_with("401\n"), "{run:?}");
+    assert_eq!(ding.requests().len(), 1);
+    assert_eq!(server.summaries(3)[2]["status"], 401);
+}
