@@ -80,6 +80,7 @@ pub fn refusal(
     status: StatusCode,
     error: &str,
 ) -> Response<Bytes> {
+    log_summary(status, &Report::default(), Instant::now());
     let mut response = error_response(status, error, "");
     if is_event_invocation(parts, origin) {
         response.headers_mut().insert(FC_STATUS_HEADER, HeaderValue::from_static("404"));
@@ -207,6 +208,7 @@ impl App {
         }
         if trigger == Trigger::Invoke && is_timer_event(body) {
             let report = self.scheduled().await;
+            log_summary(StatusCode::OK, &Report::default(), started);
             return json_response(StatusCode::OK, &serde_json::to_value(report).unwrap_or(Value::Null));
         }
         let delivery = match decode_delivery(body) {
