@@ -408,11 +408,16 @@ async fn callback_authentication() {
             case.reason
         );
         assert_eq!(refusal["level"], "WARN", "{}", case.name);
-        // Nothing else happened: the refusal is the request's only line.
+        // Nothing else happened: the refusal, then the request's summary line with no event.
+        let summary = vodhook.logs().wait_for_json(&format!("summary of {id}"), |l| {
+            l["span"]["request_id"] == id.as_str() && message(l) == "request done"
+        });
+        assert_eq!(summary["fields"]["status"], 401, "{}: {summary}", case.name);
+        assert_eq!(summary["fields"]["events"], 0, "{}: {summary}", case.name);
         let lines = lines_of(&vodhook, &id);
         assert_eq!(
             lines.len(),
-            1,
+            2,
             "{}: a refused callback must not reach the pipeline: {lines:#?}",
             case.name
         );
