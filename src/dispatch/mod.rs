@@ -459,7 +459,8 @@ impl Dispatcher {
                 ) {
                     Next::At(due) => {
                         tracing::warn!(key = %action.key, due, attempts, error = %reason, "outbox item still failing: rescheduled");
-                        let item = OutboxItem { attempts, due, last_error: reason.clone(), ..item };
+                        // `reschedule` records the failed round itself (attempts + 1): pass the
+                        // item as it was taken, or each failed drain would count twice.
                         if let Err(err) = outbox.reschedule(&item, due, &reason).await {
                             tracing::error!(key = %item.action.key, error = %err, "could not reschedule; it returns when its take lease ends");
                         }
