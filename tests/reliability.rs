@@ -332,9 +332,10 @@ async fn without_redis_a_channel_down_past_the_deadline_is_answered_503_and_the_
 
 // ---- Redis going away ---------------------------------------------------------------------------
 
-/// Redis killed mid-run: callbacks are still answered 200 and delivered (a duplicate is better
-/// than a loss), the answer says `dedup_unavailable` and a warning is logged. Redis back:
-/// dedup resumes, a repeated callback is a duplicate again.
+/// Redis killed mid-run — with a request in flight, then for new ones: callbacks are still
+/// answered 200 and delivered (a duplicate is better than a loss), the answer says
+/// `dedup_unavailable` and a warning is logged. Redis back: dedup resumes, a repeated callback is
+/// a duplicate again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_killed_mid_run_keeps_delivering_and_dedup_resumes_after_restart() {
     let mut redis = blocking(RedisServer::start);
@@ -351,7 +352,23 @@ async fn redis_killed_mid_run_keeps_delivering_and_dedup_resumes_after_restart()
     let (status, body) = post(&client, &urls[1], callback(&before)).await;
     assert_eq!((status, count(&body, "duplicate")), (StatusCode::OK, 1), "{body}");
 
+    // Killed while a request is in flight (claimed, the channel still answering): delivered all
+    // the same, and the answer says that the record of it may be missing.
+    hook.set_behaviour(Behaviour::Delay(Duration::from_secs(1)));
+    let in_flight_task = task("in-flight");
+    let in_flight = {
+        let (client, url, body) = (client.clone(), urls[0].clone(), callback(&in_flight_task));
+        tokio::spawn(async move { post(&client, &url, body).await })
+    };
+    wait_for_claims(&redis, 1).await;
     blocking(|| redis.stop());
+    let (status, body) = in_flight.await.expect("request task");
+    assert_eq!((status, count(&body, "delivered")), (StatusCode::OK, 1), "{body}\n{}", cluster.logs());
+    assert_eq!(body["dedup_unavailable"], true, "could not be marked done: {body}");
+    assert_eq!(messages_about(&hook, &in_flight_task), 1);
+    hook.set_behaviour(Behaviour::Accept);
+
+    // Down: every callback is still delivered, without duplicate protection.
     for (i, url) in urls.iter().enumerate() {
         let during = task(&format!("during-{i}"));
         let (status, body) = post(&client, url, callback(&during)).await;
