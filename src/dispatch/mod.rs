@@ -216,8 +216,7 @@ impl Dispatcher {
         loop {
             match self.dedup.claim(&action.key, self.timing.lease).await {
                 Ok(Claim::Acquired(token)) => {
-                    let (settled, attempts) = self.deliver(action, Some(&token), deadline).await;
-                    return (settled, attempts, false);
+                    return self.deliver(action, Some(&token), deadline).await;
                 }
                 Ok(Claim::AlreadyDone) => {
                     tracing::info!(key = %action.key, channel = %action.channel, "duplicate: already delivered");
@@ -236,7 +235,7 @@ impl Dispatcher {
                 }
                 Err(err) => {
                     tracing::warn!(key = %action.key, error = %err, "dedup store unreachable: delivering without duplicate protection");
-                    let (settled, attempts) = self.deliver(action, None, deadline).await;
+                    let (settled, attempts, _) = self.deliver(action, None, deadline).await;
                     return (settled, attempts, true);
                 }
             }
@@ -250,17 +249,18 @@ impl Dispatcher {
         }
     }
 
-    /// Sends a claimed action with retries, then settles its claim.
+    /// Sends a claimed action with retries, then settles its claim. Returns how it ended, the
+    /// attempts made, and whether the store was unreachable when marking it done.
     async fn deliver(
         &self,
         action: &Action,
         token: Option<&ClaimToken>,
         deadline: Instant,
-    ) -> (Settled, u32) {
+    ) -> (Settled, u32, bool) {
         let Some(channel) = self.channels.get(&action.channel) else {
             tracing::error!(channel = %action.channel, "action for a channel that is not configured");
             self.release(action, token).await;
-            return (Settled::FailedPermanently, 0);
+            return (Settled::FailedPermanently, 0, false);
         };
         let mut attempts = 0u32;
         let mut last_error = String::new();
@@ -282,8 +282,8 @@ impl Dispatcher {
             match self.send_before(channel, action, deadline).await {
                 Outcome::Delivered => {
                     tracing::info!(key = %action.key, channel = %action.channel, route = %action.route, attempts, "delivered");
-                    self.complete(action, token).await;
-                    return (Settled::Delivered, attempts);
+                    let store_down = !self.complete(action, token).await;
+                    return (Settled::Delivered, attempts, store_down);
                 }
                 Outcome::Permanent { reason } => {
                     tracing::error!(
@@ -291,7 +291,7 @@ impl Dispatcher {
                         "delivery failed permanently (configuration error?): not retried"
                     );
                     self.release(action, token).await;
-                    return (Settled::FailedPermanently, attempts);
+                    return (Settled::FailedPermanently, attempts, false);
                 }
                 Outcome::Retry { reason, after } => {
                     let delay = backoff::delay(
@@ -309,7 +309,7 @@ impl Dispatcher {
                 }
             }
         }
-        (self.leave_for_retry(action, token, attempts, last_error).await, attempts)
+        (self.leave_for_retry(action, token, attempts, last_error).await, attempts, false)
     }
 
     /// The deadline came first: queue in the outbox when there is one; release the claim.
@@ -350,12 +350,16 @@ impl Dispatcher {
         if queued { Settled::Queued } else { Settled::LeftForRetry }
     }
 
-    async fn complete(&self, action: &Action, token: Option<&ClaimToken>) {
+    /// Marks the action done. `false` when the store could not be reached: the answer must
+    /// then say `dedup_unavailable`, since a redelivery would find no record and send again.
+    async fn complete(&self, action: &Action, token: Option<&ClaimToken>) -> bool {
         if let Some(token) = token
             && let Err(err) = self.dedup.complete(&action.key, token, self.timing.done_ttl).await
         {
             tracing::warn!(key = %action.key, error = %err, "could not mark the action done: a redelivery may send it again");
+            return !err.is_unreachable();
         }
+        true
     }
 
     async fn release(&self, action: &Action, token: Option<&ClaimToken>) {
