@@ -305,6 +305,49 @@ async fn an_outbox_item_still_failing_is_rescheduled_then_dead_lettered() {
     assert_eq!(messages_about(&hook, &task_id), 0);
 }
 
+/// A drain paces itself by the channel's rate limit (here 1 message a minute): what it cannot
+/// send in this run stays in the outbox untried — it is not a failed round, and must not move
+/// the item along the schedule towards the dead letters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_held_back_by_the_rate_limit_counts_no_failed_round() {
+    let redis = blocking(RedisServer::start);
+    let hook = StandIn::start(ChannelType::Webhook).await;
+    hook.set_behaviour(Behaviour::ServerError);
+    let channel = format!("{}rate_per_minute = 1\n", hook.channel_toml("hook"));
+    let extra = format!(
+        "{}\n[delivery]\ncallback_deadline_ms = 1500\nattempt_timeout_ms = 1000\nbackoff_initial_ms = 50\n\
+         backoff_max_ms = 200\n\n[outbox]\nschedule_secs = [0, 3600]\n",
+        redis_dedup(&redis)
+    );
+    let cluster = Cluster::start(1, &config(&[channel], &["hook"], &extra)).await;
+    let (client, url) = (client(), cluster.node(0).url("/"));
+    let tasks = [task("paced-0"), task("paced-1")];
+    for t in &tasks {
+        let (status, body) = post(&client, &url, callback(t)).await;
+        assert_eq!((status, count(&body, "queued")), (StatusCode::OK, 1), "{body}\n{}", cluster.logs());
+    }
+    let waiting = outbox_list(&cluster).await;
+    assert_eq!(waiting.iter().map(|w| count(w, "attempts")).collect::<Vec<_>>(), [1, 1], "{waiting:?}");
+
+    hook.set_behaviour(Behaviour::Accept);
+    let drained = cluster.cli(&["drain"]).await;
+    let report: Value = serde_json::from_str(drained.stdout.trim()).expect("drain prints its report");
+    assert_eq!(
+        (count(&report, "taken"), count(&report, "delivered")),
+        (2, 1),
+        "{report}\n{}",
+        drained.stderr
+    );
+    assert_eq!(hook.received().len(), 1, "one message a minute");
+    let waiting = outbox_list(&cluster).await;
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(count(&waiting[0], "attempts"), 1, "held back, not failed: {waiting:?}");
+    let left = waiting[0]["key"].as_str().unwrap_or("");
+    let sent = tasks.iter().filter(|t| !left.contains(t.as_str())).collect::<Vec<_>>();
+    assert_eq!(sent.len(), 1, "the waiting one is one of ours: {left}");
+    assert_eq!(messages_about(&hook, sent[0]), 1);
+}
+
 /// Without Redis there is nowhere durable to keep an undelivered action: the callback answers
 /// 503 so that VOD delivers it again, and that retry, once the channel is back, sends the one
 /// message (a further retry is a duplicate).
