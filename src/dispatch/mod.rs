@@ -16,7 +16,9 @@
 //!
 //! A drain takes due outbox items (leased, so drainers never share one) and runs each through
 //! the same claim: done meanwhile (a redelivery got through) → dropped from the outbox;
-//! acquired → sent, then rescheduled on the outbox's backoff or moved to the dead letters.
+//! acquired → sent, then rescheduled on the outbox's backoff or moved to the dead letters. An item
+//! the channel's rate limit (or the drain's deadline) leaves unsent is not a failed round: it
+//! stays as it is and comes back when its take lease ends.
 //!
 //! Actions run concurrently: N channels cost the slowest one, not the sum.
 
@@ -438,14 +440,18 @@ impl Dispatcher {
             let reason = format!("channel {:?} is no longer configured", action.channel);
             return self.dead_letter(outbox, item, reason).await;
         };
-        let outcome = match self.buckets.get(&action.channel).map(|b| b.reserve(Instant::now(), deadline)) {
-            Some(None) => Outcome::Retry { reason: "rate limit reached".into(), after: None },
-            Some(Some(wait)) => {
-                tokio::time::sleep(wait).await;
-                self.send_before(channel, action, deadline).await
+        // Not sent in this drain (our own pacing, or no time left) is not a failed round: the
+        // item stays as it is and comes back when its take lease ends.
+        if let Some(bucket) = self.buckets.get(&action.channel) {
+            match bucket.reserve(Instant::now(), deadline) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return self.held_back(action, "the channel's rate limit is used up"),
             }
-            None => self.send_before(channel, action, deadline).await,
-        };
+        }
+        if deadline.saturating_duration_since(Instant::now()) < MIN_ATTEMPT {
+            return self.held_back(action, "no time left in this drain");
+        }
+        let outcome = self.send_before(channel, action, deadline).await;
         match outcome {
             Outcome::Delivered => {
                 tracing::info!(key = %action.key, channel = %action.channel, attempts = item.attempts + 1, "outbox item delivered");
@@ -477,6 +483,11 @@ impl Dispatcher {
                 }
             }
         }
+    }
+
+    fn held_back(&self, action: &Action, why: &str) -> Redelivered {
+        tracing::info!(key = %action.key, channel = %action.channel, why, "outbox item not tried in this drain: it comes back when its take lease ends");
+        Redelivered::Rescheduled
     }
 
     /// One attempt with what is left of the deadline (bounded by the attempt timeout).
