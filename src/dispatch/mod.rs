@@ -16,7 +16,9 @@
 //!
 //! A drain takes due outbox items (leased, so drainers never share one) and runs each through
 //! the same claim: done meanwhile (a redelivery got through) → dropped from the outbox;
-//! acquired → sent, then rescheduled on the outbox's backoff or moved to the dead letters.
+//! acquired → sent, then rescheduled on the outbox's backoff or moved to the dead letters. An item
+//! the channel's rate limit (or the drain's deadline) leaves unsent is not a failed round: it
+//! stays as it is and comes back when its take lease ends.
 //!
 //! Actions run concurrently: N channels cost the slowest one, not the sum.
 
@@ -216,8 +218,7 @@ impl Dispatcher {
         loop {
             match self.dedup.claim(&action.key, self.timing.lease).await {
                 Ok(Claim::Acquired(token)) => {
-                    let (settled, attempts) = self.deliver(action, Some(&token), deadline).await;
-                    return (settled, attempts, false);
+                    return self.deliver(action, Some(&token), deadline).await;
                 }
                 Ok(Claim::AlreadyDone) => {
                     tracing::info!(key = %action.key, channel = %action.channel, "duplicate: already delivered");
@@ -236,7 +237,7 @@ impl Dispatcher {
                 }
                 Err(err) => {
                     tracing::warn!(key = %action.key, error = %err, "dedup store unreachable: delivering without duplicate protection");
-                    let (settled, attempts) = self.deliver(action, None, deadline).await;
+                    let (settled, attempts, _) = self.deliver(action, None, deadline).await;
                     return (settled, attempts, true);
                 }
             }
@@ -250,17 +251,18 @@ impl Dispatcher {
         }
     }
 
-    /// Sends a claimed action with retries, then settles its claim.
+    /// Sends a claimed action with retries, then settles its claim. Returns how it ended, the
+    /// attempts made, and whether the store was unreachable when marking it done.
     async fn deliver(
         &self,
         action: &Action,
         token: Option<&ClaimToken>,
         deadline: Instant,
-    ) -> (Settled, u32) {
+    ) -> (Settled, u32, bool) {
         let Some(channel) = self.channels.get(&action.channel) else {
             tracing::error!(channel = %action.channel, "action for a channel that is not configured");
             self.release(action, token).await;
-            return (Settled::FailedPermanently, 0);
+            return (Settled::FailedPermanently, 0, false);
         };
         let mut attempts = 0u32;
         let mut last_error = String::new();
@@ -282,8 +284,8 @@ impl Dispatcher {
             match self.send_before(channel, action, deadline).await {
                 Outcome::Delivered => {
                     tracing::info!(key = %action.key, channel = %action.channel, route = %action.route, attempts, "delivered");
-                    self.complete(action, token).await;
-                    return (Settled::Delivered, attempts);
+                    let store_down = !self.complete(action, token).await;
+                    return (Settled::Delivered, attempts, store_down);
                 }
                 Outcome::Permanent { reason } => {
                     tracing::error!(
@@ -291,7 +293,7 @@ impl Dispatcher {
                         "delivery failed permanently (configuration error?): not retried"
                     );
                     self.release(action, token).await;
-                    return (Settled::FailedPermanently, attempts);
+                    return (Settled::FailedPermanently, attempts, false);
                 }
                 Outcome::Retry { reason, after } => {
                     let delay = backoff::delay(
@@ -309,7 +311,7 @@ impl Dispatcher {
                 }
             }
         }
-        (self.leave_for_retry(action, token, attempts, last_error).await, attempts)
+        (self.leave_for_retry(action, token, attempts, last_error).await, attempts, false)
     }
 
     /// The deadline came first: queue in the outbox when there is one; release the claim.
@@ -350,12 +352,16 @@ impl Dispatcher {
         if queued { Settled::Queued } else { Settled::LeftForRetry }
     }
 
-    async fn complete(&self, action: &Action, token: Option<&ClaimToken>) {
+    /// Marks the action done. `false` when the store could not be reached: the answer must
+    /// then say `dedup_unavailable`, since a redelivery would find no record and send again.
+    async fn complete(&self, action: &Action, token: Option<&ClaimToken>) -> bool {
         if let Some(token) = token
             && let Err(err) = self.dedup.complete(&action.key, token, self.timing.done_ttl).await
         {
             tracing::warn!(key = %action.key, error = %err, "could not mark the action done: a redelivery may send it again");
+            return !err.is_unreachable();
         }
+        true
     }
 
     async fn release(&self, action: &Action, token: Option<&ClaimToken>) {
@@ -434,14 +440,18 @@ impl Dispatcher {
             let reason = format!("channel {:?} is no longer configured", action.channel);
             return self.dead_letter(outbox, item, reason).await;
         };
-        let outcome = match self.buckets.get(&action.channel).map(|b| b.reserve(Instant::now(), deadline)) {
-            Some(None) => Outcome::Retry { reason: "rate limit reached".into(), after: None },
-            Some(Some(wait)) => {
-                tokio::time::sleep(wait).await;
-                self.send_before(channel, action, deadline).await
+        // Not sent in this drain (our own pacing, or no time left) is not a failed round: the
+        // item stays as it is and comes back when its take lease ends.
+        if let Some(bucket) = self.buckets.get(&action.channel) {
+            match bucket.reserve(Instant::now(), deadline) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return self.held_back(action, "the channel's rate limit is used up"),
             }
-            None => self.send_before(channel, action, deadline).await,
-        };
+        }
+        if deadline.saturating_duration_since(Instant::now()) < MIN_ATTEMPT {
+            return self.held_back(action, "no time left in this drain");
+        }
+        let outcome = self.send_before(channel, action, deadline).await;
         match outcome {
             Outcome::Delivered => {
                 tracing::info!(key = %action.key, channel = %action.channel, attempts = item.attempts + 1, "outbox item delivered");
@@ -459,7 +469,8 @@ impl Dispatcher {
                 ) {
                     Next::At(due) => {
                         tracing::warn!(key = %action.key, due, attempts, error = %reason, "outbox item still failing: rescheduled");
-                        let item = OutboxItem { attempts, due, last_error: reason.clone(), ..item };
+                        // `reschedule` records the failed round itself (attempts + 1): pass the
+                        // item as it was taken, or each failed drain would count twice.
                         if let Err(err) = outbox.reschedule(&item, due, &reason).await {
                             tracing::error!(key = %item.action.key, error = %err, "could not reschedule; it returns when its take lease ends");
                         }
@@ -472,6 +483,11 @@ impl Dispatcher {
                 }
             }
         }
+    }
+
+    fn held_back(&self, action: &Action, why: &str) -> Redelivered {
+        tracing::info!(key = %action.key, channel = %action.channel, why, "outbox item not tried in this drain: it comes back when its take lease ends");
+        Redelivered::Rescheduled
     }
 
     /// One attempt with what is left of the deadline (bounded by the attempt timeout).
