@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use super::{
     ChannelError, CodeMeaning, CodeTable, Outcome, Post, Reply, channel_secret, channel_url, classify_coded,
-    hmac_sha256, json_kind,
+    hmac_sha256,
 };
 use crate::action::Action;
 use crate::config::ChannelConfig;
@@ -47,7 +47,10 @@ pub(crate) fn prepare(
         return Post::json(url, &action.payload);
     };
     let Value::Object(body) = &action.payload else {
-        return Err(ChannelError::NotAnObject { service: "Feishu", found: json_kind(&action.payload) });
+        return Err(ChannelError::NotAnObject {
+            service: "Feishu",
+            found: crate::event::kind_of(&action.payload),
+        });
     };
     let timestamp = now.timestamp();
     let mut body = body.clone();
