@@ -38,11 +38,19 @@ pub fn decode_event_value(
 ) -> Result<Event, DecodeError> {
     decode_embedded(&mut value, path, warnings)?;
     let is_workflow = value.get("EventType").and_then(Value::as_str) == Some(WORKFLOW_TASK_COMPLETE);
+    // The typed view names paths inside the event; the delivery path goes in front, as it
+    // does for the embedded decoder's warnings, so a batch's warnings say which event.
+    let typed_from = warnings.len();
     let event = if is_workflow {
         WorkflowTaskComplete::from_decoded(value, warnings).map(|w| Event::Workflow(Box::new(w)))
     } else {
         GenericEvent::from_decoded(value, warnings).map(|g| Event::Generic(Box::new(g)))
     };
+    if !path.is_empty() {
+        for warning in &mut warnings[typed_from..] {
+            warning.path = join(path, &warning.path);
+        }
+    }
     event.map_err(|e| DecodeError { path: join(path, &e.path), ..e })
 }
 

@@ -10,6 +10,8 @@ use super::{DecodeError, VodTime, Warning};
 pub struct GenericEvent {
     pub event_type: String,
     pub event_time: Option<VodTime>,
+    /// `VideoId`, or `MediaId` for the events that name the video so (AIMediaAuditComplete,
+    /// CreateAuditComplete): templates need the video, and `identity` must tell two videos apart.
     pub video_id: Option<String>,
     pub status: Option<String>,
     /// `Extend`: the user's pass-through data, decoded when it held JSON.
@@ -27,7 +29,11 @@ impl GenericEvent {
         let event = Self {
             event_type: f.req_str("EventType")?.to_owned(),
             event_time: f.opt_time("EventTime", warnings)?,
-            video_id: f.opt_str("VideoId")?.map(str::to_owned),
+            video_id: match f.opt_str("VideoId")? {
+                Some(id) => Some(id.to_owned()),
+                // Not documented for every event: used when it is a string, never an error.
+                None => map.get("MediaId").and_then(Value::as_str).map(str::to_owned),
+            },
             status: f.opt_str("Status")?.map(str::to_owned),
             extend: map.get("Extend").filter(|v| !v.is_null()).cloned(),
             decoded: Value::Null,

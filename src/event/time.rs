@@ -1,10 +1,10 @@
 //! VOD timestamps: UTC `yyyy-MM-ddTHH:mm:ssZ`, kept as they arrived when they do not parse.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Serialize, Serializer};
 
 /// A timestamp from the event. The original text is always kept; `parsed` is `None` when it is
-/// not a valid RFC 3339 time (a warning says so), so a broken detail never costs the event.
+/// not a time VOD documents (a warning says so), so a broken detail never costs the event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VodTime {
     pub raw: String,
@@ -13,8 +13,12 @@ pub struct VodTime {
 
 impl VodTime {
     /// Parses `raw`; VOD sends `2025-04-01T02:29:50Z`, and any RFC 3339 offset is accepted.
+    /// Some events (AIMediaAuditComplete, ImageUploadComplete) document their time as
+    /// `yyyy-MM-ddTHH:mm:ss:SSSZ`, a colon before the milliseconds: accepted too.
     pub fn parse(raw: &str) -> Self {
-        let parsed = DateTime::parse_from_rfc3339(raw).ok().map(|t| t.with_timezone(&Utc));
+        let parsed = DateTime::parse_from_rfc3339(raw).map(|t| t.with_timezone(&Utc)).ok().or_else(|| {
+            NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S:%3fZ").ok().map(|t| t.and_utc())
+        });
         Self { raw: raw.to_owned(), parsed }
     }
 
@@ -42,6 +46,9 @@ mod tests {
         let bad = VodTime::parse("yesterday");
         assert_eq!(bad.parsed, None);
         assert_eq!(bad.raw, "yesterday");
+        let millis = VodTime::parse("2022-10-20T10:29:46:540Z");
+        assert_eq!(millis.parsed.map(|p| p.timestamp_millis()), Some(1_666_261_786_540));
+        assert_eq!(VodTime::parse("2022-10-20T10:29:46:54Z").parsed, None);
     }
 
     #[test]
