@@ -160,7 +160,7 @@ fn succeeded_workflow_with_four_nodes() {
     assert_eq!(at(&event, &format!("{transcode}/MessageBody/TriggerSource/BizType")), "ice-workflow");
     assert_eq!(at(&event, &format!("{transcode}/UserData/Extend/project")), "春季发布会");
     assert_eq!(
-        w.activities[1].result.as_ref().and_then(|r| r.pointer("/UserData/Extend/tenant")),
+        w.result_of(&w.activities[1]).and_then(|r| r.pointer("/UserData/Extend/tenant")),
         Some(&json!(42)),
         "the typed node's Result is the decoded one"
     );
