@@ -415,6 +415,10 @@ fn every_fixture_decodes_fully() {
     let mut names: Vec<_> = std::fs::read_dir(fixtures_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
+        // Not deliveries: Lambda request payloads and the FC timer tick; `*-bad-*`: wrong on purpose.
+        .filter(|name| {
+            !name.starts_with("lambda-") && !name.contains("-bad-") && name != "runtime-fc-timer.json"
+        })
         .collect();
     names.sort();
     assert!(names.len() >= 15, "{names:?}");
