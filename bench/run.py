@@ -381,6 +381,14 @@ def report(results, decode_summary):
         lines.append("```")
         lines.extend(decode_summary)
         lines.append("```")
+        ratios = decode_ratios(decode_summary)
+        if ratios:
+            lines.append("")
+            lines.append(
+                "decode ÷ bare `serde_json::Value` parse of the same bytes (goal ≤ 2×): "
+                + ", ".join(f"{name} {r:.1f}× ({verdict(r <= 2)})" for name, r in ratios)
+                + "."
+            )
     else:
         lines.append("no decode benchmark results in this build (the bench is empty or did not run).")
     return "\n".join(lines)
@@ -395,10 +403,31 @@ def decode_lines(path):
     out, last_name = [], None
     for line in text.splitlines():
         if "time:" in line:
+            if "%" in line.split("time:", 1)[1]:
+                continue  # criterion's change against its previous run, not a time
             name = line.split("time:")[0].strip() or last_name or "?"
             out.append(f"{name:<48} time: {line.split('time:', 1)[1].strip()}")
         elif line.strip() and not line.startswith((" ", "Benchmarking", "Found", "Gnuplot", "change", "Performance")):
             last_name = line.strip()
+    return out
+
+
+def decode_ratios(summary):
+    """(input, decode_delivery ÷ serde_json-Value) from the middle estimates of criterion's lines."""
+    mids = {}
+    for line in summary:
+        name, _, rest = line.partition(" time: ")
+        parts = rest.strip("[]").split()
+        if len(parts) >= 4:
+            factor = {"ns": 1e-3, "µs": 1.0, "us": 1.0, "ms": 1e3, "s": 1e6}.get(parts[3])
+            if factor:
+                mids[name.strip()] = float(parts[2]) * factor
+    out = []
+    for name, decode in mids.items():
+        if name.endswith("/decode_delivery"):
+            bare = mids.get(name[: -len("decode_delivery")] + "serde_json-Value")
+            if bare:
+                out.append((name.rsplit("/", 1)[0], decode / bare))
     return out
 
 
