@@ -124,11 +124,6 @@ impl App {
         })
     }
 
-    /// The pipeline, for the command-line tools that share it (`plan`, `drain`).
-    pub fn dispatcher(&self) -> &Dispatcher {
-        &self.dispatcher
-    }
-
     /// The largest body the runtimes should read; larger ones are answered `413`.
     pub fn max_body_bytes(&self) -> usize {
         self.max_body_bytes
@@ -155,9 +150,8 @@ impl App {
                 return response;
             }
         };
-        let response = self.callback(trigger, &parts.headers, &body, now, started).await;
+        let mut response = self.callback(trigger, &parts.headers, &body, now, started).await;
         if trigger == Trigger::Invoke && !response.status().is_success() {
-            let mut response = response;
             response.headers_mut().insert(FC_STATUS_HEADER, HeaderValue::from_static("404"));
             return response;
         }

@@ -36,6 +36,16 @@ impl Router {
     /// Compiles matchers and templates; reports every problem (unknown channel, bad matcher,
     /// template that does not compile or render) with its location.
     pub fn new(config: &Config) -> Result<Self, ConfigError> {
+        Self::build(config, false)
+    }
+
+    /// [`Router::new`] for a configuration [`Config::load`] has already checked: templates are
+    /// compiled but not rendered against the sample events again.
+    pub fn for_checked(config: &Config) -> Result<Self, ConfigError> {
+        Self::build(config, true)
+    }
+
+    fn build(config: &Config, checked: bool) -> Result<Self, ConfigError> {
         let mut problems = Vec::new();
         let by_name: HashMap<&str, usize> =
             config.channels.iter().enumerate().map(|(i, c)| (c.name.as_str(), i)).collect();
@@ -78,7 +88,7 @@ impl Router {
             }
             routes.push(CompiledRoute { config: route.clone(), matchers, channels });
         }
-        let templates = match Templates::new(config) {
+        let templates = match if checked { Templates::compile(config) } else { Templates::new(config) } {
             Ok(templates) => Some(templates),
             Err(err) => {
                 problems.extend(err.problems);

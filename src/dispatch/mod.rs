@@ -138,7 +138,8 @@ pub enum DispatchError {
 }
 
 impl Dispatcher {
-    /// Builds everything once, at start-up; connects to nothing until first use.
+    /// Builds everything once, at start-up; connects to nothing until first use. `config` is
+    /// one [`Config::load`] has checked: its templates are not rendered against the samples again.
     pub fn new(config: &Config) -> Result<Self, DispatchError> {
         let now = Instant::now();
         let channels: HashMap<_, _> = config.channels.iter().map(|c| (c.name.clone(), c.clone())).collect();
@@ -156,7 +157,7 @@ impl Dispatcher {
         Ok(Self {
             outbox: dedup.outbox(),
             dedup,
-            router: Router::new(config)?,
+            router: Router::for_checked(config)?,
             channels,
             buckets,
             sender: Sender::new(),
