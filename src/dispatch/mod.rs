@@ -268,18 +268,13 @@ impl Dispatcher {
         let mut attempts = 0u32;
         let mut last_error = String::new();
         loop {
-            if let Some(bucket) = self.buckets.get(&action.channel) {
-                match bucket.reserve(Instant::now(), deadline) {
-                    Some(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
-                    Some(_) => {}
-                    None => {
-                        last_error = format!("rate limit of channel {} reached", action.channel);
-                        break;
-                    }
+            match self.pace(&action.channel, deadline).await {
+                Ok(()) => {}
+                Err(NotSent::RateLimited) => {
+                    last_error = format!("rate limit of channel {} reached", action.channel);
+                    break;
                 }
-            }
-            if deadline.saturating_duration_since(Instant::now()) < MIN_ATTEMPT {
-                break;
+                Err(NotSent::NoTime) => break,
             }
             attempts += 1;
             match self.send_before(channel, action, deadline).await {
@@ -443,14 +438,12 @@ impl Dispatcher {
         };
         // Not sent in this drain (our own pacing, or no time left) is not a failed round: the
         // item stays as it is and comes back when its take lease ends.
-        if let Some(bucket) = self.buckets.get(&action.channel) {
-            match bucket.reserve(Instant::now(), deadline) {
-                Some(wait) => tokio::time::sleep(wait).await,
-                None => return self.held_back(action, "the channel's rate limit is used up"),
+        match self.pace(&action.channel, deadline).await {
+            Ok(()) => {}
+            Err(NotSent::RateLimited) => {
+                return self.held_back(action, "the channel's rate limit is used up");
             }
-        }
-        if deadline.saturating_duration_since(Instant::now()) < MIN_ATTEMPT {
-            return self.held_back(action, "no time left in this drain");
+            Err(NotSent::NoTime) => return self.held_back(action, "no time left in this drain"),
         }
         let outcome = self.send_before(channel, action, deadline).await;
         match outcome {
@@ -491,12 +484,26 @@ impl Dispatcher {
         Redelivered::Rescheduled
     }
 
-    /// One attempt with what is left of the deadline (bounded by the attempt timeout).
+    /// The gate before every attempt, on the callback path and in the drain alike: wait for a
+    /// token of the channel's bucket, then check that an attempt still fits before `deadline`.
+    async fn pace(&self, channel: &str, deadline: Instant) -> Result<(), NotSent> {
+        if let Some(bucket) = self.buckets.get(channel) {
+            match bucket.reserve(Instant::now(), deadline) {
+                Some(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
+                Some(_) => {}
+                None => return Err(NotSent::RateLimited),
+            }
+        }
+        if deadline.saturating_duration_since(Instant::now()) < MIN_ATTEMPT {
+            return Err(NotSent::NoTime);
+        }
+        Ok(())
+    }
+
+    /// One attempt with what is left of the deadline (bounded by the attempt timeout); run
+    /// after [`Dispatcher::pace`].
     async fn send_before(&self, channel: &ChannelConfig, action: &Action, deadline: Instant) -> Outcome {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining < MIN_ATTEMPT {
-            return Outcome::Retry { reason: "no time left in this drain".into(), after: None };
-        }
         self.sender.send(channel, action, remaining.min(self.timing.attempt_timeout)).await
     }
 
@@ -516,6 +523,14 @@ impl Dispatcher {
         }
         Redelivered::DeadLettered
     }
+}
+
+/// Why an attempt was not started.
+enum NotSent {
+    /// The channel's token bucket has no token before the deadline.
+    RateLimited,
+    /// Less than [`MIN_ATTEMPT`] is left.
+    NoTime,
 }
 
 enum Redelivered {
