@@ -9,45 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// The kinds of channel vodhook delivers to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChannelType {
-    Dingtalk,
-    Feishu,
-    Wecom,
-    Slack,
-    Webhook,
-    Log,
-}
-
-impl ChannelType {
-    pub const ALL: [ChannelType; 6] = [
-        ChannelType::Dingtalk,
-        ChannelType::Feishu,
-        ChannelType::Wecom,
-        ChannelType::Slack,
-        ChannelType::Webhook,
-        ChannelType::Log,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChannelType::Dingtalk => "dingtalk",
-            ChannelType::Feishu => "feishu",
-            ChannelType::Wecom => "wecom",
-            ChannelType::Slack => "slack",
-            ChannelType::Webhook => "webhook",
-            ChannelType::Log => "log",
-        }
-    }
-}
-
-impl std::fmt::Display for ChannelType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::config::ChannelType;
 
 /// One planned delivery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,7 +34,12 @@ impl Action {
     /// A compact id for the key, safe in headers and Redis keys: `msg_` + 32 hex digits of its
     /// SHA-256 (used as Standard Webhooks' `webhook-id`).
     pub fn message_id(&self) -> String {
-        let digest = Sha256::digest(self.key.as_bytes());
+        Self::message_id_for(&self.key)
+    }
+
+    /// [`Action::message_id`] of the action whose key is `key`.
+    pub fn message_id_for(key: &str) -> String {
+        let digest = Sha256::digest(key.as_bytes());
         let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
         format!("msg_{hex}")
     }

@@ -13,12 +13,15 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 use crate::auth;
-use crate::config::{Config, env};
+use crate::clock::unix_now;
+use crate::config::env;
 use crate::dispatch::Dispatcher;
 use crate::event::decode_delivery;
 use crate::handler::App;
+use crate::route::Router;
 use crate::runtime;
 use crate::samples;
+use crate::setup::{Setup, State};
 use crate::telemetry::{self, Sink};
 
 #[derive(Debug, Parser)]
@@ -162,15 +165,14 @@ fn run(command: Command) -> Result<ExitCode, String> {
         }
         Command::Plan { config, input } => {
             telemetry::init(Sink::Stderr);
-            let config = load_config(config.as_deref())?;
-            let dispatcher = Dispatcher::new(&config).map_err(|e| e.to_string())?;
-            plan(&dispatcher, &read_input(input.as_deref())?)
+            let setup = load_setup(config.as_deref())?;
+            plan(&setup.router, &read_input(input.as_deref())?)
         }
         Command::CheckConfig { file } => {
             telemetry::init(Sink::Stderr);
-            match crate::config::check_config(file.as_deref()) {
-                Ok(report) => {
-                    println!("{report}");
+            match Setup::load_with(file.as_deref(), &|name: &str| std::env::var(name).ok()) {
+                Ok(setup) => {
+                    println!("{}", setup.report());
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(err) => {
@@ -181,9 +183,11 @@ fn run(command: Command) -> Result<ExitCode, String> {
         }
         Command::Drain { config } => {
             telemetry::init(Sink::Stderr);
-            let config = load_config(config.as_deref())?;
+            let setup = load_setup(config.as_deref())?;
+            let config = setup.config;
             let deadline = std::time::Duration::from_millis(config.delivery.invoke_deadline_ms);
-            let dispatcher = Dispatcher::new(&config).map_err(|e| e.to_string())?;
+            let state = State::open(&config.dedup).map_err(|e| e.to_string())?;
+            let dispatcher = Dispatcher::new(&config, setup.router, state);
             let report =
                 tokio_runtime(false)?.block_on(dispatcher.drain(std::time::Instant::now() + deadline));
             println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
@@ -191,11 +195,11 @@ fn run(command: Command) -> Result<ExitCode, String> {
         }
         Command::Outbox { command: OutboxCommand::List { config } } => {
             telemetry::init(Sink::Stderr);
-            let config = load_config(config.as_deref())?;
-            tokio_runtime(false)?.block_on(outbox_list(&config))
+            let setup = load_setup(config.as_deref())?;
+            tokio_runtime(false)?.block_on(outbox_list(&setup.config.dedup))
         }
         Command::Sign { url, key, timestamp } => {
-            let timestamp = timestamp.unwrap_or_else(runtime::unix_now);
+            let timestamp = timestamp.unwrap_or_else(unix_now);
             println!("X-VOD-TIMESTAMP: {timestamp}");
             println!("X-VOD-SIGNATURE: {}", auth::signature(&url, timestamp, &key));
             Ok(ExitCode::SUCCESS)
@@ -219,14 +223,13 @@ fn run(command: Command) -> Result<ExitCode, String> {
 }
 
 fn start_app(config: Option<&std::path::Path>) -> Result<App, String> {
-    let config = load_config(config)?;
-    App::new(&config).map_err(|e| e.to_string())
+    App::new(load_setup(config)?).map_err(|e| e.to_string())
 }
 
-/// Loads the configuration (see [`Config`]): the file given, else `VODHOOK_CONFIG`, else
-/// `./vodhook.toml` when present, else the built-in default.
-fn load_config(path: Option<&std::path::Path>) -> Result<Config, String> {
-    Config::load(path).map_err(|e| e.to_string())
+/// Loads and checks the configuration (see [`Setup`]): the file given, else `VODHOOK_CONFIG`,
+/// else `./vodhook.toml` when present, else the built-in default.
+fn load_setup(path: Option<&std::path::Path>) -> Result<Setup, String> {
+    Setup::load(path).map_err(|e| e.to_string())
 }
 
 fn tokio_runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, String> {
@@ -250,11 +253,11 @@ fn read_input(path: Option<&std::path::Path>) -> Result<Vec<u8>, String> {
     }
 }
 
-fn plan(dispatcher: &Dispatcher, bytes: &[u8]) -> Result<ExitCode, String> {
+fn plan(router: &Router, bytes: &[u8]) -> Result<ExitCode, String> {
     let delivery = decode_delivery(bytes).map_err(|e| e.to_string())?;
     let mut out = std::io::stdout().lock();
     for event in &delivery.events {
-        let actions = dispatcher.plan(event).map_err(|e| format!("{}: {e}", event.identity()))?;
+        let actions = router.plan(event).map_err(|e| format!("{}: {e}", event.identity()))?;
         for action in actions {
             let line = serde_json::to_string(&action).map_err(|e| e.to_string())?;
             writeln!(out, "{line}").map_err(|e| format!("stdout: {e}"))?;
@@ -263,9 +266,9 @@ fn plan(dispatcher: &Dispatcher, bytes: &[u8]) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn outbox_list(config: &Config) -> Result<ExitCode, String> {
-    let store = crate::dedup::DedupStore::from_config(&config.dedup).map_err(|e| e.to_string())?;
-    let Some(outbox) = store.outbox() else {
+async fn outbox_list(config: &crate::config::DedupConfig) -> Result<ExitCode, String> {
+    let state = State::open(config).map_err(|e| e.to_string())?;
+    let Some(outbox) = state.outbox else {
         return Err("no outbox: it needs [dedup] backend = \"redis\"".to_owned());
     };
     let mut out = std::io::stdout().lock();
@@ -328,7 +331,7 @@ async fn simulate(
     via: Via,
     event: Vec<u8>,
 ) -> Result<ExitCode, String> {
-    let now = runtime::unix_now();
+    let now = unix_now();
     let client = reqwest::Client::new();
     let request = match via {
         Via::Http => {

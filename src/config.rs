@@ -30,7 +30,7 @@
 //! # template = "..."              # overrides the channels' templates for this route
 //! ```
 //!
-//! Matchers are described in [`crate::route::matcher`], templates in [`crate::template`].
+//! Matchers are described in the `route::matcher` module, templates in the `template` module.
 
 mod interpolate;
 mod validate;
@@ -38,13 +38,12 @@ mod validate;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::action::ChannelType;
-use crate::redact::{Secret, redact_url};
-use crate::route::Router;
+use crate::redact::Secret;
 
-pub use interpolate::{Lookup, expand};
+pub use interpolate::Lookup;
+pub use validate::{Findings, http_url};
 
 /// Environment variables vodhook reads. `s.yaml`, `template.yml` and the docs use these names;
 /// a test checks that they agree.
@@ -73,7 +72,8 @@ pub mod env {
 /// The default port: Function Compute's custom runtime port.
 pub const DEFAULT_PORT: u16 = 9000;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The whole file. [`Config::default`] is the built-in configuration (see [`Config::builtin`]).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -90,6 +90,12 @@ pub struct Config {
     pub channels: Vec<ChannelConfig>,
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::builtin()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -199,6 +205,47 @@ impl Default for OutboxConfig {
     }
 }
 
+/// The kinds of channel vodhook delivers to: the `type` of a `[[channels]]` entry. What each
+/// one means lives in `channel::<kind>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelType {
+    Dingtalk,
+    Feishu,
+    Wecom,
+    Slack,
+    Webhook,
+    Log,
+}
+
+impl ChannelType {
+    pub const ALL: [ChannelType; 6] = [
+        ChannelType::Dingtalk,
+        ChannelType::Feishu,
+        ChannelType::Wecom,
+        ChannelType::Slack,
+        ChannelType::Webhook,
+        ChannelType::Log,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelType::Dingtalk => "dingtalk",
+            ChannelType::Feishu => "feishu",
+            ChannelType::Wecom => "wecom",
+            ChannelType::Slack => "slack",
+            ChannelType::Webhook => "webhook",
+            ChannelType::Log => "log",
+        }
+    }
+}
+
+impl std::fmt::Display for ChannelType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelConfig {
@@ -275,7 +322,8 @@ impl ConfigError {
         Self { file: None, problems }
     }
 
-    fn in_file(mut self, file: Option<&Path>) -> Self {
+    /// Names the file the problems are in.
+    pub fn in_file(mut self, file: Option<&Path>) -> Self {
         self.file = file.map(Path::to_path_buf);
         self
     }
@@ -327,48 +375,39 @@ impl std::fmt::Display for ConfigSource {
 pub const DEFAULT_FILE: &str = "vodhook.toml";
 
 impl Config {
-    /// Loads the configuration: the file `path`, else `$VODHOOK_CONFIG`, else `./vodhook.toml`
-    /// when present, else the built-in default; then `${VAR}` interpolation, the `VODHOOK_*`
-    /// overrides and validation. Warnings (settings that are ignored) are logged.
-    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
-        let env = |name: &str| std::env::var(name).ok();
-        let (config, _, warnings) = Config::load_with(path, &env)?;
-        for warning in warnings {
-            tracing::warn!(%warning, "configuration");
-        }
-        Ok(config)
-    }
-
-    /// [`Config::load`] with the environment given as a lookup function (tests pass a map).
-    /// Returns the configuration, where it came from, and warnings.
+    /// Reads the configuration: the file `path`, else `$VODHOOK_CONFIG`, else `./vodhook.toml`
+    /// when present, else the built-in default; then `${VAR}` interpolation (`env` looks
+    /// variables up), the `VODHOOK_*` overrides and the field checks. Returns the configuration
+    /// with what the checks found, so that the checks above this leaf (channels, routes,
+    /// templates: the `setup` module) can add theirs and every problem is reported at once. An error
+    /// only when there is nothing to check: an unreadable file, or text that is not TOML.
     pub fn load_with(
         path: Option<&Path>,
         env: interpolate::Lookup<'_>,
-    ) -> Result<(Config, ConfigSource, Vec<Problem>), ConfigError> {
+    ) -> Result<(Config, ConfigSource, Findings), ConfigError> {
         let source = locate(path, env);
-        let config = match &source {
-            ConfigSource::BuiltIn => Config::from_toml_str_with_warnings("", env),
+        let parsed = match &source {
+            ConfigSource::BuiltIn => Config::parse("", env),
             ConfigSource::File(file) => {
                 let text = std::fs::read_to_string(file).map_err(|err| {
                     ConfigError::new(vec![Problem::new("", format!("cannot read the file: {err}"))])
                         .in_file(Some(file))
                 })?;
-                Config::from_toml_str_with_warnings(&text, env).map_err(|e| e.in_file(Some(file)))
+                Config::parse(&text, env).map_err(|e| e.in_file(Some(file)))
             }
         };
-        config.map(|(config, warnings)| (config, source, warnings))
+        parsed.map(|(config, findings)| (config, source, findings))
     }
 
-    /// Parses, interpolates, overrides and validates configuration text; `env` looks up
-    /// environment variables. The empty text gives the built-in default.
+    /// Parses, interpolates, overrides and checks configuration text, and fails on any problem
+    /// the field checks find. The empty text gives the built-in default.
     pub fn from_toml_str(text: &str, env: interpolate::Lookup<'_>) -> Result<Config, ConfigError> {
-        Config::from_toml_str_with_warnings(text, env).map(|(config, _)| config)
+        let (config, findings) = Config::parse(text, env)?;
+        findings.into_result().map(|_| config)
     }
 
-    fn from_toml_str_with_warnings(
-        text: &str,
-        env: interpolate::Lookup<'_>,
-    ) -> Result<(Config, Vec<Problem>), ConfigError> {
+    /// [`Config::load_with`] for text.
+    pub fn parse(text: &str, env: interpolate::Lookup<'_>) -> Result<(Config, Findings), ConfigError> {
         let mut config: Config =
             toml::from_str(text).map_err(|err| ConfigError::new(vec![toml_problem(text, &err)]))?;
         let failed = interpolate::interpolate_config(&mut config, env);
@@ -377,13 +416,8 @@ impl Config {
             config.channels = Config::builtin().channels;
             config.routes = Config::builtin().routes;
         }
-        let mut findings = validate::validate(&config);
-        // A value whose interpolation failed was already reported; checking its raw text
-        // would only add noise.
-        findings.problems.retain(|p| !failed.iter().any(|f| p.at.starts_with(&f.at)));
-        let mut problems = failed;
-        problems.extend(findings.problems);
-        if problems.is_empty() { Ok((config, findings.warnings)) } else { Err(ConfigError::new(problems)) }
+        let findings = validate::validate(&config, failed);
+        Ok((config, findings))
     }
 
     /// The built-in configuration: one `log` channel named `log`, one route `all` sending it
@@ -408,7 +442,11 @@ impl Config {
                 template: None,
                 continue_matching: false,
             }],
-            ..Config::default()
+            server: ServerConfig::default(),
+            auth: AuthConfig::default(),
+            delivery: DeliveryConfig::default(),
+            dedup: DedupConfig::default(),
+            outbox: OutboxConfig::default(),
         }
     }
 
@@ -454,94 +492,7 @@ fn toml_problem(text: &str, err: &toml::de::Error) -> Problem {
         }
         None => String::new(),
     };
-    Problem::new(at, scrub_values(err.message().trim()))
-}
-
-/// Removes the values serde quotes in its messages: `invalid type: string "x", expected u64`
-/// becomes `invalid type: string, expected u64`. An unknown enum variant is shown only when it
-/// looks like a word (`telegram`), not like a URL or a token put in the wrong field.
-fn scrub_values(message: &str) -> String {
-    static VALUE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(
-            r#"(string|integer|floating point|boolean|character|bytes) (?:"(?:[^"\\]|\\.)*"|`[^`]*`)"#,
-        )
-        .expect("a valid constant regex")
-    });
-    static VARIANT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"unknown variant `([^`]*)`").expect("a valid constant regex")
-    });
-    let message = VALUE.replace_all(message, "$1");
-    VARIANT
-        .replace_all(&message, |caps: &regex::Captures<'_>| {
-            let value = &caps[1];
-            let word =
-                value.len() <= 24 && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-            if word {
-                format!("unknown variant `{value}`")
-            } else {
-                "unknown variant (value not shown)".to_owned()
-            }
-        })
-        .into_owned()
-}
-
-/// What `vodhook check-config` prints for a good configuration.
-#[derive(Debug, Clone)]
-pub struct ConfigReport {
-    pub source: ConfigSource,
-    /// `name (type) → https://host/…`
-    pub channels: Vec<String>,
-    /// `name: matchers → channels`
-    pub routes: Vec<String>,
-    /// Settings that are accepted but have no effect, channels no route uses, ...
-    pub warnings: Vec<Problem>,
-}
-
-impl std::fmt::Display for ConfigReport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "configuration OK: {}", self.source)?;
-        writeln!(f, "channels:")?;
-        for channel in &self.channels {
-            writeln!(f, "  {channel}")?;
-        }
-        writeln!(f, "routes (in order; first match wins unless `continue`):")?;
-        for route in &self.routes {
-            writeln!(f, "  {route}")?;
-        }
-        for warning in &self.warnings {
-            writeln!(f, "warning: {warning}")?;
-        }
-        Ok(())
-    }
-}
-
-/// `vodhook check-config [FILE]`: loads and validates exactly as start-up does, and describes
-/// the result (secrets redacted).
-pub fn check_config(path: Option<&Path>) -> Result<ConfigReport, ConfigError> {
-    let env = |name: &str| std::env::var(name).ok();
-    check_config_with(path, &env)
-}
-
-/// [`check_config`] with the environment given as a lookup function.
-pub fn check_config_with(
-    path: Option<&Path>,
-    env: interpolate::Lookup<'_>,
-) -> Result<ConfigReport, ConfigError> {
-    let (config, source, warnings) = Config::load_with(path, env)?;
-    let router = Router::new(&config).map_err(|e| match &source {
-        ConfigSource::File(file) => e.in_file(Some(file)),
-        ConfigSource::BuiltIn => e,
-    })?;
-    let channels = config
-        .channels
-        .iter()
-        .map(|c| match &c.url {
-            Some(url) => format!("{} ({}) → {}", c.name, c.kind, redact_url(url.expose())),
-            None => format!("{} ({})", c.name, c.kind),
-        })
-        .collect();
-    let routes = router.describe();
-    Ok(ConfigReport { source, channels, routes, warnings })
+    Problem::new(at, crate::redact::without_values(err.message().trim()))
 }
 
 #[cfg(test)]
@@ -649,58 +600,6 @@ channels = ["hook"]
     }
 
     #[test]
-    fn every_problem_is_listed_with_its_place_and_no_secret() {
-        let text = r#"
-[dedup]
-backend = "redis"
-
-[[channels]]
-name = "ops"
-type = "dingtalk"
-
-[[channels]]
-name = "ops"
-type = "slack"
-url = "ftp://hooks.slack.com/services/${SLACK_PATH}"
-
-[[channels]]
-name = "hook"
-type = "webhook"
-url = "not a url ${TOKEN}"
-secret = "${TOKEN}"
-msg_type = "post"
-
-[[routes]]
-name = "r1"
-matchers = ['titel="x"', 'status=~"("']
-match = { colour = "red" }
-channels = ["ops", "nowhere"]
-template = "{% if %}"
-"#;
-        let env = env_of(&[("TOKEN", "sup3r-s3cret"), ("SLACK_PATH", "T000/B000/XXXX")]);
-        let err = Config::from_toml_str(text, &env).unwrap_err();
-        let shown = err.to_string();
-        for expected in [
-            r#"dedup.url: is required with backend = "redis""#,
-            r#"channels[0] "ops".url: is required for dingtalk channels"#,
-            r#"channels[1] "ops": duplicate channel name (also channels[0])"#,
-            r#"channels[1] "ops".url: must be an http:// or https:// URL"#,
-            r#"channels[2] "hook".url: is not a valid URL"#,
-            r#"channels[2] "hook".secret: must start with `whsec_`"#,
-            r#"channels[2] "hook".msg_type: applies to feishu channels only"#,
-            r#"routes[0] "r1".match.colour: unknown field `colour`"#,
-            r#"routes[0] "r1".matchers[0]: unknown field `titel`"#,
-            r#"routes[0] "r1".matchers[1]: invalid regex"#,
-            r#"routes[0] "r1".channels[1]: unknown channel "nowhere""#,
-            r#"routes[0] "r1".template: template does not compile"#,
-        ] {
-            assert!(shown.contains(expected), "missing {expected:?} in:\n{shown}");
-        }
-        assert_eq!(shown.lines().count(), err.problems.len() + 1, "one problem per line:\n{shown}");
-        assert!(!shown.contains("sup3r-s3cret") && !shown.contains("XXXX"), "{shown}");
-    }
-
-    #[test]
     fn toml_errors_give_the_line_and_hide_values() {
         let err = Config::from_toml_str("[auth]\nkey = 12345678\n", &env_of(&[])).unwrap_err();
         let shown = err.to_string();
@@ -715,22 +614,6 @@ template = "{% if %}"
         let err = Config::from_toml_str("[auth\nkey = \"s3cr3t-value\"", &env_of(&[])).unwrap_err();
         assert!(err.to_string().contains("line 1"), "{err}");
         assert!(!err.to_string().contains("s3cr3t"), "{err}");
-    }
-
-    #[test]
-    fn scrubbing_keeps_the_kind_drops_the_value() {
-        assert_eq!(
-            scrub_values(r#"invalid type: string "hunter2", expected u64"#),
-            "invalid type: string, expected u64"
-        );
-        assert_eq!(
-            scrub_values("invalid type: integer `42`, expected a string"),
-            "invalid type: integer, expected a string"
-        );
-        assert_eq!(
-            scrub_values("unknown field `nmae`, expected one of `name`"),
-            "unknown field `nmae`, expected one of `name`"
-        );
     }
 
     #[test]
@@ -762,30 +645,5 @@ template = "{% if %}"
         let missing = dir.path().join("missing.toml");
         let err = Config::load_with(Some(&missing), &env_of(&[])).unwrap_err();
         assert!(err.to_string().contains("missing.toml") && err.to_string().contains("cannot read"), "{err}");
-    }
-
-    #[test]
-    fn check_config_describes_what_it_loaded() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("vodhook.toml");
-        std::fs::write(&file, GOOD).unwrap();
-        let report = check_config_with(Some(&file), &env_of(GOOD_ENV)).unwrap();
-        let shown = report.to_string();
-        assert!(shown.contains("ops (dingtalk) → https://oapi.dingtalk.com/…"), "{shown}");
-        assert!(
-            shown.contains(
-                r#"failures: event_type="WorkflowTaskComplete", status="failed" → ops, hook (continue)"#
-            ),
-            "{shown}"
-        );
-        assert!(shown.contains(r#"everything: title!~".*test.*" → hook"#), "{shown}");
-        assert!(
-            !shown.contains("tok\"en") && !shown.contains("SECabc") && !shown.contains("t0k3n"),
-            "{shown}"
-        );
-
-        std::fs::write(&file, "[[channels]]\nname = \"a\"\ntype = \"slack\"\n").unwrap();
-        let err = check_config_with(Some(&file), &env_of(&[])).unwrap_err().to_string();
-        assert!(err.starts_with(&format!("configuration {} has 2 problems:", file.display())), "{err}");
     }
 }

@@ -18,9 +18,9 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::auth::Verifier;
-use crate::config::Config;
 use crate::dispatch::{Dispatcher, Report};
 use crate::event::{DecodeError, decode_delivery};
+use crate::setup::{Setup, State};
 
 /// FC's header for "the function failed" on event invocations.
 pub const FC_STATUS_HEADER: &str = "x-fc-status";
@@ -103,12 +103,14 @@ pub struct App {
 pub enum StartError {
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthConfigError),
-    #[error(transparent)]
-    Dispatch(#[from] crate::dispatch::DispatchError),
+    #[error("dedup store: {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 impl App {
-    pub fn new(config: &Config) -> Result<Self, StartError> {
+    /// The service for a checked configuration. Connects to nothing: Redis is dialled on first use.
+    pub fn new(setup: Setup) -> Result<Self, StartError> {
+        let config = &setup.config;
         let verifier = Verifier::from_config(&config.auth)?;
         if verifier.is_none() {
             tracing::warn!(
@@ -120,7 +122,7 @@ impl App {
             max_body_bytes: config.server.max_body_bytes,
             callback_deadline: Duration::from_millis(config.delivery.callback_deadline_ms),
             invoke_deadline: Duration::from_millis(config.delivery.invoke_deadline_ms),
-            dispatcher: Dispatcher::new(config)?,
+            dispatcher: Dispatcher::new(config, setup.router, State::open(&config.dedup)?),
         })
     }
 
@@ -282,15 +284,8 @@ fn decode_failure(err: &DecodeError) -> Response<Bytes> {
 /// become a 200 kB answer and log line.
 const MAX_ECHO_BYTES: usize = 512;
 
-fn clip(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.len() <= MAX_ECHO_BYTES {
-        return text.into();
-    }
-    let mut end = MAX_ECHO_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes cut)", &text[..end], text.len() - end).into()
+fn clip(text: &str) -> String {
+    crate::text::truncate_bytes(text, MAX_ECHO_BYTES)
 }
 
 /// The one line every callback ends with, refused ones included (with no events), so that
@@ -331,10 +326,10 @@ mod tests {
         assert_eq!(clip("short"), "short");
         let long = format!("x{}", "é".repeat(MAX_ECHO_BYTES));
         let clipped = clip(&long);
-        let (kept, note) = clipped.split_once('…').unwrap();
-        assert_eq!(kept.len(), MAX_ECHO_BYTES - 1, "cut before the char that straddles the limit");
+        assert!(clipped.len() <= MAX_ECHO_BYTES, "{}", clipped.len());
+        let kept = clipped.strip_suffix(crate::text::CUT_MARKER).unwrap();
         assert!(long.starts_with(kept));
-        assert_eq!(note, format!(" ({} bytes cut)", long.len() - kept.len()));
+        assert!(kept.len() > MAX_ECHO_BYTES - 8);
     }
 
     #[test]

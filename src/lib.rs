@@ -1,24 +1,30 @@
 //! vodhook: receive ApsaraVideo VOD event callbacks, decode them fully, and turn each into
 //! follow-up actions (chat messages, signed webhooks, log records).
 //!
-//! The pipeline runs in one direction:
+//! A request runs in one direction:
 //!
 //! ```text
-//! runtime ─▶ envelope ─▶ auth ─▶ event ─▶ route ─▶ dedup ─▶ deliver
+//! runtime ─▶ handler: auth ─▶ event (envelope, decode) ─▶ route (+ template, channel message)
+//!                     ─▶ dispatch (claim, send, settle; dedup, outbox on store) ─▶ channel
 //! ```
 //!
-//! Everything left of `dedup` is pure (bytes and headers in, values out, the clock passed in),
-//! which is where most tests live. `dedup` and `deliver` do I/O behind small types so that a
-//! real Redis or a real HTTP endpoint can stand behind them in tests.
+//! The signature is checked first (on the headers: VOD does not sign the body), then the body
+//! is unwrapped and decoded. Everything before `dispatch` is pure (bytes and headers in, values
+//! out, the clock passed in), which is where most tests live. `dispatch` and `channel` do I/O
+//! behind small types so that a real Redis or a real HTTP endpoint can stand behind them in
+//! tests. `setup` turns a configuration into the compiled pieces once per process.
+//!
+//! The public modules are what the integration tests, benches and the fuzzer use; the rest is
+//! private so the compiler reports what nothing uses.
 
 pub mod action;
 pub mod auth;
+pub mod channel;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod dedup;
-pub mod deliver;
-pub mod dispatch;
-pub mod envelope;
+mod dispatch;
 pub mod event;
 pub mod handler;
 pub mod outbox;
@@ -26,5 +32,8 @@ pub mod redact;
 pub mod route;
 pub mod runtime;
 pub mod samples;
-pub mod telemetry;
+pub mod setup;
+pub mod store;
+mod telemetry;
 pub mod template;
+mod text;

@@ -18,7 +18,7 @@
 //! into the future ([`Outbox::with_take_lease`]) before returning them, so two drainers never get
 //! the same item, and the items of a drainer that died come back when its lease ends. A drainer
 //! that overruns its lease could meet a second one on the same item; it must therefore claim the
-//! action in the dedup store before sending, like every sender (see [`crate::dedup`]).
+//! action in the dedup store before sending, like every sender (see the `dedup` module).
 //!
 //! # Drain loop (for the caller)
 //!
@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::action::Action;
 use crate::config::{DedupBackend, DedupConfig};
-use crate::dedup::{RedisConn, StoreError};
+use crate::store::{RedisConn, StoreError, eval_keys};
 
 /// An action waiting in the outbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,7 +163,8 @@ impl Outbox {
         Ok(Self::new(RedisConn::open(c)?))
     }
 
-    pub(crate) fn new(conn: RedisConn) -> Self {
+    /// The outbox on `conn` (the dedup store's connection: one per process).
+    pub fn new(conn: RedisConn) -> Self {
         Self {
             items: conn.key("outbox:items"),
             due: conn.key("outbox:due"),
@@ -188,7 +189,7 @@ impl Outbox {
         let added: i64 = self
             .conn
             .run(|mut c| {
-                let cmd = script2(PUSH, &self.items, &self.due)
+                let cmd = eval_keys(PUSH, &[&self.items, &self.due])
                     .arg(&item.action.key)
                     .arg(&json)
                     .arg(item.due)
@@ -206,8 +207,11 @@ impl Outbox {
         let raw: Vec<String> = self
             .conn
             .run(|mut c| {
-                let cmd =
-                    script2(TAKE_DUE, &self.items, &self.due).arg(now).arg(limit).arg(lease_until).to_owned();
+                let cmd = eval_keys(TAKE_DUE, &[&self.items, &self.due])
+                    .arg(now)
+                    .arg(limit)
+                    .arg(lease_until)
+                    .to_owned();
                 async move { cmd.query_async(&mut c).await }
             })
             .await?;
@@ -227,7 +231,7 @@ impl Outbox {
         let _: i64 = self
             .conn
             .run(|mut c| {
-                let cmd = script2(RESCHEDULE, &self.items, &self.due)
+                let cmd = eval_keys(RESCHEDULE, &[&self.items, &self.due])
                     .arg(&item.action.key)
                     .arg(&json)
                     .arg(next_due)
@@ -326,13 +330,6 @@ impl Outbox {
         out.sort_by(|a, b| (a.dead_at, &a.item.action.key).cmp(&(b.dead_at, &b.item.action.key)));
         Ok(out)
     }
-}
-
-/// `EVAL <script> 2 <a> <b>`, ready for the script's arguments.
-fn script2(script: &str, a: &str, b: &str) -> redis::Cmd {
-    let mut cmd = redis::cmd("EVAL");
-    cmd.arg(script).arg(2).arg(a).arg(b);
-    cmd
 }
 
 fn encode(item: &OutboxItem) -> Result<String, StoreError> {

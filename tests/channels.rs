@@ -2,16 +2,15 @@
 //! tokens and signatures with the documented formulas): delivery, rate limits, configuration
 //! errors, timeouts and server errors, and that no reason ever names a secret.
 
-#[path = "support/standins.rs"]
-mod standins;
+mod support;
 
 use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use standins::{Behaviour, SLACK_RETRY_AFTER, StandIn, Verdict, WEBHOOK_RETRY_AFTER};
-use vodhook::action::{Action, ChannelType};
-use vodhook::deliver::{Outcome, Sender};
+use support::standins::{Behaviour, SLACK_RETRY_AFTER, StandIn, Verdict, WEBHOOK_RETRY_AFTER};
+use vodhook::action::Action;
+use vodhook::channel::{ChannelType, Outcome, Sender};
 use vodhook::redact::Secret;
 
 /// Generous: only the timeout tests are meant to time out, and they use [`SHORT_TIMEOUT`].
@@ -269,7 +268,7 @@ async fn the_log_channel_delivers_without_a_network() {
 /// and Feishu: an hour; Standard Webhooks: five minutes).
 #[tokio::test]
 async fn stand_ins_refuse_stale_signatures() {
-    use vodhook::deliver::{dingtalk, feishu, webhook};
+    use vodhook::channel::{dingtalk, feishu, webhook};
     let client = reqwest::Client::new();
     let two_hours_ago = chrono::Utc::now() - chrono::Duration::hours(2);
 
@@ -295,7 +294,7 @@ async fn stand_ins_refuse_stale_signatures() {
     let standin = StandIn::start(ChannelType::Webhook).await;
     let ts = two_hours_ago.timestamp();
     let body = payload(ChannelType::Webhook).to_string();
-    let key = webhook::decode_secret(standin.secret().unwrap()).unwrap();
+    let (key, _) = webhook::signing_key(standin.secret().unwrap()).unwrap();
     let signature = webhook::sign(&key, "msg_1", ts, body.as_bytes());
     let headers = [
         ("webhook-id", "msg_1".to_owned()),

@@ -3,15 +3,12 @@
 //! and `simulate` (acting as VOD against a running `vodhook serve`, over HTTP and as FC's MNS
 //! trigger).
 
-#[path = "support/e2e.rs"]
-mod e2e;
-#[path = "support/standins.rs"]
-mod standins;
+mod support;
 
-use e2e::{Server, fixture, fixture_path, run_cli, run_cli_with_input};
 use serde_json::Value;
-use standins::StandIn;
-use vodhook::action::ChannelType;
+use support::standins::StandIn;
+use support::{Options, Vodhook, fixture, fixture_path, run_cli, run_cli_with_input};
+use vodhook::channel::ChannelType;
 
 const FAILED_TASK: &str = "e2e-task-7d1f3a90c2";
 
@@ -221,7 +218,7 @@ fn check_config_lists_every_problem_with_where_it_is_and_exits_1() {
 
 #[test]
 fn the_server_refuses_to_start_on_a_config_that_check_config_refuses() {
-    let failure = match Server::try_start(BROKEN_CONFIG, &[]) {
+    let failure = match Vodhook::try_start_with(Options::config(BROKEN_CONFIG).envs(&[])) {
         Ok(_) => panic!("vodhook serve started on a broken configuration"),
         Err(failure) => failure,
     };
@@ -298,24 +295,21 @@ async fn simulate_acts_as_vod_against_a_running_vodhook() {
     let ding = StandIn::start(ChannelType::Dingtalk).await;
     let key = "e2e-simulate-key";
     // The callback URL VOD signs is the server's own address here, as `simulate` signs its target.
-    let server = Server::start_with(
-        |url| {
-            format!(
-                "[auth]\ncallback_url = \"{url}\"\nkey = \"{key}\"\n\n{}\n\
-                 [[routes]]\nname = \"failures\"\nmatch = {{ status = \"Failed\" }}\nchannels = [\"ops\"]\n",
-                ding.channel_toml("ops")
-            )
-        },
-        &[],
-    );
+    let ops = ding.channel_toml("ops");
+    let server = Vodhook::start_with(Options::default().config_for(|url| {
+        format!(
+            "[auth]\ncallback_url = \"{url}\"\nkey = \"{key}\"\n\n{ops}\n\
+             [[routes]]\nname = \"failures\"\nmatch = {{ status = \"Failed\" }}\nchannels = [\"ops\"]\n"
+        )
+    }));
     let target = server.url("/");
     let simulate = |extra: &[&str]| {
-        let mut args = vec!["simulate", "--target", &target, "--example", "failed"];
+        let mut args = vec!["simulate", "--target", &target];
         args.extend_from_slice(extra);
         tokio::task::block_in_place(|| run_cli(server.dir(), &args, &[]))
     };
 
-    let run = simulate(&["--key", key]);
+    let run = simulate(&["--key", key, "--example", "failed"]);
     assert_eq!(run.code(), Some(0), "{run:?}");
     let (status, body) = run.stdout.split_once('\n').expect("status line, then the body");
     assert_eq!(status, "200", "{run:?}");
@@ -326,7 +320,7 @@ async fn simulate_acts_as_vod_against_a_running_vodhook() {
     assert!(text.contains("InvalidMedia.AudioStreamMissing"), "the built-in failed example: {text}");
 
     // As Function Compute's MNS trigger: CloudEvents to /invoke, unsigned. Same event: a duplicate.
-    let run = simulate(&["--key", key, "--via", "mns"]);
+    let run = simulate(&["--key", key, "--example", "failed", "--via", "mns"]);
     assert_eq!(run.code(), Some(0), "{run:?}");
     assert!(run.stdout.starts_with("200\n"), "{run:?}");
     let body: Value = serde_json::from_str(run.stdout[4..].trim()).expect("JSON answer");
@@ -336,9 +330,19 @@ async fn simulate_acts_as_vod_against_a_running_vodhook() {
     assert!(server.output().contains("FC Invoke Start RequestId: simulate-"), "{}", server.output());
 
     // A wrong key: 401, exit 1, nothing sent.
-    let run = simulate(&["--key", "not-the-key"]);
+    let run = simulate(&["--key", "not-the-key", "--example", "failed"]);
     assert_eq!(run.code(), Some(1), "{run:?}");
     assert!(run.stdout.starts_with("401\n"), "{run:?}");
     assert_eq!(ding.requests().len(), 1);
     assert_eq!(server.summaries(3)[2]["status"], 401);
+
+    // A file of the user's, signed for the URL given with --callback-url: a succeeded task,
+    // which no route takes.
+    let file = path_of("runtime-bare-event.json");
+    let run = simulate(&["--key", key, "--callback-url", &target, &file]);
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert!(run.stdout.starts_with("200\n") && run.stdout.contains("\"events\":1"), "{run:?}");
+    let run = simulate(&["--key", key, "--callback-url", "https://elsewhere.example.com/", &file]);
+    assert!(run.stdout.starts_with("401\n"), "signed for another URL: {run:?}");
+    assert!(!server.output().contains(key), "the key was logged");
 }

@@ -1,21 +1,22 @@
 //! The dedup store and the outbox against a real `redis-server` (started here, on a free
 //! loopback port) and the in-process memory store.
 
-#[path = "support/redis.rs"]
-mod redis_server;
+mod support;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis_server::RedisServer;
 use serde_json::json;
+use support::redis::RedisServer;
 use tokio::sync::Barrier;
-use vodhook::action::{Action, ChannelType};
+use vodhook::action::Action;
+use vodhook::channel::ChannelType;
 use vodhook::config::{DedupBackend, DedupConfig};
 use vodhook::dedup::{Claim, ClaimToken, DedupStore, StoreError};
 use vodhook::outbox::{Next, Outbox, OutboxItem, next_due};
 use vodhook::redact::Secret;
+use vodhook::setup::State;
 
 const LONG: Duration = Duration::from_secs(600);
 const WEEK: Duration = Duration::from_secs(7 * 86_400);
@@ -29,13 +30,18 @@ fn redis_config(url: &str) -> DedupConfig {
     }
 }
 
-/// A new store instance with its own connection, as another vodhook process would have.
+/// The shared state as a vodhook process opens it (`[dedup]` → store and outbox on one
+/// connection); each call is a new instance with its own connection, as another process has.
+fn redis_state(server: &RedisServer) -> State {
+    State::open(&redis_config(&server.url())).expect("redis state from config")
+}
+
 fn redis_store(server: &RedisServer) -> DedupStore {
-    DedupStore::from_config(&redis_config(&server.url())).expect("redis store from config")
+    redis_state(server).dedup
 }
 
 fn memory_store() -> DedupStore {
-    DedupStore::from_config(&DedupConfig::default()).expect("memory store from config")
+    State::open(&DedupConfig::default()).expect("memory store from config").dedup
 }
 
 fn acquired(claim: Result<Claim, StoreError>) -> ClaimToken {
@@ -215,7 +221,7 @@ async fn redis_lease_expiry() {
 #[tokio::test]
 async fn memory_store_is_bounded() {
     let config = DedupConfig { capacity: 100, ..DedupConfig::default() };
-    let DedupStore::Memory(store) = DedupStore::from_config(&config).unwrap() else {
+    let DedupStore::Memory(store) = State::open(&config).unwrap().dedup else {
         panic!("memory is the default backend")
     };
     for i in 0..1000 {
@@ -235,8 +241,8 @@ async fn memory_store_is_bounded() {
 async fn redis_killed_then_restarted() {
     let password = "pw-Zq8-never-print";
     let mut server = RedisServer::start_with_password(password);
-    let store = redis_store(&server);
-    let outbox = store.outbox().expect("redis has an outbox");
+    let State { dedup: store, outbox } = redis_state(&server);
+    let outbox = outbox.expect("redis has an outbox");
     let key = "WorkflowTaskComplete:t6|all|ops";
     let held = acquired(store.claim(key, LONG).await);
 
@@ -280,7 +286,7 @@ async fn nothing_listening_is_unreachable() {
     // A port nobody listens on: found free, then let go.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let store =
-        DedupStore::from_config(&redis_config(&format!("redis://:hunter2-xyz@127.0.0.1:{port}/0"))).unwrap();
+        State::open(&redis_config(&format!("redis://:hunter2-xyz@127.0.0.1:{port}/0"))).unwrap().dedup;
     let err = store.claim("k", LONG).await.unwrap_err();
     assert!(err.is_unreachable(), "{err:?}");
     assert!(!format!("{err} {err:?}").contains("hunter2-xyz"));
@@ -290,7 +296,7 @@ async fn nothing_listening_is_unreachable() {
 async fn wrong_password_is_an_error_from_redis_without_the_password() {
     let server = RedisServer::start_with_password("right-pw-123");
     let url = format!("redis://:wrong-pw-456@127.0.0.1:{}/", server.port());
-    let store = DedupStore::from_config(&redis_config(&url)).unwrap();
+    let store = State::open(&redis_config(&url)).unwrap().dedup;
     let err = store.claim("k", LONG).await.unwrap_err();
     assert!(!err.is_unreachable(), "Redis answered, it refused: {err:?}");
     let shown = format!("{err} {err:?}");
@@ -334,9 +340,9 @@ async fn outbox_push_is_idempotent_and_listed() {
     assert!(!ob.contains("nope").await.unwrap());
 
     // The outbox shares the dedup store's connection and keys.
-    let shared = redis_store(&server).outbox().expect("redis store has an outbox");
+    let shared = redis_state(&server).outbox.expect("redis state has an outbox");
     assert_eq!(shared.list().await.unwrap().len(), 2);
-    assert!(memory_store().outbox().is_none(), "no outbox without Redis");
+    assert!(State::open(&DedupConfig::default()).unwrap().outbox.is_none(), "no outbox without Redis");
 }
 
 #[tokio::test]

@@ -10,18 +10,15 @@
 //! - DingTalk's and WeCom's 20-a-minute budget holds within one instance;
 //! - no secret (auth key, tokens in URLs, signing secrets) in anything vodhook prints.
 
-#[path = "support/e2e.rs"]
-mod e2e;
-#[path = "support/standins.rs"]
-mod standins;
+mod support;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use e2e::{Answer, Server, callback, fixture, post, run_cli, unix_now, vod_headers};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use standins::{Behaviour, StandIn};
-use vodhook::action::ChannelType;
+use support::standins::{Behaviour, StandIn};
+use support::{Answer, Options, Vodhook, callback, fixture, post, run_cli, unix_now, vod_headers};
+use vodhook::channel::ChannelType;
 
 /// The callback URL as configured in VOD: what the signature covers (not where vodhook listens).
 const CALLBACK_URL: &str = "https://vod-e2e.example.com/vod/callback";
@@ -92,7 +89,7 @@ impl StandIns {
     }
 }
 
-async fn signed(server: &Server, body: &str) -> Answer {
+async fn signed(server: &Vodhook, body: &str) -> Answer {
     callback(&server.url("/"), CALLBACK_URL, AUTH_KEY, body).await
 }
 
@@ -163,12 +160,12 @@ const BODY_FACTS: [&str; 7] =
 async fn a_failed_callback_becomes_one_correct_message_on_each_of_six_channels() {
     let stand_ins = StandIns::start().await;
     let config = stand_ins.config("");
-    let server = Server::start(&config, &[]);
+    let server = Vodhook::serve(&config, &[]);
     let failed = fixture("e2e-failed.json");
 
     // The key vodhook plans for the webhook action (same code path as the server, no sending).
     let config_path = server.config_path().to_str().expect("UTF-8 path").to_owned();
-    let fixture_path = e2e::fixture_path("e2e-failed.json");
+    let fixture_path = support::fixture_path("e2e-failed.json");
     let plan =
         run_cli(server.dir(), &["plan", "--config", &config_path, fixture_path.to_str().unwrap()], &[]);
     assert_eq!(plan.code(), Some(0), "{plan:?}");
@@ -334,8 +331,13 @@ async fn each_request_ends_with_one_summary_line_counting_every_outcome() {
     stand_ins.hook.fail_next(2, Behaviour::ServerError);
     stand_ins.wecom.set_behaviour(Behaviour::ConfigError);
     stand_ins.slack.set_behaviour(Behaviour::RateLimit);
-    const { assert!(standins::SLACK_RETRY_AFTER * 1000 > 4000, "Slack's Retry-After must outlast the deadline") };
-    let server = Server::start(&stand_ins.config("[delivery]\ncallback_deadline_ms = 4000\n"), &[]);
+    const {
+        assert!(
+            support::standins::SLACK_RETRY_AFTER * 1000 > 4000,
+            "Slack's Retry-After must outlast the deadline"
+        )
+    };
+    let server = Vodhook::serve(&stand_ins.config("[delivery]\ncallback_deadline_ms = 4000\n"), &[]);
     let failed = fixture("e2e-failed.json");
 
     let first = signed(&server, &failed).await;
@@ -413,7 +415,7 @@ async fn dingtalk_and_wecom_get_at_most_twenty_messages_a_minute() {
         ding.channel_toml("ding"),
         wecom.channel_toml("wecom"),
     );
-    let server = Server::start(&config, &[]);
+    let server = Vodhook::serve(&config, &[]);
 
     let answer = signed(&server, &burst(25)).await;
     assert_eq!(answer.status, 503, "5 messages per robot wait for VOD's retry: {}", answer.text);
@@ -484,7 +486,7 @@ async fn no_secret_appears_in_anything_vodhook_prints() {
     let throttled = StandIn::start(ChannelType::Dingtalk).await;
     throttled.set_behaviour(Behaviour::RateLimit);
     let misconfigured = StandIn::start(ChannelType::Feishu).await;
-    let down = e2e::free_port();
+    let down = support::free_port();
 
     let auth_key = "e2e-AUTH+key/5c1d9e7a=";
     let wrong_secret = "e2e-wrong-lark-secret-0d4b6f";
@@ -557,7 +559,7 @@ async fn no_secret_appears_in_anything_vodhook_prints() {
         channel_from_env(
             "down",
             ChannelType::Webhook,
-            &format!("http://{down}/hooks/vod?token={down_token}"),
+            &format!("http://127.0.0.1:{down}/hooks/vod?token={down_token}"),
             Some((down_token, "E2E_DOWN_TOKEN")),
             Some("E2E_DOWN_SECRET"),
         ),
@@ -570,7 +572,7 @@ async fn no_secret_appears_in_anything_vodhook_prints() {
          channels = [\"ding\", \"lark\", \"wecom\", \"slack\", \"hook\", \"throttled\", \"broken\", \"down\", \"audit\"]\n",
         channels.concat()
     );
-    let server = Server::start(&config, &[env.as_slice(), &[("RUST_LOG", "trace")]].concat());
+    let server = Vodhook::serve(&config, &[env.as_slice(), &[("RUST_LOG", "trace")]].concat());
     let failed = fixture("e2e-failed.json");
     let mut outputs: Vec<(String, String)> = Vec::new();
 
@@ -625,7 +627,7 @@ async fn no_secret_appears_in_anything_vodhook_prints() {
         assert!(run.stdout.starts_with("503"), "simulate --via {via}: {run:?}");
         outputs.push((format!("simulate --via {via}"), run.output()));
     }
-    let fixture_path = e2e::fixture_path("e2e-failed.json");
+    let fixture_path = support::fixture_path("e2e-failed.json");
     let plan = run_cli(&dir, &["plan", "--config", &config_path, fixture_path.to_str().unwrap()], &env);
     assert_eq!((plan.code(), plan.ndjson().len()), (Some(0), 9), "{plan:?}");
     outputs.push(("plan".into(), plan.output()));
@@ -665,7 +667,8 @@ async fn no_secret_appears_in_anything_vodhook_prints() {
         assert!(check.stderr.contains(place), "{place} missing:\n{}", check.stderr);
     }
     outputs.push(("check-config (broken)".into(), check.output()));
-    let refused = tokio::task::block_in_place(|| Server::try_start(&broken, &env));
+    let refused =
+        tokio::task::block_in_place(|| Vodhook::try_start_with(Options::config(&broken).envs(&env)));
     let refused = match refused {
         Ok(_) => panic!("vodhook serve started with a broken configuration"),
         Err(failure) => failure,

@@ -2,19 +2,20 @@
 //! through `lambda_http`'s own deserializer into the core handler; and the real binary under
 //! the cargo-lambda emulator (`cargo lambda watch`), reached through its function URL.
 
-#[path = "support/binary.rs"]
-mod binary;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use binary::{Process, fixture, free_port, http_client, unix_now, vod_signature_headers, wait_accepting};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use serde_json::{Value, json};
+use support::process::wait_accepting;
+use support::{Process, fixture_bytes, free_port, http_client, unix_now, vod_headers};
 use vodhook::config::Config;
 use vodhook::handler::App;
 use vodhook::redact::Secret;
+use vodhook::setup::Setup;
 
 const KEY: &str = "lambda-k3y-7d1e93";
 /// The callback URL as configured in VOD (the Function URL). Never rebuilt from the request.
@@ -40,11 +41,11 @@ fn app(key: Option<&str>) -> App {
     let mut config = Config::default();
     config.auth.key = key.map(Secret::new);
     config.auth.callback_url = key.map(|_| CALLBACK_URL.to_owned());
-    App::new(&config).expect("app")
+    App::new(Setup::from_config(config).expect("a valid configuration")).expect("app")
 }
 
 fn payload(name: &str) -> Value {
-    serde_json::from_slice(&fixture(name)).expect("fixture is JSON")
+    serde_json::from_slice(&fixture_bytes(name)).expect("fixture is JSON")
 }
 
 /// Adds headers to a payload, as the platform would have passed them.
@@ -124,7 +125,7 @@ async fn every_payload_kind_reaches_the_handler() {
         assert_eq!(status, 405, "{name}: {text}");
     }
     // The MNS batch through a Lambda payload: both events count.
-    let batch = String::from_utf8(fixture("runtime-mns-queue-cloudevents.json")).unwrap();
+    let batch = String::from_utf8(fixture_bytes("runtime-mns-queue-cloudevents.json")).unwrap();
     let (status, body, text) =
         invoke(&app, &with_body(payload("lambda-apigw-http-v2.json"), &batch), Kind::HttpV2).await;
     assert_eq!((status, body["events"].clone()), (200, json!(2)), "{text}");
@@ -143,16 +144,15 @@ async fn lambda_requests_are_always_authenticated() {
             assert!(body["error"].as_str().unwrap_or_default().contains("missing"), "{what}: {text}");
             assert!(body["path"].is_string(), "{what}: {text}");
 
-            let wrong =
-                with_headers(unsigned.clone(), &vod_signature_headers(CALLBACK_URL, now, "not-the-key"));
+            let wrong = with_headers(unsigned.clone(), &vod_headers(CALLBACK_URL, "not-the-key", now));
             let (status, _, text) = invoke(&app, &wrong, kind).await;
             assert_eq!(status, 401, "{what}, wrong key: {text}");
 
-            let stale = with_headers(unsigned.clone(), &vod_signature_headers(CALLBACK_URL, now - 900, KEY));
+            let stale = with_headers(unsigned.clone(), &vod_headers(CALLBACK_URL, KEY, now - 900));
             let (status, _, text) = invoke(&app, &stale, kind).await;
             assert_eq!(status, 401, "{what}, stale: {text}");
 
-            let signed = with_headers(unsigned, &vod_signature_headers(CALLBACK_URL, now, KEY));
+            let signed = with_headers(unsigned, &vod_headers(CALLBACK_URL, KEY, now));
             let (status, body, text) = invoke(&app, &signed, kind).await;
             assert_eq!(status, 200, "{what}, signed: {text}");
             assert_eq!(body["events"], 1, "{what}: {text}");
@@ -231,7 +231,8 @@ async fn under_the_cargo_lambda_emulator() {
 
     // The emulator serves a function named <name> to a runtime polling `<runtime api>/<name>`;
     // the printed value itself serves its default function (`_`).
-    let mut command = binary::vodhook_command();
+    let dir = tempfile::tempdir().expect("scratch directory");
+    let mut command = support::vodhook_command(dir.path());
     // No subcommand: the binary picks Lambda because AWS_LAMBDA_RUNTIME_API is set.
     command
         .env("AWS_LAMBDA_RUNTIME_API", format!("{}/vodhook", runtime_api.trim_end_matches('/')))
@@ -258,32 +259,32 @@ async fn under_the_cargo_lambda_emulator() {
     };
     let json_ct = || ("content-type", "application/json".to_owned());
     let signed = |extra: (&'static str, String)| {
-        let mut headers = vod_signature_headers(&function_url, unix_now(), KEY);
+        let mut headers = vod_headers(&function_url, KEY, unix_now());
         headers.push(extra);
         headers
     };
 
     // A signed VOD callback to the function URL.
     let (status, body, text) =
-        post(function_url.clone(), signed(json_ct()), fixture("runtime-bare-event.json")).await;
+        post(function_url.clone(), signed(json_ct()), fixture_bytes("runtime-bare-event.json")).await;
     assert_eq!(status, 200, "{text}\n{}", vodhook.logs.text());
     assert_eq!(body["events"], 1, "{text}");
 
     // The body as binary (the emulator base64-encodes it, as Function URLs do).
     let octets = ("content-type", "application/octet-stream".to_owned());
     let (status, body, text) =
-        post(function_url.clone(), signed(octets), fixture("runtime-mns-queue-cloudevents.json")).await;
+        post(function_url.clone(), signed(octets), fixture_bytes("runtime-mns-queue-cloudevents.json")).await;
     assert_eq!((status, body["events"].clone()), (200, json!(2)), "{text}");
 
     // Unsigned, or signed with another key: refused, on any path, /invoke included.
     for path in ["", "invoke"] {
         let url = format!("{function_url}{path}");
         let (status, body, text) =
-            post(url.clone(), vec![json_ct()], fixture("runtime-bare-event.json")).await;
+            post(url.clone(), vec![json_ct()], fixture_bytes("runtime-bare-event.json")).await;
         assert_eq!(status, 401, "{url}: {text}");
         assert!(body["error"].as_str().unwrap_or_default().contains("missing X-VOD-TIMESTAMP"), "{text}");
-        let wrong = vod_signature_headers(&function_url, unix_now(), "not-the-key");
-        let (status, _, text) = post(url.clone(), wrong, fixture("runtime-bare-event.json")).await;
+        let wrong = vod_headers(&function_url, "not-the-key", unix_now());
+        let (status, _, text) = post(url.clone(), wrong, fixture_bytes("runtime-bare-event.json")).await;
         assert_eq!(status, 401, "{url}: {text}");
     }
 

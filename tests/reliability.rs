@@ -5,21 +5,16 @@
 //!
 //! Every wait below is a deadline that turns a hang into a failure, never a timing assertion.
 
-#[path = "support/cluster.rs"]
-mod cluster;
-#[path = "support/redis.rs"]
-mod redis_server;
-#[path = "support/standins.rs"]
-mod standins;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use cluster::Cluster;
-use redis_server::RedisServer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use standins::{Behaviour, StandIn};
-use vodhook::action::ChannelType;
+use support::Cluster;
+use support::redis::RedisServer;
+use support::standins::{Behaviour, StandIn};
+use vodhook::channel::ChannelType;
 
 /// Longer than any callback can take (deadline 4 s at most here): a hang fails instead.
 const REQUEST_WAIT: Duration = Duration::from_secs(30);
@@ -83,7 +78,7 @@ fn messages_about(standin: &StandIn, task_id: &str) -> usize {
 
 /// Whether a message is about `task_id`: the webhook's `details.task_id`, the DingTalk
 /// markdown text.
-fn mentions(request: &standins::Request, task_id: &str) -> bool {
+fn mentions(request: &support::standins::Request, task_id: &str) -> bool {
     let webhook = request.json.pointer("/details/task_id").and_then(Value::as_str);
     let dingtalk = request.json.pointer("/markdown/text").and_then(Value::as_str);
     webhook.is_some_and(|id| id == task_id) || dingtalk.is_some_and(|text| text.contains(task_id))
@@ -420,12 +415,11 @@ async fn redis_killed_mid_run_keeps_delivering_and_dedup_resumes_after_restart()
         assert_eq!(body["dedup_unavailable"], true, "the answer says so: {body}");
         assert_eq!(messages_about(&hook, &during), 1);
     }
-    for node in cluster.nodes() {
-        let log = node.log();
+    for (i, node) in cluster.nodes().iter().enumerate() {
+        let log = node.output();
         assert!(
             log.contains("WARN") && log.contains("dedup store unreachable"),
-            "vodhook #{} logged no warning:\n{log}",
-            node.index()
+            "vodhook #{i} logged no warning:\n{log}"
         );
     }
 
@@ -466,16 +460,18 @@ async fn sigterm_with_requests_in_flight_lets_them_finish_and_exits_zero() {
     // In flight: every action claimed in Redis (a lease token, not yet `done`), i.e. inside
     // vodhook's handler, sending or about to.
     wait_for_claims(&redis, IN_FLIGHT).await;
-    cluster.node(0).terminate();
+    cluster.node_mut(0).terminate();
 
     for request in requests {
         let (status, body) = request.await.expect("request task");
         assert_eq!(status, StatusCode::OK, "{body}\n{}", cluster.logs());
         assert_eq!(count(&body, "delivered"), 1, "{body}");
     }
-    let exit = cluster.node_mut(0).wait_exit(Duration::from_secs(20)).await;
-    assert!(exit.success(), "exit status {exit:?}; log:\n{}", cluster.node(0).log());
-    assert!(cluster.node(0).log().contains("shutting down"), "{}", cluster.node(0).log());
+    let exit = tokio::time::timeout(Duration::from_secs(20), cluster.node_mut(0).exited())
+        .await
+        .unwrap_or_else(|_| panic!("vodhook #0 did not exit within 20 s:\n{}", cluster.logs()));
+    assert!(exit.success(), "exit status {exit:?}; log:\n{}", cluster.node(0).output());
+    assert!(cluster.node(0).output().contains("shutting down"), "{}", cluster.node(0).output());
     for t in &tasks {
         assert_eq!(messages_about(&hook, t), 1, "{t}");
     }

@@ -10,10 +10,10 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use vodhook::action::ChannelType;
-use vodhook::config::Config;
+use vodhook::channel::ChannelType;
 use vodhook::event::{Event, decode_delivery};
 use vodhook::route::Router;
+use vodhook::setup::Setup;
 
 /// A node: instance name, status, and the error code and message in its `Result`.
 type Node<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>);
@@ -136,9 +136,7 @@ channels = ["hook"]
 "#;
 
 fn router(routes: &str) -> Router {
-    let config =
-        Config::from_toml_str(&format!("{CHANNELS}{routes}"), &no_env).expect("test config is valid");
-    Router::new(&config).expect("router builds")
+    Setup::from_toml_str(&format!("{CHANNELS}{routes}"), &no_env).expect("test config is valid").router
 }
 
 #[test]
@@ -305,7 +303,7 @@ fn a_broken_route_is_a_config_error_not_a_panic() {
         ("[[routes]]\nname = \"r\"\nchannels = [\"nope\"]\n", "unknown channel \"nope\""),
         ("[[routes]]\nname = \"r\"\nchannels = []\n", "is empty"),
     ] {
-        let err = Config::from_toml_str(&format!("{CHANNELS}{routes}"), &no_env).unwrap_err();
+        let err = Setup::from_toml_str(&format!("{CHANNELS}{routes}"), &no_env).unwrap_err();
         assert!(err.to_string().contains(expected), "{err}");
     }
 }
@@ -387,8 +385,7 @@ channels = ["dingtalk", "feishu", "feishu-post", "wecom", "slack", "webhook", "l
 
 #[test]
 fn default_templates_match_their_snapshots() {
-    let config = Config::from_toml_str(SNAPSHOT_CHANNELS, &no_env).expect("valid");
-    let router = Router::new(&config).expect("router");
+    let router = Setup::from_toml_str(SNAPSHOT_CHANNELS, &no_env).expect("valid").router;
     let mut mismatches = Vec::new();
     for (case, event) in
         [("succeed", snapshot_succeeded()), ("failed", snapshot_failed()), ("upload", upload())]
@@ -465,8 +462,7 @@ fn write(path: &std::path::Path, text: &str) -> Result<(), String> {
 
 #[test]
 fn channel_limits_and_shapes_hold_for_the_defaults() {
-    let config = Config::from_toml_str(SNAPSHOT_CHANNELS, &no_env).expect("valid");
-    let router = Router::new(&config).expect("router");
+    let router = Setup::from_toml_str(SNAPSHOT_CHANNELS, &no_env).expect("valid").router;
     let actions = router.plan(&snapshot_failed()).expect("renders");
     let by_channel = |name: &str| &actions.iter().find(|a| a.channel == name).expect("action").payload;
 

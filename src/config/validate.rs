@@ -1,40 +1,62 @@
-//! Checks a loaded configuration and collects every problem (and every warning) at once.
-//!
-//! Routes, matchers and templates are checked by building the real [`Router`], so the check and
-//! the running service can never disagree about what is valid.
+//! Field checks of a loaded configuration, collecting every problem (and every warning) at once:
+//! what can be said from the file alone. What a channel type requires of its settings is checked
+//! by that channel (the `channel` module), and routes, matchers and templates by compiling them
+//! (the `setup` module), so that the check and the running service never disagree about what is
+//! valid.
 
 use std::collections::HashMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-
-use super::{ChannelConfig, Config, DedupBackend, Problem, channel_location, route_location};
-use crate::action::ChannelType;
-use crate::route::Router;
+use super::{Config, DedupBackend, Problem, channel_location, route_location};
 
 /// What is wrong (the service refuses to start) and what is merely ignored.
 #[derive(Debug, Default)]
 pub struct Findings {
     pub problems: Vec<Problem>,
     pub warnings: Vec<Problem>,
+    /// Places whose `${VAR}` could not be interpolated: already reported, so problems found in
+    /// their raw text (a `${TOKEN}` is no `whsec_` secret) would only add noise and are dropped.
+    unresolved: Vec<String>,
 }
 
 impl Findings {
-    fn problem(&mut self, at: impl Into<String>, message: impl Into<String>) {
-        self.problems.push(Problem::new(at, message));
+    pub fn problem(&mut self, at: impl Into<String>, message: impl Into<String>) {
+        self.push_problem(Problem::new(at, message));
     }
 
-    fn warning(&mut self, at: impl Into<String>, message: impl Into<String>) {
+    pub fn warning(&mut self, at: impl Into<String>, message: impl Into<String>) {
         self.warnings.push(Problem::new(at, message));
+    }
+
+    fn push_problem(&mut self, problem: Problem) {
+        if !self.unresolved.iter().any(|place| problem.at.starts_with(place.as_str())) {
+            self.problems.push(problem);
+        }
+    }
+
+    /// Adds what another check found.
+    pub fn extend(&mut self, other: Findings) {
+        other.problems.into_iter().for_each(|p| self.push_problem(p));
+        self.warnings.extend(other.warnings);
+    }
+
+    /// Adds problems found elsewhere (compiling routes and templates).
+    pub fn extend_problems(&mut self, problems: Vec<Problem>) {
+        problems.into_iter().for_each(|p| self.push_problem(p));
+    }
+
+    /// The warnings when nothing is wrong, else every problem.
+    pub fn into_result(self) -> Result<Vec<Problem>, super::ConfigError> {
+        if self.problems.is_empty() { Ok(self.warnings) } else { Err(super::ConfigError::new(self.problems)) }
     }
 }
 
-/// Headers the webhook sender sets itself (Standard Webhooks and the body's type).
-const RESERVED_HEADERS: [&str; 5] =
-    ["content-type", "content-length", "webhook-id", "webhook-timestamp", "webhook-signature"];
-
-pub fn validate(config: &Config) -> Findings {
-    let mut f = Findings::default();
+/// The field checks; `unresolved` are the interpolation failures, reported first.
+pub fn validate(config: &Config, unresolved: Vec<Problem>) -> Findings {
+    let mut f = Findings {
+        unresolved: unresolved.iter().map(|p| p.at.clone()).collect(),
+        problems: unresolved,
+        warnings: Vec::new(),
+    };
     server_and_delivery(config, &mut f);
     auth(config, &mut f);
     dedup(config, &mut f);
@@ -45,7 +67,9 @@ pub fn validate(config: &Config) -> Findings {
         if let Some(first) = names.insert(&channel.name, i) {
             f.problem(&at, format!("duplicate channel name (also channels[{first}])"));
         }
-        channel_settings(channel, &at, &mut f);
+        if channel.rate_per_minute == Some(0) {
+            f.problem(format!("{at}.rate_per_minute"), "must be more than 0 (remove it for the default)");
+        }
     }
     let mut route_names: HashMap<&str, usize> = HashMap::new();
     for (i, route) in config.routes.iter().enumerate() {
@@ -61,9 +85,6 @@ pub fn validate(config: &Config) -> Findings {
         if !config.routes.iter().any(|r| r.channels.contains(&channel.name)) {
             f.warning(channel_location(i, &channel.name), "no route sends to this channel");
         }
-    }
-    if let Err(err) = Router::new(config) {
-        f.problems.extend(err.problems);
     }
     f
 }
@@ -163,67 +184,8 @@ fn dedup(config: &Config, f: &mut Findings) {
     }
 }
 
-fn channel_settings(channel: &ChannelConfig, at: &str, f: &mut Findings) {
-    let kind = channel.kind;
-    match (&channel.url, kind) {
-        (None, ChannelType::Log) => {}
-        (Some(_), ChannelType::Log) => f.warning(format!("{at}.url"), "ignored by log channels"),
-        (None, _) => f.problem(format!("{at}.url"), format!("is required for {kind} channels")),
-        (Some(url), _) => {
-            if let Err(message) = http_url(url.expose()) {
-                f.problem(format!("{at}.url"), message);
-            }
-        }
-    }
-    match (&channel.secret, kind) {
-        (Some(secret), ChannelType::Webhook) => match webhook_secret(secret.expose()) {
-            Ok(None) => {}
-            Ok(Some(warning)) => f.warning(format!("{at}.secret"), warning),
-            Err(message) => f.problem(format!("{at}.secret"), message),
-        },
-        (Some(secret), ChannelType::Dingtalk | ChannelType::Feishu) if secret.is_empty() => {
-            f.problem(
-                format!("{at}.secret"),
-                "is empty: set the robot's signing secret, or remove the setting",
-            );
-        }
-        (Some(_), ChannelType::Wecom | ChannelType::Slack | ChannelType::Log) => {
-            f.warning(format!("{at}.secret"), format!("ignored by {kind} channels"));
-        }
-        _ => {}
-    }
-    match (&channel.msg_type, kind) {
-        (None, _) => {}
-        (Some(t), ChannelType::Feishu) if t == "interactive" || t == "post" => {}
-        (Some(_), ChannelType::Feishu) => {
-            f.problem(format!("{at}.msg_type"), "must be \"interactive\" (a card) or \"post\" (rich text)")
-        }
-        (Some(_), _) => f.problem(format!("{at}.msg_type"), "applies to feishu channels only"),
-    }
-    if !channel.headers.is_empty() && kind != ChannelType::Webhook {
-        f.warning(format!("{at}.headers"), format!("ignored by {kind} channels"));
-    }
-    for (name, value) in &channel.headers {
-        let header_at = format!("{at}.headers.{name}");
-        match http::HeaderName::from_bytes(name.as_bytes()) {
-            Err(_) => f.problem(&header_at, "is not a valid HTTP header name"),
-            Ok(header) if RESERVED_HEADERS.contains(&header.as_str()) => {
-                f.problem(&header_at, "is set by vodhook itself and cannot be overridden")
-            }
-            Ok(_) => {}
-        }
-        if http::HeaderValue::from_str(value).is_err() {
-            // Never quote the value: headers carry tokens.
-            f.problem(&header_at, "the value is not a valid HTTP header value (visible ASCII only)");
-        }
-    }
-    if channel.rate_per_minute == Some(0) {
-        f.problem(format!("{at}.rate_per_minute"), "must be more than 0 (remove it for the default)");
-    }
-}
-
 /// An absolute http(s) URL with a host. Messages never quote the URL: tokens live in them.
-fn http_url(text: &str) -> Result<(), String> {
+pub fn http_url(text: &str) -> Result<(), String> {
     let url = url::Url::parse(text).map_err(|err| format!("is not a valid URL ({err})"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err("must be an http:// or https:// URL".to_owned());
@@ -232,23 +194,6 @@ fn http_url(text: &str) -> Result<(), String> {
         return Err("has no host".to_owned());
     }
     Ok(())
-}
-
-/// Standard Webhooks secrets: `whsec_` then base64 of the key. A short key works, with a
-/// warning (the specification asks for 24 to 64 random bytes).
-fn webhook_secret(secret: &str) -> Result<Option<String>, String> {
-    let Some(encoded) = secret.strip_prefix("whsec_") else {
-        return Err("must start with `whsec_` followed by the base64 key (Standard Webhooks)".to_owned());
-    };
-    match STANDARD.decode(encoded) {
-        Ok(key) if key.len() >= 24 => Ok(None),
-        Ok(key) if key.is_empty() => Err("has no key after `whsec_`".to_owned()),
-        Ok(key) => Ok(Some(format!(
-            "the key after `whsec_` is {} bytes; Standard Webhooks asks for 24 to 64 random bytes",
-            key.len()
-        ))),
-        Err(_) => Err("the part after `whsec_` is not valid base64".to_owned()),
-    }
 }
 
 #[cfg(test)]
@@ -262,14 +207,5 @@ mod tests {
         assert!(http_url("ftp://example.com").unwrap_err().contains("http"));
         assert!(http_url("SECsecretvalue").unwrap_err().contains("not a valid URL"));
         assert!(!http_url("secret-token").unwrap_err().contains("secret-token"));
-    }
-
-    #[test]
-    fn webhook_secrets_are_whsec_base64() {
-        assert_eq!(webhook_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), Ok(None));
-        assert!(webhook_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap_err().contains("whsec_"));
-        assert!(webhook_secret("whsec_!!!").unwrap_err().contains("base64"));
-        assert!(webhook_secret("whsec_").unwrap_err().contains("no key"));
-        assert!(webhook_secret("whsec_c2hvcnQ=").unwrap().unwrap().contains("5 bytes"));
     }
 }

@@ -26,7 +26,7 @@
 //! longer, or a crashed claim delays the retry by that much.
 //!
 //! **What to answer VOD on [`Claim::InFlight`]:** `503`, so that VOD retries later — unless the
-//! outbox holds the action ([`crate::outbox::Outbox::contains`]), in which case `200` is safe.
+//! outbox holds the action (`Outbox::contains`), in which case `200` is safe.
 //! Why: the holder of the lease may still fail or die. If we answered `200`, VOD would stop
 //! retrying and, should the holder fail, nobody would ever send the action: a loss. A `503` costs
 //! one more VOD delivery, which then finds `done` (answer `200`) or a free key (send). With the
@@ -51,11 +51,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use self::memory::MemoryStore;
-pub(crate) use self::redis::RedisConn;
 pub use self::redis::RedisStore;
+pub use crate::store::StoreError;
 
-use crate::config::{DedupBackend, DedupConfig};
-use crate::outbox::Outbox;
+use crate::store::RedisConn;
 
 /// The value a completed action's key holds. Tokens are hex and can never equal it.
 const DONE: &str = "done";
@@ -104,59 +103,15 @@ impl ClaimToken {
     }
 }
 
-/// Why the store could not answer.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The `[dedup]` settings cannot work (no URL, a URL that does not parse, ...).
-    #[error("[dedup] configuration: {0}")]
-    Config(String),
-    /// Redis could not be reached or did not answer in time. Keep delivering without dedup.
-    #[error("Redis at {url} is unreachable: {reason}")]
-    Unreachable { url: String, reason: String },
-    /// Redis answered with an error (authentication, permissions, wrong key type, ...).
-    #[error("Redis at {url} answered with an error: {reason}")]
-    Redis { url: String, reason: String },
-    /// The lease ran out and another delivery claimed the action before this one completed it:
-    /// the action may be sent twice. Raise the lease if this happens.
-    #[error("the claim on `{key}` was lost (lease expired and taken over): it may be sent twice")]
-    LeaseLost { key: String },
-    /// An outbox entry that does not decode (written by an incompatible version).
-    #[error("outbox entry `{key}` is unreadable: {reason}")]
-    Corrupt { key: String, reason: String },
-}
-
-impl StoreError {
-    /// True when the store was out of reach (connection refused or dropped, timeout, Redis
-    /// loading or read-only): the caller should deliver anyway and report it.
-    pub fn is_unreachable(&self) -> bool {
-        matches!(self, StoreError::Unreachable { .. })
-    }
-}
-
 impl DedupStore {
-    /// The store `[dedup]` asks for. Makes no connection: Redis is dialled on first use.
-    pub fn from_config(c: &DedupConfig) -> Result<Self, StoreError> {
-        match c.backend {
-            DedupBackend::Memory => Ok(DedupStore::Memory(MemoryStore::new(c.capacity))),
-            DedupBackend::Redis => Ok(DedupStore::Redis(RedisStore::new(RedisConn::open(c)?))),
-        }
+    /// A per-instance store remembering at most `capacity` keys.
+    pub fn memory(capacity: usize) -> Self {
+        DedupStore::Memory(MemoryStore::new(capacity))
     }
 
-    /// `"memory"` or `"redis"`, for logs and response bodies.
-    pub fn backend_name(&self) -> &'static str {
-        match self {
-            DedupStore::Memory(_) => "memory",
-            DedupStore::Redis(_) => "redis",
-        }
-    }
-
-    /// The outbox on the same Redis connection, or `None` with the memory backend (no shared
-    /// place to keep undelivered actions: the callback must then answer `503` instead).
-    pub fn outbox(&self) -> Option<Outbox> {
-        match self {
-            DedupStore::Memory(_) => None,
-            DedupStore::Redis(r) => Some(Outbox::new(r.conn().clone())),
-        }
+    /// The shared store on `conn`.
+    pub fn redis(conn: RedisConn) -> Self {
+        DedupStore::Redis(RedisStore::new(conn))
     }
 
     /// Step 1 of the protocol: try to take the action `key` for `lease`.
@@ -188,11 +143,6 @@ impl DedupStore {
     }
 }
 
-/// Milliseconds for `PX`: at least 1 (Redis rejects 0), at most what Redis accepts.
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).clamp(1, i64::MAX as u64 / 2)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,19 +156,5 @@ mod tests {
             assert!(t.bytes().all(|b| b.is_ascii_hexdigit()));
             assert_ne!(t, DONE);
         }
-    }
-
-    #[test]
-    fn millis_stay_in_redis_range() {
-        assert_eq!(millis(Duration::ZERO), 1);
-        assert_eq!(millis(Duration::from_secs(2)), 2000);
-        assert_eq!(millis(Duration::MAX), i64::MAX as u64 / 2);
-    }
-
-    #[test]
-    fn redis_config_without_url_is_a_clear_error() {
-        let c = DedupConfig { backend: DedupBackend::Redis, url: None, ..DedupConfig::default() };
-        let err = DedupStore::from_config(&c).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("url"), "{err}");
     }
 }

@@ -23,30 +23,27 @@
 //! Actions run concurrently: N channels cost the slowest one, not the sum.
 
 mod backoff;
+mod callback;
+mod drain;
 mod ratelimit;
+mod settle;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::action::{Action, ChannelType};
+use crate::action::Action;
+use crate::channel::{self, Outcome, Sender};
 use crate::config::{ChannelConfig, Config};
-use crate::dedup::{Claim, ClaimToken, DedupStore};
-use crate::deliver::{Outcome, Sender};
-use crate::event::{Delivery, Event};
-use crate::outbox::{Next, Outbox, OutboxItem, next_due};
+use crate::dedup::DedupStore;
+use crate::outbox::Outbox;
 use crate::route::Router;
+use crate::setup::State;
 use ratelimit::TokenBucket;
 
-/// How often a duplicate checks whether the holder of an in-flight action has finished.
-const IN_FLIGHT_POLL: Duration = Duration::from_millis(100);
 /// An attempt with less time than this left is not worth starting.
 const MIN_ATTEMPT: Duration = Duration::from_millis(50);
-/// The most outbox items one drain takes.
-const DRAIN_BATCH: usize = 200;
-/// DingTalk and WeCom robots accept 20 messages a minute.
-const CHAT_ROBOT_RATE: u32 = 20;
 
 /// What one delivery caused, for the response body and the request's summary log line.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -128,36 +125,25 @@ impl std::fmt::Debug for Dispatcher {
     }
 }
 
-/// Problems building the pipeline from a configuration.
-#[derive(Debug, thiserror::Error)]
-pub enum DispatchError {
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    #[error("dedup store: {0}")]
-    Store(#[from] crate::dedup::StoreError),
-}
-
 impl Dispatcher {
-    /// Builds everything once, at start-up; connects to nothing until first use. `config` is
-    /// one [`Config::load`] has checked: its templates are not rendered against the samples again.
-    pub fn new(config: &Config) -> Result<Self, DispatchError> {
+    /// The pipeline of a checked configuration: its compiled `router` and the shared `state`
+    /// (connected on first use, never here: cold starts).
+    pub fn new(config: &Config, router: Router, state: State) -> Self {
         let now = Instant::now();
         let channels: HashMap<_, _> = config.channels.iter().map(|c| (c.name.clone(), c.clone())).collect();
         let buckets = config
             .channels
             .iter()
             .filter_map(|c| {
-                let default =
-                    matches!(c.kind, ChannelType::Dingtalk | ChannelType::Wecom).then_some(CHAT_ROBOT_RATE);
-                let rate = c.rate_per_minute.or(default).filter(|r| *r > 0)?;
+                let rate =
+                    c.rate_per_minute.or(channel::default_rate_per_minute(c.kind)).filter(|r| *r > 0)?;
                 Some((c.name.clone(), TokenBucket::per_minute(rate, now)))
             })
             .collect();
-        let dedup = DedupStore::from_config(&config.dedup)?;
-        Ok(Self {
-            outbox: dedup.outbox(),
-            dedup,
-            router: Router::for_checked(config)?,
+        Self {
+            outbox: state.outbox,
+            dedup: state.dedup,
+            router,
             channels,
             buckets,
             sender: Sender::new(),
@@ -170,318 +156,7 @@ impl Dispatcher {
                 outbox_schedule: config.outbox.schedule_secs.clone(),
                 outbox_max_age: config.outbox.max_age_secs,
             },
-        })
-    }
-
-    /// Whether undelivered actions can wait in an outbox (Redis configured).
-    pub fn has_outbox(&self) -> bool {
-        self.outbox.is_some()
-    }
-
-    /// The actions `event` causes: what `vodhook plan` prints. Pure.
-    pub fn plan(&self, event: &Event) -> Result<Vec<Action>, crate::template::RenderError> {
-        self.router.plan(event)
-    }
-
-    /// Runs every action of `delivery`, concurrently, within `deadline`.
-    pub async fn dispatch(&self, delivery: &Delivery, deadline: Instant) -> Report {
-        let mut report = Report { events: delivery.events.len(), ..Report::default() };
-        let mut actions = Vec::new();
-        for event in &delivery.events {
-            match self.router.plan(event) {
-                Ok(planned) => actions.extend(planned),
-                Err(err) => {
-                    tracing::error!(identity = %event.identity(), error = %err, "cannot render this event's messages");
-                    report.failed_permanently += 1;
-                }
-            }
         }
-        report.actions = actions.len();
-        let results = futures_util::future::join_all(actions.iter().map(|a| self.run(a, deadline))).await;
-        for (settled, attempts, store_down) in results {
-            report.retried += attempts.saturating_sub(1) as usize;
-            report.dedup_unavailable |= store_down;
-            match settled {
-                Settled::Delivered => report.delivered += 1,
-                Settled::Duplicate => report.duplicate += 1,
-                Settled::FailedPermanently => report.failed_permanently += 1,
-                Settled::LeftForRetry => report.left_for_retry += 1,
-                Settled::Queued => report.queued += 1,
-                Settled::InFlightElsewhere => report.in_flight_elsewhere += 1,
-            }
-        }
-        report
-    }
-
-    /// One action: claim, send, settle. Returns how it ended, the attempts made, and whether
-    /// the dedup store was unreachable.
-    async fn run(&self, action: &Action, deadline: Instant) -> (Settled, u32, bool) {
-        loop {
-            match self.dedup.claim(&action.key, self.timing.lease).await {
-                Ok(Claim::Acquired(token)) => {
-                    return self.deliver(action, Some(&token), deadline).await;
-                }
-                Ok(Claim::AlreadyDone) => {
-                    tracing::info!(key = %action.key, channel = %action.channel, "duplicate: already delivered");
-                    return (Settled::Duplicate, 0, false);
-                }
-                Ok(Claim::InFlight) => {
-                    if Instant::now() + IN_FLIGHT_POLL >= deadline {
-                        // Safe to answer 200 only when the outbox holds it: the holder may yet fail.
-                        if self.queued_in_outbox(&action.key).await {
-                            return (Settled::Queued, 0, false);
-                        }
-                        tracing::warn!(key = %action.key, "still in flight elsewhere at the deadline");
-                        return (Settled::InFlightElsewhere, 0, false);
-                    }
-                    tokio::time::sleep(IN_FLIGHT_POLL).await;
-                }
-                Err(err) => {
-                    tracing::warn!(key = %action.key, error = %err, "dedup store unreachable: delivering without duplicate protection");
-                    let (settled, attempts, _) = self.deliver(action, None, deadline).await;
-                    return (settled, attempts, true);
-                }
-            }
-        }
-    }
-
-    async fn queued_in_outbox(&self, key: &str) -> bool {
-        match &self.outbox {
-            Some(outbox) => outbox.contains(key).await.unwrap_or(false),
-            None => false,
-        }
-    }
-
-    /// Sends a claimed action with retries, then settles its claim. Returns how it ended, the
-    /// attempts made, and whether the store was unreachable when marking it done.
-    async fn deliver(
-        &self,
-        action: &Action,
-        token: Option<&ClaimToken>,
-        deadline: Instant,
-    ) -> (Settled, u32, bool) {
-        let Some(channel) = self.channels.get(&action.channel) else {
-            tracing::error!(channel = %action.channel, "action for a channel that is not configured");
-            self.release(action, token).await;
-            return (Settled::FailedPermanently, 0, false);
-        };
-        let mut attempts = 0u32;
-        let mut last_error = String::new();
-        loop {
-            match self.pace(&action.channel, deadline).await {
-                Ok(()) => {}
-                Err(NotSent::RateLimited) => {
-                    last_error = format!("rate limit of channel {} reached", action.channel);
-                    break;
-                }
-                Err(NotSent::NoTime) => break,
-            }
-            attempts += 1;
-            match self.send_before(channel, action, deadline).await {
-                Outcome::Delivered => {
-                    tracing::info!(key = %action.key, channel = %action.channel, route = %action.route, attempts, "delivered");
-                    let store_down = !self.complete(action, token).await;
-                    return (Settled::Delivered, attempts, store_down);
-                }
-                Outcome::Permanent { reason } => {
-                    tracing::error!(
-                        key = %action.key, channel = %action.channel, route = %action.route, %reason,
-                        "delivery failed permanently (configuration error?): not retried"
-                    );
-                    self.release(action, token).await;
-                    return (Settled::FailedPermanently, attempts, false);
-                }
-                Outcome::Retry { reason, after } => {
-                    let delay = backoff::delay(
-                        attempts - 1,
-                        self.timing.backoff_initial,
-                        self.timing.backoff_max,
-                        after,
-                    );
-                    tracing::warn!(key = %action.key, channel = %action.channel, %reason, attempts, "delivery failed, will retry");
-                    last_error = reason;
-                    if Instant::now() + delay >= deadline {
-                        break;
-                    }
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
-        (self.leave_for_retry(action, token, attempts, last_error).await, attempts, false)
-    }
-
-    /// The deadline came first: queue in the outbox when there is one; release the claim.
-    async fn leave_for_retry(
-        &self,
-        action: &Action,
-        token: Option<&ClaimToken>,
-        attempts: u32,
-        last_error: String,
-    ) -> Settled {
-        let queued = match &self.outbox {
-            Some(outbox) => {
-                let now = crate::runtime::unix_now();
-                // The callback's quick retries count as one round of the outbox's schedule.
-                let due = match next_due(now, 1, &self.timing.outbox_schedule, self.timing.outbox_max_age) {
-                    Next::At(due) => due,
-                    Next::Dead => now,
-                };
-                let item =
-                    OutboxItem { action: action.clone(), attempts: 1, first_seen: now, due, last_error };
-                match outbox.push(&item).await {
-                    Ok(_) => {
-                        tracing::warn!(key = %action.key, channel = %action.channel, due, attempts, "undelivered at the deadline: queued in the outbox");
-                        true
-                    }
-                    Err(err) => {
-                        tracing::error!(key = %action.key, error = %err, "outbox unreachable: the sender must retry");
-                        false
-                    }
-                }
-            }
-            None => {
-                tracing::warn!(key = %action.key, channel = %action.channel, attempts, "undelivered at the deadline: the sender must retry");
-                false
-            }
-        };
-        self.release(action, token).await;
-        if queued { Settled::Queued } else { Settled::LeftForRetry }
-    }
-
-    /// Marks the action done. `false` when the store could not be reached: the answer must
-    /// then say `dedup_unavailable`, since a redelivery would find no record and send again.
-    async fn complete(&self, action: &Action, token: Option<&ClaimToken>) -> bool {
-        if let Some(token) = token
-            && let Err(err) = self.dedup.complete(&action.key, token, self.timing.done_ttl).await
-        {
-            tracing::warn!(key = %action.key, error = %err, "could not mark the action done: a redelivery may send it again");
-            return !err.is_unreachable();
-        }
-        true
-    }
-
-    async fn release(&self, action: &Action, token: Option<&ClaimToken>) {
-        if let Some(token) = token
-            && let Err(err) = self.dedup.release(&action.key, token).await
-        {
-            tracing::warn!(key = %action.key, error = %err, "could not release the claim: it expires with its lease");
-        }
-    }
-
-    /// Delivers the outbox items that are due, within `deadline`.
-    pub async fn drain(&self, deadline: Instant) -> DrainReport {
-        let Some(outbox) = &self.outbox else {
-            return DrainReport {
-                error: Some("no outbox: configure [dedup] backend = \"redis\"".into()),
-                ..DrainReport::default()
-            };
-        };
-        let now = crate::runtime::unix_now();
-        let items = match outbox.take_due(now, DRAIN_BATCH).await {
-            Ok(items) => items,
-            Err(err) => return DrainReport { error: Some(err.to_string()), ..DrainReport::default() },
-        };
-        let mut report = DrainReport { taken: items.len(), ..DrainReport::default() };
-        let results = futures_util::future::join_all(
-            items.into_iter().map(|item| self.redeliver(outbox, item, deadline)),
-        )
-        .await;
-        for result in results {
-            match result {
-                Redelivered::Delivered => report.delivered += 1,
-                Redelivered::Rescheduled => report.rescheduled += 1,
-                Redelivered::DeadLettered => report.dead_lettered += 1,
-            }
-        }
-        report
-    }
-
-    /// One outbox item, through the same claim as a callback's action.
-    async fn redeliver(&self, outbox: &Outbox, item: OutboxItem, deadline: Instant) -> Redelivered {
-        let key = item.action.key.clone();
-        let token = match self.dedup.claim(&key, self.timing.lease).await {
-            Ok(Claim::Acquired(token)) => Some(token),
-            Ok(Claim::AlreadyDone) => {
-                tracing::info!(%key, "outbox item was delivered meanwhile: dropped");
-                self.forget(outbox, &key).await;
-                return Redelivered::Delivered;
-            }
-            // Another drain or a redelivery holds it: it comes back when the take lease ends.
-            Ok(Claim::InFlight) => return Redelivered::Rescheduled,
-            Err(err) => {
-                tracing::warn!(%key, error = %err, "dedup store unreachable: sending without duplicate protection");
-                None
-            }
-        };
-        let result = self.redeliver_claimed(outbox, item, deadline).await;
-        match (&result, &token) {
-            (Redelivered::Delivered, Some(token)) => {
-                if let Err(err) = self.dedup.complete(&key, token, self.timing.done_ttl).await {
-                    tracing::warn!(%key, error = %err, "could not mark the action done: a redelivery may send it again");
-                }
-            }
-            (_, Some(token)) => {
-                if let Err(err) = self.dedup.release(&key, token).await {
-                    tracing::warn!(%key, error = %err, "could not release the claim: it expires with its lease");
-                }
-            }
-            (_, None) => {}
-        }
-        result
-    }
-
-    async fn redeliver_claimed(&self, outbox: &Outbox, item: OutboxItem, deadline: Instant) -> Redelivered {
-        let action = &item.action;
-        let Some(channel) = self.channels.get(&action.channel) else {
-            let reason = format!("channel {:?} is no longer configured", action.channel);
-            return self.dead_letter(outbox, item, reason).await;
-        };
-        // Not sent in this drain (our own pacing, or no time left) is not a failed round: the
-        // item stays as it is and comes back when its take lease ends.
-        match self.pace(&action.channel, deadline).await {
-            Ok(()) => {}
-            Err(NotSent::RateLimited) => {
-                return self.held_back(action, "the channel's rate limit is used up");
-            }
-            Err(NotSent::NoTime) => return self.held_back(action, "no time left in this drain"),
-        }
-        let outcome = self.send_before(channel, action, deadline).await;
-        match outcome {
-            Outcome::Delivered => {
-                tracing::info!(key = %action.key, channel = %action.channel, attempts = item.attempts + 1, "outbox item delivered");
-                self.forget(outbox, &action.key).await;
-                Redelivered::Delivered
-            }
-            Outcome::Permanent { reason } => self.dead_letter(outbox, item, reason).await,
-            Outcome::Retry { reason, .. } => {
-                let attempts = item.attempts + 1;
-                match next_due(
-                    item.first_seen,
-                    attempts,
-                    &self.timing.outbox_schedule,
-                    self.timing.outbox_max_age,
-                ) {
-                    Next::At(due) => {
-                        tracing::warn!(key = %action.key, due, attempts, error = %reason, "outbox item still failing: rescheduled");
-                        // `reschedule` records the failed round itself (attempts + 1): pass the
-                        // item as it was taken, or each failed drain would count twice.
-                        if let Err(err) = outbox.reschedule(&item, due, &reason).await {
-                            tracing::error!(key = %item.action.key, error = %err, "could not reschedule; it returns when its take lease ends");
-                        }
-                        Redelivered::Rescheduled
-                    }
-                    Next::Dead => {
-                        let reason = format!("gave up after {attempts} attempts: {reason}");
-                        self.dead_letter(outbox, OutboxItem { attempts, ..item }, reason).await
-                    }
-                }
-            }
-        }
-    }
-
-    fn held_back(&self, action: &Action, why: &str) -> Redelivered {
-        tracing::info!(key = %action.key, channel = %action.channel, why, "outbox item not tried in this drain: it comes back when its take lease ends");
-        Redelivered::Rescheduled
     }
 
     /// The gate before every attempt, on the callback path and in the drain alike: wait for a
@@ -506,23 +181,6 @@ impl Dispatcher {
         let remaining = deadline.saturating_duration_since(Instant::now());
         self.sender.send(channel, action, remaining.min(self.timing.attempt_timeout)).await
     }
-
-    async fn forget(&self, outbox: &Outbox, key: &str) {
-        if let Err(err) = outbox.complete(key).await {
-            tracing::warn!(%key, error = %err, "could not remove the item from the outbox; the next drain drops it");
-        }
-    }
-
-    async fn dead_letter(&self, outbox: &Outbox, item: OutboxItem, reason: String) -> Redelivered {
-        tracing::error!(
-            key = %item.action.key, channel = %item.action.channel, attempts = item.attempts, %reason,
-            "DEAD LETTER: outbox item will not be delivered; see `vodhook outbox list`"
-        );
-        if let Err(err) = outbox.dead_letter(&item, &reason).await {
-            tracing::error!(key = %item.action.key, error = %err, "could not move the item to the dead-letter list");
-        }
-        Redelivered::DeadLettered
-    }
 }
 
 /// Why an attempt was not started.
@@ -531,10 +189,4 @@ enum NotSent {
     RateLimited,
     /// Less than [`MIN_ATTEMPT`] is left.
     NoTime,
-}
-
-enum Redelivered {
-    Delivered,
-    Rescheduled,
-    DeadLettered,
 }

@@ -4,10 +4,11 @@
 use serde_json::Value;
 
 use super::embedded::decode_embedded;
+use super::envelope;
 use super::{
     DecodeError, Delivery, Event, GenericEvent, WORKFLOW_TASK_COMPLETE, Warning, WorkflowTaskComplete,
 };
-use crate::envelope;
+use crate::text::join_path;
 
 /// Decodes one delivery (an HTTP callback body or an MNS message, any envelope).
 ///
@@ -48,16 +49,8 @@ pub fn decode_event_value(
     };
     if !path.is_empty() {
         for warning in &mut warnings[typed_from..] {
-            warning.path = join(path, &warning.path);
+            warning.path = join_path(path, &warning.path);
         }
     }
-    event.map_err(|e| DecodeError { path: join(path, &e.path), ..e })
-}
-
-fn join(prefix: &str, path: &str) -> String {
-    match (prefix.is_empty(), path.is_empty()) {
-        (true, _) => path.to_owned(),
-        (_, true) => prefix.to_owned(),
-        _ => format!("{prefix}.{path}"),
-    }
+    event.map_err(|e| DecodeError { path: join_path(path, &e.path), ..e })
 }

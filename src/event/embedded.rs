@@ -27,12 +27,7 @@ fn render(prefix: &str, segs: &[Seg<'_>]) -> String {
     let mut out = prefix.to_owned();
     for seg in segs {
         match seg {
-            Seg::Key(k) => {
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(k);
-            }
+            Seg::Key(k) => out = crate::text::join_path(&out, k),
             Seg::Index(i) => out.push_str(&format!("[{i}]")),
         }
     }

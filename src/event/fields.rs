@@ -29,7 +29,7 @@ impl<'a> Fields<'a> {
     }
 
     pub fn path_of(&self, key: &str) -> String {
-        if self.path.is_empty() { key.to_owned() } else { format!("{}.{key}", self.path) }
+        crate::text::join_path(&self.path, key)
     }
 
     fn wrong_type(&self, key: &str, expected: &str, found: &Value) -> DecodeError {

@@ -7,19 +7,20 @@
 
 mod decode;
 mod embedded;
+mod envelope;
 pub(crate) mod fields;
 mod generic;
 mod summary;
 mod time;
 mod workflow;
 
-pub use decode::{decode_delivery, decode_event_value};
+pub use decode::decode_delivery;
 pub use embedded::MAX_DEPTH;
 pub use fields::kind_of;
 pub use generic::GenericEvent;
-pub use summary::{NodeSummary, Summary};
+pub use summary::Summary;
 pub use time::VodTime;
-pub use workflow::{Activity, ActivityError, TaskInput, TaskStatus, WorkflowTaskComplete};
+pub use workflow::{Activity, TaskInput, TaskStatus, WorkflowTaskComplete};
 
 use serde_json::Value;
 

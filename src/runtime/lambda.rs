@@ -81,7 +81,7 @@ pub async fn handle_http(app: &App, request: lambda_http::Request) -> http::Resp
         _ => Bytes::new(),
     };
     let response =
-        app.handle(http::Request::from_parts(parts, bytes), Origin::Lambda, super::unix_now()).await;
+        app.handle(http::Request::from_parts(parts, bytes), Origin::Lambda, crate::clock::unix_now()).await;
     response.map(|bytes| match String::from_utf8(bytes.to_vec()) {
         Ok(text) => Body::Text(text),
         Err(not_text) => Body::Binary(not_text.into_bytes()),

@@ -125,7 +125,8 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
                 return refusal(&parts, Origin::FunctionCompute, StatusCode::BAD_REQUEST, message);
             }
         };
-        app.handle(http::Request::from_parts(parts, bytes), Origin::FunctionCompute, super::unix_now()).await
+        app.handle(http::Request::from_parts(parts, bytes), Origin::FunctionCompute, crate::clock::unix_now())
+            .await
     }
     .instrument(span)
     .await;

@@ -2,14 +2,14 @@
 //! dir, killed when dropped. It can be killed and restarted on the same port, to test what
 //! happens to clients when Redis goes away and comes back.
 //!
-//! Include with `#[path = "support/redis.rs"] mod redis_server;`.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::process::free_port;
 
 /// How long a starting server may take before the test fails (a readiness wait, not a timing
 /// assertion: the machine is shared and may be slow).
@@ -154,8 +154,4 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }

@@ -15,8 +15,6 @@
 //! assert_eq!(dingtalk.received().len(), 1);
 //! ```
 //!
-//! Include with `#[path = "support/standins.rs"] mod standins;`.
-#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,7 +31,7 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
-use vodhook::action::ChannelType;
+use vodhook::channel::ChannelType;
 use vodhook::config::ChannelConfig;
 
 /// How a stand-in answers requests that pass its checks.

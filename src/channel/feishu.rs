@@ -17,19 +17,128 @@
 //! | 19022          | IP not allowed                                  | Permanent  |
 //! | 19024          | keyword missing                                 | Permanent  |
 //! | anything else  | (reason carries the code and `msg`)             | Permanent  |
-
-use chrono::{DateTime, Utc};
+//!
+//! Messages are an `interactive` card (the default: a coloured header with the headline, the
+//! body in card markdown) or, with `msg_type = "post"`, rich text of plain paragraphs. Feishu
+//! refuses request bodies over 20 KB, so the text is cut to [`MAX_TEXT_BYTES`].
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::Value;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
 
+use super::exchange::{CodeMeaning, CodeTable, Post, Reply, classify_coded, hmac_sha256};
 use super::{
-    ChannelError, CodeMeaning, CodeTable, Outcome, Post, Reply, channel_secret, channel_url, classify_coded,
-    hmac_sha256,
+    ChannelError, Message, Outcome, Setting, channel_secret, channel_url, check_signing_secret, check_unused,
+    check_url, non_empty,
 };
 use crate::action::Action;
-use crate::config::ChannelConfig;
+use crate::config::{ChannelConfig, Findings};
+use crate::template::Markup;
+use crate::text::truncate_bytes;
+
+/// Feishu custom bots reject request bodies over 20 KB; the card around the text and the
+/// signature fields need the rest.
+pub const MAX_TEXT_BYTES: usize = 18_000;
+/// Feishu documents 100 messages a minute and 5 a second per bot (answering 9499 beyond); the
+/// retry path handles those replies, no fixed pacing is applied.
+pub const RATE_PER_MINUTE: Option<u32> = None;
+
+/// Feishu card markdown (`lark_md`): newlines are line breaks; the plain-text card header
+/// shows the headline (title included) in red or green, so the body starts with the facts.
+const CARD_TEMPLATE: (&str, &str) = (
+    "builtin:lark",
+    r#"**Status:** <font color='{{ "green" if ok else ("red" if failed else "orange") }}'>{{ status | md }}</font>
+{% if video_id %}
+**Video ID:** {{ video_id | code }}
+{% endif %}
+{% if workflow_id %}
+**Workflow ID:** {{ workflow_id | code }}
+{% endif %}
+{% if task_id %}
+**Task ID:** {{ task_id | code }}
+{% endif %}
+{% if duration %}
+**Duration:** {{ duration }}
+{% endif %}
+{% if event_time %}
+**Event time:** {{ event_time | md }}
+{% endif %}
+{% if nodes %}
+
+**Nodes**
+{% for node in nodes %}
+{{ node.status | marker }} {{ node.name | md }} · {{ node.status | md }}{% if node.duration %} · {{ node.duration }}{% endif %}
+
+{% if not node.ok and (node.error_code or node.error_message) %}
+　↳ {% if node.error_code %}{{ node.error_code | code }} {% endif %}{{ node.error_message | clip(300) | md }}
+{% endif %}
+{% endfor %}
+{% endif %}"#,
+);
+
+/// A `post`'s own title is the headline, so its text is the plain-text facts alone (the shared
+/// `builtin:plain` template).
+const POST_TEMPLATE: (&str, &str) = ("builtin:feishu-post", r#"{% include "builtin:plain" %}"#);
+
+fn is_post(channel: &ChannelConfig) -> bool {
+    channel.msg_type.as_deref() == Some("post")
+}
+
+pub(super) fn template(channel: &ChannelConfig) -> (&'static str, &'static str) {
+    if is_post(channel) { POST_TEMPLATE } else { CARD_TEMPLATE }
+}
+
+pub(super) fn markup(channel: &ChannelConfig) -> Markup {
+    if is_post(channel) { Markup::Text } else { Markup::Lark }
+}
+
+pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
+    check_url(channel, at, f);
+    check_signing_secret(channel, at, f);
+    check_unused(channel, at, f, &[Setting::Headers]);
+    if let Some(t) = &channel.msg_type
+        && t != "interactive"
+        && t != "post"
+    {
+        f.problem(format!("{at}.msg_type"), "must be \"interactive\" (a card) or \"post\" (rich text)");
+    }
+}
+
+pub(super) fn message(channel: &ChannelConfig, m: &Message<'_>) -> Result<Value, String> {
+    let text = truncate_bytes(non_empty(m.text)?, MAX_TEXT_BYTES);
+    if is_post(channel) {
+        return Ok(post(m.headline, &text));
+    }
+    let colour = if m.summary.ok {
+        "green"
+    } else if m.failed {
+        "red"
+    } else {
+        "orange"
+    };
+    Ok(json!({
+        "msg_type": "interactive",
+        "card": {
+            "config": { "wide_screen_mode": true },
+            "header": { "title": { "tag": "plain_text", "content": m.headline }, "template": colour },
+            "elements": [ { "tag": "markdown", "content": text } ],
+        },
+    }))
+}
+
+/// Feishu `post`: the text as plain-text paragraphs, one per line.
+fn post(headline: &str, text: &str) -> Value {
+    let paragraphs: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| json!([{ "tag": "text", "text": line }]))
+        .collect();
+    json!({
+        "msg_type": "post",
+        "content": { "post": { "zh_cn": { "title": headline, "content": paragraphs } } },
+    })
+}
 
 /// The signature for `timestamp` (seconds).
 pub fn sign(secret: &str, timestamp: i64) -> String {
@@ -37,7 +146,7 @@ pub fn sign(secret: &str, timestamp: i64) -> String {
     STANDARD.encode(hmac_sha256(key.as_bytes(), b""))
 }
 
-pub(crate) fn prepare(
+pub(super) fn prepare(
     channel: &ChannelConfig,
     action: &Action,
     now: DateTime<Utc>,
@@ -72,7 +181,7 @@ const TABLE: CodeTable = CodeTable {
     ],
 };
 
-pub(crate) fn classify(reply: &Reply) -> Outcome {
+pub(super) fn classify(reply: &Reply) -> Outcome {
     classify_coded(reply, &TABLE)
 }
 
@@ -81,8 +190,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::action::ChannelType;
-    use crate::deliver::test_support::*;
+    use crate::channel::test_support::*;
+    use crate::config::ChannelType;
 
     #[test]
     fn sign_matches_the_documented_vector() {

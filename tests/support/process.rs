@@ -1,14 +1,14 @@
-//! Runs the real `vodhook` binary (and other programs, such as the cargo-lambda emulator) for
-//! integration tests: each on its own free loopback port, with stdout and stderr captured line
-//! by line so tests can assert on the logs, and stopped with SIGTERM when dropped.
+//! Child processes for tests: spawned with stdout and stderr captured line by line (so tests
+//! can wait for and assert on log lines), signalled (SIGTERM, as Function Compute and Lambda send
+//! on scale-in), and stopped when dropped. Also the one list of environment variables vodhook
+//! reads, removed from every vodhook the tests start, and free loopback ports.
 //!
 //! Waits here are waits for a condition (a port accepting, a log line, an exit), each with a
 //! generous bound that only exists so a broken build fails instead of hanging CI.
 
-#![allow(dead_code)] // each test binary uses a different part of this file
-
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -16,16 +16,24 @@ use std::time::{Duration, Instant};
 /// How long any wait may take before the test gives up (a hang guard, not an assertion).
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
-/// Environment variables vodhook reads that the test runner's own environment must not leak in.
+/// Environment variables vodhook reads (and proxies its HTTP client would), which the test
+/// runner's own environment must not leak into a vodhook under test.
 const CLEARED_ENV: &[&str] = &[
     "VODHOOK_CONFIG",
     "VODHOOK_CALLBACK_URL",
     "VODHOOK_AUTH_KEY",
     "VODHOOK_AUTH_KEY_PREVIOUS",
+    "VODHOOK_IMS_AUTH_KEY",
+    "VODHOOK_IMS_AUTH_KEY_PREVIOUS",
     "VODHOOK_LISTEN",
     "FC_CUSTOM_LISTEN_PORT",
     "FC_SERVER_PORT",
     "FC_FUNCTION_NAME",
+    "FC_FUNCTION_HANDLER",
+    "FC_REGION",
+    "ALIBABA_CLOUD_ACCESS_KEY_ID",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    "ALIBABA_CLOUD_SECURITY_TOKEN",
     "AWS_LAMBDA_RUNTIME_API",
     "AWS_LAMBDA_FUNCTION_NAME",
     "RUST_LOG",
@@ -41,6 +49,22 @@ const CLEARED_ENV: &[&str] = &[
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local_addr").port()
+}
+
+/// Path of the `vodhook` binary Cargo built for these tests.
+pub fn vodhook_path() -> &'static str {
+    env!("CARGO_BIN_EXE_vodhook")
+}
+
+/// A `vodhook` command with a clean environment (none of the variables vodhook reads), run from
+/// `dir` so that no `./vodhook.toml` is picked up by accident.
+pub fn vodhook_command(dir: &Path) -> Command {
+    let mut command = Command::new(vodhook_path());
+    command.current_dir(dir).stdin(Stdio::null());
+    for name in CLEARED_ENV {
+        command.env_remove(name);
+    }
+    command
 }
 
 /// Which stream a captured line came from.
@@ -75,13 +99,7 @@ impl Logs {
 
     /// Every stdout line so far.
     pub fn stdout(&self) -> Vec<String> {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(s, _)| *s == Stream::Stdout)
-            .map(|(_, l)| l.clone())
-            .collect()
+        self.lock().iter().filter(|(s, _)| *s == Stream::Stdout).map(|(_, l)| l.clone()).collect()
     }
 
     /// Everything so far as one text (for "never contains" checks and failure messages).
@@ -190,6 +208,12 @@ impl Process {
         self.try_exit().is_none()
     }
 
+    /// Sends SIGKILL: a crash, as far as anyone else can tell.
+    pub fn kill(&mut self) {
+        let _ = self.signal(libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM (as Function Compute and Lambda do on scale-in).
     pub fn sigterm(&mut self) {
         if let Err(e) = self.signal(libc::SIGTERM) {
@@ -245,88 +269,6 @@ impl Drop for Process {
     }
 }
 
-/// Path of the `vodhook` binary Cargo built for these tests.
-pub fn vodhook_path() -> &'static str {
-    env!("CARGO_BIN_EXE_vodhook")
-}
-
-/// A `vodhook` command with a clean environment (none of the runner's VODHOOK_*, FC_* or
-/// AWS_LAMBDA_* variables).
-pub fn vodhook_command() -> Command {
-    let mut command = Command::new(vodhook_path());
-    for name in CLEARED_ENV {
-        command.env_remove(name);
-    }
-    command
-}
-
-/// What to start `vodhook serve` with.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    env: Vec<(String, String)>,
-    /// Human-readable logs instead of the JSON that Function Compute gets.
-    plain_logs: bool,
-}
-
-impl Options {
-    pub fn env(mut self, key: &str, value: &str) -> Self {
-        self.env.push((key.to_owned(), value.to_owned()));
-        self
-    }
-
-    pub fn plain_logs(mut self) -> Self {
-        self.plain_logs = true;
-        self
-    }
-}
-
-/// `vodhook serve` on a free port on 127.0.0.1, ready to accept.
-#[derive(Debug)]
-pub struct Vodhook {
-    pub process: Process,
-    pub addr: SocketAddr,
-}
-
-impl Vodhook {
-    /// Starts with default options: JSON logs as on Function Compute (`FC_FUNCTION_NAME` set),
-    /// no auth key.
-    pub fn start() -> Vodhook {
-        Self::start_with(Options::default())
-    }
-
-    /// Starts `vodhook serve` and waits until its port accepts connections. A port taken by
-    /// another test between choosing and binding is retried with a new one.
-    pub fn start_with(options: Options) -> Vodhook {
-        for _ in 0..5 {
-            let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-            let mut command = vodhook_command();
-            command.arg("serve").env("VODHOOK_LISTEN", addr.to_string()).env("RUST_LOG", "info");
-            if !options.plain_logs {
-                command.env("FC_FUNCTION_NAME", "vodhook-test");
-            }
-            for (key, value) in &options.env {
-                command.env(key, value);
-            }
-            let mut process = Process::spawn("vodhook serve", command);
-            if wait_accepting(&mut process, addr) {
-                return Vodhook { process, addr };
-            }
-            let logs = process.logs.text();
-            assert!(logs.contains("in use"), "vodhook exited before accepting connections:\n{logs}");
-        }
-        panic!("no free port found for vodhook in 5 tries");
-    }
-
-    /// `http://127.0.0.1:<port><path>`.
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    pub fn logs(&self) -> &Logs {
-        &self.process.logs
-    }
-}
-
 /// Waits until `addr` accepts a TCP connection (true) or the process exits (false).
 pub fn wait_accepting(process: &mut Process, addr: SocketAddr) -> bool {
     let deadline = Instant::now() + PATIENCE;
@@ -344,37 +286,4 @@ pub fn wait_accepting(process: &mut Process, addr: SocketAddr) -> bool {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// An HTTP client for 127.0.0.1 (no proxy from the environment), with a hang guard.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().timeout(PATIENCE).build().expect("reqwest client")
-}
-
-/// Unix seconds now (the clock VOD signs with).
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970").as_secs()
-        as i64
-}
-
-/// VOD's documented signature, computed here independently of `vodhook::auth`: lowercase hex
-/// MD5 of `<callback URL>|<timestamp>|<auth key>`.
-pub fn vod_signature(callback_url: &str, timestamp: i64, key: &str) -> String {
-    use md5::Digest;
-    let digest = md5::Md5::digest(format!("{callback_url}|{timestamp}|{key}").as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The headers VOD sends with a callback signed at `timestamp`.
-pub fn vod_signature_headers(callback_url: &str, timestamp: i64, key: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("x-vod-timestamp", timestamp.to_string()),
-        ("x-vod-signature", vod_signature(callback_url, timestamp, key)),
-    ]
-}
-
-/// The fixture `tests/fixtures/<name>`.
-pub fn fixture(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

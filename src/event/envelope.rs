@@ -22,7 +22,8 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use serde_json::{Map, Value};
 
-use crate::event::DecodeError;
+use super::DecodeError;
+use crate::text::join_path;
 
 /// The most envelopes one event may be wrapped in (a CloudEvent around a base64 topic
 /// notification around the event is three).
@@ -95,10 +96,6 @@ fn base64_text(text: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-fn child(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
-}
-
 fn classify(value: Value, path: String, depth: usize, out: &mut Vec<RawEvent>) -> Result<(), DecodeError> {
     if depth > MAX_ENVELOPES {
         return Err(DecodeError::new(path, format!("wrapped in more than {MAX_ENVELOPES} envelopes")));
@@ -137,7 +134,7 @@ fn classify_object(
     if let Some(event_type) = map.get("EventType") {
         if !event_type.is_string() {
             return Err(DecodeError::new(
-                child(&path, "EventType"),
+                join_path(&path, "EventType"),
                 format!("expected a string, found {}", kind(event_type)),
             ));
         }
@@ -147,11 +144,11 @@ fn classify_object(
     let is_cloud_event =
         map.contains_key("specversion") || ["source", "type", "data"].iter().all(|k| map.contains_key(*k));
     if is_cloud_event {
-        let data_path = child(&path, "data");
+        let data_path = join_path(&path, "data");
         return match map.remove("data") {
             Some(Value::Object(mut data)) if !data.contains_key("EventType") => {
                 match data.remove("messageBody") {
-                    Some(body) => message(body, child(&data_path, "messageBody"), depth, out),
+                    Some(body) => message(body, join_path(&data_path, "messageBody"), depth, out),
                     None => Err(DecodeError::new(
                         data_path,
                         "expected messageBody (an MNS message) in the CloudEvent's data",
@@ -166,11 +163,11 @@ fn classify_object(
         && ["TopicOwner", "TopicName", "MessageId", "Subscriber"].iter().any(|k| map.contains_key(*k));
     if is_topic_json {
         let body = map.remove("Message").unwrap_or(Value::Null);
-        return message(body, child(&path, "Message"), depth, out);
+        return message(body, join_path(&path, "Message"), depth, out);
     }
     if let Some(Value::String(_)) = map.get("body") {
         let body = map.remove("body").unwrap_or(Value::Null);
-        return message(body, child(&path, "body"), depth, out);
+        return message(body, join_path(&path, "body"), depth, out);
     }
     // A few keys, each cut short: enough to recognise the shape, never an echo of the input.
     let keys: Vec<String> = map
@@ -209,7 +206,7 @@ fn message(body: Value, path: String, depth: usize, out: &mut Vec<RawEvent>) -> 
 }
 
 fn kind(value: &Value) -> &'static str {
-    crate::event::kind_of(value)
+    super::kind_of(value)
 }
 
 #[cfg(test)]

@@ -2,16 +2,66 @@
 //! sends every event here, so a fresh deployment shows what it would deliver before any chat
 //! robot is configured.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::{Outcome, snippet};
+use super::{Message, Outcome, Setting, check_unused};
 use crate::action::Action;
+use crate::config::{ChannelConfig, Findings};
+use crate::template::Markup;
+use crate::text::truncate_chars;
 
 /// How much of the rendered payload goes into the line; a log line is a summary, and the decoded
 /// event can be large.
 const MAX_PAYLOAD_CHARS: usize = 2000;
+pub const RATE_PER_MINUTE: Option<u32> = None;
+pub const MARKUP: Markup = Markup::Text;
 
-pub(crate) fn deliver(action: &Action) -> Outcome {
+/// The `log` channel: one line, greppable.
+pub const TEMPLATE: (&str, &str) = (
+    "builtin:log",
+    r#"{{ headline }}
+{%- if video_id and title %} · video {{ video_id | oneline }}{% endif %}
+{%- if task_id %} · task {{ task_id | oneline }}{% endif %}
+{%- if duration %} · {{ duration }}{% endif %}
+{%- for node in failed_nodes %}{{ " · failed: " if loop.first else ", " }}{{ node.name | oneline }}
+{%- if node.error_code or node.error_message %} ({% if node.error_code %}{{ node.error_code | oneline }}{% if node.error_message %}: {% endif %}{% endif %}{{ node.error_message | clip(200) | oneline }}){% endif %}
+{%- endfor %}"#,
+);
+
+pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
+    check_unused(channel, at, f, &[Setting::Url, Setting::Secret, Setting::Headers, Setting::MsgType]);
+}
+
+/// The `log` channel's record: the rendered line and the facts to filter logs by.
+pub(super) fn message(m: &Message<'_>) -> Value {
+    let summary = m.summary;
+    let mut record = Map::new();
+    record.insert("message".into(), m.text.into());
+    record.insert("event".into(), m.identity.into());
+    record.insert("event_type".into(), summary.event_type.into());
+    record.insert("route".into(), m.route.into());
+    if !summary.status.is_empty() {
+        record.insert("status".into(), summary.status.into());
+    }
+    record.insert("ok".into(), summary.ok.into());
+    for (key, value) in [
+        ("video_id", summary.video_id),
+        ("workflow_id", summary.workflow_id),
+        ("task_id", summary.task_id),
+        ("title", summary.title),
+    ] {
+        if let Some(value) = value {
+            record.insert(key.into(), value.into());
+        }
+    }
+    if !summary.failed_nodes.is_empty() {
+        let failed: Vec<&str> = summary.failed_nodes.iter().map(|n| n.name).collect();
+        record.insert("failed_nodes".into(), failed.into());
+    }
+    Value::Object(record)
+}
+
+pub(super) fn deliver(action: &Action) -> Outcome {
     tracing::info!(
         channel = %action.channel,
         route = %action.route,
@@ -26,8 +76,8 @@ pub(crate) fn deliver(action: &Action) -> Outcome {
 /// A string payload as is, anything else as compact JSON; either cut to [`MAX_PAYLOAD_CHARS`].
 fn summary(payload: &Value) -> String {
     match payload {
-        Value::String(text) => snippet(text, MAX_PAYLOAD_CHARS),
-        other => snippet(&other.to_string(), MAX_PAYLOAD_CHARS),
+        Value::String(text) => truncate_chars(text, MAX_PAYLOAD_CHARS),
+        other => truncate_chars(&other.to_string(), MAX_PAYLOAD_CHARS),
     }
 }
 
@@ -39,8 +89,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::action::ChannelType;
-    use crate::deliver::test_support::action;
+    use crate::channel::test_support::action;
+    use crate::config::ChannelType;
 
     #[derive(Clone, Default)]
     struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -84,7 +134,7 @@ mod tests {
     fn long_payloads_are_summarised() {
         let long = "é".repeat(5000);
         let summary = summary(&Value::String(long));
-        assert_eq!(summary.chars().count(), MAX_PAYLOAD_CHARS + 1);
+        assert_eq!(summary.chars().count(), MAX_PAYLOAD_CHARS);
         assert!(summary.ends_with('…'));
     }
 }

@@ -16,18 +16,84 @@
 //! | 310000           | bad signature, missing keyword or IP not allowed   | Permanent        |
 //! | 300001, 300005   | bad `access_token`                                 | Permanent        |
 //! | anything else    | (reason carries the code and `errmsg`)             | Permanent        |
-
-use chrono::{DateTime, Utc};
+//!
+//! Messages are `markdown`: DingTalk documents no size limit for the text, but its robots refuse
+//! request bodies over 20,000 bytes, so the text is cut to [`MAX_TEXT_BYTES`]. A robot takes 20
+//! messages a minute, then answers 130101.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
 
+use super::exchange::{CodeMeaning, CodeTable, Post, Reply, classify_coded, hmac_sha256};
 use super::{
-    ChannelError, CodeMeaning, CodeTable, Outcome, Post, Reply, channel_secret, channel_url, classify_coded,
-    hmac_sha256,
+    ChannelError, Message, Outcome, Setting, channel_secret, channel_url, check_signing_secret, check_unused,
+    check_url, non_empty,
 };
 use crate::action::Action;
-use crate::config::ChannelConfig;
+use crate::config::{ChannelConfig, Findings};
+use crate::template::Markup;
+use crate::text::truncate_bytes;
+
+/// The markdown text is cut to this, keeping the request well under the 20,000 bytes DingTalk
+/// robots accept.
+pub const MAX_TEXT_BYTES: usize = 18_000;
+/// A robot accepts 20 messages a minute.
+pub const RATE_PER_MINUTE: Option<u32> = Some(20);
+/// DingTalk documents headings, bold, links and lists, not inline code.
+pub const MARKUP: Markup = Markup::Dingtalk;
+
+/// DingTalk markdown. DingTalk documents headings, bold, links and lists, not code, so ids are
+/// plain text; list items keep one fact per line whatever the client.
+pub const TEMPLATE: (&str, &str) = (
+    "builtin:dingtalk",
+    r#"#### {{ headline | md }}
+
+- Status: **{{ status | md }}**
+{% if video_id %}
+- Video ID: {{ video_id | code }}
+{% endif %}
+{% if workflow_id %}
+- Workflow ID: {{ workflow_id | code }}
+{% endif %}
+{% if task_id %}
+- Task ID: {{ task_id | code }}
+{% endif %}
+{% if duration %}
+- Duration: {{ duration }}
+{% endif %}
+{% if event_time %}
+- Event time: {{ event_time | md }}
+{% endif %}
+{% if nodes %}
+
+**Nodes**
+
+{% for node in nodes %}
+- {{ node.status | marker }} {{ node.name | md }} · {{ node.status | md }}{% if node.duration %} · {{ node.duration }}{% endif %}
+
+{% if not node.ok and (node.error_code or node.error_message) %}
+    - {% if node.error_code %}{{ node.error_code | md }}{% if node.error_message %}: {% endif %}{% endif %}{{ node.error_message | clip(300) | md }}
+{% endif %}
+{% endfor %}
+{% endif %}"#,
+);
+
+pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
+    check_url(channel, at, f);
+    check_signing_secret(channel, at, f);
+    check_unused(channel, at, f, &[Setting::Headers, Setting::MsgType]);
+}
+
+/// `{"msgtype": "markdown", "markdown": {"title", "text"}}`: the title is what the notification
+/// shows, the text what the chat shows.
+pub(super) fn message(m: &Message<'_>) -> Result<Value, String> {
+    Ok(json!({
+        "msgtype": "markdown",
+        "markdown": { "title": m.headline, "text": truncate_bytes(non_empty(m.text)?, MAX_TEXT_BYTES) },
+    }))
+}
 
 /// The signature for `timestamp_ms`: base64, before the URL-encoding that the query adds.
 pub fn sign(secret: &str, timestamp_ms: i64) -> String {
@@ -35,7 +101,7 @@ pub fn sign(secret: &str, timestamp_ms: i64) -> String {
     STANDARD.encode(hmac_sha256(secret.as_bytes(), message.as_bytes()))
 }
 
-pub(crate) fn prepare(
+pub(super) fn prepare(
     channel: &ChannelConfig,
     action: &Action,
     now: DateTime<Utc>,
@@ -64,7 +130,7 @@ const TABLE: CodeTable = CodeTable {
     ],
 };
 
-pub(crate) fn classify(reply: &Reply) -> Outcome {
+pub(super) fn classify(reply: &Reply) -> Outcome {
     classify_coded(reply, &TABLE)
 }
 
@@ -75,8 +141,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::action::ChannelType;
-    use crate::deliver::test_support::*;
+    use crate::channel::test_support::*;
+    use crate::config::ChannelType;
 
     #[test]
     fn sign_matches_the_documented_vector() {

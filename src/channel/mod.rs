@@ -1,0 +1,452 @@
+//! Channels: everything vodhook knows about each service it delivers to, one file per service
+//! (as Alertmanager's `notify/<receiver>/`). A channel file owns, for its service:
+//!
+//! - `check`: what its `[[channels]]` entry must and must not hold (run by `check-config` and at
+//!   start-up; the send path uses the same rules, so the two never disagree);
+//! - `TEMPLATE` and `MARKUP`: its built-in message text and the markup that text is written in;
+//! - `message`: the service's JSON body around the rendered text, within the service's size
+//!   limits;
+//! - `prepare`: the signed request, made at send time (signatures carry a timestamp);
+//! - `classify`: what the service's reply means;
+//! - `RATE_PER_MINUTE`: how fast its robots accept messages, when the service limits it.
+//!
+//! This module has what they share (the outcome of an attempt, the message handed to `message`,
+//! the checks common to several services) and one `match` on the channel type per concern; the
+//! HTTP exchange itself is in [`exchange`]. Adding a service is one file, one arm in each `match`
+//! here and one [`ChannelType`] variant.
+//!
+//! Retrying is deliberately not done here: [`Sender::send`] makes exactly one attempt and the
+//! dispatcher decides from the [`Outcome`] whether and when to try again, so that one deadline
+//! can govern all the channels of a request.
+//!
+//! Classification, in short (details in each channel's module):
+//!
+//! | reply                                      | outcome                                   |
+//! |--------------------------------------------|-------------------------------------------|
+//! | timeout, connection error                  | `Retry`                                   |
+//! | HTTP 5xx                                   | `Retry`                                   |
+//! | HTTP 429                                   | `Retry`, `after` from `Retry-After`       |
+//! | the service's "rate limited"/"busy" codes  | `Retry` (DingTalk/WeCom: `after` 60 s)    |
+//! | any other error code or 4xx                | `Permanent` (a configuration problem)     |
+//!
+//! Unknown error codes are permanent: a service that answered and refused the message will
+//! refuse it again, and retrying would spend the 20-messages-a-minute budget of DingTalk and
+//! WeCom robots that the other messages need. The reason carries the code and the service's
+//! own message, so the operator sees what to fix.
+
+pub mod dingtalk;
+mod exchange;
+pub mod feishu;
+pub mod log;
+pub mod slack;
+pub mod webhook;
+pub mod wecom;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::action::Action;
+pub use crate::config::ChannelType;
+use crate::config::{ChannelConfig, Findings, http_url};
+use crate::event::{Event, Summary};
+use crate::redact::Scrubber;
+use crate::template::Markup;
+pub use exchange::Sender;
+use exchange::{Post, Reply};
+
+/// What one attempt to deliver an action came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The service accepted the message.
+    Delivered,
+    /// Not delivered, but it may be later: timeouts, connection errors, 5xx, rate limits.
+    /// `after` is the service's own hint (`Retry-After`, or its documented throttle window).
+    Retry { reason: String, after: Option<Duration> },
+    /// Not delivered, and sending the same message again will not change that: a configuration
+    /// error (bad token, bad signature secret, missing keyword, channel gone).
+    Permanent { reason: String },
+}
+
+impl Outcome {
+    pub fn retry(reason: impl Into<String>) -> Self {
+        Outcome::Retry { reason: reason.into(), after: None }
+    }
+
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        Outcome::Permanent { reason: reason.into() }
+    }
+
+    /// Why it was not delivered (`None` when it was).
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Outcome::Delivered => None,
+            Outcome::Retry { reason, .. } | Outcome::Permanent { reason } => Some(reason),
+        }
+    }
+
+    fn map_reason(self, f: impl FnOnce(String) -> String) -> Self {
+        match self {
+            Outcome::Delivered => Outcome::Delivered,
+            Outcome::Retry { reason, after } => Outcome::Retry { reason: f(reason), after },
+            Outcome::Permanent { reason } => Outcome::Permanent { reason: f(reason) },
+        }
+    }
+}
+
+/// Why a channel's request cannot be built. Always a configuration problem, so the action fails
+/// permanently; `check` finds the same problems at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("`url`: {0}")]
+    Url(String),
+    #[error("`secret` {0}")]
+    Secret(String),
+    #[error("header `{name}` in `headers`: {problem}")]
+    BadHeader { name: String, problem: &'static str },
+    #[error("{service} expects the body to be a JSON object, but the template made {found}")]
+    NotAnObject { service: &'static str, found: &'static str },
+    #[error("the body cannot be serialised as JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// What a channel's `message` builds its body from: the rendered text and the facts of the
+/// event that some bodies carry besides (the webhook document, the log record, Feishu's colour).
+pub struct Message<'a> {
+    /// The one-line headline (`❌ VOD workflow failed: launch.mp4`), plain text.
+    pub headline: &'a str,
+    /// The rendered template, in the channel's markup.
+    pub text: &'a str,
+    pub route: &'a str,
+    pub channel: &'a str,
+    /// The event's identity ([`Event::identity`]).
+    pub identity: &'a str,
+    pub summary: &'a Summary<'a>,
+    /// The status says failure.
+    pub failed: bool,
+    pub event: &'a Event,
+}
+
+/// What [`prepare`] makes of an action: an HTTP request to send, or (the `log` channel) the
+/// outcome of handing it over locally.
+enum Request {
+    Http(Post),
+    Local(Outcome),
+}
+
+// ---- one `match` per concern -------------------------------------------------------------------
+
+/// Checks `channel`'s settings for its type; `at` names it in problems (`channels[2] "ops"`).
+pub fn check(channel: &ChannelConfig, at: &str) -> Findings {
+    let mut f = Findings::default();
+    match channel.kind {
+        ChannelType::Dingtalk => dingtalk::check(channel, at, &mut f),
+        ChannelType::Feishu => feishu::check(channel, at, &mut f),
+        ChannelType::Wecom => wecom::check(channel, at, &mut f),
+        ChannelType::Slack => slack::check(channel, at, &mut f),
+        ChannelType::Webhook => webhook::check(channel, at, &mut f),
+        ChannelType::Log => log::check(channel, at, &mut f),
+    }
+    f
+}
+
+/// The built-in template of `channel` (name, source): what it says when no template is configured.
+pub fn builtin_template(channel: &ChannelConfig) -> (&'static str, &'static str) {
+    match channel.kind {
+        ChannelType::Dingtalk => dingtalk::TEMPLATE,
+        ChannelType::Feishu => feishu::template(channel),
+        ChannelType::Wecom => wecom::TEMPLATE,
+        ChannelType::Slack => slack::TEMPLATE,
+        ChannelType::Webhook => webhook::TEMPLATE,
+        ChannelType::Log => log::TEMPLATE,
+    }
+}
+
+/// The markup `channel`'s messages are written in (templates see it as `markup`).
+pub fn markup(channel: &ChannelConfig) -> Markup {
+    match channel.kind {
+        ChannelType::Dingtalk => dingtalk::MARKUP,
+        ChannelType::Feishu => feishu::markup(channel),
+        ChannelType::Wecom => wecom::MARKUP,
+        ChannelType::Slack => slack::MARKUP,
+        ChannelType::Webhook => webhook::MARKUP,
+        ChannelType::Log => log::MARKUP,
+    }
+}
+
+/// The service's JSON body for `message`, unsigned. An error when the message cannot be one
+/// (a chat message with no text).
+pub fn message(channel: &ChannelConfig, message: &Message<'_>) -> Result<Value, String> {
+    match channel.kind {
+        ChannelType::Dingtalk => dingtalk::message(message),
+        ChannelType::Feishu => feishu::message(channel, message),
+        ChannelType::Wecom => wecom::message(message),
+        ChannelType::Slack => slack::message(message),
+        ChannelType::Webhook => Ok(webhook::message(message)),
+        ChannelType::Log => Ok(log::message(message)),
+    }
+}
+
+/// Messages a minute the service accepts from one robot, when it limits them.
+pub fn default_rate_per_minute(kind: ChannelType) -> Option<u32> {
+    match kind {
+        ChannelType::Dingtalk => dingtalk::RATE_PER_MINUTE,
+        ChannelType::Feishu => feishu::RATE_PER_MINUTE,
+        ChannelType::Wecom => wecom::RATE_PER_MINUTE,
+        ChannelType::Slack => slack::RATE_PER_MINUTE,
+        ChannelType::Webhook => webhook::RATE_PER_MINUTE,
+        ChannelType::Log => log::RATE_PER_MINUTE,
+    }
+}
+
+fn prepare(channel: &ChannelConfig, action: &Action, now: DateTime<Utc>) -> Result<Request, ChannelError> {
+    let post = match channel.kind {
+        ChannelType::Dingtalk => dingtalk::prepare(channel, action, now),
+        ChannelType::Feishu => feishu::prepare(channel, action, now),
+        ChannelType::Wecom => wecom::prepare(channel, action),
+        ChannelType::Slack => slack::prepare(channel, action),
+        ChannelType::Webhook => webhook::prepare(channel, action, now),
+        ChannelType::Log => return Ok(Request::Local(log::deliver(action))),
+    };
+    post.map(Request::Http)
+}
+
+fn classify(kind: ChannelType, reply: &Reply) -> Outcome {
+    match kind {
+        ChannelType::Dingtalk => dingtalk::classify(reply),
+        ChannelType::Feishu => feishu::classify(reply),
+        ChannelType::Wecom => wecom::classify(reply),
+        ChannelType::Slack => slack::classify(reply),
+        ChannelType::Webhook => webhook::classify(reply),
+        ChannelType::Log => Outcome::Delivered,
+    }
+}
+
+// ---- what several channels share ---------------------------------------------------------------
+
+/// Chat services refuse an empty message; say so while rendering, where the route is known.
+fn non_empty(text: &str) -> Result<&str, String> {
+    if text.trim().is_empty() { Err("the template rendered an empty message".to_owned()) } else { Ok(text) }
+}
+
+/// `url` is required and must be http(s).
+fn check_url(channel: &ChannelConfig, at: &str, f: &mut Findings) {
+    match &channel.url {
+        None => f.problem(format!("{at}.url"), format!("is required for {} channels", channel.kind)),
+        Some(url) => {
+            if let Err(message) = http_url(url.expose()) {
+                f.problem(format!("{at}.url"), message);
+            }
+        }
+    }
+}
+
+/// An optional signing secret (DingTalk, Feishu): set means not empty.
+fn check_signing_secret(channel: &ChannelConfig, at: &str, f: &mut Findings) {
+    if channel.secret.as_ref().is_some_and(|s| s.is_empty()) {
+        f.problem(format!("{at}.secret"), "is empty: set the robot's signing secret, or remove the setting");
+    }
+}
+
+/// Settings this channel type does not use: `secret` and `headers` are ignored (with a warning),
+/// `msg_type` is a mistake.
+fn check_unused(channel: &ChannelConfig, at: &str, f: &mut Findings, unused: &[Setting]) {
+    let kind = channel.kind;
+    for setting in unused {
+        match setting {
+            Setting::Secret if channel.secret.is_some() => {
+                f.warning(format!("{at}.secret"), format!("ignored by {kind} channels"))
+            }
+            Setting::Headers if !channel.headers.is_empty() => {
+                f.warning(format!("{at}.headers"), format!("ignored by {kind} channels"))
+            }
+            Setting::MsgType if channel.msg_type.is_some() => {
+                f.problem(format!("{at}.msg_type"), "applies to feishu channels only")
+            }
+            Setting::Url if channel.url.is_some() => {
+                f.warning(format!("{at}.url"), format!("ignored by {kind} channels"))
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A channel setting, for [`check_unused`].
+enum Setting {
+    Url,
+    Secret,
+    Headers,
+    MsgType,
+}
+
+/// The channel's URL, parsed and checked with the same rule as `check`.
+fn channel_url(channel: &ChannelConfig) -> Result<url::Url, ChannelError> {
+    let raw = channel
+        .url
+        .as_ref()
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| ChannelError::Url(format!("is required for {} channels", channel.kind)))?;
+    http_url(raw.expose()).map_err(ChannelError::Url)?;
+    url::Url::parse(raw.expose()).map_err(|e| ChannelError::Url(format!("is not a valid URL ({e})")))
+}
+
+/// The channel's secret, when one is configured (an empty one counts as none: `${VAR}` of an
+/// unset optional variable).
+fn channel_secret(channel: &ChannelConfig) -> Option<&str> {
+    channel.secret.as_ref().map(|s| s.expose()).filter(|s| !s.is_empty())
+}
+
+/// Hides a channel's secrets in text that may have picked them up: the URL, the signing
+/// secret, the tokens inside the URL (query values, long path segments) and configured header
+/// values (`Authorization: Bearer …`).
+fn scrubber(channel: &ChannelConfig) -> Scrubber {
+    let mut needles = Vec::new();
+    if let Some(url) = &channel.url {
+        needles.push(url.expose().to_owned());
+        if let Ok(parsed) = url::Url::parse(url.expose()) {
+            needles.push(parsed.as_str().to_owned());
+            needles.extend(parsed.query_pairs().map(|(_, v)| v.into_owned()));
+            if let Some(query) = parsed.query() {
+                needles.extend(query.split('&').filter_map(|p| p.split_once('=')).map(|(_, v)| v.to_owned()));
+            }
+            if let Some(segments) = parsed.path_segments() {
+                needles.extend(segments.filter(|s| s.len() >= 12).map(str::to_owned));
+            }
+            if let Some(password) = parsed.password() {
+                needles.push(password.to_owned());
+            }
+        }
+    }
+    if let Some(secret) = &channel.secret {
+        needles.push(secret.expose().to_owned());
+        if let Some(bare) = secret.expose().strip_prefix("whsec_") {
+            needles.push(bare.to_owned());
+        }
+    }
+    needles.extend(channel.headers.values().cloned());
+    Scrubber::new(needles)
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use bytes::Bytes;
+    use http::StatusCode;
+
+    use super::*;
+    use crate::redact::Secret;
+
+    pub fn channel(kind: ChannelType, url: &str, secret: Option<&str>) -> ChannelConfig {
+        ChannelConfig {
+            name: "test".to_owned(),
+            kind,
+            url: Some(Secret::new(url)),
+            secret: secret.map(Secret::new),
+            headers: Default::default(),
+            template: None,
+            rate_per_minute: None,
+            msg_type: None,
+        }
+    }
+
+    pub fn action(kind: ChannelType, payload: Value) -> Action {
+        Action {
+            key: Action::key_for("WorkflowTaskComplete:task-1", "failures", "test"),
+            event: "WorkflowTaskComplete:task-1".to_owned(),
+            route: "failures".to_owned(),
+            channel: "test".to_owned(),
+            channel_type: kind,
+            payload,
+        }
+    }
+
+    pub fn reply(status: u16, body: &str) -> Reply {
+        Reply {
+            status: StatusCode::from_u16(status).expect("test status"),
+            retry_after: None,
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    pub fn at_millis(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(ms).expect("test timestamp")
+    }
+
+    /// Runs `f` with a [`Message`] of the failed sample event whose rendered text is `text`.
+    pub fn with_message<T>(headline: &str, text: &str, f: impl FnOnce(&Message<'_>) -> T) -> T {
+        let event = crate::template::sample::events().remove(0).1;
+        let summary = event.summary();
+        let identity = event.identity();
+        let message = Message {
+            headline,
+            text,
+            route: "failures",
+            channel: "test",
+            identity: &identity,
+            summary: &summary,
+            failed: true,
+            event: &event,
+        };
+        f(&message)
+    }
+
+    /// The problems (not warnings) `check` finds, as `at: message` lines.
+    pub fn problems(channel: &ChannelConfig) -> Vec<String> {
+        check(channel, "c").problems.iter().map(ToString::to_string).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+
+    #[test]
+    fn scrubber_removes_url_tokens_secrets_and_header_values() {
+        let mut channel = channel(
+            ChannelType::Webhook,
+            "https://user:pa55word-long@example.com/hooks/0123456789abcdef?token=tok-secret-value&x=1",
+            Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        );
+        channel.headers.insert("Authorization".into(), "Bearer header-token-1".into());
+        let scrubber = scrubber(&channel);
+        let text = "failed: https://user:pa55word-long@example.com/hooks/0123456789abcdef?token=tok-secret-value&x=1 \
+                    token tok-secret-value path 0123456789abcdef pw pa55word-long \
+                    secret MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw auth Bearer header-token-1";
+        let clean = scrubber.clean(text);
+        for secret in [
+            "tok-secret-value",
+            "0123456789abcdef",
+            "pa55word-long",
+            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "header-token-1",
+        ] {
+            assert!(!clean.contains(secret), "{secret} left in {clean}");
+        }
+        // Ordinary words survive.
+        assert!(clean.starts_with("failed: *** token *** path"), "{clean}");
+    }
+
+    #[test]
+    fn every_http_channel_needs_an_http_url() {
+        for kind in ChannelType::ALL.into_iter().filter(|k| *k != ChannelType::Log) {
+            let mut missing = channel(kind, "", None);
+            missing.url = None;
+            assert_eq!(problems(&missing), [format!("c.url: is required for {kind} channels")]);
+            let ftp = channel(kind, "ftp://example.com/x", None);
+            assert_eq!(problems(&ftp), ["c.url: must be an http:// or https:// URL"]);
+            let err = channel_url(&ftp).unwrap_err().to_string();
+            assert_eq!(err, "`url`: must be an http:// or https:// URL", "{kind}");
+        }
+        let mut log = channel(ChannelType::Log, "", None);
+        log.url = None;
+        assert!(problems(&log).is_empty());
+    }
+
+    #[test]
+    fn msg_type_belongs_to_feishu() {
+        let mut slack = channel(ChannelType::Slack, "https://hooks.slack.com/services/x", None);
+        slack.msg_type = Some("post".into());
+        assert_eq!(problems(&slack), ["c.msg_type: applies to feishu channels only"]);
+    }
+}

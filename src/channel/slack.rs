@@ -1,0 +1,156 @@
+//! Slack incoming webhook: `POST https://hooks.slack.com/services/T…/B…/…`.
+//!
+//! No signature: the URL is the credential. Slack answers with a status and a short text body
+//! (`ok`, or an error name such as `channel_is_archived`):
+//!
+//! | status         | meaning                                                  | outcome                |
+//! |----------------|----------------------------------------------------------|------------------------|
+//! | 2xx            | posted                                                   | Delivered              |
+//! | 429            | rate limited                                             | Retry, `Retry-After`   |
+//! | 5xx            | Slack's trouble                                          | Retry                  |
+//! | 403            | `invalid_token`, `action_prohibited`                     | Permanent              |
+//! | 404, 410       | `no_service`, `channel_not_found`, `channel_is_archived` | Permanent              |
+//! | other          | `invalid_payload`, `no_text`, …                          | Permanent              |
+//!
+//! Messages are Block Kit: a plain-text header (so titles show exactly as they are), the body in
+//! mrkdwn sections, and the headline as the notification `text`.
+
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use super::exchange::{Post, Reply};
+use super::{ChannelError, Message, Outcome, Setting, channel_url, check_unused, check_url, non_empty};
+use crate::action::Action;
+use crate::config::{ChannelConfig, Findings};
+use crate::template::{Markup, escape};
+use crate::text::{CUT_MARKER, chunks, truncate_chars};
+
+/// Slack: header blocks take 150 characters, section text 3000, a message 50 blocks.
+pub const HEADER_CHARS: usize = 150;
+pub const SECTION_CHARS: usize = 3000;
+pub const MAX_BLOCKS: usize = 50;
+/// Slack documents about one message a second per webhook and answers 429 beyond; no fixed
+/// per-minute budget.
+pub const RATE_PER_MINUTE: Option<u32> = None;
+pub const MARKUP: Markup = Markup::Slack;
+
+/// Slack mrkdwn (`*bold*`, `` `code` ``, `>` quotes, which end at the line's end); the
+/// plain-text header block shows the headline, title included, exactly as it is.
+pub const TEMPLATE: (&str, &str) = (
+    "builtin:slack",
+    r#"*Status:* {{ status | md }}
+{% if video_id %}
+*Video ID:* {{ video_id | code }}
+{% endif %}
+{% if workflow_id %}
+*Workflow ID:* {{ workflow_id | code }}
+{% endif %}
+{% if task_id %}
+*Task ID:* {{ task_id | code }}
+{% endif %}
+{% if duration %}
+*Duration:* {{ duration }}
+{% endif %}
+{% if event_time %}
+*Event time:* {{ event_time | md }}
+{% endif %}
+{% if nodes %}
+
+*Nodes*
+{% for node in nodes %}
+{{ node.status | marker }} {{ node.name | md }} · {{ node.status | md }}{% if node.duration %} · {{ node.duration }}{% endif %}
+
+{% if not node.ok and (node.error_code or node.error_message) %}
+>{% if node.error_code %}{{ node.error_code | code }} {% endif %}{{ node.error_message | clip(300) | md }}
+{% endif %}
+{% endfor %}
+{% endif %}"#,
+);
+
+pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
+    check_url(channel, at, f);
+    check_unused(channel, at, f, &[Setting::Secret, Setting::Headers, Setting::MsgType]);
+}
+
+/// A plain-text header, the body in mrkdwn sections of at most 3000 characters, and the headline
+/// as the notification text (which Slack parses as mrkdwn: escaped, so a title cannot
+/// `<!channel>` anyone).
+pub(super) fn message(m: &Message<'_>) -> Result<Value, String> {
+    let mut blocks = vec![json!({
+        "type": "header",
+        "text": { "type": "plain_text", "text": truncate_chars(m.headline, HEADER_CHARS), "emoji": true },
+    })];
+    let mut pieces = chunks(non_empty(m.text)?, SECTION_CHARS);
+    if pieces.len() > MAX_BLOCKS - 1 {
+        pieces.truncate(MAX_BLOCKS - 1);
+        if let Some(last) = pieces.last_mut() {
+            *last = format!("{}{}", truncate_chars(last, SECTION_CHARS - 1), CUT_MARKER);
+        }
+    }
+    for piece in pieces {
+        blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": piece } }));
+    }
+    Ok(json!({ "text": escape(m.headline, Markup::Slack), "blocks": blocks }))
+}
+
+pub(super) fn prepare(channel: &ChannelConfig, action: &Action) -> Result<Post, ChannelError> {
+    Post::json(channel_url(channel)?, &action.payload)
+}
+
+pub(super) fn classify(reply: &Reply) -> Outcome {
+    if reply.status.is_success() {
+        return Outcome::Delivered;
+    }
+    if let Some(outcome) = reply.transient() {
+        return outcome.map_reason(|r| format!("Slack {r}"));
+    }
+    let meaning = match reply.status {
+        StatusCode::FORBIDDEN => "the webhook's token is invalid or posting is not allowed",
+        StatusCode::NOT_FOUND | StatusCode::GONE => "the webhook or its channel is gone",
+        StatusCode::BAD_REQUEST => "Slack refused the message",
+        _ => "unexpected status",
+    };
+    Outcome::permanent(format!("Slack HTTP {} ({meaning}): {}", reply.status, reply.text_snippet()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::channel::test_support::*;
+
+    #[test]
+    fn long_bodies_are_split_into_sections() {
+        let text: String = (0..400).map(|i| format!("line {i} of a long message\n")).collect();
+        let body = with_message("❌ headline", &text, |m| message(m).unwrap());
+        let blocks = body["blocks"].as_array().unwrap();
+        assert!(blocks.len() > 3);
+        for block in &blocks[1..] {
+            assert!(block["text"]["text"].as_str().unwrap().chars().count() <= SECTION_CHARS);
+        }
+        assert!(blocks[1]["text"]["text"].as_str().unwrap().starts_with("line 0 of"));
+        assert_eq!(blocks[0]["text"]["text"], "❌ headline");
+    }
+
+    #[test]
+    fn replies_are_classified_by_status() {
+        assert_eq!(classify(&reply(200, "ok")), Outcome::Delivered);
+        let mut limited = reply(429, "rate_limited");
+        limited.retry_after = Some(Duration::from_secs(30));
+        assert_eq!(
+            classify(&limited),
+            Outcome::Retry {
+                reason: "Slack rate limited (HTTP 429)".into(),
+                after: Some(Duration::from_secs(30))
+            }
+        );
+        assert!(matches!(classify(&reply(503, "")), Outcome::Retry { .. }));
+        for (status, body) in [(403, "invalid_token"), (404, "no_service"), (410, "channel_is_archived")] {
+            let outcome = classify(&reply(status, body));
+            assert!(matches!(outcome, Outcome::Permanent { .. }), "{status}: {outcome:?}");
+            assert!(outcome.reason().unwrap().ends_with(body), "{outcome:?}");
+        }
+        assert!(matches!(classify(&reply(400, "invalid_payload")), Outcome::Permanent { .. }));
+    }
+}

@@ -1,0 +1,149 @@
+//! WeCom (企业微信) group robot: `POST https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…`.
+//!
+//! No signature: the key in the URL is the credential (hence the URL is a secret). WeCom answers
+//! `{"errcode": 0, "errmsg": "ok"}` or another `errcode`:
+//!
+//! | errcode        | meaning                                   | outcome           |
+//! |----------------|-------------------------------------------|-------------------|
+//! | 0              | sent                                      | Delivered         |
+//! | -1             | system busy                               | Retry             |
+//! | 45009          | over 20 messages a minute                 | Retry, after 60 s |
+//! | 45033          | too many concurrent calls                 | Retry             |
+//! | 93000          | invalid webhook URL (bad or deleted key)  | Permanent         |
+//! | anything else  | (reason carries the code and `errmsg`)    | Permanent         |
+//!
+//! Messages are `markdown`, whose `content` WeCom refuses over 4096 bytes; a robot takes 20
+//! messages a minute, then answers 45009.
+
+use serde_json::{Value, json};
+
+use super::exchange::{CodeMeaning, CodeTable, Post, Reply, classify_coded};
+use super::{ChannelError, Message, Outcome, Setting, channel_url, check_unused, check_url, non_empty};
+use crate::action::Action;
+use crate::config::{ChannelConfig, Findings};
+use crate::template::Markup;
+use crate::text::truncate_bytes;
+
+/// WeCom rejects markdown `content` over 4096 bytes.
+pub const MAX_CONTENT_BYTES: usize = 4096;
+/// A robot accepts 20 messages a minute.
+pub const RATE_PER_MINUTE: Option<u32> = Some(20);
+pub const MARKUP: Markup = Markup::Wecom;
+
+/// WeCom markdown: newlines are line breaks; `<font color>` takes `info` (green), `warning`
+/// (orange-red) and `comment` (grey); inline code is supported. (No `>` quote for errors: how
+/// far a quote reaches is not documented, and it could swallow the next node's line.)
+pub const TEMPLATE: (&str, &str) = (
+    "builtin:wecom",
+    r#"### {{ headline | md }}
+Status: <font color="{{ "info" if ok else ("warning" if failed else "comment") }}">{{ status | md }}</font>
+{% if video_id %}
+Video ID: {{ video_id | code }}
+{% endif %}
+{% if workflow_id %}
+Workflow ID: {{ workflow_id | code }}
+{% endif %}
+{% if task_id %}
+Task ID: {{ task_id | code }}
+{% endif %}
+{% if duration %}
+Duration: {{ duration }}
+{% endif %}
+{% if event_time %}
+Event time: {{ event_time | md }}
+{% endif %}
+{% if nodes %}
+
+**Nodes**
+{% for node in nodes %}
+{{ node.status | marker }} {{ node.name | md }} · {{ node.status | md }}{% if node.duration %} · {{ node.duration }}{% endif %}
+
+{% if not node.ok and (node.error_code or node.error_message) %}
+　↳ {% if node.error_code %}{{ node.error_code | code }} {% endif %}{{ node.error_message | clip(300) | md }}
+{% endif %}
+{% endfor %}
+{% endif %}"#,
+);
+
+pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
+    check_url(channel, at, f);
+    check_unused(channel, at, f, &[Setting::Secret, Setting::Headers, Setting::MsgType]);
+}
+
+/// `{"msgtype": "markdown", "markdown": {"content"}}`, cut to [`MAX_CONTENT_BYTES`] on a
+/// character boundary.
+pub(super) fn message(m: &Message<'_>) -> Result<Value, String> {
+    Ok(json!({
+        "msgtype": "markdown",
+        "markdown": { "content": truncate_bytes(non_empty(m.text)?, MAX_CONTENT_BYTES) },
+    }))
+}
+
+pub(super) fn prepare(channel: &ChannelConfig, action: &Action) -> Result<Post, ChannelError> {
+    Post::json(channel_url(channel)?, &action.payload)
+}
+
+const TABLE: CodeTable = CodeTable {
+    service: "WeCom",
+    code_fields: &["errcode"],
+    message_fields: &["errmsg"],
+    known: &[
+        (-1, "system busy", CodeMeaning::Retry(None)),
+        (45009, "over 20 messages a minute", CodeMeaning::Retry(Some(60))),
+        (45033, "too many concurrent calls", CodeMeaning::Retry(None)),
+        (93000, "invalid webhook URL", CodeMeaning::Permanent),
+    ],
+};
+
+pub(super) fn classify(reply: &Reply) -> Outcome {
+    classify_coded(reply, &TABLE)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::channel::test_support::*;
+    use crate::config::ChannelType;
+
+    #[test]
+    fn prepare_posts_the_payload_to_the_url_with_its_key() {
+        let url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k-1";
+        let payload = json!({"msgtype": "markdown", "markdown": {"content": "x"}});
+        let post =
+            prepare(&channel(ChannelType::Wecom, url, None), &action(ChannelType::Wecom, payload.clone()))
+                .unwrap();
+        assert_eq!(post.url.as_str(), url);
+        assert_eq!(serde_json::from_slice::<serde_json::Value>(&post.body).unwrap(), payload);
+    }
+
+    #[test]
+    fn content_is_cut_to_4096_bytes_on_a_char_boundary() {
+        let body = with_message("h", &"猫".repeat(3000), |m| message(m).unwrap());
+        let content = body["markdown"]["content"].as_str().unwrap();
+        assert!(content.len() <= MAX_CONTENT_BYTES);
+        assert!(content.len() > MAX_CONTENT_BYTES - 8);
+        assert!(content.ends_with(crate::text::CUT_MARKER));
+        assert!(with_message("h", " \n", |m| message(m)).unwrap_err().contains("empty message"));
+    }
+
+    #[test]
+    fn replies_are_classified_by_errcode() {
+        assert_eq!(classify(&reply(200, r#"{"errcode":0,"errmsg":"ok"}"#)), Outcome::Delivered);
+        let limited = classify(&reply(200, r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#));
+        assert_eq!(
+            limited,
+            Outcome::Retry {
+                reason: "WeCom errcode 45009 (over 20 messages a minute): api freq out of limit".into(),
+                after: Some(Duration::from_secs(60)),
+            }
+        );
+        let invalid = classify(&reply(200, r#"{"errcode":93000,"errmsg":"invalid webhook url"}"#));
+        assert!(matches!(invalid, Outcome::Permanent { .. }), "{invalid:?}");
+        assert!(matches!(classify(&reply(200, r#"{"errcode":40008}"#)), Outcome::Permanent { .. }));
+        assert!(matches!(classify(&reply(500, "")), Outcome::Retry { .. }));
+    }
+}

@@ -1,0 +1,182 @@
+//! The callback path: every action of one delivery, concurrently, within the request's deadline.
+//! Each is claimed, sent with retries, and settled; what the deadline leaves undelivered goes to
+//! the outbox when there is one (see the parent module for the whole life of an action).
+
+use std::time::Instant;
+
+use super::{Dispatcher, NotSent, Report, Settled, backoff};
+use crate::action::Action;
+use crate::channel::Outcome;
+use crate::dedup::{Claim, ClaimToken};
+use crate::event::Delivery;
+use crate::outbox::{Next, OutboxItem, next_due};
+
+/// How often a duplicate checks whether the holder of an in-flight action has finished.
+const IN_FLIGHT_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl Dispatcher {
+    /// Runs every action of `delivery`, concurrently, within `deadline`.
+    pub async fn dispatch(&self, delivery: &Delivery, deadline: Instant) -> Report {
+        let mut report = Report { events: delivery.events.len(), ..Report::default() };
+        let mut actions = Vec::new();
+        for event in &delivery.events {
+            match self.router.plan(event) {
+                Ok(planned) => actions.extend(planned),
+                Err(err) => {
+                    tracing::error!(identity = %event.identity(), error = %err, "cannot render this event's messages");
+                    report.failed_permanently += 1;
+                }
+            }
+        }
+        report.actions = actions.len();
+        let results = futures_util::future::join_all(actions.iter().map(|a| self.run(a, deadline))).await;
+        for (settled, attempts, store_down) in results {
+            report.retried += attempts.saturating_sub(1) as usize;
+            report.dedup_unavailable |= store_down;
+            match settled {
+                Settled::Delivered => report.delivered += 1,
+                Settled::Duplicate => report.duplicate += 1,
+                Settled::FailedPermanently => report.failed_permanently += 1,
+                Settled::LeftForRetry => report.left_for_retry += 1,
+                Settled::Queued => report.queued += 1,
+                Settled::InFlightElsewhere => report.in_flight_elsewhere += 1,
+            }
+        }
+        report
+    }
+
+    /// One action: claim, send, settle. Returns how it ended, the attempts made, and whether
+    /// the dedup store was unreachable.
+    async fn run(&self, action: &Action, deadline: Instant) -> (Settled, u32, bool) {
+        loop {
+            match self.dedup.claim(&action.key, self.timing.lease).await {
+                Ok(Claim::Acquired(token)) => {
+                    return self.deliver(action, Some(&token), deadline).await;
+                }
+                Ok(Claim::AlreadyDone) => {
+                    tracing::info!(key = %action.key, channel = %action.channel, "duplicate: already delivered");
+                    return (Settled::Duplicate, 0, false);
+                }
+                Ok(Claim::InFlight) => {
+                    if Instant::now() + IN_FLIGHT_POLL >= deadline {
+                        // Safe to answer 200 only when the outbox holds it: the holder may yet fail.
+                        if self.queued_in_outbox(&action.key).await {
+                            return (Settled::Queued, 0, false);
+                        }
+                        tracing::warn!(key = %action.key, "still in flight elsewhere at the deadline");
+                        return (Settled::InFlightElsewhere, 0, false);
+                    }
+                    tokio::time::sleep(IN_FLIGHT_POLL).await;
+                }
+                Err(err) => {
+                    tracing::warn!(key = %action.key, error = %err, "dedup store unreachable: delivering without duplicate protection");
+                    let (settled, attempts, _) = self.deliver(action, None, deadline).await;
+                    return (settled, attempts, true);
+                }
+            }
+        }
+    }
+
+    async fn queued_in_outbox(&self, key: &str) -> bool {
+        match &self.outbox {
+            Some(outbox) => outbox.contains(key).await.unwrap_or(false),
+            None => false,
+        }
+    }
+
+    /// Sends a claimed action with retries, then settles its claim. Returns how it ended, the
+    /// attempts made, and whether the store was unreachable when marking it done.
+    async fn deliver(
+        &self,
+        action: &Action,
+        token: Option<&ClaimToken>,
+        deadline: Instant,
+    ) -> (Settled, u32, bool) {
+        let Some(channel) = self.channels.get(&action.channel) else {
+            tracing::error!(channel = %action.channel, "action for a channel that is not configured");
+            self.release(&action.key, token).await;
+            return (Settled::FailedPermanently, 0, false);
+        };
+        let mut attempts = 0u32;
+        let mut last_error = String::new();
+        loop {
+            match self.pace(&action.channel, deadline).await {
+                Ok(()) => {}
+                Err(NotSent::RateLimited) => {
+                    last_error = format!("rate limit of channel {} reached", action.channel);
+                    break;
+                }
+                Err(NotSent::NoTime) => break,
+            }
+            attempts += 1;
+            match self.send_before(channel, action, deadline).await {
+                Outcome::Delivered => {
+                    tracing::info!(key = %action.key, channel = %action.channel, route = %action.route, attempts, "delivered");
+                    let store_down = !self.complete(&action.key, token).await;
+                    return (Settled::Delivered, attempts, store_down);
+                }
+                Outcome::Permanent { reason } => {
+                    tracing::error!(
+                        key = %action.key, channel = %action.channel, route = %action.route, %reason,
+                        "delivery failed permanently (configuration error?): not retried"
+                    );
+                    self.release(&action.key, token).await;
+                    return (Settled::FailedPermanently, attempts, false);
+                }
+                Outcome::Retry { reason, after } => {
+                    let delay = backoff::delay(
+                        attempts - 1,
+                        self.timing.backoff_initial,
+                        self.timing.backoff_max,
+                        after,
+                    );
+                    tracing::warn!(key = %action.key, channel = %action.channel, %reason, attempts, "delivery failed, will retry");
+                    last_error = reason;
+                    if Instant::now() + delay >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+        (self.leave_for_retry(action, token, attempts, last_error).await, attempts, false)
+    }
+
+    /// The deadline came first: queue in the outbox when there is one; release the claim.
+    async fn leave_for_retry(
+        &self,
+        action: &Action,
+        token: Option<&ClaimToken>,
+        attempts: u32,
+        last_error: String,
+    ) -> Settled {
+        let queued = match &self.outbox {
+            Some(outbox) => {
+                let now = crate::clock::unix_now();
+                // The callback's quick retries count as one round of the outbox's schedule.
+                let due = match next_due(now, 1, &self.timing.outbox_schedule, self.timing.outbox_max_age) {
+                    Next::At(due) => due,
+                    Next::Dead => now,
+                };
+                let item =
+                    OutboxItem { action: action.clone(), attempts: 1, first_seen: now, due, last_error };
+                match outbox.push(&item).await {
+                    Ok(_) => {
+                        tracing::warn!(key = %action.key, channel = %action.channel, due, attempts, "undelivered at the deadline: queued in the outbox");
+                        true
+                    }
+                    Err(err) => {
+                        tracing::error!(key = %action.key, error = %err, "outbox unreachable: the sender must retry");
+                        false
+                    }
+                }
+            }
+            None => {
+                tracing::warn!(key = %action.key, channel = %action.channel, attempts, "undelivered at the deadline: the sender must retry");
+                false
+            }
+        };
+        self.release(&action.key, token).await;
+        if queued { Settled::Queued } else { Settled::LeftForRetry }
+    }
+}

@@ -1,0 +1,149 @@
+//! The drain: outbox items that are due, each through the same claim as a callback's action (see
+//! the parent module). Not sent in this drain (the channel's pacing, or no time left) is not a
+//! failed round: the item stays as it is and comes back when its take lease ends.
+
+use std::time::Instant;
+
+use super::{Dispatcher, DrainReport, NotSent};
+use crate::action::Action;
+use crate::channel::Outcome;
+use crate::dedup::Claim;
+use crate::outbox::{Next, Outbox, OutboxItem, next_due};
+
+/// The most outbox items one drain takes.
+const DRAIN_BATCH: usize = 200;
+
+#[derive(Debug, Clone, Copy)]
+enum Redelivered {
+    Delivered,
+    Rescheduled,
+    DeadLettered,
+}
+
+impl Dispatcher {
+    /// Delivers the outbox items that are due, within `deadline`.
+    pub async fn drain(&self, deadline: Instant) -> DrainReport {
+        let Some(outbox) = &self.outbox else {
+            return DrainReport {
+                error: Some("no outbox: configure [dedup] backend = \"redis\"".into()),
+                ..DrainReport::default()
+            };
+        };
+        let now = crate::clock::unix_now();
+        let items = match outbox.take_due(now, DRAIN_BATCH).await {
+            Ok(items) => items,
+            Err(err) => return DrainReport { error: Some(err.to_string()), ..DrainReport::default() },
+        };
+        let mut report = DrainReport { taken: items.len(), ..DrainReport::default() };
+        let results = futures_util::future::join_all(
+            items.into_iter().map(|item| self.redeliver(outbox, item, deadline)),
+        )
+        .await;
+        for result in results {
+            match result {
+                Redelivered::Delivered => report.delivered += 1,
+                Redelivered::Rescheduled => report.rescheduled += 1,
+                Redelivered::DeadLettered => report.dead_lettered += 1,
+            }
+        }
+        report
+    }
+
+    /// One outbox item, through the same claim as a callback's action.
+    async fn redeliver(&self, outbox: &Outbox, item: OutboxItem, deadline: Instant) -> Redelivered {
+        let key = item.action.key.clone();
+        let token = match self.dedup.claim(&key, self.timing.lease).await {
+            Ok(Claim::Acquired(token)) => Some(token),
+            Ok(Claim::AlreadyDone) => {
+                tracing::info!(%key, "outbox item was delivered meanwhile: dropped");
+                self.forget(outbox, &key).await;
+                return Redelivered::Delivered;
+            }
+            // Another drain or a redelivery holds it: it comes back when the take lease ends.
+            Ok(Claim::InFlight) => return Redelivered::Rescheduled,
+            Err(err) => {
+                tracing::warn!(%key, error = %err, "dedup store unreachable: sending without duplicate protection");
+                None
+            }
+        };
+        let result = self.redeliver_claimed(outbox, item, deadline).await;
+        match result {
+            Redelivered::Delivered => {
+                self.complete(&key, token.as_ref()).await;
+            }
+            Redelivered::Rescheduled | Redelivered::DeadLettered => self.release(&key, token.as_ref()).await,
+        }
+        result
+    }
+
+    async fn redeliver_claimed(&self, outbox: &Outbox, item: OutboxItem, deadline: Instant) -> Redelivered {
+        let action = &item.action;
+        let Some(channel) = self.channels.get(&action.channel) else {
+            let reason = format!("channel {:?} is no longer configured", action.channel);
+            return self.dead_letter(outbox, item, reason).await;
+        };
+        // Not sent in this drain (our own pacing, or no time left) is not a failed round: the
+        // item stays as it is and comes back when its take lease ends.
+        match self.pace(&action.channel, deadline).await {
+            Ok(()) => {}
+            Err(NotSent::RateLimited) => {
+                return self.held_back(action, "the channel's rate limit is used up");
+            }
+            Err(NotSent::NoTime) => return self.held_back(action, "no time left in this drain"),
+        }
+        let outcome = self.send_before(channel, action, deadline).await;
+        match outcome {
+            Outcome::Delivered => {
+                tracing::info!(key = %action.key, channel = %action.channel, attempts = item.attempts + 1, "outbox item delivered");
+                self.forget(outbox, &action.key).await;
+                Redelivered::Delivered
+            }
+            Outcome::Permanent { reason } => self.dead_letter(outbox, item, reason).await,
+            Outcome::Retry { reason, .. } => {
+                let attempts = item.attempts + 1;
+                match next_due(
+                    item.first_seen,
+                    attempts,
+                    &self.timing.outbox_schedule,
+                    self.timing.outbox_max_age,
+                ) {
+                    Next::At(due) => {
+                        tracing::warn!(key = %action.key, due, attempts, error = %reason, "outbox item still failing: rescheduled");
+                        // `reschedule` records the failed round itself (attempts + 1): pass the
+                        // item as it was taken, or each failed drain would count twice.
+                        if let Err(err) = outbox.reschedule(&item, due, &reason).await {
+                            tracing::error!(key = %item.action.key, error = %err, "could not reschedule; it returns when its take lease ends");
+                        }
+                        Redelivered::Rescheduled
+                    }
+                    Next::Dead => {
+                        let reason = format!("gave up after {attempts} attempts: {reason}");
+                        self.dead_letter(outbox, OutboxItem { attempts, ..item }, reason).await
+                    }
+                }
+            }
+        }
+    }
+
+    fn held_back(&self, action: &Action, why: &str) -> Redelivered {
+        tracing::info!(key = %action.key, channel = %action.channel, why, "outbox item not tried in this drain: it comes back when its take lease ends");
+        Redelivered::Rescheduled
+    }
+
+    async fn forget(&self, outbox: &Outbox, key: &str) {
+        if let Err(err) = outbox.complete(key).await {
+            tracing::warn!(%key, error = %err, "could not remove the item from the outbox; the next drain drops it");
+        }
+    }
+
+    async fn dead_letter(&self, outbox: &Outbox, item: OutboxItem, reason: String) -> Redelivered {
+        tracing::error!(
+            key = %item.action.key, channel = %item.action.channel, attempts = item.attempts, %reason,
+            "DEAD LETTER: outbox item will not be delivered; see `vodhook outbox list`"
+        );
+        if let Err(err) = outbox.dead_letter(&item, &reason).await {
+            tracing::error!(key = %item.action.key, error = %err, "could not move the item to the dead-letter list");
+        }
+        Redelivered::DeadLettered
+    }
+}

@@ -1,0 +1,316 @@
+//! Routing: from an event to the actions it causes. Pure: no I/O, no clock.
+//!
+//! Routes are tried in the order of the file. The first route whose matchers all pass takes
+//! the event, unless it says `continue = true`, in which case later routes are tried too (as
+//! in Alertmanager). Each (matching route, channel of that route) pair is one [`Action`], with
+//! an idempotency key from the event's identity, the route and the channel, and its body: the
+//! text rendered by [`Templates`], in the service's JSON made by [`crate::channel::message`].
+//! Matcher syntax and semantics: [`matcher`].
+
+pub mod matcher;
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::action::Action;
+use crate::channel::{self, Message};
+use crate::config::{
+    ChannelConfig, Config, ConfigError, Problem, RouteConfig, channel_location, route_location,
+};
+use crate::event::Event;
+use crate::template::{Prepared, RenderError, Target, Templates, sample};
+pub use matcher::Matcher;
+
+/// The compiled routes of one configuration: built once per process, by the `setup` module.
+#[derive(Debug)]
+pub struct Router {
+    routes: Vec<CompiledRoute>,
+    channels: Vec<ChannelConfig>,
+    templates: Templates,
+}
+
+#[derive(Debug)]
+struct CompiledRoute {
+    config: RouteConfig,
+    matchers: Vec<Matcher>,
+    /// Indexes into `Router::channels`.
+    channels: Vec<usize>,
+}
+
+impl Router {
+    /// Compiles the matchers and every template (the built-ins of the channel types in use, and
+    /// those the configuration sets) once; reports every problem (unknown channel, bad matcher,
+    /// template that does not compile) with its location.
+    pub fn new(config: &Config) -> Result<Self, ConfigError> {
+        match Router::build(config) {
+            Ok((router, problems)) if problems.is_empty() => Ok(router),
+            Ok((_, problems)) => Err(ConfigError::new(problems)),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// [`Router::new`], keeping what compiled: the router without the matchers and channels that
+    /// did not, and the problems. So that `check-config` can still render the sample events with
+    /// it and list every problem at once. An error only when the templates do not compile.
+    pub fn build(config: &Config) -> Result<(Self, Vec<Problem>), ConfigError> {
+        let mut problems = Vec::new();
+        let by_name: HashMap<&str, usize> =
+            config.channels.iter().enumerate().map(|(i, c)| (c.name.as_str(), i)).collect();
+        let mut routes = Vec::with_capacity(config.routes.len());
+        for (i, route) in config.routes.iter().enumerate() {
+            let at = route_location(i, &route.name);
+            let matchers = compile_matchers(route, &at, &mut problems);
+            let channels = resolve_channels(route, &at, &by_name, &mut problems);
+            routes.push(CompiledRoute { config: route.clone(), matchers, channels });
+        }
+        let builtins: Vec<(&'static str, &'static str)> =
+            config.channels.iter().map(channel::builtin_template).collect();
+        match Templates::compile(config, &builtins) {
+            Ok(templates) => Ok((Router { routes, channels: config.channels.clone(), templates }, problems)),
+            Err(err) => {
+                problems.extend(err.problems);
+                Err(ConfigError::new(problems))
+            }
+        }
+    }
+
+    /// Renders every (route, channel) pair against each [sample event](sample), so that a
+    /// template that cannot render stops start-up and `check-config`, not a callback.
+    pub fn check_samples(&self) -> Vec<Problem> {
+        let samples = sample::events();
+        let prepared: Vec<(&str, Prepared<'_>)> =
+            samples.iter().map(|(name, event)| (*name, self.templates.prepare(event))).collect();
+        let mut problems: Vec<Problem> = Vec::new();
+        for (i, route) in self.routes.iter().enumerate() {
+            for &index in &route.channels {
+                let channel = &self.channels[index];
+                let at = if route.config.template.is_some() {
+                    format!("{}.template", route_location(i, &route.config.name))
+                } else if channel.template.is_some() {
+                    format!("{}.template", channel_location(index, &channel.name))
+                } else {
+                    channel_location(index, &channel.name)
+                };
+                for (sample, prepared) in &prepared {
+                    if let Err(err) = self.payload(route, channel, prepared) {
+                        let message = format!(
+                            "fails to render for route {:?} on the sample {sample} event: {}",
+                            route.config.name, err.message
+                        );
+                        let problem = Problem::new(at.clone(), message);
+                        if !problems.contains(&problem) {
+                            problems.push(problem);
+                        }
+                    }
+                }
+            }
+        }
+        problems
+    }
+
+    /// The body of the action sending `prepared`'s event to `channel` through `route`.
+    fn payload(
+        &self,
+        route: &CompiledRoute,
+        channel: &ChannelConfig,
+        prepared: &Prepared<'_>,
+    ) -> Result<Value, RenderError> {
+        let target = Target {
+            channel,
+            markup: channel::markup(channel),
+            builtin: channel::builtin_template(channel).0,
+        };
+        let text = self.templates.render(&target, &route.config, prepared)?;
+        let message = Message {
+            headline: prepared.headline(),
+            text: &text,
+            route: &route.config.name,
+            channel: &channel.name,
+            identity: prepared.identity(),
+            summary: prepared.summary(),
+            failed: prepared.failed(),
+            event: prepared.event(),
+        };
+        channel::message(channel, &message).map_err(|message| RenderError {
+            route: route.config.name.clone(),
+            channel: channel.name.clone(),
+            message,
+        })
+    }
+
+    /// The actions `event` causes, in route order (and channel order within a route).
+    pub fn plan(&self, event: &Event) -> Result<Vec<Action>, RenderError> {
+        let mut actions = Vec::new();
+        let mut prepared = None;
+        for route in &self.routes {
+            if !route.matchers.iter().all(|m| m.matches(event)) {
+                continue;
+            }
+            let prepared = prepared.get_or_insert_with(|| self.templates.prepare(event));
+            for &index in &route.channels {
+                let channel = &self.channels[index];
+                let payload = self.payload(route, channel, prepared)?;
+                actions.push(Action {
+                    key: Action::key_for(prepared.identity(), &route.config.name, &channel.name),
+                    event: prepared.identity().to_owned(),
+                    route: route.config.name.clone(),
+                    channel: channel.name.clone(),
+                    channel_type: channel.kind,
+                    payload,
+                });
+            }
+            if !route.config.continue_matching {
+                break;
+            }
+        }
+        Ok(actions)
+    }
+
+    /// The names of the routes `event` matches, in order, honouring `continue` (what `plan`
+    /// would use, without rendering).
+    pub fn matching_routes(&self, event: &Event) -> Vec<&str> {
+        let mut names = Vec::new();
+        for route in &self.routes {
+            if route.matchers.iter().all(|m| m.matches(event)) {
+                names.push(route.config.name.as_str());
+                if !route.config.continue_matching {
+                    break;
+                }
+            }
+        }
+        names
+    }
+
+    /// One line per route: `name: matchers → channels`, for `check-config`.
+    pub fn describe(&self) -> Vec<String> {
+        self.routes
+            .iter()
+            .map(|route| {
+                let matchers = if route.matchers.is_empty() {
+                    "every event".to_owned()
+                } else {
+                    route.matchers.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                };
+                let channels: Vec<&str> =
+                    route.channels.iter().map(|&i| self.channels[i].name.as_str()).collect();
+                let more = if route.config.continue_matching { " (continue)" } else { "" };
+                format!("{}: {matchers} → {}{more}", route.config.name, channels.join(", "))
+            })
+            .collect()
+    }
+}
+
+/// The `match` table's entries and the `matchers`, compiled; problems named by place.
+fn compile_matchers(route: &RouteConfig, at: &str, problems: &mut Vec<Problem>) -> Vec<Matcher> {
+    let mut matchers = Vec::new();
+    for (field, value) in &route.match_fields {
+        match Matcher::from_pair(field, value) {
+            Ok(m) => matchers.push(m),
+            Err(message) => problems.push(Problem::new(format!("{at}.match.{field}"), message)),
+        }
+    }
+    for (j, text) in route.matchers.iter().enumerate() {
+        match Matcher::parse(text) {
+            Ok(m) => matchers.push(m),
+            Err(message) => problems.push(Problem::new(format!("{at}.matchers[{j}]"), message)),
+        }
+    }
+    matchers
+}
+
+/// The route's channels as indexes into the configuration's channels.
+fn resolve_channels(
+    route: &RouteConfig,
+    at: &str,
+    by_name: &HashMap<&str, usize>,
+    problems: &mut Vec<Problem>,
+) -> Vec<usize> {
+    if route.channels.is_empty() {
+        problems.push(Problem::new(format!("{at}.channels"), "is empty: name at least one channel"));
+    }
+    let mut channels = Vec::with_capacity(route.channels.len());
+    for (j, name) in route.channels.iter().enumerate() {
+        match by_name.get(name.as_str()) {
+            Some(&index) if channels.contains(&index) => problems.push(Problem::new(
+                format!("{at}.channels[{j}]"),
+                format!("channel {name:?} is listed twice"),
+            )),
+            Some(&index) => channels.push(index),
+            None => {
+                let mut known: Vec<&str> = by_name.keys().copied().collect();
+                known.sort_unstable();
+                problems.push(Problem::new(
+                    format!("{at}.channels[{j}]"),
+                    format!("unknown channel {name:?} (channels: {})", known.join(", ")),
+                ));
+            }
+        }
+    }
+    channels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ChannelType;
+
+    #[test]
+    fn a_router_can_be_shared_across_tasks() {
+        fn shareable<T: Send + Sync + 'static>() {}
+        shareable::<Router>();
+    }
+
+    #[test]
+    fn the_builtin_config_logs_every_event() {
+        let router = Router::new(&Config::builtin()).unwrap();
+        for (_, event) in sample::events() {
+            let actions = router.plan(&event).unwrap();
+            assert_eq!(actions.len(), 1);
+            assert_eq!((actions[0].route.as_str(), actions[0].channel.as_str()), ("all", "log"));
+            assert_eq!(actions[0].payload["event"], event.identity());
+        }
+    }
+
+    fn config(toml: &str) -> Config {
+        Config::from_toml_str(toml, &|_| None).expect("valid test configuration")
+    }
+
+    #[test]
+    fn builtins_compile_and_render_every_channel_type() {
+        let mut toml = String::new();
+        for kind in ChannelType::ALL {
+            toml.push_str(&format!("[[channels]]\nname = \"{kind}\"\ntype = \"{kind}\"\n"));
+            if kind != ChannelType::Log {
+                toml.push_str("url = \"https://example.com/hook\"\n");
+            }
+        }
+        toml.push_str("[[channels]]\nname = \"post\"\ntype = \"feishu\"\nmsg_type = \"post\"\nurl = \"https://example.com/p\"\n");
+        let names: Vec<String> = ChannelType::ALL.iter().map(|k| format!("\"{k}\"")).collect();
+        toml.push_str(&format!("[[routes]]\nname = \"all\"\nchannels = [{}, \"post\"]\n", names.join(", ")));
+        let router = Router::new(&config(&toml)).unwrap();
+        assert_eq!(router.check_samples(), vec![]);
+        for (_, event) in sample::events() {
+            assert_eq!(router.plan(&event).unwrap().len(), ChannelType::ALL.len() + 1);
+        }
+    }
+
+    #[test]
+    fn render_failures_on_samples_are_reported() {
+        let log = "[[channels]]\nname = \"log\"\ntype = \"log\"\n";
+        let router = Router::new(&config(&format!(
+            "{log}[[routes]]\nname = \"r\"\nchannels = [\"log\"]\ntemplate = \"{{{{ nodes | length + 'x' }}}}\"\n"
+        )))
+        .unwrap();
+        let problems = router.check_samples();
+        assert!(problems[0].to_string().contains("fails to render"), "{problems:?}");
+        let slack = "[[channels]]\nname = \"slack\"\ntype = \"slack\"\nurl = \"https://hooks.slack.com/services/x\"\n";
+        let router = Router::new(&config(&format!(
+            "{slack}[[routes]]\nname = \"r\"\nchannels = [\"slack\"]\ntemplate = \"{{% if false %}}x{{% endif %}}\"\n"
+        )))
+        .unwrap();
+        let problems = router.check_samples();
+        assert!(problems[0].to_string().contains("empty message"), "{problems:?}");
+        assert!(problems[0].at.starts_with(r#"routes[0] "r".template"#), "{problems:?}");
+    }
+}

@@ -1,0 +1,470 @@
+//! Message text: from an event to the text of a message, in the markup of the channel it goes to.
+//! Text only: the channel wraps it in its service's JSON (`channel::message`), applying
+//! that service's size limits.
+//!
+//! Every template (the built-in ones the channels in use need, and each channel's and route's
+//! override) is compiled once per process, by [`Templates::compile`] at start-up; rendering an
+//! event looks a compiled template up and runs it.
+//!
+//! Which template renders a (route, channel) pair: the route's `template`, else the channel's
+//! `template`, else the channel type's built-in one.
+//!
+//! # Template variables
+//! Every field of [`Summary`] (`event_type`, `status`, `ok`, `title`,
+//! `video_id`, `workflow_id`, `task_id`, `event_time`, `duration_secs`, `duration`, `nodes`,
+//! `failed_nodes`, and `event`, the fully decoded event), and:
+//! - `marker`: ✅ succeeded, ❌ failed, ⚠️ anything else; `failed`: the status says failure;
+//! - `outcome`: `succeeded`, `failed`, or the status as sent;
+//! - `headline`: the one-line title (marker, what, outcome, title);
+//! - `identity`: the event's identity; `route`, `channel`, `channel_type`;
+//! - `markup`: `dingtalk_markdown`, `wecom_markdown`, `lark_md`, `slack_mrkdwn` or `text`.
+//!
+//! Filters: `md` (a value escaped for the channel's markup, on one line: use it on anything
+//! from the event), `code` (an id as inline code where the markup has it), `oneline`,
+//! `clip(n)` (at most `n` characters, with `…`), `marker` (a status's marker).
+
+mod defaults;
+mod markup;
+pub mod sample;
+
+use std::cell::OnceCell;
+use std::collections::{BTreeSet, HashMap};
+
+use minijinja::{Environment, State, UndefinedBehavior, context};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::{
+    ChannelConfig, Config, ConfigError, Problem, RouteConfig, channel_location, route_location,
+};
+use crate::event::{Event, Summary, TaskStatus};
+use crate::text;
+pub use markup::{Markup, code, escape};
+
+/// The variables every template sees (see the module documentation).
+pub const VARIABLES: [&str; 22] = [
+    "event_type",
+    "status",
+    "ok",
+    "title",
+    "video_id",
+    "workflow_id",
+    "task_id",
+    "event_time",
+    "duration_secs",
+    "duration",
+    "nodes",
+    "failed_nodes",
+    "event",
+    "marker",
+    "failed",
+    "outcome",
+    "headline",
+    "identity",
+    "route",
+    "channel",
+    "channel_type",
+    "markup",
+];
+
+/// A message that failed on an event (only user templates can fail: the built-in ones are
+/// rendered against sample events by the tests and by every configuration check).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("route {route:?}, channel {channel:?}: {message}")]
+pub struct RenderError {
+    pub route: String,
+    pub channel: String,
+    pub message: String,
+}
+
+/// The compiled templates of one configuration.
+#[derive(Debug)]
+pub struct Templates {
+    env: Environment<'static>,
+    /// Route name → its template, for routes that have one.
+    routes: HashMap<String, Compiled>,
+    /// Channel name → its template, for channels that have one.
+    channels: HashMap<String, Compiled>,
+}
+
+#[derive(Debug, Clone)]
+struct Compiled {
+    name: String,
+    /// Whether the template reads `event`: converting the decoded tree is the costly part of
+    /// a context, so it is only done for templates that use it.
+    needs_event: bool,
+}
+
+const HEADLINE: &str = "builtin:headline";
+const PLAIN: &str = "builtin:plain";
+
+/// The channel a message is rendered for: its settings, its markup and the name of its built-in
+/// template (one of those given to [`Templates::compile`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub channel: &'a ChannelConfig,
+    pub markup: Markup,
+    pub builtin: &'static str,
+}
+
+impl Templates {
+    /// Compiles the shared built-ins, `builtins` (name, source: the built-in templates of the
+    /// channels in use) and every template `config` sets, once. Reports every template that does
+    /// not compile or names an unknown variable, with its place.
+    pub fn compile(config: &Config, builtins: &[(&'static str, &'static str)]) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        let mut env = environment();
+        for &(name, source) in
+            [(HEADLINE, defaults::HEADLINE), (PLAIN, defaults::PLAIN)].iter().chain(builtins)
+        {
+            if env.get_template(name).is_ok() {
+                continue; // several channels share a built-in
+            }
+            if let Err(err) = env.add_template(name, source) {
+                problems.push(Problem::new(name, format!("built-in template does not compile: {err}")));
+            }
+        }
+        let known: BTreeSet<String> =
+            VARIABLES.iter().map(|v| v.to_string()).chain(env.globals().map(|(k, _)| k.to_owned())).collect();
+        let mut compile = |name: String, source: &str, at: String| -> Option<Compiled> {
+            if let Err(err) = env.add_template_owned(name.clone(), source.to_owned()) {
+                problems.push(Problem::new(at, format!("template does not compile: {err}")));
+                return None;
+            }
+            let template = env.get_template(&name).ok()?;
+            let used = template.undeclared_variables(false);
+            let mut unknown: Vec<&str> =
+                used.iter().filter(|v| !known.contains(*v)).map(String::as_str).collect();
+            if !unknown.is_empty() {
+                unknown.sort_unstable();
+                problems.push(Problem::new(
+                    at,
+                    format!("unknown variable(s) {} (known: {})", unknown.join(", "), VARIABLES.join(", ")),
+                ));
+            }
+            Some(Compiled { needs_event: used.contains("event"), name })
+        };
+        let mut channels = HashMap::new();
+        for (i, channel) in config.channels.iter().enumerate() {
+            if let Some(source) = &channel.template {
+                let at = format!("{}.template", channel_location(i, &channel.name));
+                if let Some(compiled) = compile(format!("channel:{}", channel.name), source, at) {
+                    channels.insert(channel.name.clone(), compiled);
+                }
+            }
+        }
+        let mut routes = HashMap::new();
+        for (i, route) in config.routes.iter().enumerate() {
+            if let Some(source) = &route.template {
+                let at = format!("{}.template", route_location(i, &route.name));
+                if let Some(compiled) = compile(format!("route:{}", route.name), source, at) {
+                    routes.insert(route.name.clone(), compiled);
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(Templates { env, routes, channels })
+        } else {
+            Err(ConfigError::new(problems))
+        }
+    }
+
+    /// What every rendering of `event` shares: computed once per event, however many
+    /// channels it goes to.
+    pub fn prepare<'e>(&self, event: &'e Event) -> Prepared<'e> {
+        static NO_EVENT: Value = Value::Null;
+        let summary = Summary { event: &NO_EVENT, ..event.summary() };
+        let status = TaskStatus::parse(summary.status);
+        let failed = status == TaskStatus::Failed;
+        let outcome = match (&status, summary.status.is_empty()) {
+            (TaskStatus::Succeed, _) => "succeeded".to_owned(),
+            (TaskStatus::Failed, _) => "failed".to_owned(),
+            (_, true) => "received".to_owned(),
+            (TaskStatus::Other(raw), false) => raw.to_lowercase(),
+        };
+        let identity = event.identity();
+        let base = minijinja::Value::from_serialize(BaseContext {
+            summary: &summary,
+            marker: status_marker(summary.status),
+            failed,
+            outcome: &outcome,
+            identity: &identity,
+        });
+        let headline = self
+            .env
+            .get_template(HEADLINE)
+            .and_then(|t| t.render(&base))
+            .map(|h| text::one_line(h.trim()))
+            .unwrap_or_else(|_| {
+                format!("{} {} {outcome}", status_marker(summary.status), summary.event_type)
+            });
+        // Keys written out in `context!` take precedence over the spread `..base`.
+        let base = context! { headline => headline.clone(), ..base };
+        Prepared { event, summary, failed, identity, headline, base, tree: OnceCell::new() }
+    }
+
+    /// The text of the message for (`target`, `route`), in the target's markup.
+    pub fn render(
+        &self,
+        target: &Target<'_>,
+        route: &RouteConfig,
+        prepared: &Prepared<'_>,
+    ) -> Result<String, RenderError> {
+        let channel = target.channel;
+        let compiled =
+            self.select(target, route).map_err(|message| RenderError::new(route, channel, message))?;
+        let template = self
+            .env
+            .get_template(&compiled.name)
+            .map_err(|e| RenderError::new(route, channel, e.to_string()))?;
+        let event_tree = if compiled.needs_event {
+            prepared.tree.get_or_init(|| minijinja::Value::from_serialize(prepared.event.decoded())).clone()
+        } else {
+            minijinja::Value::UNDEFINED // falls through to the base's `none`
+        };
+        let ctx = context! {
+            route => route.name.as_str(),
+            channel => channel.name.as_str(),
+            channel_type => channel.kind.as_str(),
+            markup => target.markup.as_str(),
+            event => event_tree,
+            ..prepared.base.clone()
+        };
+        let rendered = template.render(ctx).map_err(|e| RenderError::new(route, channel, e.to_string()))?;
+        Ok(rendered.trim_matches('\n').to_owned())
+    }
+
+    fn select(&self, target: &Target<'_>, route: &RouteConfig) -> Result<Compiled, String> {
+        let channel = target.channel;
+        if route.template.is_some() {
+            return self.routes.get(&route.name).cloned().ok_or_else(|| {
+                format!("the template of route {:?} was not compiled at start-up", route.name)
+            });
+        }
+        if channel.template.is_some() {
+            return self.channels.get(&channel.name).cloned().ok_or_else(|| {
+                format!("the template of channel {:?} was not compiled at start-up", channel.name)
+            });
+        }
+        Ok(Compiled { name: target.builtin.to_owned(), needs_event: false })
+    }
+}
+
+impl RenderError {
+    fn new(route: &RouteConfig, channel: &ChannelConfig, message: String) -> Self {
+        RenderError { route: route.name.clone(), channel: channel.name.clone(), message }
+    }
+}
+
+/// One event's share of every rendering: see [`Templates::prepare`].
+pub struct Prepared<'e> {
+    event: &'e Event,
+    summary: Summary<'e>,
+    failed: bool,
+    identity: String,
+    headline: String,
+    base: minijinja::Value,
+    tree: OnceCell<minijinja::Value>,
+}
+
+impl<'e> Prepared<'e> {
+    /// The event's one-line headline, e.g. `❌ VOD workflow failed: launch.mp4`.
+    pub fn headline(&self) -> &str {
+        &self.headline
+    }
+
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// The event's facts (without the decoded tree: see [`Prepared::event`]).
+    pub fn summary(&self) -> &Summary<'e> {
+        &self.summary
+    }
+
+    /// The status says failure.
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    pub fn event(&self) -> &'e Event {
+        self.event
+    }
+}
+
+#[derive(Serialize)]
+struct BaseContext<'a> {
+    #[serde(flatten)]
+    summary: &'a Summary<'a>,
+    marker: &'static str,
+    failed: bool,
+    outcome: &'a str,
+    identity: &'a str,
+}
+
+/// ✅ for success, ❌ for failure, ⚠️ for anything else (a status VOD may add later).
+pub fn status_marker(status: &str) -> &'static str {
+    match TaskStatus::parse(status) {
+        TaskStatus::Succeed => "✅",
+        TaskStatus::Failed => "❌",
+        TaskStatus::Other(_) => "⚠️",
+    }
+}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    // A missing detail in one event renders as nothing rather than losing the message;
+    // misspelt variables are caught when the configuration is checked.
+    env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.add_filter("md", |state: &State<'_, '_>, value: minijinja::Value| {
+        escape(&plain(&value), markup_in(state))
+    });
+    env.add_filter("code", |state: &State<'_, '_>, value: minijinja::Value| {
+        if value.is_none() || value.is_undefined() {
+            return String::new();
+        }
+        code(&plain(&value), markup_in(state))
+    });
+    env.add_filter("oneline", |value: minijinja::Value| text::one_line(&plain(&value)));
+    env.add_filter("marker", |value: minijinja::Value| status_marker(&plain(&value)).to_owned());
+    env.add_filter("clip", |value: minijinja::Value, max: usize| {
+        if value.is_none() || value.is_undefined() {
+            value
+        } else {
+            minijinja::Value::from(text::truncate_chars(&plain(&value), max))
+        }
+    });
+    env
+}
+
+/// A value as text; none and undefined are empty.
+fn plain(value: &minijinja::Value) -> String {
+    if value.is_none() || value.is_undefined() {
+        return String::new();
+    }
+    match value.as_str() {
+        Some(s) => s.to_owned(),
+        None => value.to_string(),
+    }
+}
+
+fn markup_in(state: &State<'_, '_>) -> Markup {
+    state.lookup("markup").and_then(|m| m.as_str().map(Markup::parse)).unwrap_or(Markup::Text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ChannelType;
+    use crate::redact::Secret;
+
+    fn channel(kind: ChannelType) -> ChannelConfig {
+        ChannelConfig {
+            name: kind.as_str().to_owned(),
+            kind,
+            url: Some(Secret::new("https://example.com/hook")),
+            secret: None,
+            headers: Default::default(),
+            template: None,
+            rate_per_minute: None,
+            msg_type: None,
+        }
+    }
+
+    fn route(template: Option<&str>) -> RouteConfig {
+        RouteConfig {
+            name: "r".into(),
+            match_fields: Default::default(),
+            matchers: vec![],
+            channels: vec![],
+            template: template.map(str::to_owned),
+            continue_matching: false,
+        }
+    }
+
+    fn config(channels: Vec<ChannelConfig>, routes: Vec<RouteConfig>) -> Config {
+        Config { channels, routes, ..Config::default() }
+    }
+
+    const BUILTIN: (&str, &str) = ("builtin:test", "built-in says {{ status }} in {{ markup }}");
+
+    fn target(channel: &ChannelConfig) -> Target<'_> {
+        Target { channel, markup: Markup::Wecom, builtin: BUILTIN.0 }
+    }
+
+    fn render(templates: &Templates, channel: &ChannelConfig, route: &RouteConfig, event: &Event) -> String {
+        templates.render(&target(channel), route, &templates.prepare(event)).unwrap()
+    }
+
+    fn failed() -> Event {
+        sample::events().remove(0).1
+    }
+
+    #[test]
+    fn route_template_beats_channel_template_beats_builtin() {
+        let mut ch = channel(ChannelType::Wecom);
+        ch.template = Some("channel says {{ status }}".into());
+        let mut r = route(Some("route says {{ video_id }} via {{ channel }}"));
+        r.channels = vec![ch.name.clone()];
+        let templates = Templates::compile(&config(vec![ch.clone()], vec![r.clone()]), &[BUILTIN]).unwrap();
+        let event = failed();
+        assert_eq!(
+            render(&templates, &ch, &r, &event),
+            "route says b0e8a1c0f2d34e5f8a6b7c8d9e0f1a2b via wecom"
+        );
+        let plain_route = RouteConfig { template: None, ..r };
+        assert_eq!(render(&templates, &ch, &plain_route, &event), "channel says Failed");
+        let plain_channel = ChannelConfig { template: None, ..ch };
+        assert_eq!(
+            render(&templates, &plain_channel, &plain_route, &event),
+            "built-in says Failed in wecom_markdown"
+        );
+    }
+
+    #[test]
+    fn bad_templates_are_config_problems_with_locations() {
+        let mut ch = channel(ChannelType::Slack);
+        ch.template = Some("{% if %}".into());
+        let mut r = route(Some("{{ titel }} {{ event.Status }}"));
+        r.channels = vec![ch.name.clone()];
+        let err = Templates::compile(&config(vec![ch], vec![r]), &[]).unwrap_err().to_string();
+        assert!(err.contains(r#"channels[0] "slack".template: template does not compile"#), "{err}");
+        assert!(err.contains(r#"routes[0] "r".template: unknown variable(s) titel"#), "{err}");
+    }
+
+    #[test]
+    fn templates_can_read_the_decoded_event() {
+        let mut r = route(Some(
+            "{{ event.ActivityResults.VodSnapshot_53e77.Result.ErrorCode }}/{{ event.Nope.Deeper }}",
+        ));
+        r.channels = vec!["log".into()];
+        let ch = channel(ChannelType::Log);
+        let templates = Templates::compile(&config(vec![ch.clone()], vec![r.clone()]), &[]).unwrap();
+        assert_eq!(render(&templates, &ch, &r, &failed()), "InvalidParameter.Width/");
+    }
+
+    #[test]
+    fn escaping_follows_the_target_markup() {
+        let r = route(Some("{{ \"*x* <y>\" | md }} {{ \"id_1\" | code }}"));
+        let ch = channel(ChannelType::Slack);
+        let templates = Templates::compile(&config(vec![ch.clone()], vec![r.clone()]), &[]).unwrap();
+        let event = failed();
+        let prepared = templates.prepare(&event);
+        let slack = Target { channel: &ch, markup: Markup::Slack, builtin: "" };
+        assert_eq!(templates.render(&slack, &r, &prepared).unwrap(), "*x* &lt;y&gt; `id_1`");
+        let dingtalk = Target { markup: Markup::Dingtalk, ..slack };
+        assert_eq!(templates.render(&dingtalk, &r, &prepared).unwrap(), r"\*x\* \<y\> id_1");
+    }
+
+    #[test]
+    fn markers_cover_every_status() {
+        assert_eq!(status_marker("Succeed"), "✅");
+        assert_eq!(status_marker("success"), "✅");
+        assert_eq!(status_marker("Failed"), "❌");
+        assert_eq!(status_marker("Canceled"), "⚠️");
+        assert_eq!(status_marker(""), "⚠️");
+    }
+}

@@ -1,0 +1,635 @@
+//! The HTTP contract of the core service (`App::handle`), in process as axum's testing example
+//! does it: every envelope on an HTTP-trigger path and on `/invoke`, callback authentication,
+//! FC's hooks, methods, and the `{"error", "path"}` answer for every input that cannot be an
+//! event. What needs a real process and socket (the streamed body limit, SIGTERM, FC's log
+//! markers and request ids, the timer) is in `tests/server.rs`.
+
+mod support;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use support::app::{InProcess, assert_error_body, message};
+use support::{fixture, fixture_bytes, unix_now, vod_headers, vod_signature};
+
+fn json_ct() -> (&'static str, String) {
+    ("content-type", "application/json".to_owned())
+}
+
+fn request_id(id: &str) -> (&'static str, String) {
+    ("x-fc-request-id", id.to_owned())
+}
+
+// --- envelopes ---------------------------------------------------------------------------------
+
+struct Delivery {
+    name: &'static str,
+    body: Vec<u8>,
+    /// The identities of the events it holds (`EventType:TaskId`, ...), which the pipeline's log
+    /// lines for the request name.
+    identities: Vec<&'static str>,
+}
+
+fn deliveries() -> Vec<Delivery> {
+    let bare = fixture_bytes("runtime-bare-event.json");
+    vec![
+        Delivery {
+            name: "bare event",
+            body: bare.clone(),
+            identities: vec!["WorkflowTaskComplete:task-rt-bare-0001"],
+        },
+        Delivery {
+            name: "base64 event (MNS STREAM, raw)",
+            body: BASE64.encode(&bare).into_bytes(),
+            identities: vec!["WorkflowTaskComplete:task-rt-bare-0001"],
+        },
+        Delivery {
+            name: "FC MNS queue trigger, CloudEvents array",
+            body: fixture_bytes("runtime-mns-queue-cloudevents.json"),
+            identities: vec![
+                "WorkflowTaskComplete:task-rt-mnsq-0001",
+                "FileUploadComplete:f0e1d2c3b4a5968778695a4b3c2d1e0f:2025-04-01T02:28:55Z",
+            ],
+        },
+        Delivery {
+            name: "single CloudEvent",
+            body: fixture_bytes("runtime-cloudevent-single.json"),
+            identities: vec!["WorkflowTaskComplete:task-rt-ce-0001"],
+        },
+        Delivery {
+            name: "MNS topic, JSON format, plain Message",
+            body: fixture_bytes("runtime-mns-topic-json.json"),
+            identities: vec!["WorkflowTaskComplete:task-rt-topic-0001"],
+        },
+        Delivery {
+            name: "MNS topic, JSON format, base64 Message",
+            body: fixture_bytes("runtime-mns-topic-json-base64.json"),
+            identities: vec!["WorkflowTaskComplete:task-rt-topic-0002"],
+        },
+        Delivery {
+            name: "MNS topic, STREAM format with attributes",
+            body: fixture_bytes("runtime-mns-stream.json"),
+            identities: vec!["WorkflowTaskComplete:task-rt-stream-0001"],
+        },
+    ]
+}
+
+#[tokio::test]
+async fn every_envelope_via_http_trigger_and_invoke() {
+    let vodhook = InProcess::new("", &[]);
+    for (d, delivery) in deliveries().iter().enumerate() {
+        // `/` and another path are HTTP-trigger calls; `/invoke` is FC's event invocation.
+        for (p, path) in ["/", "/vod/callback", "/invoke"].iter().enumerate() {
+            let id = format!("env-{d}-{p}");
+            let what = format!("{} via POST {path}", delivery.name);
+            let reply = vodhook.post(path, &[json_ct(), request_id(&id)], delivery.body.clone()).await;
+            assert_eq!(reply.status, StatusCode::OK, "{what}: {}", reply.text);
+            let n = delivery.identities.len();
+            assert_eq!(reply.body["events"], json!(n), "{what}: {}", reply.text);
+            assert!(reply.body.get("rejected").is_none(), "{what}: {}", reply.text);
+            assert!(reply.headers.get("x-fc-status").is_none(), "{what}: success carries no x-fc-status");
+
+            // The right events were decoded: the request's log lines name each of them.
+            let logged = vodhook.text_of(&id);
+            for identity in &delivery.identities {
+                assert!(logged.contains(identity), "{what}: {identity} not in the request's logs:\n{logged}");
+            }
+        }
+    }
+}
+
+// --- authentication ----------------------------------------------------------------------------
+
+const KEY: &str = "k3y-9f2c61d0a4b8e7";
+const OLD_KEY: &str = "old-k3y-5e1d7c3b";
+/// As configured in VOD: deliberately not the address the test connects to, because the URL
+/// signed is the configured one, never rebuilt from the request.
+const CALLBACK_URL: &str = "https://vodhook.example.com/vod/callback";
+
+struct AuthCase {
+    name: &'static str,
+    path: &'static str,
+    headers: Vec<(&'static str, String)>,
+    status: StatusCode,
+    /// What the refusal's log line (and error) must say.
+    reason: &'static str,
+}
+
+fn signed(url: &str, ts: i64, key: &str) -> Vec<(&'static str, String)> {
+    vod_headers(url, key, ts)
+}
+
+fn auth_cases(now: i64) -> Vec<AuthCase> {
+    let http_invoke = || ("x-fc-control-path", "/http-invoke".to_owned());
+    let with = |mut h: Vec<(&'static str, String)>, extra: (&'static str, String)| {
+        h.push(extra);
+        h
+    };
+    let ok = StatusCode::OK;
+    let denied = StatusCode::UNAUTHORIZED;
+    vec![
+        AuthCase { name: "good", path: "/", headers: signed(CALLBACK_URL, now, KEY), status: ok, reason: "" },
+        AuthCase {
+            name: "good, uppercase hex",
+            path: "/vod/callback",
+            headers: vec![
+                ("x-vod-timestamp", now.to_string()),
+                ("x-vod-signature", vod_signature(CALLBACK_URL, now, KEY).to_uppercase()),
+            ],
+            status: ok,
+            reason: "",
+        },
+        AuthCase {
+            name: "good, 250 s old (inside the 300 s window)",
+            path: "/",
+            headers: signed(CALLBACK_URL, now - 250, KEY),
+            status: ok,
+            reason: "",
+        },
+        AuthCase {
+            name: "previous key during rotation",
+            path: "/",
+            headers: signed(CALLBACK_URL, now, OLD_KEY),
+            status: ok,
+            reason: "",
+        },
+        AuthCase {
+            name: "wrong key",
+            path: "/",
+            headers: signed(CALLBACK_URL, now, "not-the-key"),
+            status: denied,
+            reason: "does not match",
+        },
+        AuthCase {
+            name: "signed over the request's own URL instead of the configured one",
+            path: "/vod/callback",
+            headers: signed("http://127.0.0.1/vod/callback", now, KEY),
+            status: denied,
+            reason: "does not match",
+        },
+        AuthCase {
+            name: "signature for another timestamp",
+            path: "/",
+            headers: vec![
+                ("x-vod-timestamp", now.to_string()),
+                ("x-vod-signature", vod_signature(CALLBACK_URL, now - 1, KEY)),
+            ],
+            status: denied,
+            reason: "does not match",
+        },
+        AuthCase {
+            name: "stale: 400 s old",
+            path: "/",
+            headers: signed(CALLBACK_URL, now - 400, KEY),
+            status: denied,
+            reason: "away from now",
+        },
+        AuthCase {
+            name: "stale: 400 s in the future",
+            path: "/",
+            headers: signed(CALLBACK_URL, now + 400, KEY),
+            status: denied,
+            reason: "away from now",
+        },
+        AuthCase {
+            name: "stale, previous key",
+            path: "/",
+            headers: signed(CALLBACK_URL, now - 3600, OLD_KEY),
+            status: denied,
+            reason: "away from now",
+        },
+        AuthCase {
+            name: "no headers",
+            path: "/",
+            headers: vec![],
+            status: denied,
+            reason: "missing X-VOD-TIMESTAMP",
+        },
+        AuthCase {
+            name: "timestamp only",
+            path: "/",
+            headers: vec![("x-vod-timestamp", now.to_string())],
+            status: denied,
+            reason: "missing X-VOD-SIGNATURE",
+        },
+        AuthCase {
+            name: "signature only",
+            path: "/",
+            headers: vec![("x-vod-signature", vod_signature(CALLBACK_URL, now, KEY))],
+            status: denied,
+            reason: "missing X-VOD-TIMESTAMP",
+        },
+        AuthCase {
+            name: "empty signature",
+            path: "/",
+            headers: vec![("x-vod-timestamp", now.to_string()), ("x-vod-signature", String::new())],
+            status: denied,
+            reason: "missing X-VOD-SIGNATURE",
+        },
+        AuthCase {
+            name: "timestamp in milliseconds",
+            path: "/",
+            headers: signed(CALLBACK_URL, now * 1000, KEY),
+            status: denied,
+            reason: "away from now",
+        },
+        AuthCase {
+            name: "timestamp not a number",
+            path: "/",
+            headers: vec![
+                ("x-vod-timestamp", "yesterday".to_owned()),
+                ("x-vod-signature", vod_signature(CALLBACK_URL, now, KEY)),
+            ],
+            status: denied,
+            reason: "not a unix time",
+        },
+        AuthCase {
+            name: "/invoke needs no signature",
+            path: "/invoke",
+            headers: vec![],
+            status: ok,
+            reason: "",
+        },
+        AuthCase {
+            name: "/invoke ignores a wrong signature",
+            path: "/invoke",
+            headers: signed(CALLBACK_URL, now, "not-the-key"),
+            status: ok,
+            reason: "",
+        },
+        AuthCase {
+            name: "/invoke as FC's HTTP trigger (x-fc-control-path), unsigned",
+            path: "/invoke",
+            headers: vec![http_invoke()],
+            status: denied,
+            reason: "missing X-VOD-TIMESTAMP",
+        },
+        AuthCase {
+            name: "/invoke as FC's HTTP trigger, wrong key",
+            path: "/invoke",
+            headers: with(signed(CALLBACK_URL, now, "not-the-key"), http_invoke()),
+            status: denied,
+            reason: "does not match",
+        },
+        AuthCase {
+            name: "/invoke as FC's HTTP trigger, signed",
+            path: "/invoke",
+            headers: with(signed(CALLBACK_URL, now, KEY), http_invoke()),
+            status: ok,
+            reason: "",
+        },
+    ]
+}
+
+#[tokio::test]
+async fn callback_authentication() {
+    let vodhook = InProcess::new(
+        "",
+        &[
+            ("VODHOOK_AUTH_KEY", KEY),
+            ("VODHOOK_AUTH_KEY_PREVIOUS", OLD_KEY),
+            ("VODHOOK_CALLBACK_URL", CALLBACK_URL),
+        ],
+    );
+    let body = fixture_bytes("runtime-bare-event.json");
+    let now = unix_now();
+    // Every signature the service could have computed for these requests: none may be logged.
+    let mut never_logged = vec![KEY.to_owned(), OLD_KEY.to_owned()];
+    for (i, case) in auth_cases(now).into_iter().enumerate() {
+        let id = format!("auth-{i}");
+        let mut headers = case.headers.clone();
+        headers.push(json_ct());
+        headers.push(request_id(&id));
+        let timestamp = case.headers.iter().find(|(n, _)| *n == "x-vod-timestamp");
+        if let Some(ts) = timestamp.and_then(|(_, ts)| ts.parse::<i64>().ok()) {
+            never_logged.push(vod_signature(CALLBACK_URL, ts, KEY));
+            never_logged.push(vod_signature(CALLBACK_URL, ts, OLD_KEY));
+        }
+        let reply = vodhook.post(case.path, &headers, body.clone()).await;
+        assert_eq!(reply.status, case.status, "{}: {}", case.name, reply.text);
+        if case.status == StatusCode::OK {
+            assert_eq!(reply.body["events"], 1, "{}: {}", case.name, reply.text);
+            continue;
+        }
+        assert_error_body(&reply, case.name);
+        assert!(
+            reply.body["error"].as_str().unwrap_or_default().contains(case.reason),
+            "{}: the error should say {:?}: {}",
+            case.name,
+            case.reason,
+            reply.text
+        );
+        // 401 on an HTTP-trigger call is not FC's function-error signal.
+        assert!(reply.headers.get("x-fc-status").is_none(), "{}", case.name);
+        let lines = vodhook.lines_of(&id);
+        let refusal = lines.iter().find(|l| message(l).contains("signature check failed"));
+        let refusal = refusal.unwrap_or_else(|| panic!("{}: no refusal logged: {lines:#?}", case.name));
+        let reason = refusal["fields"]["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains(case.reason),
+            "{}: the log should say {:?}: {refusal}",
+            case.name,
+            case.reason
+        );
+        assert_eq!(refusal["level"], "WARN", "{}", case.name);
+        // Nothing else happened: the refusal, then the request's summary line with no event.
+        let summary = lines.iter().find(|l| message(l) == "request done").expect("a summary line");
+        assert_eq!(summary["fields"]["status"], 401, "{}: {summary}", case.name);
+        assert_eq!(summary["fields"]["events"], 0, "{}: {summary}", case.name);
+        assert_eq!(
+            lines.len(),
+            2,
+            "{}: a refused callback must not reach the pipeline: {lines:#?}",
+            case.name
+        );
+    }
+    let previous = vodhook.lines().into_iter().find(|l| message(l).contains("previous auth key"));
+    let previous = previous.expect("a line about the previous key");
+    assert_eq!(previous["span"]["request_id"], "auth-3", "logged for the rotation case: {previous}");
+    let logs = vodhook.text();
+    for secret in &never_logged {
+        assert!(!logs.contains(secret.as_str()), "the logs show a secret or expected signature {secret:?}");
+    }
+    assert!(!logs.contains("unauthenticated"), "no 'unauthenticated' warning with a key set");
+}
+
+/// The vector in VOD's documentation. Its timestamp (2018) is stale at the real now, so the
+/// service refuses it for staleness; the verifier accepts it at its own time (`vodhook sign`
+/// prints it: `tests/cli.rs`).
+#[tokio::test]
+async fn documented_signature_vector() {
+    const URL: &str = "https://www.example.com/your/callback";
+    const EXPECTED: &str = "c72b60894140fa98920f1279219b7ed4";
+    assert_eq!(vod_signature(URL, 1519375990, "test123"), EXPECTED, "the test's own formula");
+    assert_eq!(vodhook::auth::signature(URL, 1519375990, "test123"), EXPECTED);
+
+    // The verifier accepts the vector at its own time (the clock is passed in).
+    let config = vodhook::config::AuthConfig {
+        callback_url: Some(URL.to_owned()),
+        key: Some(vodhook::redact::Secret::new("test123")),
+        previous_key: None,
+        max_skew_secs: 300,
+    };
+    let verifier = vodhook::auth::Verifier::from_config(&config).unwrap().expect("a key is set");
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-vod-timestamp", "1519375990".parse().unwrap());
+    headers.insert("x-vod-signature", EXPECTED.parse().unwrap());
+    assert_eq!(verifier.verify(&headers, 1519375990 + 60), Ok(vodhook::auth::KeyUsed::Current));
+    assert!(verifier.verify(&headers, unix_now()).is_err(), "stale at the real now");
+
+    // The service, configured like the documentation, refuses it now, for staleness.
+    let vodhook = InProcess::new("", &[("VODHOOK_AUTH_KEY", "test123"), ("VODHOOK_CALLBACK_URL", URL)]);
+    let headers = [
+        json_ct(),
+        request_id("vector"),
+        ("x-vod-timestamp", "1519375990".to_owned()),
+        ("x-vod-signature", EXPECTED.to_owned()),
+    ];
+    let reply = vodhook.post("/your/callback", &headers, fixture_bytes("runtime-bare-event.json")).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+    assert!(reply.body["error"].as_str().unwrap_or_default().contains("away from now"), "{}", reply.text);
+    let logged = vodhook.text_of("vector");
+    assert!(logged.contains("signature check failed") && logged.contains("away from now"), "{logged}");
+    assert!(!vodhook.text().contains("test123"));
+}
+
+#[tokio::test]
+async fn without_a_key_callbacks_are_accepted_with_one_startup_warning() {
+    let vodhook = InProcess::new("", &[]);
+    let reply = vodhook.post("/", &[json_ct()], fixture_bytes("runtime-bare-event.json")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let warnings = vodhook.lines().into_iter().filter(|l| message(l).contains("unauthenticated")).count();
+    assert_eq!(warnings, 1, "{}", vodhook.text());
+}
+
+#[tokio::test]
+async fn methods_hooks_and_error_bodies() {
+    let vodhook = InProcess::new("", &[]);
+
+    // FC's lifecycle hooks and the health check.
+    for (method, path) in
+        [(Method::POST, "/initialize"), (Method::GET, "/pre-stop"), (Method::GET, "/healthz")]
+    {
+        let reply = vodhook.call(method.clone(), path, &[], "").await;
+        assert_eq!(reply.status, StatusCode::OK, "{method} {path}: {}", reply.text);
+    }
+
+    // Only POST carries callbacks.
+    for (method, path) in [
+        (Method::GET, "/"),
+        (Method::PUT, "/"),
+        (Method::DELETE, "/vod/callback"),
+        (Method::PATCH, "/"),
+        (Method::GET, "/invoke"),
+        (Method::PUT, "/invoke"),
+        (Method::GET, "/initialize"),
+        (Method::POST, "/healthz/../pre-stop/x"),
+    ] {
+        let body = fixture_bytes("runtime-bare-event.json");
+        let reply = vodhook.call(method.clone(), path, &[json_ct()], body).await;
+        if method == Method::POST {
+            // Any other POST path is an HTTP-trigger callback.
+            assert_eq!(reply.status, StatusCode::OK, "{method} {path}: {}", reply.text);
+            continue;
+        }
+        assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {}", reply.text);
+        assert_eq!(reply.headers.get("allow").map(|v| v.as_bytes()), Some(&b"POST"[..]), "{method} {path}");
+        assert_error_body(&reply, &format!("{method} {path}"));
+    }
+
+    // 400: the error says what and where.
+    for path in ["/", "/invoke"] {
+        let reply = vodhook.post(path, &[json_ct()], &br#"{"EventType": 5}"#[..]).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}: {}", reply.text);
+        assert_error_body(&reply, path);
+        assert_eq!(reply.body["path"], "EventType", "{}", reply.text);
+        assert!(reply.body["error"].as_str().unwrap().contains("expected a string"), "{}", reply.text);
+        let fc_status = reply.headers.get("x-fc-status").map(|v| v.as_bytes().to_vec());
+        // A failed /invoke is FC's function error: its async retry and destinations take over.
+        assert_eq!(fc_status, (path == "/invoke").then(|| b"404".to_vec()), "{path}: x-fc-status");
+    }
+}
+
+// --- malformed requests ------------------------------------------------------------------------
+
+struct Malformed {
+    name: &'static str,
+    body: Vec<u8>,
+    content_type: &'static str,
+    /// The error's `path` when the case pins it.
+    path: Option<&'static str>,
+}
+
+fn bad(name: &'static str, body: impl Into<Vec<u8>>) -> Malformed {
+    Malformed { name, body: body.into(), content_type: "application/json", path: None }
+}
+
+fn bad_at(name: &'static str, body: impl Into<Vec<u8>>, path: &'static str) -> Malformed {
+    Malformed { path: Some(path), ..bad(name, body) }
+}
+
+fn nested(depth: usize, leaf: Value) -> Value {
+    (0..depth).fold(leaf, |inner, _| json!({ "a": inner }))
+}
+
+fn malformed_requests() -> Vec<Malformed> {
+    let event = fixture("runtime-bare-event.json");
+    let ce = |data: Value| {
+        json!({"id": "1", "source": "MNS-f", "specversion": "1.0", "type": "mns:Queue:SendMessage",
+               "subject": "acs:mns:cn-shanghai:1:queues/q", "time": "2025-04-01T02:33:12Z", "data": data})
+    };
+    let topic = |message: Value| {
+        json!({"TopicOwner": "1", "Message": message, "Subscriber": "1", "PublishTime": 1,
+               "SubscriptionName": "s", "MessageMD5": "x", "TopicName": "t", "MessageId": "m"})
+    };
+    // JSON nested 70 levels deep, counting the documents held in strings, built structurally:
+    // only two levels are embedded, so escaping stays linear.
+    let deepest = nested(36, json!("leaf"));
+    let middle = nested(30, json!({ "b": deepest.to_string() }));
+    let deep_in_strings =
+        json!({"EventType": "FileUploadComplete", "VideoId": "v", "Extend": middle.to_string()}).to_string();
+    let mut huge_key = String::from("{\"");
+    huge_key.push_str(&"k".repeat(200_000));
+    huge_key.push_str("\": 1}");
+    let mut envelopes = json!(event.clone());
+    for _ in 0..6 {
+        envelopes = json!({ "body": envelopes.to_string() });
+    }
+    let garbage: Vec<u8> = (0u32..600).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let with_bom = [&b"\xEF\xBB\xBF"[..], event.as_bytes()].concat();
+    let form = Malformed {
+        content_type: "application/x-www-form-urlencoded",
+        ..bad("form-encoded body", "EventType=WorkflowTaskComplete&TaskId=t1&Status=Succeed")
+    };
+    let multipart = Malformed {
+        content_type: "multipart/form-data; boundary=X",
+        ..bad(
+            "multipart body",
+            format!("--X\r\nContent-Disposition: form-data; name=\"e\"\r\n\r\n{event}\r\n--X--\r\n"),
+        )
+    };
+    let xml = Malformed {
+        content_type: "application/xml",
+        ..bad("XML", "<xml><EventType>WorkflowTaskComplete</EventType></xml>")
+    };
+    let text = Malformed { content_type: "text/plain", ..bad("plain text", "video 123 finished") };
+    vec![
+        bad_at("empty body", "", ""),
+        bad_at("whitespace only", " \r\n\t ", ""),
+        bad_at("null", "null", ""),
+        bad_at("true", "true", ""),
+        bad_at("a number", "42", ""),
+        bad_at("a negative float", "-0.5", ""),
+        bad("a number out of range", "1e999"),
+        bad("a 100 000-digit number", "9".repeat(100_000)),
+        bad("a JSON string of prose", "\"just a string\""),
+        bad("a JSON string holding a number", "\"17\""),
+        bad("not JSON at all", "not json at all"),
+        xml,
+        text,
+        form,
+        multipart,
+        bad_at("invalid UTF-8", b"{\"EventType\":\"\xff\xfe\"}".to_vec(), ""),
+        bad_at("Latin-1 bytes", b"{\"EventType\":\"Workflow\xe9\"}".to_vec(), ""),
+        bad_at("truncated event", event.as_bytes()[..event.len() / 2].to_vec(), ""),
+        bad_at("truncated in a string", r#"{"EventType":"WorkflowTaskComplete","TaskId":"t"#, ""),
+        bad("trailing garbage", format!("{} trailing", event.trim_end())),
+        bad_at("empty array", "[]", ""),
+        bad("array of numbers", "[1, 2, 3]"),
+        bad("array of junk", r#"[1, "x", null, true, {}, []]"#),
+        bad("array of nulls", "[null, null]"),
+        bad_at("empty object", "{}", ""),
+        bad_at("EventType a number", r#"{"EventType": 5}"#, "EventType"),
+        bad_at("EventType null", r#"{"EventType": null}"#, "EventType"),
+        bad_at("EventType an array", r#"{"EventType": ["WorkflowTaskComplete"]}"#, "EventType"),
+        bad_at("EventType an object", r#"{"EventType": {"v": "WorkflowTaskComplete"}}"#, "EventType"),
+        bad_at("EventType true", r#"{"EventType": true}"#, "EventType"),
+        bad_at("duplicate EventType, last a number", r#"{"EventType": "X", "EventType": 5}"#, "EventType"),
+        bad_at(
+            "workflow event without TaskId",
+            r#"{"EventType":"WorkflowTaskComplete","Status":"Succeed"}"#,
+            "TaskId",
+        ),
+        bad_at(
+            "TaskId a number",
+            r#"{"EventType":"WorkflowTaskComplete","TaskId":5,"Status":"Succeed"}"#,
+            "TaskId",
+        ),
+        bad_at(
+            "workflow event without Status",
+            r#"{"EventType":"WorkflowTaskComplete","TaskId":"t"}"#,
+            "Status",
+        ),
+        bad_at("200 nested arrays", format!("{}{}", "[".repeat(200), "]".repeat(200)), ""),
+        bad_at("200 nested objects", format!("{}1{}", "{\"a\":".repeat(200), "}".repeat(200)), ""),
+        bad("70 levels, JSON nested inside strings", deep_in_strings),
+        bad("base64 of garbage bytes", BASE64.encode(&garbage)),
+        bad("base64 of prose", BASE64.encode("hello, this is not an event")),
+        bad("base64 of a number", BASE64.encode("12345")),
+        bad(
+            "CloudEvent without data",
+            json!({"specversion": "1.0", "id": "1", "source": "s", "type": "t"}).to_string(),
+        ),
+        bad("CloudEvents array, one without data", json!([{"specversion": "1.0", "id": "1"}]).to_string()),
+        bad_at("CloudEvent with empty data", ce(json!({})).to_string(), "data"),
+        bad_at(
+            "CloudEvent messageBody a number",
+            ce(json!({"messageBody": 42})).to_string(),
+            "data.messageBody",
+        ),
+        bad_at(
+            "CloudEvent messageBody not base64",
+            ce(json!({"messageBody": "@@@ not base64 @@@"})).to_string(),
+            "data.messageBody",
+        ),
+        bad("CloudEvent data null", ce(Value::Null).to_string()),
+        bad_at("MNS topic with a number Message", topic(json!(12345)).to_string(), "Message"),
+        bad_at("MNS topic with a null Message", topic(Value::Null).to_string(), "Message"),
+        bad("MNS topic with an empty Message", topic(json!("")).to_string()),
+        bad("STREAM with a prose body", json!({"body": "video finished", "attrs": {}}).to_string()),
+        bad("STREAM with an empty body", json!({"body": "", "attrs": {}}).to_string()),
+        bad("envelopes nested 6 deep", envelopes.to_string()),
+        bad("a 200 000-byte key", huge_key),
+        bad_at("NUL bytes", b"\0\0\0\0".to_vec(), ""),
+        bad_at("a raw NUL inside a string", b"{\"EventType\":\"A\0B\"}".to_vec(), ""),
+        bad_at("a lone surrogate", r#"{"EventType":"\ud800"}"#, ""),
+        bad_at("UTF-8 BOM before the event", with_bom, ""),
+        bad("a timer body over the HTTP trigger", fixture_bytes("runtime-fc-timer.json")),
+    ]
+}
+
+#[tokio::test]
+async fn malformed_requests_get_a_4xx_and_a_json_error_never_a_5xx() {
+    let vodhook = InProcess::new("", &[]);
+    let cases = malformed_requests();
+    assert!(cases.len() >= 40, "{} cases", cases.len());
+    for (i, case) in cases.iter().enumerate() {
+        for path in ["/", "/invoke"] {
+            if path == "/invoke" && case.name.contains("timer") {
+                continue; // a timer body is a drain on /invoke
+            }
+            let what = format!("#{i} {} via {path}", case.name);
+            let headers = [("content-type", case.content_type.to_owned()), request_id(&format!("bad-{i}"))];
+            let reply = vodhook.post(path, &headers, case.body.clone()).await;
+            assert!(reply.status.is_client_error(), "{what}: {} {}", reply.status, reply.text);
+            assert_error_body(&reply, &what);
+            // Errors quote the input; a sender-controlled input must not come back in full.
+            assert!(reply.text.len() <= 2048, "{what}: a {}-byte error body", reply.text.len());
+            if let Some(expected) = case.path {
+                assert_eq!(reply.body["path"], expected, "{what}: {}", reply.text);
+            }
+            if path == "/invoke" {
+                assert_eq!(
+                    reply.headers.get("x-fc-status").map(|v| v.as_bytes()),
+                    Some(&b"404"[..]),
+                    "{what}"
+                );
+            }
+        }
+    }
+    let reply = vodhook.post("/", &[json_ct()], fixture_bytes("runtime-bare-event.json")).await;
+    assert_eq!(reply.status, StatusCode::OK, "a good callback after the bad ones: {}", reply.text);
+    let longest = vodhook.text().lines().map(str::len).max().unwrap_or(0);
+    assert!(longest <= 4096, "a {longest}-byte log line: the input was echoed into the logs");
+}
