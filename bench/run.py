@@ -447,6 +447,34 @@ def write_markdown(path, body):
         f.write(text)
 
 
+def compare(args):
+    """Cold start of two vodhook builds side by side (`--baseline`, e.g. main before a change, and
+    `--vodhook`), with the built-in configuration and with `--config`; runs interleaved, so the
+    machine's load hits both alike. Prints a Markdown table."""
+    def server(name, binary, config):
+        env = {"VODHOOK_LISTEN": "127.0.0.1:{port}", "FC_FUNCTION_NAME": "vodhook-bench"}
+        if config:
+            env["VODHOOK_CONFIG"] = os.path.abspath(config)
+        return Server(name, [binary, "serve"], env=env)
+
+    with open(os.path.abspath(args.bodies[0]), "rb") as f:
+        body = f.read()
+    rows = []
+    for label, config in (("built-in configuration", None), (os.path.basename(args.config), args.config)):
+        servers = [server("before", args.baseline, config), server("after", args.vodhook, config)]
+        print(f"cold start ({label}): {args.runs} runs each, interleaved", file=sys.stderr)
+        times, _ = cold_starts(servers, body, args.runs)
+        before, after = (statistics.median(times[n]) for n in ("before", "after"))
+        best_before, best_after = min(times["before"]), min(times["after"])
+        rows.append(
+            f"| {label} | {before:.2f} ms | {after:.2f} ms | {after / before:.2f}× "
+            f"| {best_before:.2f} ms | {best_after:.2f} ms |"
+        )
+    print("| configuration | before, median | after, median | after/before | before, best | after, best |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print("\n".join(rows))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--floor")
@@ -461,15 +489,22 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--wrk", default="wrk")
     ap.add_argument("--profile", default="release")
-    ap.add_argument("--results", required=True, help="where the raw figures go (JSON)")
+    ap.add_argument("--results", help="where the raw figures go (JSON); required unless --baseline")
     ap.add_argument("--report-only", action="store_true", help="report from an earlier --results file")
     ap.add_argument("--decode-log", help="criterion's output, to include its summary")
     ap.add_argument("--markdown", help="write the report into this file's Serve section")
+    ap.add_argument("--baseline", help="compare cold starts with this other vodhook binary, and nothing else")
+    ap.add_argument("--config", help="with --baseline: the configuration for the second comparison")
     args = ap.parse_args()
-    for name in ("floor", "vodhook", "venv"):
+    for name in ("floor", "vodhook", "venv", "baseline"):
         if getattr(args, name):
             setattr(args, name, os.path.abspath(getattr(args, name)))
+    if args.baseline:
+        compare(args)
+        return
 
+    if not args.results:
+        ap.error("--results is required")
     if args.report_only:
         with open(args.results) as f:
             results = json.load(f)

@@ -140,61 +140,27 @@ pub fn main() -> ExitCode {
 }
 
 fn run(command: Command) -> Result<ExitCode, String> {
+    // Servers log to stdout (what FC and Lambda collect); the tools to stderr, so their stdout
+    // stays clean for their output.
+    telemetry::init(match command {
+        Command::Serve { .. } | Command::Lambda { .. } => Sink::Stdout,
+        _ => Sink::Stderr,
+    });
     match command {
-        Command::Serve { listen, config } => {
-            telemetry::init(Sink::Stdout);
-            let addr = match listen {
-                Some(listen) => {
-                    listen.parse().map_err(|_| format!("--listen {listen:?} is not host:port"))?
-                }
-                None => runtime::server::listen_addr(|k| std::env::var(k).ok())?,
-            };
-            let app = Arc::new(start_app(config.as_deref())?);
-            tokio_runtime(true)?.block_on(runtime::server::serve(app, addr)).map_err(|e| e.to_string())?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Serve { listen, config } => serve(listen, config.as_deref()),
         Command::Lambda { config } => {
-            telemetry::init(Sink::Stdout);
             let app = Arc::new(start_app(config.as_deref())?);
             tokio_runtime(false)?.block_on(runtime::lambda::run(app)).map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Parse { input } => {
-            telemetry::init(Sink::Stderr);
-            parse(&read_input(input.as_deref())?)
-        }
+        Command::Parse { input } => parse(&read_input(input.as_deref())?),
         Command::Plan { config, input } => {
-            telemetry::init(Sink::Stderr);
             let setup = load_setup(config.as_deref())?;
             plan(&setup.router, &read_input(input.as_deref())?)
         }
-        Command::CheckConfig { file } => {
-            telemetry::init(Sink::Stderr);
-            match Setup::load_with(file.as_deref(), &|name: &str| std::env::var(name).ok()) {
-                Ok(setup) => {
-                    println!("{}", setup.report());
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(err) => {
-                    eprintln!("{err}");
-                    Ok(ExitCode::FAILURE)
-                }
-            }
-        }
-        Command::Drain { config } => {
-            telemetry::init(Sink::Stderr);
-            let setup = load_setup(config.as_deref())?;
-            let config = setup.config;
-            let deadline = std::time::Duration::from_millis(config.delivery.invoke_deadline_ms);
-            let state = State::open(&config.dedup).map_err(|e| e.to_string())?;
-            let dispatcher = Dispatcher::new(&config, setup.router, state);
-            let report =
-                tokio_runtime(false)?.block_on(dispatcher.drain(std::time::Instant::now() + deadline));
-            println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
-            Ok(if report.error.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
-        }
+        Command::CheckConfig { file } => Ok(check_config(file.as_deref())),
+        Command::Drain { config } => drain(config.as_deref()),
         Command::Outbox { command: OutboxCommand::List { config } } => {
-            telemetry::init(Sink::Stderr);
             let setup = load_setup(config.as_deref())?;
             tokio_runtime(false)?.block_on(outbox_list(&setup.config.dedup))
         }
@@ -205,21 +171,53 @@ fn run(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Simulate { target, key, callback_url, via, example, file } => {
-            telemetry::init(Sink::Stderr);
             let event = match (file, example) {
                 (Some(path), _) => read_input(Some(&path))?,
                 (None, Some(Example::Failed)) => samples::FAILED.as_bytes().to_vec(),
                 (None, _) => samples::SUCCEED.as_bytes().to_vec(),
             };
-            tokio_runtime(false)?.block_on(simulate(
-                &target,
-                key.as_deref(),
-                callback_url.as_deref(),
-                via,
-                event,
-            ))
+            let runtime = tokio_runtime(false)?;
+            runtime.block_on(simulate(&target, key.as_deref(), callback_url.as_deref(), via, event))
         }
     }
+}
+
+/// `vodhook serve`: the address from `--listen`, else the environment (see
+/// [`runtime::server::listen_addr`]).
+fn serve(listen: Option<String>, config: Option<&std::path::Path>) -> Result<ExitCode, String> {
+    let addr = match listen {
+        Some(listen) => listen.parse().map_err(|_| format!("--listen {listen:?} is not host:port"))?,
+        None => runtime::server::listen_addr(|k| std::env::var(k).ok())?,
+    };
+    let app = Arc::new(start_app(config)?);
+    tokio_runtime(true)?.block_on(runtime::server::serve(app, addr)).map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `vodhook check-config`: exactly the check start-up makes; every problem on stderr, exit 1.
+fn check_config(file: Option<&std::path::Path>) -> ExitCode {
+    match Setup::load_with(file, &|name: &str| std::env::var(name).ok()) {
+        Ok(setup) => {
+            println!("{}", setup.report());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `vodhook drain`: what the timer trigger does, once.
+fn drain(config: Option<&std::path::Path>) -> Result<ExitCode, String> {
+    let setup = load_setup(config)?;
+    let config = setup.config;
+    let deadline = std::time::Duration::from_millis(config.delivery.invoke_deadline_ms);
+    let state = State::open(&config.dedup).map_err(|e| e.to_string())?;
+    let dispatcher = Dispatcher::new(&config, setup.router, state);
+    let report = tokio_runtime(false)?.block_on(dispatcher.drain(std::time::Instant::now() + deadline));
+    println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+    Ok(if report.error.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 fn start_app(config: Option<&std::path::Path>) -> Result<App, String> {

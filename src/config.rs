@@ -496,14 +496,16 @@ fn toml_problem(text: &str, err: &toml::de::Error) -> Problem {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    /// An environment of `pairs` (tests pass it where the process's environment would go).
+    pub(crate) fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
     }
 
-    const GOOD: &str = r#"
+    /// A configuration with every kind of setting and `${VAR}`s, and [`GOOD_ENV`] to fill them.
+    pub(crate) const GOOD: &str = r#"
 [auth]
 callback_url = "https://fc.example.com/callback"
 key = "${AUTH}"
@@ -533,7 +535,7 @@ matchers = ['title!~".*test.*"']
 channels = ["hook"]
 "#;
 
-    const GOOD_ENV: &[(&str, &str)] = &[
+    pub(crate) const GOOD_ENV: &[(&str, &str)] = &[
         ("AUTH", "auth-key-value"),
         ("DING_TOKEN", "tok\"en&x"),
         ("DING_SECRET", "SECabc"),

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::auth::Verifier;
 use crate::dispatch::{Dispatcher, Report};
-use crate::event::{DecodeError, decode_delivery};
+use crate::event::{DecodeError, Delivery, decode_delivery};
 use crate::setup::{Setup, State};
 
 /// FC's header for "the function failed" on event invocations.
@@ -180,27 +180,9 @@ impl App {
         now: i64,
         started: Instant,
     ) -> Response<Bytes> {
-        if body.len() > self.max_body_bytes {
-            tracing::warn!(bytes = body.len(), limit = self.max_body_bytes, "request body too large");
-            log_summary(StatusCode::PAYLOAD_TOO_LARGE, &Report::default(), started);
-            return error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("body is larger than the {} bytes allowed", self.max_body_bytes),
-                "",
-            );
-        }
-        if let (Trigger::Http, Some(verifier)) = (trigger, &self.verifier) {
-            match verifier.verify(headers, now) {
-                Ok(crate::auth::KeyUsed::Current) => {}
-                Ok(crate::auth::KeyUsed::Previous) => {
-                    tracing::info!("callback signed with the previous auth key (rotation under way)")
-                }
-                Err(err) => {
-                    tracing::warn!(reason = %err, "callback refused: signature check failed");
-                    log_summary(StatusCode::UNAUTHORIZED, &Report::default(), started);
-                    return error_response(StatusCode::UNAUTHORIZED, &err.to_string(), "");
-                }
-            }
+        if let Err(refusal) = self.admit(trigger, headers, body, now) {
+            log_summary(refusal.status(), &Report::default(), started);
+            return refusal;
         }
         if trigger == Trigger::Invoke && is_timer_event(body) {
             let report = self.scheduled().await;
@@ -214,16 +196,7 @@ impl App {
                 return decode_failure(&err);
             }
         };
-        for warning in &delivery.warnings {
-            tracing::warn!(path = %clip(&warning.path), "{}", clip(&warning.message));
-        }
-        for rejected in &delivery.rejected {
-            tracing::error!(
-                path = %clip(&rejected.path),
-                "event in this delivery dropped: {}",
-                clip(&rejected.message)
-            );
-        }
+        log_decode_notes(&delivery);
         let deadline = started
             + match trigger {
                 Trigger::Http => self.callback_deadline,
@@ -232,27 +205,71 @@ impl App {
         let report = self.dispatcher.dispatch(&delivery, deadline).await;
         let status = if report.needs_retry() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
         log_summary(status, &report, started);
-        let mut body = serde_json::to_value(&report).unwrap_or(Value::Null);
-        if let Value::Object(map) = &mut body {
-            if !delivery.warnings.is_empty() {
-                let warnings: Vec<_> = delivery
-                    .warnings
-                    .iter()
-                    .map(|w| json!({"path": clip(&w.path), "message": clip(&w.message)}))
-                    .collect();
-                map.insert("warnings".into(), Value::Array(warnings));
+        json_response(status, &answer(&report, &delivery))
+    }
+
+    /// The checks before any work: the body's size, and the signature of an HTTP callback.
+    fn admit(
+        &self,
+        trigger: Trigger,
+        headers: &http::HeaderMap,
+        body: &Bytes,
+        now: i64,
+    ) -> Result<(), Response<Bytes>> {
+        if body.len() > self.max_body_bytes {
+            tracing::warn!(bytes = body.len(), limit = self.max_body_bytes, "request body too large");
+            let message = format!("body is larger than the {} bytes allowed", self.max_body_bytes);
+            return Err(error_response(StatusCode::PAYLOAD_TOO_LARGE, &message, ""));
+        }
+        let (Trigger::Http, Some(verifier)) = (trigger, &self.verifier) else {
+            return Ok(());
+        };
+        match verifier.verify(headers, now) {
+            Ok(crate::auth::KeyUsed::Current) => Ok(()),
+            Ok(crate::auth::KeyUsed::Previous) => {
+                tracing::info!("callback signed with the previous auth key (rotation under way)");
+                Ok(())
             }
-            if !delivery.rejected.is_empty() {
-                let rejected: Vec<_> = delivery
-                    .rejected
-                    .iter()
-                    .map(|e| json!({"error": clip(&e.message), "path": clip(&e.path)}))
-                    .collect();
-                map.insert("rejected".into(), Value::Array(rejected));
+            Err(err) => {
+                tracing::warn!(reason = %err, "callback refused: signature check failed");
+                Err(error_response(StatusCode::UNAUTHORIZED, &err.to_string(), ""))
             }
         }
-        json_response(status, &body)
     }
+}
+
+/// Logs what decoding kept as it arrived (warnings) and the events it could not decode.
+fn log_decode_notes(delivery: &Delivery) {
+    for warning in &delivery.warnings {
+        tracing::warn!(path = %clip(&warning.path), "{}", clip(&warning.message));
+    }
+    for rejected in &delivery.rejected {
+        tracing::error!(path = %clip(&rejected.path), "event in this delivery dropped: {}", clip(&rejected.message));
+    }
+}
+
+/// The answer's body: the report, and the delivery's warnings and rejected events.
+fn answer(report: &Report, delivery: &Delivery) -> Value {
+    let mut body = serde_json::to_value(report).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut body {
+        if !delivery.warnings.is_empty() {
+            let warnings: Vec<_> = delivery
+                .warnings
+                .iter()
+                .map(|w| json!({"path": clip(&w.path), "message": clip(&w.message)}))
+                .collect();
+            map.insert("warnings".into(), Value::Array(warnings));
+        }
+        if !delivery.rejected.is_empty() {
+            let rejected: Vec<_> = delivery
+                .rejected
+                .iter()
+                .map(|e| json!({"error": clip(&e.message), "path": clip(&e.path)}))
+                .collect();
+            map.insert("rejected".into(), Value::Array(rejected));
+        }
+    }
+    body
 }
 
 /// FC's timer trigger: `{"triggerTime": ..., "triggerName": ..., "payload": ...}`. VOD events

@@ -24,7 +24,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod dedup;
-mod dispatch;
+pub mod dispatch;
 pub mod event;
 pub mod handler;
 pub mod outbox;

@@ -165,48 +165,7 @@ impl std::fmt::Display for ConfigReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
-    }
-
-    const GOOD: &str = r#"
-[auth]
-callback_url = "https://fc.example.com/callback"
-key = "${AUTH}"
-
-[[channels]]
-name = "ops"
-type = "dingtalk"
-url = "https://oapi.dingtalk.com/robot/send?access_token=${DING_TOKEN}"
-secret = "${DING_SECRET}"
-
-[[channels]]
-name = "hook"
-type = "webhook"
-url = "https://hooks.example.com/vod"
-secret = "${HOOK_SECRET}"
-headers = { Authorization = "Bearer ${HOOK_TOKEN}" }
-
-[[routes]]
-name = "failures"
-match = { event_type = "WorkflowTaskComplete", status = "failed" }
-channels = ["ops", "hook"]
-continue = true
-
-[[routes]]
-name = "everything"
-matchers = ['title!~".*test.*"']
-channels = ["hook"]
-"#;
-
-    const GOOD_ENV: &[(&str, &str)] = &[
-        ("AUTH", "auth-key-value"),
-        ("DING_TOKEN", "tok\"en&x"),
-        ("DING_SECRET", "SECabc"),
-        ("HOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
-        ("HOOK_TOKEN", "t0k3n"),
-    ];
+    use crate::config::tests::{GOOD, GOOD_ENV, env_of};
 
     #[test]
     fn every_problem_is_listed_with_its_place_and_no_secret() {

@@ -125,6 +125,30 @@ fn classify(value: Value, path: String, depth: usize, out: &mut Vec<RawEvent>) -
     }
 }
 
+/// A CloudEvent: its `data.messageBody` (FC's MNS trigger), or `data` itself when that is a
+/// string or an event, is the message.
+fn cloud_event(
+    mut map: Map<String, Value>,
+    path: &str,
+    depth: usize,
+    out: &mut Vec<RawEvent>,
+) -> Result<(), DecodeError> {
+    let data_path = join_path(path, "data");
+    match map.remove("data") {
+        Some(Value::Object(mut data)) if !data.contains_key("EventType") => {
+            match data.remove("messageBody") {
+                Some(body) => message(body, join_path(&data_path, "messageBody"), depth, out),
+                None => Err(DecodeError::new(
+                    data_path,
+                    "expected messageBody (an MNS message) in the CloudEvent's data",
+                )),
+            }
+        }
+        Some(data) => message(data, data_path, depth, out),
+        None => Err(DecodeError::new(data_path, "required field is missing: a CloudEvent without data")),
+    }
+}
+
 fn classify_object(
     mut map: Map<String, Value>,
     path: String,
@@ -144,20 +168,7 @@ fn classify_object(
     let is_cloud_event =
         map.contains_key("specversion") || ["source", "type", "data"].iter().all(|k| map.contains_key(*k));
     if is_cloud_event {
-        let data_path = join_path(&path, "data");
-        return match map.remove("data") {
-            Some(Value::Object(mut data)) if !data.contains_key("EventType") => {
-                match data.remove("messageBody") {
-                    Some(body) => message(body, join_path(&data_path, "messageBody"), depth, out),
-                    None => Err(DecodeError::new(
-                        data_path,
-                        "expected messageBody (an MNS message) in the CloudEvent's data",
-                    )),
-                }
-            }
-            Some(data) => message(data, data_path, depth, out),
-            None => Err(DecodeError::new(data_path, "required field is missing: a CloudEvent without data")),
-        };
+        return cloud_event(map, &path, depth, out);
     }
     let is_topic_json = map.contains_key("Message")
         && ["TopicOwner", "TopicName", "MessageId", "Subscriber"].iter().any(|k| map.contains_key(*k));

@@ -139,16 +139,5 @@ pub fn message(line: &Value) -> &str {
 
 /// The `{"error", "path"}` contract of every 4xx.
 pub fn assert_error_body(reply: &Reply, what: &str) {
-    assert_eq!(
-        reply.headers.get("content-type").map(|v| v.as_bytes()),
-        Some(&b"application/json"[..]),
-        "{what}: content-type"
-    );
-    let error = reply.body.get("error").and_then(Value::as_str);
-    assert!(error.is_some_and(|e| !e.is_empty()), "{what}: no \"error\" string in {}", reply.text);
-    assert!(
-        reply.body.get("path").is_some_and(Value::is_string),
-        "{what}: no \"path\" string in {}",
-        reply.text
-    );
+    super::client::assert_error_contract(&reply.headers, &reply.body, &reply.text, what);
 }

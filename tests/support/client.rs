@@ -37,3 +37,16 @@ pub async fn post(url: &str, body: impl Into<reqwest::Body>, headers: &[(&str, S
 pub async fn callback(url: &str, callback_url: &str, key: &str, body: &str) -> Answer {
     post(url, body.to_owned(), &vod_headers(callback_url, key, unix_now())).await
 }
+
+/// The `{"error", "path"}` contract of every 4xx: a JSON body with a non-empty `error` string
+/// and a `path` string.
+pub fn assert_error_contract(headers: &http::HeaderMap, body: &Value, text: &str, what: &str) {
+    assert_eq!(
+        headers.get("content-type").map(|v| v.as_bytes()),
+        Some(&b"application/json"[..]),
+        "{what}: content-type"
+    );
+    let error = body.get("error").and_then(Value::as_str);
+    assert!(error.is_some_and(|e| !e.is_empty()), "{what}: no \"error\" string in {text}");
+    assert!(body.get("path").is_some_and(Value::is_string), "{what}: no \"path\" string in {text}");
+}
