@@ -38,7 +38,7 @@ pub fn expand(text: &str, lookup: Lookup<'_>) -> Result<String, String> {
                 return Err(format!(
                     "`${{{}}}` is not a variable reference: names are letters, digits and `_` \
                      (write `$${{` for a literal `${{`)",
-                    name.chars().take(40).collect::<String>()
+                    crate::text::truncate_chars(name, 40)
                 ));
             }
             match lookup(name) {

@@ -181,17 +181,7 @@ fn classify_object(
         return message(body, join_path(&path, "body"), depth, out);
     }
     // A few keys, each cut short: enough to recognise the shape, never an echo of the input.
-    let keys: Vec<String> = map
-        .keys()
-        .take(8)
-        .map(|k| {
-            if k.chars().count() > 40 {
-                format!("{}…", k.chars().take(40).collect::<String>())
-            } else {
-                k.clone()
-            }
-        })
-        .collect();
+    let keys: Vec<String> = map.keys().take(8).map(|k| crate::text::truncate_chars(k, 40)).collect();
     Err(DecodeError::new(
         path,
         format!(
