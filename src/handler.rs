@@ -180,7 +180,7 @@ impl App {
         now: i64,
         started: Instant,
     ) -> Response<Bytes> {
-        if let Err(refusal) = self.admit(trigger, headers, body, now) {
+        if let Some(refusal) = self.refusal(trigger, headers, body, now) {
             log_summary(refusal.status(), &Report::default(), started);
             return refusal;
         }
@@ -208,31 +208,32 @@ impl App {
         json_response(status, &answer(&report, &delivery))
     }
 
-    /// The checks before any work: the body's size, and the signature of an HTTP callback.
-    fn admit(
+    /// The checks before any work: the body's size, and the signature of an HTTP callback. The
+    /// answer to a request that fails one, `None` when it passes.
+    fn refusal(
         &self,
         trigger: Trigger,
         headers: &http::HeaderMap,
         body: &Bytes,
         now: i64,
-    ) -> Result<(), Response<Bytes>> {
+    ) -> Option<Response<Bytes>> {
         if body.len() > self.max_body_bytes {
             tracing::warn!(bytes = body.len(), limit = self.max_body_bytes, "request body too large");
             let message = format!("body is larger than the {} bytes allowed", self.max_body_bytes);
-            return Err(error_response(StatusCode::PAYLOAD_TOO_LARGE, &message, ""));
+            return Some(error_response(StatusCode::PAYLOAD_TOO_LARGE, &message, ""));
         }
         let (Trigger::Http, Some(verifier)) = (trigger, &self.verifier) else {
-            return Ok(());
+            return None;
         };
         match verifier.verify(headers, now) {
-            Ok(crate::auth::KeyUsed::Current) => Ok(()),
+            Ok(crate::auth::KeyUsed::Current) => None,
             Ok(crate::auth::KeyUsed::Previous) => {
                 tracing::info!("callback signed with the previous auth key (rotation under way)");
-                Ok(())
+                None
             }
             Err(err) => {
                 tracing::warn!(reason = %err, "callback refused: signature check failed");
-                Err(error_response(StatusCode::UNAUTHORIZED, &err.to_string(), ""))
+                Some(error_response(StatusCode::UNAUTHORIZED, &err.to_string(), ""))
             }
         }
     }

@@ -127,7 +127,7 @@ mod tests {
         assert!(content.len() <= MAX_CONTENT_BYTES);
         assert!(content.len() > MAX_CONTENT_BYTES - 8);
         assert!(content.ends_with(crate::text::CUT_MARKER));
-        assert!(with_message("h", " \n", |m| message(m)).unwrap_err().contains("empty message"));
+        assert!(with_message("h", " \n", message).unwrap_err().contains("empty message"));
     }
 
     #[test]
