@@ -131,6 +131,7 @@ mod tests {
             key: Some(Secret::new("test123")),
             previous_key: previous.map(Secret::new),
             max_skew_secs: 300,
+            ..AuthConfig::default()
         };
         Verifier::from_config(&config).unwrap().unwrap()
     }

@@ -350,6 +350,8 @@ async fn simulate(
                 .post(url)
                 .header("content-type", "application/octet-stream")
                 .header(crate::handler::FC_REQUEST_ID_HEADER, format!("simulate-{now}"))
+                // FC's mark on an event invocation; a vodhook on FC believes it only from FC.
+                .header("x-fc-control-path", crate::handler::paths::INVOKE)
                 .body(mns_trigger_body(&event, now))
         }
     };

@@ -61,8 +61,10 @@ pub mod env {
     /// Function Compute's port variables, in order of preference.
     pub const FC_CUSTOM_LISTEN_PORT: &str = "FC_CUSTOM_LISTEN_PORT";
     pub const FC_SERVER_PORT: &str = "FC_SERVER_PORT";
-    /// Set by Function Compute: listen on all interfaces.
+    /// Set by Function Compute: listen on all interfaces, log JSON.
     pub const FC_FUNCTION_NAME: &str = "FC_FUNCTION_NAME";
+    /// Together, proof of running on Function Compute (see `runtime::server::on_function_compute`).
+    pub const FC_PROOF: [&str; 4] = [FC_FUNCTION_NAME, "FC_REGION", "FC_ACCOUNT_ID", "FC_INSTANCE_ID"];
     /// Set by AWS Lambda: run as a Lambda function.
     pub const AWS_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
     /// Log filter, `RUST_LOG` syntax.
@@ -103,11 +105,24 @@ impl Default for Config {
 pub struct ServerConfig {
     /// Largest request body accepted; larger ones get `413`.
     pub max_body_bytes: usize,
+    /// A request's headers must arrive within this; it also closes keep-alive connections idle
+    /// that long.
+    pub header_read_timeout_ms: u64,
+    /// A request's body must arrive within this of its headers, else `408`.
+    pub body_read_timeout_ms: u64,
+    /// Open connections at most (lowered to stay below the process's descriptor limit); at the
+    /// cap the oldest one that has not sent a whole request is closed for a new one.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { max_body_bytes: 1024 * 1024 }
+        Self {
+            max_body_bytes: 1024 * 1024,
+            header_read_timeout_ms: 5_000,
+            body_read_timeout_ms: 5_000,
+            max_connections: 1024,
+        }
     }
 }
 
@@ -119,11 +134,21 @@ pub struct AuthConfig {
     pub previous_key: Option<Secret>,
     /// How far `X-VOD-TIMESTAMP` may be from now, either way.
     pub max_skew_secs: u64,
+    /// Accept unsigned `POST /invoke` (as event invocations) on a server that is not Function
+    /// Compute. Off by default, and risky: anyone who can reach the server can then send events
+    /// and start outbox drains. Only for a server whose `/invoke` no one else can reach.
+    pub allow_unsigned_invoke: bool,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self { callback_url: None, key: None, previous_key: None, max_skew_secs: 300 }
+        Self {
+            callback_url: None,
+            key: None,
+            previous_key: None,
+            max_skew_secs: 300,
+            allow_unsigned_invoke: false,
+        }
     }
 }
 

@@ -40,35 +40,50 @@ pub mod paths {
 enum Trigger {
     /// VOD's HTTP callback (through an HTTP trigger or a Function URL): signed by VOD.
     Http,
-    /// FC's event invocation (`POST /invoke`): MNS triggers, timers, API calls. Not signed.
+    /// An event invocation (`POST /invoke` that FC marks as one): MNS triggers, timers, API
+    /// calls. Not signed: see [`is_event_invocation`].
     Invoke,
 }
 
 /// Which runtime a request came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
-    /// The HTTP server (Function Compute's custom runtime, or local): `POST /invoke` is an event
-    /// invocation.
+    /// The HTTP server, running on Function Compute (proved by its environment:
+    /// `runtime::server::on_function_compute`): FC marks its event invocations.
     FunctionCompute,
+    /// The HTTP server anywhere else: every request is a callback from outside, signed, unless
+    /// `[auth] allow_unsigned_invoke` says otherwise for `/invoke`.
+    Server,
     /// Lambda: every HTTP request is a callback from outside (scheduled events never arrive as
     /// HTTP), so every one is authenticated.
     Lambda,
 }
 
-/// FC's marker on requests that came through an HTTP trigger.
-fn is_http_invoke(headers: &http::HeaderMap) -> bool {
-    headers.get("x-fc-control-path").is_some_and(|v| v.as_bytes() == b"/http-invoke")
-}
+/// FC's `x-fc-control-path` header: `/invoke` on an event invocation, `/http-invoke` on an HTTP
+/// trigger's request, `/initialize` on the initializer (FC's custom runtime specification:
+/// "Read the x-fc-control-path header to determine whether the request is an event invocation,
+/// an HTTP invocation, or an initialization call").
+const FC_CONTROL_PATH_HEADER: &str = "x-fc-control-path";
 
-/// Whether a request is FC's event invocation (`POST /invoke`, not marked as an HTTP-trigger
-/// call): unsigned, and failures answered with `x-fc-status: 404`.
-// FC strips client-sent `x-fc-*` headers, so `x-fc-control-path` is FC's word: a request it
-// marks as an HTTP-trigger call is one even on `/invoke`, and signed.
-fn is_event_invocation(parts: &http::request::Parts, origin: Origin) -> bool {
-    parts.method == Method::POST
-        && parts.uri.path() == paths::INVOKE
-        && origin == Origin::FunctionCompute
-        && !is_http_invoke(&parts.headers)
+/// Whether a request is an event invocation (`POST /invoke`): unsigned, a timer body drains the
+/// outbox, and failures are answered with `x-fc-status: 404`. Fail closed: on Function Compute
+/// only when FC itself marks it `x-fc-control-path: /invoke` (FC refuses requests whose headers
+/// start with `x-fc-`, with 400 InvalidArgument, so a client cannot send that header through a
+/// trigger: "Request headers cannot include custom fields starting with x-fc-"); elsewhere only
+/// when the operator opted in (`allow_unsigned`). Everything else, `/invoke` included, is a
+/// callback and is signed.
+fn is_event_invocation(parts: &http::request::Parts, origin: Origin, allow_unsigned: bool) -> bool {
+    if parts.method != Method::POST || parts.uri.path() != paths::INVOKE {
+        return false;
+    }
+    match origin {
+        Origin::FunctionCompute => parts
+            .headers
+            .get(FC_CONTROL_PATH_HEADER)
+            .is_some_and(|v| v.as_bytes() == paths::INVOKE.as_bytes()),
+        Origin::Server => allow_unsigned,
+        Origin::Lambda => false,
+    }
 }
 
 /// The error answer for a request a runtime refuses before the handler sees its body (too
@@ -82,7 +97,7 @@ pub fn refusal(
 ) -> Response<Bytes> {
     log_summary(status, &Report::default(), Instant::now());
     let mut response = error_response(status, error, "");
-    if is_event_invocation(parts, origin) {
+    if is_event_invocation(parts, origin, false) {
         response.headers_mut().insert(FC_STATUS_HEADER, HeaderValue::from_static("404"));
     }
     response
@@ -92,6 +107,8 @@ pub fn refusal(
 #[derive(Debug)]
 pub struct App {
     verifier: Option<Verifier>,
+    allow_unsigned_invoke: bool,
+    server: crate::config::ServerConfig,
     max_body_bytes: usize,
     callback_deadline: Duration,
     invoke_deadline: Duration,
@@ -119,6 +136,8 @@ impl App {
         }
         Ok(Self {
             verifier,
+            allow_unsigned_invoke: config.auth.allow_unsigned_invoke,
+            server: config.server.clone(),
             max_body_bytes: config.server.max_body_bytes,
             callback_deadline: Duration::from_millis(config.delivery.callback_deadline_ms),
             invoke_deadline: Duration::from_millis(config.delivery.invoke_deadline_ms),
@@ -126,9 +145,9 @@ impl App {
         })
     }
 
-    /// The largest body the runtimes should read; larger ones are answered `413`.
-    pub fn max_body_bytes(&self) -> usize {
-        self.max_body_bytes
+    /// The `[server]` settings, for the HTTP server's limits.
+    pub fn server_config(&self) -> &crate::config::ServerConfig {
+        &self.server
     }
 
     /// Handles one request. `now` is unix seconds (passed in so tests control the clock).
@@ -140,7 +159,9 @@ impl App {
             (&Method::GET, paths::HEALTHZ | paths::PRE_STOP) | (&Method::POST, paths::INITIALIZE) => {
                 return json_response(StatusCode::OK, &json!({"status": "ok"}));
             }
-            (&Method::POST, _) if is_event_invocation(&parts, origin) => Trigger::Invoke,
+            (&Method::POST, _) if is_event_invocation(&parts, origin, self.allow_unsigned_invoke) => {
+                Trigger::Invoke
+            }
             (&Method::POST, _) => Trigger::Http,
             _ => {
                 let mut response = error_response(

@@ -98,6 +98,29 @@ pub fn one_line(text: &str) -> String {
     out
 }
 
+/// `text` with every character that could forge or disguise a line escaped as `\u{..}`: control
+/// characters (a `\n` in a TaskId must not start a genuine-looking log line), the Unicode line
+/// and paragraph separators, NEL, and the bidirectional overrides that reorder what a reader sees.
+/// For values taken from an event, wherever they are logged.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    }
+    if !text.chars().any(unsafe_char) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:04x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
 /// `prefix.key`, or `key` alone at the root: how every error and warning names a place in a
 /// delivery (`[1].data.messageBody.ActivityResults`).
 pub fn join_path(prefix: &str, key: &str) -> String {
@@ -149,6 +172,14 @@ mod tests {
     fn one_line_folds_breaks() {
         assert_eq!(one_line("a\n# not a heading\r\n- nor a list"), "a # not a heading - nor a list");
         assert_eq!(one_line("a\tb"), "a b");
+    }
+
+    #[test]
+    fn printable_escapes_what_could_forge_a_line() {
+        assert_eq!(printable("task-1"), "task-1");
+        assert_eq!(printable("t\n2025-01-01 INFO forged"), "t\\u{000a}2025-01-01 INFO forged");
+        assert_eq!(printable("a\u{2028}b\u{85}c\u{202E}d\te"), "a\\u{2028}b\\u{0085}c\\u{202e}d\\u{0009}e");
+        assert_eq!(printable("视频\u{7}"), "视频\\u{0007}");
     }
 
     #[test]

@@ -296,7 +296,8 @@ async fn simulate_acts_as_vod_against_a_running_vodhook() {
     let key = "e2e-simulate-key";
     // The callback URL VOD signs is the server's own address here, as `simulate` signs its target.
     let ops = ding.channel_toml("ops");
-    let server = Vodhook::start_with(Options::default().config_for(|url| {
+    // As on Function Compute: `simulate --via mns` acts as FC's MNS trigger on /invoke.
+    let server = Vodhook::start_with(Options::default().on_fc().config_for(|url| {
         format!(
             "[auth]\ncallback_url = \"{url}\"\nkey = \"{key}\"\n\n{ops}\n\
              [[routes]]\nname = \"failures\"\nmatch = {{ status = \"Failed\" }}\nchannels = [\"ops\"]\n"

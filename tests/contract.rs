@@ -12,6 +12,7 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::app::{InProcess, assert_error_body, message};
 use support::{fixture, fixture_bytes, unix_now, vod_headers, vod_signature};
+use vodhook::handler::Origin;
 
 fn json_ct() -> (&'static str, String) {
     ("content-type", "application/json".to_owned())
@@ -19,6 +20,12 @@ fn json_ct() -> (&'static str, String) {
 
 fn request_id(id: &str) -> (&'static str, String) {
     ("x-fc-request-id", id.to_owned())
+}
+
+/// The headers FC sends with a request to `path`: its mark on an event invocation (`/invoke`),
+/// nothing on an HTTP trigger's requests here.
+fn fc_marks(path: &str) -> Vec<(&'static str, String)> {
+    if path == "/invoke" { vec![("x-fc-control-path", "/invoke".to_owned())] } else { vec![] }
 }
 
 // --- envelopes ---------------------------------------------------------------------------------
@@ -83,7 +90,8 @@ async fn every_envelope_via_http_trigger_and_invoke() {
         for (p, path) in ["/", "/vod/callback", "/invoke"].iter().enumerate() {
             let id = format!("env-{d}-{p}");
             let what = format!("{} via POST {path}", delivery.name);
-            let reply = vodhook.post(path, &[json_ct(), request_id(&id)], delivery.body.clone()).await;
+            let headers = [vec![json_ct(), request_id(&id)], fc_marks(path)].concat();
+            let reply = vodhook.post(path, &headers, delivery.body.clone()).await;
             assert_eq!(reply.status, StatusCode::OK, "{what}: {}", reply.text);
             let n = delivery.identities.len();
             assert_eq!(reply.body["events"], json!(n), "{what}: {}", reply.text);
@@ -122,6 +130,7 @@ fn signed(url: &str, ts: i64, key: &str) -> Vec<(&'static str, String)> {
 
 fn auth_cases(now: i64) -> Vec<AuthCase> {
     let http_invoke = || ("x-fc-control-path", "/http-invoke".to_owned());
+    let fc_event = || ("x-fc-control-path", "/invoke".to_owned());
     let with = |mut h: Vec<(&'static str, String)>, extra: (&'static str, String)| {
         h.push(extra);
         h
@@ -245,18 +254,32 @@ fn auth_cases(now: i64) -> Vec<AuthCase> {
             reason: "not a unix time",
         },
         AuthCase {
-            name: "/invoke needs no signature",
+            name: "/invoke marked by FC as an event invocation needs no signature",
             path: "/invoke",
-            headers: vec![],
+            headers: vec![fc_event()],
             status: ok,
             reason: "",
         },
         AuthCase {
-            name: "/invoke ignores a wrong signature",
+            name: "/invoke marked by FC ignores a wrong signature",
             path: "/invoke",
-            headers: signed(CALLBACK_URL, now, "not-the-key"),
+            headers: with(signed(CALLBACK_URL, now, "not-the-key"), fc_event()),
             status: ok,
             reason: "",
+        },
+        AuthCase {
+            name: "/invoke without FC's mark, unsigned",
+            path: "/invoke",
+            headers: vec![],
+            status: denied,
+            reason: "missing X-VOD-TIMESTAMP",
+        },
+        AuthCase {
+            name: "/invoke?x=1 without FC's mark",
+            path: "/invoke?x=1",
+            headers: vec![],
+            status: denied,
+            reason: "missing X-VOD-TIMESTAMP",
         },
         AuthCase {
             name: "/invoke as FC's HTTP trigger (x-fc-control-path), unsigned",
@@ -354,6 +377,51 @@ async fn callback_authentication() {
     assert!(!logs.contains("unauthenticated"), "no 'unauthenticated' warning with a key set");
 }
 
+/// On a server that is not Function Compute nothing marks an event invocation: `/invoke` is a
+/// callback like any other and is signed, however the request dresses up as FC's. (Before the
+/// fix, every unsigned `POST /invoke` sent every action, and a timer body drained the outbox.)
+#[tokio::test]
+async fn on_a_plain_server_invoke_is_signed_like_any_callback() {
+    let env = [("VODHOOK_AUTH_KEY", KEY), ("VODHOOK_CALLBACK_URL", CALLBACK_URL)];
+    let vodhook = InProcess::new("", &env);
+    let event = fixture_bytes("runtime-bare-event.json");
+    let batch = fixture_bytes("runtime-mns-queue-cloudevents.json");
+    let timer = fixture_bytes("runtime-fc-timer.json");
+    let spoofed = vec![
+        ("x-fc-control-path", "/invoke".to_owned()),
+        ("x-fc-request-id", "spoofed".to_owned()),
+        ("x-fc-access-key-id", "STS.spoofed".to_owned()),
+    ];
+    for (name, path, headers, body) in [
+        ("unsigned /invoke", "/invoke", vec![], event.clone()),
+        ("/invoke with a query", "/invoke?x=1", vec![], event.clone()),
+        ("absolute-form /invoke", "http://vodhook.example.com/invoke", vec![], event.clone()),
+        ("spoofed x-fc-* headers", "/invoke", spoofed.clone(), event.clone()),
+        ("an MNS CloudEvents batch", "/invoke", spoofed.clone(), batch),
+        ("a timer body", "/invoke", spoofed, timer.clone()),
+    ] {
+        let reply = vodhook.call_as(Origin::Server, Method::POST, path, &headers, body).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}: {}", reply.text);
+        assert!(
+            reply.body["error"].as_str().unwrap_or_default().contains("missing X-VOD-TIMESTAMP"),
+            "{name}"
+        );
+    }
+    assert!(!vodhook.text().contains("outbox drained"), "a drain ran unsigned:\n{}", vodhook.text());
+    assert!(!vodhook.text().contains("\"action\""), "an action was sent:\n{}", vodhook.text());
+    // Signed, /invoke is an HTTP callback like any other path.
+    let signed = signed(CALLBACK_URL, unix_now(), KEY);
+    let reply = vodhook.call_as(Origin::Server, Method::POST, "/invoke", &signed, event.clone()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+
+    // The operator's explicit, documented opt-in for a server whose /invoke nobody else reaches.
+    let opted_in = InProcess::new("[auth]\nallow_unsigned_invoke = true\n", &env);
+    let reply = opted_in.call_as(Origin::Server, Method::POST, "/invoke", &[], event).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let reply = opted_in.call_as(Origin::Server, Method::POST, "/invoke", &[], timer).await;
+    assert!(reply.body["delivered"].is_u64(), "a drain report: {}", reply.text);
+}
+
 /// The vector in VOD's documentation. Its timestamp (2018) is stale at the real now, so the
 /// service refuses it for staleness; the verifier accepts it at its own time (`vodhook sign`
 /// prints it: `tests/cli.rs`).
@@ -370,6 +438,7 @@ async fn documented_signature_vector() {
         key: Some(vodhook::redact::Secret::new("test123")),
         previous_key: None,
         max_skew_secs: 300,
+        ..vodhook::config::AuthConfig::default()
     };
     let verifier = vodhook::auth::Verifier::from_config(&config).unwrap().expect("a key is set");
     let mut headers = http::HeaderMap::new();
@@ -440,7 +509,9 @@ async fn methods_hooks_and_error_bodies() {
 
     // 400: the error says what and where.
     for path in ["/", "/invoke"] {
-        let reply = vodhook.post(path, &[json_ct()], &br#"{"EventType": 5}"#[..]).await;
+        let reply = vodhook
+            .post(path, &[vec![json_ct()], fc_marks(path)].concat(), &br#"{"EventType": 5}"#[..])
+            .await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}: {}", reply.text);
         assert_error_body(&reply, path);
         assert_eq!(reply.body["path"], "EventType", "{}", reply.text);
@@ -610,7 +681,11 @@ async fn malformed_requests_get_a_4xx_and_a_json_error_never_a_5xx() {
                 continue; // a timer body is a drain on /invoke
             }
             let what = format!("#{i} {} via {path}", case.name);
-            let headers = [("content-type", case.content_type.to_owned()), request_id(&format!("bad-{i}"))];
+            let headers = [
+                vec![("content-type", case.content_type.to_owned()), request_id(&format!("bad-{i}"))],
+                fc_marks(path),
+            ]
+            .concat();
             let reply = vodhook.post(path, &headers, case.body.clone()).await;
             assert!(reply.status.is_client_error(), "{what}: {} {}", reply.status, reply.text);
             assert_error_body(&reply, &what);

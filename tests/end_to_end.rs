@@ -572,7 +572,8 @@ async fn no_secret_appears_in_anything_vodhook_prints() {
          channels = [\"ding\", \"lark\", \"wecom\", \"slack\", \"hook\", \"throttled\", \"broken\", \"down\", \"audit\"]\n",
         channels.concat()
     );
-    let server = Vodhook::serve(&config, &[env.as_slice(), &[("RUST_LOG", "trace")]].concat());
+    // As on Function Compute, so that `simulate --via mns` is an event invocation.
+    let server = Vodhook::start_with(Options::config(&config).envs(&env).env("RUST_LOG", "trace").on_fc());
     let failed = fixture("e2e-failed.json");
     let mut outputs: Vec<(String, String)> = Vec::new();
 

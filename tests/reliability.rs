@@ -57,13 +57,21 @@ fn client() -> reqwest::Client {
 
 /// POSTs `body` to `url`; the status and the JSON answer.
 async fn post(client: &reqwest::Client, url: &str, body: String) -> (StatusCode, Value) {
-    let response = client
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    post_with(client, url, body, &[]).await
+}
+
+/// [`post`] with extra headers.
+async fn post_with(
+    client: &reqwest::Client,
+    url: &str,
+    body: String,
+    headers: &[(&str, String)],
+) -> (StatusCode, Value) {
+    let mut request = client.post(url).header("content-type", "application/json").body(body);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await.unwrap_or_else(|e| panic!("POST {url}: {e}"));
     let status = response.status();
     let text = response.text().await.unwrap_or_else(|e| panic!("reading the answer from {url}: {e}"));
     let json =
@@ -242,7 +250,9 @@ async fn a_channel_down_past_the_deadline_waits_in_the_outbox_until_a_drain() {
         "triggerName": "outbox-drain",
         "payload": "{\"vodhook\":\"drain\"}",
     });
-    let (status, report) = post(&client, &cluster.node(0).url("/invoke"), timer.to_string()).await;
+    let invocation = support::fc_event_headers("timer-1");
+    let (status, report) =
+        post_with(&client, &cluster.node(0).url("/invoke"), timer.to_string(), &invocation).await;
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!((count(&report, "taken"), count(&report, "delivered")), (1, 1), "{report}");
     assert_eq!(messages_about(&hook, &second), 1);

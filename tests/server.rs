@@ -12,7 +12,7 @@ use std::net::TcpStream;
 
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use serde_json::Value;
-use support::{PATIENCE, Vodhook, fixture_bytes as fixture, http_client};
+use support::{Options, PATIENCE, Vodhook, fixture_bytes as fixture, http_client};
 
 /// One answer, with the body parsed as JSON when it is JSON.
 #[derive(Debug)]
@@ -53,6 +53,11 @@ fn json_ct() -> (&'static str, String) {
 
 fn request_id(id: &str) -> (&'static str, String) {
     ("x-fc-request-id", id.to_owned())
+}
+
+/// FC's mark on an event invocation (what FC sends with `POST /invoke`).
+fn event_invocation() -> (&'static str, String) {
+    ("x-fc-control-path", "/invoke".to_owned())
 }
 
 /// The `{"error", "path"}` contract of every 4xx.
@@ -97,14 +102,15 @@ fn event_of_len(len: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn body_limit_is_one_mib_by_default() {
-    let vodhook = Vodhook::start();
+    let vodhook = Vodhook::start_with(Options::default().on_fc());
     let client = http_client();
 
     let reply = post(&client, &vodhook.url("/"), &[json_ct()], event_of_len(MIB)).await;
     assert_eq!(reply.status, StatusCode::OK, "exactly 1 MiB is allowed: {}", reply.text);
 
     for path in ["/", "/invoke"] {
-        let reply = post(&client, &vodhook.url(path), &[json_ct()], event_of_len(MIB + 1)).await;
+        let reply =
+            post(&client, &vodhook.url(path), &[json_ct(), event_invocation()], event_of_len(MIB + 1)).await;
         assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE, "{path}: {}", reply.text);
         assert_error_body(&reply, path);
         assert!(reply.body["error"].as_str().unwrap().contains("1048576"), "{}", reply.text);
@@ -119,7 +125,7 @@ async fn body_limit_is_one_mib_by_default() {
 
 #[tokio::test]
 async fn fc_request_ids_and_invoke_markers() {
-    let vodhook = Vodhook::start();
+    let vodhook = Vodhook::start_with(Options::default().on_fc());
     let client = http_client();
     let event = fixture("runtime-bare-event.json");
 
@@ -127,7 +133,8 @@ async fn fc_request_ids_and_invoke_markers() {
         ("c0ffee01-invoke-ok", event.clone(), StatusCode::OK),
         ("c0ffee02-invoke-bad", b"{\"nope\": 1}".to_vec(), StatusCode::BAD_REQUEST),
     ] {
-        let reply = post(&client, &vodhook.url("/invoke"), &[json_ct(), request_id(id)], body).await;
+        let headers = [json_ct(), request_id(id), event_invocation()];
+        let reply = post(&client, &vodhook.url("/invoke"), &headers, body).await;
         assert_eq!(reply.status, status, "{id}: {}", reply.text);
         let end = format!("FC Invoke End RequestId: {id}");
         vodhook.logs().wait_for(&end, |l| l == end);
@@ -170,11 +177,11 @@ async fn fc_request_ids_and_invoke_markers() {
 
 #[tokio::test]
 async fn fc_timer_trigger_drains_the_outbox() {
-    let vodhook = Vodhook::start();
+    let vodhook = Vodhook::start_with(Options::default().on_fc());
     let client = http_client();
     let timer = fixture("runtime-fc-timer.json");
-    let reply =
-        post(&client, &vodhook.url("/invoke"), &[json_ct(), request_id("timer-1")], timer.clone()).await;
+    let headers = [json_ct(), request_id("timer-1"), event_invocation()];
+    let reply = post(&client, &vodhook.url("/invoke"), &headers, timer.clone()).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     for field in ["delivered", "rescheduled", "dead_lettered"] {
         assert!(reply.body[field].is_u64(), "drain report without {field}: {}", reply.text);
@@ -223,14 +230,14 @@ fn read_response(stream: &mut TcpStream) -> (u16, String, Value) {
 
 #[tokio::test]
 async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
-    let mut vodhook = Vodhook::start();
+    let mut vodhook = Vodhook::start_with(Options::default().on_fc());
     let body = fixture("runtime-bare-event.json");
     let (first, rest) = body.split_at(body.len() / 2);
     let id = "sigterm-in-flight";
 
     let mut stream = TcpStream::connect(vodhook.addr).expect("connect");
     let head = format!(
-        "POST /invoke HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nx-fc-request-id: {id}\r\n\r\n",
+        "POST /invoke HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nx-fc-request-id: {id}\r\nx-fc-control-path: /invoke\r\n\r\n",
         vodhook.addr,
         body.len()
     );
@@ -273,7 +280,7 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
 
 #[tokio::test]
 async fn sigterm_when_idle_exits_0() {
-    let mut vodhook = Vodhook::start();
+    let mut vodhook = Vodhook::start_with(Options::default().on_fc());
     vodhook.process.sigterm();
     let exit = vodhook.process.wait_exit();
     assert_eq!(exit.code(), Some(0), "{exit:?}\n{}", vodhook.logs().text());
@@ -289,7 +296,7 @@ fn raw_exchange(vodhook: &Vodhook, request: &[u8]) -> (u16, String, Value) {
 
 #[tokio::test]
 async fn unreadable_bodies_get_a_json_400() {
-    let mut vodhook = Vodhook::start();
+    let mut vodhook = Vodhook::start_with(Options::default().on_fc());
     let cases: [(&str, &[u8], bool); 3] = [
         (
             "a chunk size that is not hex",
@@ -298,7 +305,7 @@ async fn unreadable_bodies_get_a_json_400() {
         ),
         (
             "a body shorter than its Content-Length (the sender went away), on /invoke",
-            b"POST /invoke HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"EventType\":",
+            b"POST /invoke HTTP/1.1\r\nHost: x\r\nx-fc-control-path: /invoke\r\nContent-Length: 100\r\n\r\n{\"EventType\":",
             true,
         ),
         (
@@ -315,4 +322,118 @@ async fn unreadable_bodies_get_a_json_400() {
         assert_eq!(head.to_ascii_lowercase().contains("x-fc-status: 404"), invoke, "{name}: {head}");
     }
     assert!(vodhook.process.is_running());
+}
+
+// --- connection bounds ---------------------------------------------------------------------------
+
+const KEY: &str = "k3y-limits-7e1d";
+
+/// Whether the server closes `stream` (a read gives EOF or a reset) within the hang guard; false
+/// when the guard runs out first.
+fn closed_by_server(stream: &mut TcpStream) -> bool {
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue, // an answer (408) before the close
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// A `Content-Length` of a terabyte with 17 bytes sent: answered 413 at once, not waited for.
+#[tokio::test]
+async fn a_declared_length_over_the_limit_is_refused_without_waiting() {
+    let vodhook = Vodhook::start_with(Options::default().on_fc());
+    let mut stream = TcpStream::connect(vodhook.addr).expect("connect");
+    let head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000000000\r\n\r\n";
+    stream.write_all(head).unwrap();
+    stream.write_all(b"{\"EventType\": \"x\"").unwrap();
+    let (status, head, body) = read_response(&mut stream);
+    assert_eq!(status, 413, "{head}{body}");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("1048576")), "{body}");
+}
+
+/// Headers that never finish, a body that never finishes, a keep-alive connection left idle: each
+/// is closed by the server after its timeout (short here, by configuration), the body with a 408.
+#[tokio::test]
+async fn slow_and_idle_connections_are_closed() {
+    let config = "[server]\nheader_read_timeout_ms = 300\nbody_read_timeout_ms = 300\n";
+    let vodhook = Vodhook::start_with(Options::config(config).on_fc());
+    let mut silent = TcpStream::connect(vodhook.addr).unwrap();
+    let mut slow_headers = TcpStream::connect(vodhook.addr).unwrap();
+    slow_headers.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Ty").unwrap();
+    let mut slow_body = TcpStream::connect(vodhook.addr).unwrap();
+    slow_body.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"Event").unwrap();
+    let mut idle = TcpStream::connect(vodhook.addr).unwrap();
+    let event = fixture("runtime-bare-event.json");
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        event.len()
+    );
+    idle.write_all(head.as_bytes()).unwrap();
+    idle.write_all(&event).unwrap();
+    let (status, _, _) = read_response(&mut idle);
+    assert_eq!(status, 200);
+
+    let (status, head, body) = read_response(&mut slow_body);
+    assert_eq!(status, 408, "{head}{body}");
+    for (name, stream) in [
+        ("silent", &mut silent),
+        ("slow headers", &mut slow_headers),
+        ("slow body", &mut slow_body),
+        ("idle keep-alive", &mut idle),
+    ] {
+        assert!(closed_by_server(stream), "{name}: still open");
+    }
+}
+
+/// 300 idle connections against a process allowed 256 descriptors: a signed callback is still
+/// answered (the oldest idle connections make room), and again once the idle ones timed out.
+#[tokio::test]
+async fn at_the_descriptor_limit_a_real_callback_is_still_served() {
+    let callback_url = "https://vodhook.example.com/callback";
+    let vodhook = Vodhook::start_with(
+        Options::config("[server]\nheader_read_timeout_ms = 1500\n")
+            .env("VODHOOK_AUTH_KEY", KEY)
+            .env("VODHOOK_CALLBACK_URL", callback_url)
+            .descriptor_limit(256),
+    );
+    let mut idle: Vec<TcpStream> =
+        (0..300).map(|_| TcpStream::connect(vodhook.addr).expect("connect")).collect();
+    // VOD waits 5 s for an answer: that is the bound here, not a speed claim.
+    let vod = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0) // a new connection per callback, as VOD makes
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let body = fixture("runtime-bare-event.json");
+    let callback = |round: &'static str| {
+        let mut request =
+            vod.post(vodhook.url("/")).header("content-type", "application/json").body(body.clone());
+        for (name, value) in support::vod_headers(callback_url, KEY, support::unix_now()) {
+            request = request.header(name, value);
+        }
+        async move {
+            let response = request.send().await.unwrap_or_else(|e| panic!("{round}: {e:?}"));
+            assert_eq!(response.status(), StatusCode::OK, "{round}");
+        }
+    };
+    callback("with 300 idle connections").await;
+    // The newest idle connections were not needed to make room: the header timeout closes them.
+    for stream in idle.iter_mut().rev().take(5) {
+        assert!(closed_by_server(stream), "an idle connection outlived the header timeout");
+    }
+    callback("after the idle ones timed out").await;
+    assert!(
+        vodhook.logs().text().contains("max_connections=192")
+            || vodhook.logs().text().contains("\"max_connections\":192"),
+        "{}",
+        vodhook.logs().text()
+    );
 }

@@ -99,8 +99,16 @@ fn check_name(name: &str, at: &str, what: &str, f: &mut Findings) {
 }
 
 fn server_and_delivery(config: &Config, f: &mut Findings) {
-    if config.server.max_body_bytes == 0 {
-        f.problem("server.max_body_bytes", "must be more than 0");
+    let server = &config.server;
+    for (name, value) in [
+        ("max_body_bytes", server.max_body_bytes as u64),
+        ("header_read_timeout_ms", server.header_read_timeout_ms),
+        ("body_read_timeout_ms", server.body_read_timeout_ms),
+        ("max_connections", server.max_connections as u64),
+    ] {
+        if value == 0 {
+            f.problem(format!("server.{name}"), "must be more than 0");
+        }
     }
     let d = &config.delivery;
     for (name, value) in [

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::embedded::decode_embedded;
 use super::envelope;
 use super::{
-    DecodeError, Delivery, Event, GenericEvent, WORKFLOW_TASK_COMPLETE, Warning, WorkflowTaskComplete,
+    DecodeError, Delivery, Event, GenericEvent, Limits, WORKFLOW_TASK_COMPLETE, Warning, WorkflowTaskComplete,
 };
 use crate::text::join_path;
 
@@ -16,11 +16,30 @@ use crate::text::join_path;
 /// otherwise it is reported in [`Delivery::rejected`], so one broken message in an MNS batch
 /// does not hold back (or endlessly re-deliver) the others.
 pub fn decode_delivery(body: &[u8]) -> Result<Delivery, DecodeError> {
-    let raw = envelope::unwrap(body)?;
-    let mut delivery =
-        Delivery { events: Vec::with_capacity(raw.len()), warnings: Vec::new(), rejected: Vec::new() };
-    for item in raw {
-        match decode_event_value(item.value, &item.path, &mut delivery.warnings) {
+    decode_delivery_with(body, &Limits::default())
+}
+
+/// [`decode_delivery`] within `limits`: more events than `max_events` refuse the delivery, an
+/// event with more nodes than `max_nodes` is rejected (both over-limit errors, with the numbers).
+pub fn decode_delivery_with(body: &[u8], limits: &Limits) -> Result<Delivery, DecodeError> {
+    let found = envelope::unwrap(body)?;
+    if found.events.len() > limits.max_events {
+        return Err(DecodeError::over_limit(
+            "",
+            format!(
+                "{} events in one delivery; at most {} are taken ([server] max_events_per_delivery)",
+                found.events.len(),
+                limits.max_events
+            ),
+        ));
+    }
+    let mut delivery = Delivery {
+        events: Vec::with_capacity(found.events.len()),
+        warnings: Vec::new(),
+        rejected: found.rejected,
+    };
+    for item in found.events {
+        match decode_event_value(item.value, &item.path, limits, &mut delivery.warnings) {
             Ok(event) => delivery.events.push(event),
             Err(err) => delivery.rejected.push(err),
         }
@@ -32,12 +51,20 @@ pub fn decode_delivery(body: &[u8]) -> Result<Delivery, DecodeError> {
 }
 
 /// Decodes one event object found at `path` in its delivery (empty for a bare event).
-pub fn decode_event_value(
+fn decode_event_value(
     mut value: Value,
     path: &str,
+    limits: &Limits,
     warnings: &mut Vec<Warning>,
 ) -> Result<Event, DecodeError> {
     decode_embedded(&mut value, path, warnings)?;
+    let nodes = value.get("ActivityResults").and_then(Value::as_object).map_or(0, |nodes| nodes.len());
+    if nodes > limits.max_nodes {
+        return Err(DecodeError::over_limit(
+            join_path(path, "ActivityResults"),
+            format!("{nodes} nodes; at most {} are taken ([server] max_nodes_per_event)", limits.max_nodes),
+        ));
+    }
     let is_workflow = value.get("EventType").and_then(Value::as_str) == Some(WORKFLOW_TASK_COMPLETE);
     // The typed view names paths inside the event; the delivery path goes in front, as it
     // does for the embedded decoder's warnings, so a batch's warnings say which event.

@@ -37,8 +37,18 @@ pub struct RawEvent {
     pub value: Value,
 }
 
-/// Unwraps a delivery's bytes into the events it carries (at least one).
-pub fn unwrap(body: &[u8]) -> Result<Vec<RawEvent>, DecodeError> {
+/// What a delivery held: the events found, and the elements of a batch that could not be one.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub events: Vec<RawEvent>,
+    /// One per element of a batch (an MNS trigger's CloudEvents) that is no event: reported with
+    /// its path while the rest of the batch is delivered.
+    pub rejected: Vec<DecodeError>,
+}
+
+/// Unwraps a delivery's bytes into the events it carries (at least one). An error when it holds
+/// none; a batch's bad elements beside good ones are in [`Found::rejected`] instead.
+pub fn unwrap(body: &[u8]) -> Result<Found, DecodeError> {
     let text = std::str::from_utf8(body).map_err(|e| {
         DecodeError::new(
             "",
@@ -49,8 +59,12 @@ pub fn unwrap(body: &[u8]) -> Result<Vec<RawEvent>, DecodeError> {
         return Err(DecodeError::new("", "empty body: expected a VOD event as JSON"));
     }
     let value = parse_message(text, "")?;
-    let mut out = Vec::new();
+    let mut out = Found::default();
     classify(value, String::new(), 0, &mut out)?;
+    if out.events.is_empty() {
+        let none = || DecodeError::new("", "expected a VOD event; the delivery holds none");
+        return Err(out.rejected.into_iter().next().unwrap_or_else(none));
+    }
     Ok(out)
 }
 
@@ -96,7 +110,7 @@ fn base64_text(text: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-fn classify(value: Value, path: String, depth: usize, out: &mut Vec<RawEvent>) -> Result<(), DecodeError> {
+fn classify(value: Value, path: String, depth: usize, out: &mut Found) -> Result<(), DecodeError> {
     if depth > MAX_ENVELOPES {
         return Err(DecodeError::new(path, format!("wrapped in more than {MAX_ENVELOPES} envelopes")));
     }
@@ -106,8 +120,12 @@ fn classify(value: Value, path: String, depth: usize, out: &mut Vec<RawEvent>) -
             if items.is_empty() {
                 return Err(DecodeError::new(path, "empty array: expected CloudEvents or VOD events"));
             }
+            // Each element on its own: one bad message must not cost the batch's good ones (FC
+            // would retry the whole batch, and give up on all of it).
             for (i, item) in items.into_iter().enumerate() {
-                classify(item, format!("{path}[{i}]"), depth + 1, out)?;
+                if let Err(err) = classify(item, format!("{path}[{i}]"), depth + 1, out) {
+                    out.rejected.push(err);
+                }
             }
             Ok(())
         }
@@ -131,7 +149,7 @@ fn cloud_event(
     mut map: Map<String, Value>,
     path: &str,
     depth: usize,
-    out: &mut Vec<RawEvent>,
+    out: &mut Found,
 ) -> Result<(), DecodeError> {
     let data_path = join_path(path, "data");
     match map.remove("data") {
@@ -153,7 +171,7 @@ fn classify_object(
     mut map: Map<String, Value>,
     path: String,
     depth: usize,
-    out: &mut Vec<RawEvent>,
+    out: &mut Found,
 ) -> Result<(), DecodeError> {
     if let Some(event_type) = map.get("EventType") {
         if !event_type.is_string() {
@@ -162,7 +180,7 @@ fn classify_object(
                 format!("expected a string, found {}", kind(event_type)),
             ));
         }
-        out.push(RawEvent { path, value: Value::Object(map) });
+        out.events.push(RawEvent { path, value: Value::Object(map) });
         return Ok(());
     }
     let is_cloud_event =
@@ -192,7 +210,7 @@ fn classify_object(
 }
 
 /// An envelope's payload: a string (JSON or base64 of it) or, leniently, the JSON itself.
-fn message(body: Value, path: String, depth: usize, out: &mut Vec<RawEvent>) -> Result<(), DecodeError> {
+fn message(body: Value, path: String, depth: usize, out: &mut Found) -> Result<(), DecodeError> {
     match body {
         Value::String(text) => {
             let inner = parse_message(&text, &path)?;
@@ -213,7 +231,7 @@ fn kind(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn b64(s: &str) -> String {
         STANDARD.encode(s)
@@ -222,9 +240,9 @@ mod tests {
     const EVENT: &str = r#"{"EventType":"WorkflowTaskComplete","TaskId":"t1","Status":"Succeed"}"#;
 
     fn one(body: &str) -> RawEvent {
-        let mut events = unwrap(body.as_bytes()).unwrap();
-        assert_eq!(events.len(), 1, "{body}");
-        events.remove(0)
+        let mut found = unwrap(body.as_bytes()).unwrap();
+        assert_eq!((found.events.len(), found.rejected.len()), (1, 0), "{body}");
+        found.events.remove(0)
     }
 
     #[test]
@@ -241,10 +259,27 @@ mod tests {
                    "aliyunaccountid": "1", "data": {"requestId": "r", "messageId": "m", "messageBody": body}})
         };
         let batch = json!([ce(EVENT), ce(&b64(EVENT))]).to_string();
-        let events = unwrap(batch.as_bytes()).unwrap();
+        let events = unwrap(batch.as_bytes()).unwrap().events;
         assert_eq!(events.len(), 2);
         assert_eq!(events[1].path, "[1].data.messageBody");
         assert_eq!(one(&ce(EVENT).to_string()).path, "data.messageBody");
+    }
+
+    /// One bad message in an MNS batch is reported with its path; the others are delivered.
+    #[test]
+    fn a_batchs_bad_elements_are_rejected_one_by_one() {
+        let ce = |body: Value| json!({"specversion": "1.0", "id": "1", "source": "s", "type": "t", "data": {"messageBody": body}});
+        let batch = json!([
+            ce(json!(EVENT)),
+            ce(json!("not json, not base64 @@@")),
+            ce(json!(r#"{"Video":"no EventType"}"#)),
+            ce(json!(r#"{"EventType":5}"#)),
+        ]);
+        let found = unwrap(batch.to_string().as_bytes()).unwrap();
+        assert_eq!(found.events.len(), 1);
+        assert_eq!(found.events[0].path, "[0].data.messageBody");
+        let paths: Vec<&str> = found.rejected.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["[1].data.messageBody", "[2].data.messageBody", "[3].data.messageBody.EventType"]);
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod summary;
 mod time;
 mod workflow;
 
-pub use decode::decode_delivery;
+pub use decode::{decode_delivery, decode_delivery_with};
 pub use embedded::MAX_DEPTH;
 pub use fields::kind_of;
 pub use generic::GenericEvent;
@@ -59,11 +59,33 @@ pub struct DecodeError {
     /// Dotted path into the delivery, empty for the document itself.
     pub path: String,
     pub message: String,
+    /// Well-formed, but over one of the [`Limits`] (answered `413`, not `400`).
+    pub over_limit: bool,
 }
 
 impl DecodeError {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into() }
+        Self { path: path.into(), message: message.into(), over_limit: false }
+    }
+
+    pub fn over_limit(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { over_limit: true, ..Self::new(path, message) }
+    }
+}
+
+/// Bounds on what one delivery may hold, so that no input within the body limit costs the
+/// process more than it can afford (`[server] max_events_per_delivery`, `max_nodes_per_event`).
+/// VOD sends one event per callback and FC's MNS trigger at most 16 messages a batch; a workflow
+/// has a handful of nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_events: usize,
+    pub max_nodes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_events: 100, max_nodes: 500 }
     }
 }
 

@@ -1,4 +1,5 @@
 //! The runtimes: thin adapters from each platform's requests to [`crate::handler::App`].
 
+mod connections;
 pub mod lambda;
 pub mod server;

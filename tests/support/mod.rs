@@ -20,4 +20,4 @@ pub use client::{Answer, callback, http_client, post};
 pub use fixtures::{fixture, fixture_bytes, fixture_path};
 pub use process::{PATIENCE, Process, free_port, vodhook_command};
 pub use vod::{unix_now, vod_headers, vod_signature};
-pub use vodhook::{CliRun, Cluster, Options, Vodhook, run_cli, run_cli_with_input};
+pub use vodhook::{CliRun, Cluster, FC_ENV, Options, Vodhook, fc_event_headers, run_cli, run_cli_with_input};

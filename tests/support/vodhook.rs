@@ -31,6 +31,8 @@ pub struct Options<'a> {
     config: Option<ConfigFn<'a>>,
     /// An existing configuration file (shared by a cluster).
     config_file: Option<PathBuf>,
+    /// `RLIMIT_NOFILE` for the process.
+    descriptor_limit: Option<u64>,
 }
 
 impl<'a> Options<'a> {
@@ -60,11 +62,36 @@ impl<'a> Options<'a> {
         self
     }
 
+    /// As on Function Compute: the four variables FC sets in every instance, which together let
+    /// vodhook believe FC's `x-fc-*` request headers (see [`fc_event_headers`]).
+    pub fn on_fc(self) -> Self {
+        FC_ENV.iter().fold(self, |options, (k, v)| options.env(k, v))
+    }
+
+    /// Starts the process with at most `limit` file descriptors (`RLIMIT_NOFILE`).
+    pub fn descriptor_limit(mut self, limit: u64) -> Self {
+        self.descriptor_limit = Some(limit);
+        self
+    }
+
     /// An existing configuration file (a cluster's shared one).
     pub fn config_file(mut self, path: &Path) -> Self {
         self.config_file = Some(path.to_path_buf());
         self
     }
+}
+
+/// What Function Compute sets in an instance's environment.
+pub const FC_ENV: [(&str, &str); 4] = [
+    ("FC_FUNCTION_NAME", "vodhook-test"),
+    ("FC_REGION", "cn-shanghai"),
+    ("FC_ACCOUNT_ID", "1234567890123456"),
+    ("FC_INSTANCE_ID", "c-test-0001"),
+];
+
+/// The headers FC puts on an event invocation (`POST /invoke`), which only FC can send.
+pub fn fc_event_headers(request_id: &str) -> Vec<(&'static str, String)> {
+    vec![("x-fc-control-path", "/invoke".to_owned()), ("x-fc-request-id", request_id.to_owned())]
 }
 
 /// `vodhook serve`, accepting connections.
@@ -134,6 +161,9 @@ impl Vodhook {
             }
             for (key, value) in &options.env {
                 command.env(key, value);
+            }
+            if let Some(limit) = options.descriptor_limit {
+                limit_descriptors(&mut command, limit);
             }
             let mut process = Process::spawn("vodhook serve", command);
             if wait_accepting(&mut process, addr) {
@@ -241,6 +271,22 @@ impl Vodhook {
     }
 }
 
+/// Sets the child's `RLIMIT_NOFILE` to `limit` before it runs.
+fn limit_descriptors(command: &mut std::process::Command, limit: u64) {
+    use std::os::unix::process::CommandExt;
+    let rlimit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+    // SAFETY: setrlimit is async-signal-safe and touches only the child being created.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+}
+
 /// Several `vodhook serve` processes with one configuration file, and the tools that share it.
 pub struct Cluster {
     nodes: Vec<Vodhook>,
@@ -250,15 +296,15 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Writes `config_toml` to a file and starts `n` instances with it (plain logs, as a person
-    /// reads them); returns once every one accepts connections.
+    /// Writes `config_toml` to a file and starts `n` instances with it, as on Function Compute
+    /// (see [`Options::on_fc`]); returns once every one accepts connections.
     pub async fn start(n: usize, config_toml: &str) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir for the cluster");
         let config = dir.path().join("vodhook.toml");
         std::fs::write(&config, config_toml).expect("write the configuration");
         let mut nodes = Vec::with_capacity(n);
         for _ in 0..n {
-            let options = Options::default().config_file(&config).plain_logs();
+            let options = Options::default().config_file(&config).on_fc();
             let node = tokio::task::spawn_blocking(move || Vodhook::start_with(options));
             nodes.push(node.await.expect("the start thread"));
         }
