@@ -113,6 +113,13 @@ pub struct ServerConfig {
     /// Open connections at most (lowered to stay below the process's descriptor limit); at the
     /// cap the oldest one that has not sent a whole request is closed for a new one.
     pub max_connections: usize,
+    /// Events one delivery may hold (VOD sends one, FC's MNS trigger at most 16); more: `413`.
+    pub max_events_per_delivery: usize,
+    /// Nodes one workflow event may have; an event with more is rejected (`413` when alone).
+    pub max_nodes_per_event: usize,
+    /// Warnings and rejected events listed in an answer (and its one log line); the rest are
+    /// counted.
+    pub max_reported_warnings: usize,
 }
 
 impl Default for ServerConfig {
@@ -122,6 +129,9 @@ impl Default for ServerConfig {
             header_read_timeout_ms: 5_000,
             body_read_timeout_ms: 5_000,
             max_connections: 1024,
+            max_events_per_delivery: 100,
+            max_nodes_per_event: 500,
+            max_reported_warnings: 20,
         }
     }
 }
@@ -164,6 +174,8 @@ pub struct DeliveryConfig {
     /// First retry delay; doubles each retry, with jitter.
     pub backoff_initial_ms: u64,
     pub backoff_max_ms: u64,
+    /// Sends in flight at once for one request or drain, whatever the number of actions.
+    pub max_concurrent_sends: usize,
 }
 
 impl Default for DeliveryConfig {
@@ -174,6 +186,7 @@ impl Default for DeliveryConfig {
             attempt_timeout_ms: 2_000,
             backoff_initial_ms: 100,
             backoff_max_ms: 1_000,
+            max_concurrent_sends: 16,
         }
     }
 }
@@ -290,6 +303,9 @@ pub struct ChannelConfig {
     pub rate_per_minute: Option<u32>,
     /// Feishu: `interactive` (default) or `post`.
     pub msg_type: Option<String>,
+    /// Webhook: the largest document sent (default 256 KiB); a bigger one goes without the
+    /// decoded `event`, saying so.
+    pub max_body_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -458,6 +474,7 @@ impl Config {
                 template: None,
                 rate_per_minute: None,
                 msg_type: None,
+                max_body_bytes: None,
             }],
             routes: vec![RouteConfig {
                 name: "all".to_owned(),

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::auth::Verifier;
 use crate::dispatch::{Dispatcher, Report};
-use crate::event::{DecodeError, Delivery, decode_delivery};
+use crate::event::{DecodeError, Delivery, Limits, decode_delivery_with};
 use crate::setup::{Setup, State};
 
 /// FC's header for "the function failed" on event invocations.
@@ -109,6 +109,7 @@ pub struct App {
     verifier: Option<Verifier>,
     allow_unsigned_invoke: bool,
     server: crate::config::ServerConfig,
+    limits: Limits,
     max_body_bytes: usize,
     callback_deadline: Duration,
     invoke_deadline: Duration,
@@ -138,6 +139,10 @@ impl App {
             verifier,
             allow_unsigned_invoke: config.auth.allow_unsigned_invoke,
             server: config.server.clone(),
+            limits: Limits {
+                max_events: config.server.max_events_per_delivery,
+                max_nodes: config.server.max_nodes_per_event,
+            },
             max_body_bytes: config.server.max_body_bytes,
             callback_deadline: Duration::from_millis(config.delivery.callback_deadline_ms),
             invoke_deadline: Duration::from_millis(config.delivery.invoke_deadline_ms),
@@ -210,14 +215,15 @@ impl App {
             log_summary(StatusCode::OK, &Report::default(), started);
             return json_response(StatusCode::OK, &serde_json::to_value(report).unwrap_or(Value::Null));
         }
-        let delivery = match decode_delivery(body) {
+        let delivery = match decode_delivery_with(body, &self.limits) {
             Ok(delivery) => delivery,
             Err(err) => {
-                log_summary(StatusCode::BAD_REQUEST, &Report::default(), started);
-                return decode_failure(&err);
+                let response = decode_failure(&err);
+                log_summary(response.status(), &Report::default(), started);
+                return response;
             }
         };
-        log_decode_notes(&delivery);
+        log_decode_notes(&delivery, self.server.max_reported_warnings);
         let deadline = started
             + match trigger {
                 Trigger::Http => self.callback_deadline,
@@ -226,7 +232,7 @@ impl App {
         let report = self.dispatcher.dispatch(&delivery, deadline).await;
         let status = if report.needs_retry() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
         log_summary(status, &report, started);
-        json_response(status, &answer(&report, &delivery))
+        json_response(status, &answer(&report, &delivery, self.server.max_reported_warnings))
     }
 
     /// The checks before any work: the body's size, and the signature of an HTTP callback. The
@@ -260,36 +266,46 @@ impl App {
     }
 }
 
-/// Logs what decoding kept as it arrived (warnings) and the events it could not decode.
-fn log_decode_notes(delivery: &Delivery) {
-    for warning in &delivery.warnings {
-        tracing::warn!(path = %clip(&warning.path), "{}", clip(&warning.message));
+/// Logs what decoding kept as it arrived (warnings) and the events it could not decode: one
+/// line each, naming the first `max` and counting all, however many a sender packed in.
+fn log_decode_notes(delivery: &Delivery, max: usize) {
+    let listed = |notes: &mut dyn Iterator<Item = (&str, &str)>| -> String {
+        notes
+            .take(max)
+            .map(|(path, message)| format!("{}: {}", clip(path), clip(message)))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if !delivery.warnings.is_empty() {
+        let first = listed(&mut delivery.warnings.iter().map(|w| (w.path.as_str(), w.message.as_str())));
+        tracing::warn!(count = delivery.warnings.len(), first = %first, "details of this delivery kept as they arrived");
     }
-    for rejected in &delivery.rejected {
-        tracing::error!(path = %clip(&rejected.path), "event in this delivery dropped: {}", clip(&rejected.message));
+    if !delivery.rejected.is_empty() {
+        let first = listed(&mut delivery.rejected.iter().map(|e| (e.path.as_str(), e.message.as_str())));
+        tracing::error!(count = delivery.rejected.len(), first = %first, "events in this delivery dropped");
     }
 }
 
-/// The answer's body: the report, and the delivery's warnings and rejected events.
-fn answer(report: &Report, delivery: &Delivery) -> Value {
+/// The answer's body: the report, and the delivery's warnings and rejected events (the first
+/// `max` of each, with a total when there are more).
+fn answer(report: &Report, delivery: &Delivery, max: usize) -> Value {
     let mut body = serde_json::to_value(report).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut body {
-        if !delivery.warnings.is_empty() {
-            let warnings: Vec<_> = delivery
-                .warnings
-                .iter()
-                .map(|w| json!({"path": clip(&w.path), "message": clip(&w.message)}))
-                .collect();
-            map.insert("warnings".into(), Value::Array(warnings));
+    let Value::Object(map) = &mut body else { return body };
+    let warnings =
+        delivery.warnings.iter().map(|w| json!({"path": clip(&w.path), "message": clip(&w.message)}));
+    let rejected =
+        delivery.rejected.iter().map(|e| json!({"error": clip(&e.message), "path": clip(&e.path)}));
+    for (name, total, items) in [
+        ("warnings", delivery.warnings.len(), warnings.take(max).collect::<Vec<_>>()),
+        ("rejected", delivery.rejected.len(), rejected.take(max).collect::<Vec<_>>()),
+    ] {
+        if total == 0 {
+            continue;
         }
-        if !delivery.rejected.is_empty() {
-            let rejected: Vec<_> = delivery
-                .rejected
-                .iter()
-                .map(|e| json!({"error": clip(&e.message), "path": clip(&e.path)}))
-                .collect();
-            map.insert("rejected".into(), Value::Array(rejected));
+        if total > items.len() {
+            map.insert(format!("{name}_total"), total.into());
         }
+        map.insert(name.into(), Value::Array(items));
     }
     body
 }
@@ -315,7 +331,8 @@ fn is_timer_event(body: &[u8]) -> bool {
 fn decode_failure(err: &DecodeError) -> Response<Bytes> {
     let (message, path) = (clip(&err.message), clip(&err.path));
     tracing::warn!(path = %path, "delivery refused: {message}");
-    error_response(StatusCode::BAD_REQUEST, &message, &path)
+    let status = if err.over_limit { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
+    error_response(status, &message, &path)
 }
 
 /// The most of a decode message or path that goes into a response or a log line. Both quote
@@ -323,8 +340,9 @@ fn decode_failure(err: &DecodeError) -> Response<Bytes> {
 /// become a 200 kB answer and log line.
 const MAX_ECHO_BYTES: usize = 512;
 
+/// Event-derived text for an answer or a log line: cut, and with line-forging characters escaped.
 fn clip(text: &str) -> String {
-    crate::text::truncate_bytes(text, MAX_ECHO_BYTES)
+    crate::text::truncate_bytes(&crate::text::printable(text), MAX_ECHO_BYTES)
 }
 
 /// The one line every callback ends with, refused ones included (with no events), so that

@@ -708,3 +708,133 @@ async fn malformed_requests_get_a_4xx_and_a_json_error_never_a_5xx() {
     let longest = vodhook.text().lines().map(str::len).max().unwrap_or(0);
     assert!(longest <= 4096, "a {longest}-byte log line: the input was echoed into the logs");
 }
+
+// --- bounds on one delivery --------------------------------------------------------------------
+
+/// A workflow event with `task` as TaskId and `nodes` nodes, each with `end_time` as EndTime.
+fn workflow_event(task: &str, nodes: usize, end_time: &str) -> Value {
+    let activities: serde_json::Map<String, Value> = (0..nodes)
+        .map(|i| {
+            let node = json!({"ActivityId": "VodTranscode", "Status": "Succeed", "StartTime": "2025-04-01T02:29:46Z", "EndTime": end_time});
+            (format!("VodTranscode_{i:05}"), node)
+        })
+        .collect();
+    json!({
+        "EventType": "WorkflowTaskComplete", "TaskId": task, "Status": "Succeed",
+        "ActivityResults": Value::Object(activities).to_string(),
+    })
+}
+
+fn cloud_event(message: &str) -> Value {
+    json!({"specversion": "1.0", "id": "1", "source": "MNS-f", "type": "mns:Queue:SendMessage", "data": {"messageBody": message}})
+}
+
+/// One bad message in FC's MNS batch costs only itself: each bad element is reported with its
+/// path, the good one is delivered. (Before, the whole batch was answered 400 and FC retried it,
+/// then gave up on all of it.)
+#[tokio::test]
+async fn a_batchs_bad_messages_are_rejected_and_the_rest_delivered() {
+    let vodhook = InProcess::new("", &[]);
+    let good = workflow_event("batch-good", 1, "2025-04-01T02:30:00Z").to_string();
+    let batch = json!([
+        cloud_event(&good),
+        cloud_event("this is not JSON"),
+        cloud_event(r#"{"Video": "not a VOD event"}"#),
+        cloud_event(r#"{"EventType": 5}"#),
+    ]);
+    let headers = [vec![json_ct(), request_id("batch")], fc_marks("/invoke")].concat();
+    let reply = vodhook.post("/invoke", &headers, batch.to_string()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(
+        (reply.body["events"].as_u64(), reply.body["delivered"].as_u64()),
+        (Some(1), Some(1)),
+        "{}",
+        reply.text
+    );
+    let paths: Vec<&str> =
+        reply.body["rejected"].as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["[1].data.messageBody", "[2].data.messageBody", "[3].data.messageBody.EventType"]);
+    assert!(vodhook.text_of("batch").contains("WorkflowTaskComplete:batch-good"), "the good one was sent");
+}
+
+#[tokio::test]
+async fn more_events_or_nodes_than_allowed_are_refused_with_the_numbers() {
+    let vodhook = InProcess::new("[server]\nmax_events_per_delivery = 5\nmax_nodes_per_event = 50\n", &[]);
+    let events: Vec<Value> =
+        (0..6).map(|i| workflow_event(&format!("many-{i}"), 1, "2025-04-01T02:30:00Z")).collect();
+    let reply = vodhook.post("/", &[json_ct()], Value::Array(events).to_string()).await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", reply.text);
+    assert_error_body(&reply, "six events");
+    let error = reply.body["error"].as_str().unwrap();
+    assert!(
+        error.contains("6 events")
+            && error.contains("at most 5")
+            && error.contains("max_events_per_delivery"),
+        "{error}"
+    );
+
+    let reply = vodhook
+        .post("/", &[json_ct()], workflow_event("nodes", 51, "2025-04-01T02:30:00Z").to_string())
+        .await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", reply.text);
+    assert_eq!(reply.body["path"], "ActivityResults");
+    assert!(reply.body["error"].as_str().unwrap().contains("51 nodes; at most 50"), "{}", reply.text);
+    // Beside a good event, the big one is one more rejected event.
+    let pair = json!([
+        workflow_event("nodes", 51, "2025-04-01T02:30:00Z"),
+        workflow_event("fine", 2, "2025-04-01T02:30:00Z")
+    ]);
+    let reply = vodhook.post("/", &[json_ct()], pair.to_string()).await;
+    assert_eq!((reply.status, reply.body["delivered"].as_u64()), (StatusCode::OK, Some(1)), "{}", reply.text);
+    assert_eq!(reply.body["rejected"][0]["path"], "[0].ActivityResults");
+}
+
+/// 5 000 warnings in one body: the answer lists the first 20 and the total, the log says it in
+/// one line. (Before, a 1 MiB body got a 1.6 MiB answer and 15 000 log lines.)
+#[tokio::test]
+async fn warnings_and_rejections_are_reported_within_bounds() {
+    let vodhook = InProcess::new("[server]\nmax_nodes_per_event = 20000\n", &[]);
+    let event = workflow_event("warn-many", 5_000, "not a time");
+    let reply = vodhook.post("/", &[json_ct(), request_id("warn")], event.to_string()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", &reply.text[..200.min(reply.text.len())]);
+    assert_eq!(reply.body["warnings"].as_array().map(Vec::len), Some(20));
+    assert_eq!(reply.body["warnings_total"], 5_000);
+    assert!(reply.text.len() < 16 * 1024, "a {}-byte answer", reply.text.len());
+    let warn_lines = vodhook.lines_of("warn").into_iter().filter(|l| l["level"] == "WARN").count();
+    assert_eq!(warn_lines, 1, "one line for all the warnings");
+
+    let mut batch = vec![cloud_event(&workflow_event("good", 1, "2025-04-01T02:30:00Z").to_string())];
+    batch.extend((0..50).map(|_| cloud_event("not json")));
+    let headers = [vec![json_ct(), request_id("reject")], fc_marks("/invoke")].concat();
+    let vodhook = InProcess::new("", &[]);
+    let reply = vodhook.post("/invoke", &headers, Value::Array(batch).to_string()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(
+        (reply.body["rejected"].as_array().map(Vec::len), reply.body["rejected_total"].as_u64()),
+        (Some(20), Some(50))
+    );
+    let error_lines = vodhook.lines_of("reject").into_iter().filter(|l| l["level"] == "ERROR").count();
+    assert_eq!(error_lines, 1, "one line for all the rejected events");
+}
+
+/// Twelve events to one webhook that takes its time: sent concurrently, but never more than
+/// `max_concurrent_sends` at once. (Before, one request's every action was in flight at once:
+/// 1000 events made 2000 outbound requests, 1732 of them simultaneous.)
+#[tokio::test]
+async fn sends_per_request_are_bounded() {
+    use support::standins::{Behaviour, StandIn};
+    let hook = StandIn::start(vodhook::channel::ChannelType::Webhook).await;
+    hook.set_behaviour(Behaviour::Delay(std::time::Duration::from_millis(100)));
+    let config = format!(
+        "[delivery]\nmax_concurrent_sends = 3\ncallback_deadline_ms = 4000\n\n{}\n[[routes]]\nname = \"all\"\nchannels = [\"hook\"]\n",
+        hook.channel_toml("hook")
+    );
+    let vodhook = InProcess::new(&config, &[]);
+    let events: Vec<Value> =
+        (0..12).map(|i| workflow_event(&format!("fan-{i}"), 1, "2025-04-01T02:30:00Z")).collect();
+    let reply = vodhook.post("/", &[json_ct()], Value::Array(events).to_string()).await;
+    assert_eq!(reply.body["delivered"], 12, "{}", reply.text);
+    assert_eq!(hook.received().len(), 12);
+    assert!(hook.peak_concurrency() <= 3, "{} sends at once", hook.peak_concurrency());
+    assert!(hook.peak_concurrency() >= 2, "still concurrent: {}", hook.peak_concurrency());
+}

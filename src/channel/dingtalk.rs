@@ -83,7 +83,7 @@ pub const TEMPLATE: (&str, &str) = (
 pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     check_url(channel, at, f);
     check_signing_secret(channel, at, f);
-    check_unused(channel, at, f, &[Setting::Headers, Setting::MsgType]);
+    check_unused(channel, at, f, &[Setting::Headers, Setting::MsgType, Setting::MaxBodyBytes]);
 }
 
 /// `{"msgtype": "markdown", "markdown": {"title", "text"}}`: the title is what the notification

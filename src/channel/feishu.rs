@@ -96,7 +96,7 @@ pub(super) fn markup(channel: &ChannelConfig) -> Markup {
 pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     check_url(channel, at, f);
     check_signing_secret(channel, at, f);
-    check_unused(channel, at, f, &[Setting::Headers]);
+    check_unused(channel, at, f, &[Setting::Headers, Setting::MaxBodyBytes]);
     if let Some(t) = &channel.msg_type
         && t != "interactive"
         && t != "post"

@@ -29,7 +29,12 @@ pub const TEMPLATE: (&str, &str) = (
 );
 
 pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
-    check_unused(channel, at, f, &[Setting::Url, Setting::Secret, Setting::Headers, Setting::MsgType]);
+    check_unused(
+        channel,
+        at,
+        f,
+        &[Setting::Url, Setting::Secret, Setting::Headers, Setting::MsgType, Setting::MaxBodyBytes],
+    );
 }
 
 /// The `log` channel's record: the rendered line and the facts to filter logs by.

@@ -183,7 +183,7 @@ pub fn message(channel: &ChannelConfig, message: &Message<'_>) -> Result<Value, 
         ChannelType::Feishu => feishu::message(channel, message),
         ChannelType::Wecom => wecom::message(message),
         ChannelType::Slack => slack::message(message),
-        ChannelType::Webhook => Ok(webhook::message(message)),
+        ChannelType::Webhook => Ok(webhook::message(channel, message)),
         ChannelType::Log => Ok(log::message(message)),
     }
 }
@@ -267,6 +267,9 @@ fn check_unused(channel: &ChannelConfig, at: &str, f: &mut Findings, unused: &[S
             Setting::Url if channel.url.is_some() => {
                 f.warning(format!("{at}.url"), format!("ignored by {kind} channels"))
             }
+            Setting::MaxBodyBytes if channel.max_body_bytes.is_some() => {
+                f.problem(format!("{at}.max_body_bytes"), "applies to webhook channels only")
+            }
             _ => {}
         }
     }
@@ -278,6 +281,7 @@ enum Setting {
     Secret,
     Headers,
     MsgType,
+    MaxBodyBytes,
 }
 
 /// The channel's URL, parsed and checked with the same rule as `check`.
@@ -346,6 +350,7 @@ pub(crate) mod test_support {
             template: None,
             rate_per_minute: None,
             msg_type: None,
+            max_body_bytes: None,
         }
     }
 

@@ -69,7 +69,12 @@ pub const TEMPLATE: (&str, &str) = (
 
 pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     check_url(channel, at, f);
-    check_unused(channel, at, f, &[Setting::Secret, Setting::Headers, Setting::MsgType]);
+    check_unused(
+        channel,
+        at,
+        f,
+        &[Setting::Secret, Setting::Headers, Setting::MsgType, Setting::MaxBodyBytes],
+    );
 }
 
 /// A plain-text header, the body in mrkdwn sections of at most 3000 characters, and the headline

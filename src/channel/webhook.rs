@@ -31,6 +31,11 @@ use crate::config::{ChannelConfig, Findings};
 use crate::event::Summary;
 use crate::template::Markup;
 
+/// The largest document sent by default; a bigger one goes without its decoded `event`.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Room for the document without its `event`, whatever the event.
+const MIN_BODY_BYTES: usize = 16 * 1024;
+
 /// Receivers take what they take: no pacing unless the channel sets `rate_per_minute`.
 pub const RATE_PER_MINUTE: Option<u32> = None;
 /// The document's `summary` is plain text.
@@ -84,6 +89,9 @@ pub fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), &'st
 pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     check_url(channel, at, f);
     check_unused(channel, at, f, &[Setting::MsgType]);
+    if channel.max_body_bytes.is_some_and(|max| max < MIN_BODY_BYTES) {
+        f.problem(format!("{at}.max_body_bytes"), format!("must be at least {MIN_BODY_BYTES}"));
+    }
     if let Some(secret) = &channel.secret {
         match signing_key(secret.expose()) {
             Ok((_, None)) => {}
@@ -177,7 +185,30 @@ pub(super) fn classify(reply: &Reply) -> Outcome {
 /// }
 /// ```
 /// Receivers should deduplicate on `id`; VOD may deliver an event more than once.
-pub(super) fn message(m: &Message<'_>) -> Value {
+///
+/// When the document would be larger than the channel's `max_body_bytes`, `event` is `null` and
+/// `event_omitted` says how large it was (the summary and details still say what happened), and
+/// a warning is logged: receivers get a message, never nothing.
+pub(super) fn message(channel: &ChannelConfig, m: &Message<'_>) -> Value {
+    let mut document = document(m);
+    let max = channel.max_body_bytes.unwrap_or(MAX_BODY_BYTES);
+    let size = serde_json::to_vec(&document).map_or(0, |bytes| bytes.len());
+    if size > max {
+        tracing::warn!(
+            channel = %m.channel,
+            event = %crate::text::printable(m.identity),
+            bytes = size,
+            max,
+            "webhook document over max_body_bytes: sent without the decoded event"
+        );
+        document["event"] = Value::Null;
+        document["event_omitted"] =
+            json!({ "reason": "over max_body_bytes", "document_bytes": size, "max_body_bytes": max });
+    }
+    document
+}
+
+fn document(m: &Message<'_>) -> Value {
     let id = Action::message_id_for(&Action::key_for(m.identity, m.route, m.channel));
     let summary = m.summary;
     json!({

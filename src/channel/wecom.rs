@@ -67,7 +67,12 @@ Event time: {{ event_time | md }}
 
 pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     check_url(channel, at, f);
-    check_unused(channel, at, f, &[Setting::Secret, Setting::Headers, Setting::MsgType]);
+    check_unused(
+        channel,
+        at,
+        f,
+        &[Setting::Secret, Setting::Headers, Setting::MsgType, Setting::MaxBodyBytes],
+    );
 }
 
 /// `{"msgtype": "markdown", "markdown": {"content"}}`, cut to [`MAX_CONTENT_BYTES`] on a

@@ -105,6 +105,8 @@ fn server_and_delivery(config: &Config, f: &mut Findings) {
         ("header_read_timeout_ms", server.header_read_timeout_ms),
         ("body_read_timeout_ms", server.body_read_timeout_ms),
         ("max_connections", server.max_connections as u64),
+        ("max_events_per_delivery", server.max_events_per_delivery as u64),
+        ("max_nodes_per_event", server.max_nodes_per_event as u64),
     ] {
         if value == 0 {
             f.problem(format!("server.{name}"), "must be more than 0");
@@ -117,6 +119,7 @@ fn server_and_delivery(config: &Config, f: &mut Findings) {
         ("attempt_timeout_ms", d.attempt_timeout_ms),
         ("backoff_initial_ms", d.backoff_initial_ms),
         ("backoff_max_ms", d.backoff_max_ms),
+        ("max_concurrent_sends", d.max_concurrent_sends as u64),
     ] {
         if value == 0 {
             f.problem(format!("delivery.{name}"), "must be more than 0");

@@ -4,6 +4,8 @@
 
 use std::time::Instant;
 
+use futures_util::stream::{self, StreamExt};
+
 use super::{Dispatcher, NotSent, Report, Settled, backoff};
 use crate::action::Action;
 use crate::channel::Outcome;
@@ -29,7 +31,12 @@ impl Dispatcher {
             }
         }
         report.actions = actions.len();
-        let results = futures_util::future::join_all(actions.iter().map(|a| self.run(a, deadline))).await;
+        // Concurrently, but at most `max_concurrent_sends` at once: a delivery of many events must
+        // not become as many simultaneous requests (sockets, memory) as it has actions.
+        // (The futures are made first: a lazy map in the stream trips the compiler's Send check.)
+        let runs: Vec<_> = actions.iter().map(|a| self.run(a, deadline)).collect();
+        let results: Vec<_> =
+            stream::iter(runs).buffer_unordered(self.timing.max_concurrent_sends).collect().await;
         for (settled, attempts, store_down) in results {
             report.retried += attempts.saturating_sub(1) as usize;
             report.dedup_unavailable |= store_down;

@@ -4,6 +4,8 @@
 
 use std::time::Instant;
 
+use futures_util::stream::{self, StreamExt};
+
 use super::{Dispatcher, DrainReport, NotSent};
 use crate::action::Action;
 use crate::channel::Outcome;
@@ -35,10 +37,9 @@ impl Dispatcher {
             Err(err) => return DrainReport { error: Some(err.to_string()), ..DrainReport::default() },
         };
         let mut report = DrainReport { taken: items.len(), ..DrainReport::default() };
-        let results = futures_util::future::join_all(
-            items.into_iter().map(|item| self.redeliver(outbox, item, deadline)),
-        )
-        .await;
+        let runs: Vec<_> = items.into_iter().map(|item| self.redeliver(outbox, item, deadline)).collect();
+        let results: Vec<_> =
+            stream::iter(runs).buffer_unordered(self.timing.max_concurrent_sends).collect().await;
         for result in results {
             match result {
                 Redelivered::Delivered => report.delivered += 1,

@@ -20,7 +20,9 @@
 //! the channel's rate limit (or the drain's deadline) leaves unsent is not a failed round: it
 //! stays as it is and comes back when its take lease ends.
 //!
-//! Actions run concurrently: N channels cost the slowest one, not the sum.
+//! Actions run concurrently, at most `[delivery] max_concurrent_sends` at once: N channels cost
+//! the slowest one, not the sum, and a delivery of many events does not become as many
+//! simultaneous requests.
 
 mod backoff;
 mod callback;
@@ -100,6 +102,7 @@ enum Settled {
 #[derive(Debug, Clone)]
 struct Timing {
     attempt_timeout: Duration,
+    max_concurrent_sends: usize,
     backoff_initial: Duration,
     backoff_max: Duration,
     lease: Duration,
@@ -149,6 +152,7 @@ impl Dispatcher {
             sender: Sender::new(),
             timing: Timing {
                 attempt_timeout: Duration::from_millis(config.delivery.attempt_timeout_ms),
+                max_concurrent_sends: config.delivery.max_concurrent_sends.max(1),
                 backoff_initial: Duration::from_millis(config.delivery.backoff_initial_ms),
                 backoff_max: Duration::from_millis(config.delivery.backoff_max_ms),
                 lease: Duration::from_millis(config.dedup.lease_ms),

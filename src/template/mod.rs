@@ -371,6 +371,7 @@ mod tests {
             template: None,
             rate_per_minute: None,
             msg_type: None,
+            max_body_bytes: None,
         }
     }
 

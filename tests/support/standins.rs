@@ -17,7 +17,7 @@
 //!
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -87,6 +87,9 @@ struct Shared {
     secret: Option<String>,
     book: Mutex<Book>,
     stop: watch::Receiver<bool>,
+    /// Requests being answered right now, and the most there ever were at once.
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
 }
 
 /// What a stand-in was told to do and what it saw.
@@ -134,6 +137,8 @@ impl StandIn {
                 requests: Vec::new(),
             }),
             stop: stopped.clone(),
+            in_flight: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
         });
         let app = axum::Router::new().fallback(handle).with_state(shared.clone());
         let mut shutdown = stopped;
@@ -144,6 +149,11 @@ impl StandIn {
             let _ = server.await;
         });
         StandIn { kind, url, shared, stop }
+    }
+
+    /// The most requests this stand-in was answering at once.
+    pub fn peak_concurrency(&self) -> usize {
+        self.shared.peak.load(Ordering::SeqCst)
     }
 
     pub fn kind(&self) -> ChannelType {
@@ -244,13 +254,21 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.peak.fetch_max(now, Ordering::SeqCst);
+    let response = answer(&shared, method, uri, headers, body).await;
+    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+    response
+}
+
+async fn answer(shared: &Shared, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let query: Vec<(String, String)> =
         url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mut request =
         Request { path: uri.path().to_owned(), query, headers, body, json, verdict: Verdict::Accepted };
 
-    if let Err(refusal) = check(&shared, &method, &request) {
+    if let Err(refusal) = check(shared, &method, &request) {
         let (reason, reply) = *refusal;
         request.verdict = Verdict::Rejected(reason);
         shared.record(request);
