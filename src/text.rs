@@ -77,25 +77,45 @@ pub fn chunks(text: &str, max_chars: usize) -> Vec<String> {
     out
 }
 
-/// Line breaks and tabs become single spaces; other text is kept.
+/// `text` on one line: line breaks (`\n`, `\r`, the Unicode separators, NEL, vertical tab, form
+/// feed) and tabs become single spaces, and the other characters that could restructure or
+/// disguise a line (control characters, bidirectional overrides) are escaped as by [`printable`].
+/// Other text is kept.
 pub fn one_line(text: &str) -> String {
-    if !text.contains(['\n', '\r', '\t']) {
+    fn breaks(c: char) -> bool {
+        matches!(c, '\n' | '\r' | '\t' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}')
+    }
+    if !text.chars().any(|c| breaks(c) || unsafe_char(c)) {
         return text.to_owned();
     }
     let mut out = String::with_capacity(text.len());
     let mut last_space = false;
     for c in text.chars() {
-        if matches!(c, '\n' | '\r' | '\t') {
+        if breaks(c) {
             if !last_space {
                 out.push(' ');
             }
             last_space = true;
         } else {
-            out.push(c);
+            escape_into(&mut out, c);
             last_space = c == ' ';
         }
     }
     out
+}
+
+/// Characters that can forge a line or disguise text: control characters, the Unicode line and
+/// paragraph separators, and the bidirectional embeddings, overrides and isolates.
+fn unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+fn escape_into(out: &mut String, c: char) {
+    if unsafe_char(c) {
+        out.push_str(&format!("\\u{{{:04x}}}", c as u32));
+    } else {
+        out.push(c);
+    }
 }
 
 /// `text` with every character that could forge or disguise a line escaped as `\u{..}`: control
@@ -172,6 +192,8 @@ mod tests {
     fn one_line_folds_breaks() {
         assert_eq!(one_line("a\n# not a heading\r\n- nor a list"), "a # not a heading - nor a list");
         assert_eq!(one_line("a\tb"), "a b");
+        assert_eq!(one_line("a\u{2028}b\u{85}c"), "a b c");
+        assert_eq!(one_line("evil\u{202E}gpj.exe\u{7}"), "evil\\u{202e}gpj.exe\\u{0007}");
     }
 
     #[test]

@@ -505,3 +505,43 @@ fn channel_limits_and_shapes_hold_for_the_defaults() {
     assert!(!log["message"].as_str().unwrap().contains('\n'));
     assert_eq!(log["event"], "WorkflowTaskComplete:0f5da6c2e4b8");
 }
+
+/// A 100,000-character title (quotes, CJK, markup), 40 nodes whose error messages are 5,000
+/// characters each: every channel's body still fits its service's limit, so the message is sent
+/// (cut, and saying so) instead of refused for good. (Before, the title made a 318 KB DingTalk
+/// body and a 301 KB Feishu card.)
+#[test]
+fn oversized_fields_stay_within_every_services_limit() {
+    let title = format!("\"标题\" *x* <@all> {}", "长".repeat(100_000));
+    let message = format!("\"{}\"", "错误 ".repeat(2_500));
+    let names: Vec<String> = (0..40).map(|i| format!("VodTranscode_{i:02}")).collect();
+    let nodes: Vec<Node<'_>> =
+        names.iter().map(|n| (n.as_str(), "Failed", Some(("InvalidParameter", message.as_str())))).collect();
+    let event = workflow("huge", "Failed", "wf-huge", &title, &nodes);
+    let router = Setup::from_toml_str(SNAPSHOT_CHANNELS, &no_env).expect("valid").router;
+    for action in router.plan(&event).expect("renders") {
+        let body = &action.payload;
+        let bytes = serde_json::to_vec(body).unwrap().len();
+        let chars = |v: &Value| v.as_str().map_or(0, |s| s.chars().count());
+        match action.channel.as_str() {
+            "dingtalk" => {
+                assert!(bytes <= 20_000, "dingtalk: {bytes} bytes");
+                assert!(chars(&body["markdown"]["title"]) <= 200);
+            }
+            "feishu" | "feishu-post" => assert!(bytes <= 20_000 - 96, "{}: {bytes} bytes", action.channel),
+            "wecom" => assert!(body["markdown"]["content"].as_str().unwrap().len() <= 4096),
+            "slack" => {
+                let blocks = body["blocks"].as_array().unwrap();
+                assert!(blocks.len() <= 50);
+                assert!(chars(&blocks[0]["text"]["text"]) <= 150);
+                assert!(blocks[1..].iter().all(|b| chars(&b["text"]["text"]) <= 3000));
+                assert!(chars(&body["text"]) <= 3000 * 5, "slack text");
+            }
+            "webhook" => assert!(bytes <= 256 * 1024 || body["event"].is_null(), "webhook: {bytes} bytes"),
+            _ => {}
+        }
+        if action.channel != "log" && action.channel != "webhook" {
+            assert!(body.to_string().contains('…'), "{}: cut without a mark", action.channel);
+        }
+    }
+}

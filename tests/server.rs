@@ -437,3 +437,29 @@ async fn at_the_descriptor_limit_a_real_callback_is_still_served() {
         vodhook.logs().text()
     );
 }
+
+/// A TaskId holding a newline and a fake log prefix, in human-readable logs: no line of the log
+/// is the forged one; the newline is shown escaped. (JSON logs on FC escape it anyway.)
+#[tokio::test]
+async fn newlines_in_event_fields_cannot_forge_log_lines() {
+    let vodhook = Vodhook::start_with(Options::default().plain_logs());
+    let forged = "2026-12-02T08:00:00.000000Z  INFO vodhook::handler: request done status=200 FORGED";
+    let mut event: Value = serde_json::from_slice(&fixture("runtime-bare-event.json")).unwrap();
+    event["TaskId"] = Value::String(format!("t-1\n{forged}\u{2028}x"));
+    let reply = post(&http_client(), &vodhook.url("/"), &[json_ct()], event.to_string().into_bytes()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let done = vodhook
+        .logs()
+        .wait_for("the request's summary line", |l| l.contains("request done") && !l.contains("FORGED"));
+    let logs = vodhook.logs().all();
+    assert!(
+        logs.iter().all(|(_, line)| !line.starts_with("2026-12-02T08:00:00")),
+        "a forged line:\n{}",
+        vodhook.logs().text()
+    );
+    assert!(
+        vodhook.logs().text().contains("t-1\\u{000a}2026-12-02T08:00:00"),
+        "the newline is escaped:\n{done}"
+    );
+    assert!(!vodhook.logs().text().contains('\u{2028}'));
+}

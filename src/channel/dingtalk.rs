@@ -29,16 +29,18 @@ use serde_json::{Value, json};
 use super::exchange::{CodeMeaning, CodeTable, Post, Reply, classify_coded, hmac_sha256};
 use super::{
     ChannelError, Message, Outcome, Setting, channel_secret, channel_url, check_signing_secret, check_unused,
-    check_url, non_empty,
+    check_url, fit, non_empty,
 };
 use crate::action::Action;
 use crate::config::{ChannelConfig, Findings};
 use crate::template::Markup;
-use crate::text::truncate_bytes;
+use crate::text::truncate_chars;
 
-/// The markdown text is cut to this, keeping the request well under the 20,000 bytes DingTalk
-/// robots accept.
-pub const MAX_TEXT_BYTES: usize = 18_000;
+/// DingTalk robots refuse request bodies over 20,000 bytes ("message too long, exceed 20000
+/// bytes"): the body, serialised, is kept within this.
+pub const MAX_BODY_BYTES: usize = 20_000;
+/// The notification title is cut to this many characters.
+pub const MAX_TITLE_CHARS: usize = 200;
 /// A robot accepts 20 messages a minute.
 pub const RATE_PER_MINUTE: Option<u32> = Some(20);
 /// DingTalk documents headings, bold, links and lists, not inline code.
@@ -87,12 +89,14 @@ pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
 }
 
 /// `{"msgtype": "markdown", "markdown": {"title", "text"}}`: the title is what the notification
-/// shows, the text what the chat shows.
+/// shows, the text what the chat shows; the whole within [`MAX_BODY_BYTES`].
 pub(super) fn message(m: &Message<'_>) -> Result<Value, String> {
-    Ok(json!({
-        "msgtype": "markdown",
-        "markdown": { "title": m.headline, "text": truncate_bytes(non_empty(m.text)?, MAX_TEXT_BYTES) },
-    }))
+    let title = truncate_chars(m.headline, MAX_TITLE_CHARS);
+    Ok(fit(
+        MAX_BODY_BYTES,
+        non_empty(m.text)?,
+        |text| json!({ "msgtype": "markdown", "markdown": { "title": title, "text": text } }),
+    ))
 }
 
 /// The signature for `timestamp_ms`: base64, before the URL-encoding that the query adds.

@@ -18,7 +18,7 @@ use url::Url;
 use super::{ChannelError, Outcome, Request, classify, prepare, scrubber};
 use crate::action::Action;
 use crate::config::ChannelConfig;
-use crate::redact::redact_url;
+use crate::redact::{Scrubber, redact_url};
 use crate::text::truncate_chars;
 
 /// Sends actions. Cheap to create; the HTTP client (rustls, connection pool) is built on the
@@ -53,12 +53,19 @@ impl Sender {
     /// Every reason is scrubbed of the channel's URL, secret, the tokens inside the URL, and
     /// configured header values, whatever the service echoed back.
     pub async fn send(&self, channel: &ChannelConfig, action: &Action, timeout: Duration) -> Outcome {
-        let outcome = self.attempt(channel, action, timeout).await;
         let scrubber = scrubber(channel);
-        outcome.map_reason(|reason| scrubber.clean(&reason))
+        let outcome = self.attempt(channel, action, timeout, &scrubber).await;
+        // Reasons are logged: what a service put in its reply must not forge log lines either.
+        outcome.map_reason(|reason| crate::text::printable(&scrubber.clean(&reason)).into_owned())
     }
 
-    async fn attempt(&self, channel: &ChannelConfig, action: &Action, timeout: Duration) -> Outcome {
+    async fn attempt(
+        &self,
+        channel: &ChannelConfig,
+        action: &Action,
+        timeout: Duration,
+        scrubber: &Scrubber,
+    ) -> Outcome {
         if channel.kind != action.channel_type {
             return Outcome::permanent(format!(
                 "the action was made for a {} channel but channel `{}` is now a {} channel",
@@ -78,7 +85,9 @@ impl Sender {
         match tokio::time::timeout(timeout, exchange(client, post)).await {
             Err(_) => Outcome::retry(format!("timed out after {timeout:?} waiting for {target}")),
             Ok(Err(e)) => Outcome::retry(format!("request to {target} failed: {}", describe(e))),
-            Ok(Ok(reply)) => classify(channel.kind, &reply),
+            // The whole reply is scrubbed before anything is cut from it for a reason: a secret the
+            // service echoed across the cut would otherwise leave its first characters behind.
+            Ok(Ok(reply)) => classify(channel.kind, &reply.scrubbed(scrubber)),
         }
     }
 
@@ -124,6 +133,16 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The reply with every secret of the channel removed from its body.
+    fn scrubbed(self, scrubber: &Scrubber) -> Reply {
+        let text = String::from_utf8_lossy(&self.body);
+        let clean = scrubber.clean(&text);
+        if clean == text {
+            return self;
+        }
+        Reply { body: Bytes::from(clean), ..self }
+    }
+
     /// The body as a JSON object, if it is one.
     pub fn json_object(&self) -> Option<serde_json::Map<String, Value>> {
         match serde_json::from_slice(&self.body) {
@@ -322,5 +341,46 @@ mod tests {
         let action = action(ChannelType::Dingtalk, serde_json::json!({}));
         let outcome = Sender::new().send(&channel, &action, Duration::from_secs(1)).await;
         assert!(matches!(outcome, Outcome::Permanent { .. }), "{outcome:?}");
+    }
+
+    /// A receiver whose error page echoes the request's bearer token just across the 200-character
+    /// cut of a reason, once for each connection it gets.
+    async fn echoing_receiver(token: &'static str) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = vec![0u8; 8192];
+                let _ = stream.read(&mut request).await;
+                let body = format!("{}{token} is not allowed", "x".repeat(190));
+                let reply = format!(
+                    "HTTP/1.1 401 Unauthorized\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(reply.as_bytes()).await;
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_secret_echoed_across_the_cut_leaves_nothing_behind() {
+        const TOKEN: &str = "bare-token-9f8e7d6c5b4a";
+        let port = echoing_receiver(TOKEN).await;
+        let mut channel = channel(ChannelType::Webhook, &format!("http://127.0.0.1:{port}/hook"), None);
+        channel.headers.insert("Authorization".into(), format!("Bearer {TOKEN}"));
+        let outcome = Sender::new()
+            .send(&channel, &action(ChannelType::Webhook, Value::Null), Duration::from_secs(5))
+            .await;
+        let reason = outcome.reason().unwrap_or_default().to_owned();
+        assert!(matches!(outcome, Outcome::Permanent { .. }), "{outcome:?}");
+        for prefix_len in 6..=TOKEN.len() {
+            assert!(
+                !reason.contains(&TOKEN[..prefix_len]),
+                "{} characters of the token left: {reason}",
+                prefix_len
+            );
+        }
     }
 }

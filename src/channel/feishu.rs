@@ -30,16 +30,18 @@ use serde_json::{Value, json};
 use super::exchange::{CodeMeaning, CodeTable, Post, Reply, classify_coded, hmac_sha256};
 use super::{
     ChannelError, Message, Outcome, Setting, channel_secret, channel_url, check_signing_secret, check_unused,
-    check_url, non_empty,
+    check_url, fit, non_empty,
 };
 use crate::action::Action;
 use crate::config::{ChannelConfig, Findings};
 use crate::template::Markup;
-use crate::text::truncate_bytes;
+use crate::text::truncate_chars;
 
-/// Feishu custom bots reject request bodies over 20 KB; the card around the text and the
-/// signature fields need the rest.
-pub const MAX_TEXT_BYTES: usize = 18_000;
+/// Feishu custom bots refuse request bodies over 20 KB: the body, serialised, is kept within this,
+/// leaving room for the `timestamp` and `sign` fields added when sending.
+pub const MAX_BODY_BYTES: usize = 20_000;
+/// The card header and post title are cut to this many characters.
+pub const MAX_TITLE_CHARS: usize = 200;
 /// Feishu documents 100 messages a minute and 5 a second per bot (answering 9499 beyond); the
 /// retry path handles those replies, no fixed pacing is applied.
 pub const RATE_PER_MINUTE: Option<u32> = None;
@@ -106,9 +108,10 @@ pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
 }
 
 pub(super) fn message(channel: &ChannelConfig, m: &Message<'_>) -> Result<Value, String> {
-    let text = truncate_bytes(non_empty(m.text)?, MAX_TEXT_BYTES);
+    let text = non_empty(m.text)?;
+    let title = truncate_chars(m.headline, MAX_TITLE_CHARS);
     if is_post(channel) {
-        return Ok(post(m.headline, &text));
+        return Ok(fit(MAX_BODY_BYTES - SIGNATURE_BYTES, text, |text| post(&title, text)));
     }
     let colour = if m.summary.ok {
         "green"
@@ -117,15 +120,20 @@ pub(super) fn message(channel: &ChannelConfig, m: &Message<'_>) -> Result<Value,
     } else {
         "orange"
     };
-    Ok(json!({
-        "msg_type": "interactive",
-        "card": {
-            "config": { "wide_screen_mode": true },
-            "header": { "title": { "tag": "plain_text", "content": m.headline }, "template": colour },
-            "elements": [ { "tag": "markdown", "content": text } ],
-        },
+    Ok(fit(MAX_BODY_BYTES - SIGNATURE_BYTES, text, |text| {
+        json!({
+            "msg_type": "interactive",
+            "card": {
+                "config": { "wide_screen_mode": true },
+                "header": { "title": { "tag": "plain_text", "content": title }, "template": colour },
+                "elements": [ { "tag": "markdown", "content": text } ],
+            },
+        })
     }))
 }
+
+/// What `"timestamp":"…","sign":"…"` adds to a signed body.
+const SIGNATURE_BYTES: usize = 96;
 
 /// Feishu `post`: the text as plain-text paragraphs, one per line.
 fn post(headline: &str, text: &str) -> Value {

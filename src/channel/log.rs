@@ -81,8 +81,8 @@ pub(super) fn deliver(action: &Action) -> Outcome {
 /// A string payload as is, anything else as compact JSON; either cut to [`MAX_PAYLOAD_CHARS`].
 fn summary(payload: &Value) -> String {
     match payload {
-        Value::String(text) => truncate_chars(text, MAX_PAYLOAD_CHARS),
-        other => truncate_chars(&other.to_string(), MAX_PAYLOAD_CHARS),
+        Value::String(text) => truncate_chars(&crate::text::printable(text), MAX_PAYLOAD_CHARS),
+        other => truncate_chars(&crate::text::printable(&other.to_string()), MAX_PAYLOAD_CHARS),
     }
 }
 

@@ -44,6 +44,7 @@ pub mod wecom;
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -225,6 +226,26 @@ fn classify(kind: ChannelType, reply: &Reply) -> Outcome {
 
 // ---- what several channels share ---------------------------------------------------------------
 
+/// The body `build` makes of `text`, within `max_bytes` once serialised: the text is cut (at a
+/// character boundary, marked) until it fits. JSON escaping can double a text's size (quotes,
+/// backslashes) or more (control characters), so the limit is checked on the serialised body,
+/// not guessed from the text.
+fn fit(max_bytes: usize, text: &str, build: impl Fn(&str) -> Value) -> Value {
+    let mut budget = text.len().min(max_bytes);
+    let mut body = build(&crate::text::truncate_bytes(text, budget));
+    loop {
+        let size = serde_json::to_vec(&body).map_or(usize::MAX, |bytes| bytes.len());
+        if size <= max_bytes || budget == 0 {
+            return body;
+        }
+        // Shrink in proportion (escaping scales the text's share of the body), a little more
+        // each round, so that a few rounds always reach the limit.
+        let scaled = (budget as u128 * max_bytes as u128 / size as u128) as usize;
+        budget = (scaled - scaled / 16).min(budget.saturating_sub(1));
+        body = build(&crate::text::truncate_bytes(text, budget));
+    }
+}
+
 /// Chat services refuse an empty message; say so while rendering, where the route is known.
 fn non_empty(text: &str) -> Result<&str, String> {
     if text.trim().is_empty() { Err("the template rendered an empty message".to_owned()) } else { Ok(text) }
@@ -328,8 +349,25 @@ fn scrubber(channel: &ChannelConfig) -> Scrubber {
             needles.push(bare.to_owned());
         }
     }
-    needles.extend(channel.headers.values().cloned());
+    for value in channel.headers.values() {
+        needles.extend(header_secrets(value));
+    }
     Scrubber::new(needles)
+}
+
+/// A configured header value and each part of it that can be a secret on its own: the token
+/// after `Bearer ` (or any scheme), and for `Basic` the decoded `user:password` and the password.
+fn header_secrets(value: &str) -> Vec<String> {
+    let mut secrets = vec![value.to_owned()];
+    secrets.extend(value.split_whitespace().map(str::to_owned));
+    if let Some(encoded) = value.trim().strip_prefix("Basic ")
+        && let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim())
+        && let Ok(decoded) = String::from_utf8(decoded)
+    {
+        secrets.extend(decoded.split_once(':').map(|(_, password)| password.to_owned()));
+        secrets.push(decoded);
+    }
+    secrets
 }
 
 #[cfg(test)]
@@ -430,6 +468,28 @@ mod tests {
         }
         // Ordinary words survive.
         assert!(clean.starts_with("failed: *** token *** path"), "{clean}");
+    }
+
+    #[test]
+    fn fit_keeps_the_serialised_body_within_the_limit() {
+        for text in ["a".repeat(50_000), "\"".repeat(50_000), "\u{1}".repeat(50_000), "猫".repeat(20_000)] {
+            let body = fit(20_000, &text, |t| serde_json::json!({"markdown": {"text": t}}));
+            let size = serde_json::to_vec(&body).unwrap().len();
+            assert!(size <= 20_000, "{size} bytes");
+            assert!(size > 10_000, "cut too much: {size} bytes");
+        }
+        let short = fit(20_000, "short", |t| serde_json::json!({"text": t}));
+        assert_eq!(short["text"], "short");
+    }
+
+    #[test]
+    fn header_values_are_secret_in_every_part() {
+        let mut channel = channel(ChannelType::Webhook, "https://example.com/h", None);
+        channel.headers.insert("Authorization".into(), "Bearer bare-token-0123456789".into());
+        channel.headers.insert("X-Basic".into(), "Basic dXNlcjpzM2NyZXQtcGFzc3dvcmQ=".into()); // user:s3cret-password
+        let clean =
+            scrubber(&channel).clean("echo: bare-token-0123456789 and s3cret-password, user:s3cret-password");
+        assert_eq!(clean, "echo: *** and ***, ***");
     }
 
     #[test]

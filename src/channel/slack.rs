@@ -29,6 +29,9 @@ use crate::text::{CUT_MARKER, chunks, truncate_chars};
 pub const HEADER_CHARS: usize = 150;
 pub const SECTION_CHARS: usize = 3000;
 pub const MAX_BLOCKS: usize = 50;
+/// The notification `text` (Slack truncates messages over 40,000 characters; a headline is far
+/// shorter, this bounds one that is not).
+pub const NOTIFICATION_CHARS: usize = 3000;
 /// Slack documents about one message a second per webhook and answers 429 beyond; no fixed
 /// per-minute budget.
 pub const RATE_PER_MINUTE: Option<u32> = None;
@@ -95,7 +98,8 @@ pub(super) fn message(m: &Message<'_>) -> Result<Value, String> {
     for piece in pieces {
         blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": piece } }));
     }
-    Ok(json!({ "text": escape(m.headline, Markup::Slack), "blocks": blocks }))
+    let notification = escape(&truncate_chars(m.headline, NOTIFICATION_CHARS), Markup::Slack);
+    Ok(json!({ "text": notification, "blocks": blocks }))
 }
 
 pub(super) fn prepare(channel: &ChannelConfig, action: &Action) -> Result<Post, ChannelError> {

@@ -49,10 +49,12 @@ impl GenericEvent {
             _ => String::new(),
         };
         let job_id = field("JobId");
-        if !job_id.is_empty() {
-            return format!("{}:{job_id}", self.event_type);
-        }
-        let time = self.event_time.as_ref().map_or("", |t| t.raw.as_str());
-        format!("{}:{}:{time}", self.event_type, self.video_id.as_deref().unwrap_or(""))
+        let identity = if job_id.is_empty() {
+            let time = self.event_time.as_ref().map_or("", |t| t.raw.as_str());
+            format!("{}:{}:{time}", self.event_type, self.video_id.as_deref().unwrap_or(""))
+        } else {
+            format!("{}:{job_id}", self.event_type)
+        };
+        crate::text::printable(&identity).into_owned()
     }
 }

@@ -165,9 +165,12 @@ impl Event {
     /// - WorkflowTaskComplete: `WorkflowTaskComplete:<TaskId>`, as the VOD documentation says.
     /// - Other events: `<EventType>:<JobId>` when the event has a `JobId`, else
     ///   `<EventType>:<VideoId>:<EventTime>` (a retry repeats both).
+    ///
+    /// Characters that could forge a log line are escaped ([`crate::text::printable`]): the
+    /// identity is logged with every action, and is part of every idempotency key.
     pub fn identity(&self) -> String {
         match self {
-            Event::Workflow(w) => format!("{WORKFLOW_TASK_COMPLETE}:{}", w.task_id),
+            Event::Workflow(w) => format!("{WORKFLOW_TASK_COMPLETE}:{}", crate::text::printable(&w.task_id)),
             Event::Generic(g) => g.identity(),
         }
     }

@@ -92,15 +92,18 @@ pub fn escape(text: &str, markup: Markup) -> String {
 }
 
 /// An identifier as inline code where the markup has it (so it reads as an id and copies
-/// cleanly), else escaped text. Backticks inside are replaced: ids never hold them.
+/// cleanly), else escaped text. Only values that look like ids go in a code span: WeCom and
+/// Feishu interpret some markup inside backticks (`<@all>`, `<at id=all>`, `<font>`), so anything
+/// else is escaped as outside code spans.
 pub fn code(text: &str, markup: Markup) -> String {
+    let looks_like_id = !text.is_empty()
+        && text.len() <= 256
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/' | '+' | '='));
     match markup {
-        Markup::Wecom | Markup::Lark | Markup::Slack => {
-            let inner = one_line(text).replace('`', "'");
-            let inner = if markup == Markup::Slack { escape(&inner, Markup::Slack) } else { inner };
-            format!("`{inner}`")
-        }
-        Markup::Dingtalk | Markup::Text => escape(text, markup),
+        Markup::Wecom | Markup::Lark | Markup::Slack if looks_like_id => format!("`{text}`"),
+        _ => escape(text, markup),
     }
 }
 
@@ -157,9 +160,23 @@ mod tests {
     #[test]
     fn code_spans_where_supported() {
         assert_eq!(code("wf-1", Markup::Slack), "`wf-1`");
-        assert_eq!(code("a`b<c", Markup::Slack), "`a'b&lt;c`");
+        assert_eq!(code("a`b<c", Markup::Slack), "a`b&lt;c");
         assert_eq!(code("wf_1", Markup::Dingtalk), "wf_1");
         assert_eq!(code("wf*1", Markup::Dingtalk), r"wf\*1");
+    }
+
+    /// Mentions and tags inside what was an id: escaped, not put in a code span where WeCom and
+    /// Feishu would still act on them.
+    #[test]
+    fn only_id_like_values_go_in_code_spans() {
+        assert_eq!(code("InvalidParameter.Width", Markup::Wecom), "`InvalidParameter.Width`");
+        assert_eq!(code("<@all>", Markup::Wecom), r"\<@all\>");
+        assert_eq!(code("<font color=red>x</font>", Markup::Wecom), r"\<font color=red\>x\</font\>");
+        assert_eq!(code("<at id=all></at>", Markup::Lark), "&lt;at id=all&gt;&lt;/at&gt;");
+        assert_eq!(code("task id with spaces", Markup::Lark), "task id with spaces");
+        for markup in [Markup::Wecom, Markup::Lark, Markup::Slack] {
+            assert!(!code("x<@all>", markup).contains('`'), "{markup:?}");
+        }
     }
 
     proptest::proptest! {

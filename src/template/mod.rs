@@ -96,6 +96,9 @@ struct Compiled {
 }
 
 const HEADLINE: &str = "builtin:headline";
+/// The headline is cut to this: it is a notification's title (a 100,000-character video title
+/// would make every channel's message too large to send).
+pub const MAX_HEADLINE_CHARS: usize = 200;
 const PLAIN: &str = "builtin:plain";
 
 /// The channel a message is rendered for: its settings, its markup and the name of its built-in
@@ -194,7 +197,7 @@ impl Templates {
             .env
             .get_template(HEADLINE)
             .and_then(|t| t.render(&base))
-            .map(|h| text::one_line(h.trim()))
+            .map(|h| text::truncate_chars(&text::one_line(h.trim()), MAX_HEADLINE_CHARS))
             .unwrap_or_else(|_| {
                 format!("{} {} {outcome}", status_marker(summary.status), summary.event_type)
             });
