@@ -214,7 +214,7 @@ fn drain(config: Option<&std::path::Path>) -> Result<ExitCode, String> {
     let config = setup.config;
     let deadline = std::time::Duration::from_millis(config.delivery.invoke_deadline_ms);
     let state = State::open(&config.dedup).map_err(|e| e.to_string())?;
-    let dispatcher = Dispatcher::new(&config, setup.router, state);
+    let dispatcher = Dispatcher::new(&config, setup.router, state.dedup, state.outbox);
     let report = tokio_runtime(false)?.block_on(dispatcher.drain(std::time::Instant::now() + deadline));
     println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
     Ok(if report.error.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })

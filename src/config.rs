@@ -56,6 +56,10 @@ pub mod env {
     pub const AUTH_KEY: &str = "VODHOOK_AUTH_KEY";
     /// The previous auth key, accepted too while a rotation is under way.
     pub const AUTH_KEY_PREVIOUS: &str = "VODHOOK_AUTH_KEY_PREVIOUS";
+    /// Intelligent Media Services' callback auth key (`X-ICE-*` signatures).
+    pub const IMS_AUTH_KEY: &str = "VODHOOK_IMS_AUTH_KEY";
+    /// The previous IMS auth key.
+    pub const IMS_AUTH_KEY_PREVIOUS: &str = "VODHOOK_IMS_AUTH_KEY_PREVIOUS";
     /// `host:port` to listen on, overriding the FC variables below.
     pub const LISTEN: &str = "VODHOOK_LISTEN";
     /// Function Compute's port variables, in order of preference.
@@ -142,12 +146,18 @@ pub struct AuthConfig {
     pub callback_url: Option<String>,
     pub key: Option<Secret>,
     pub previous_key: Option<Secret>,
-    /// How far `X-VOD-TIMESTAMP` may be from now, either way.
+    /// IMS's auth key, for callbacks signed with `X-ICE-*` (same formula, same callback URL).
+    pub ims_key: Option<Secret>,
+    pub ims_previous_key: Option<Secret>,
+    /// How far `X-VOD-TIMESTAMP` (or `X-ICE-TIMESTAMP`) may be from now, either way.
     pub max_skew_secs: u64,
     /// Accept unsigned `POST /invoke` (as event invocations) on a server that is not Function
     /// Compute. Off by default, and risky: anyone who can reach the server can then send events
     /// and start outbox drains. Only for a server whose `/invoke` no one else can reach.
     pub allow_unsigned_invoke: bool,
+    /// For how long after its first use a signature may carry new bodies (VOD signs every
+    /// callback of one second alike); after that only the bodies it came with (retries).
+    pub signature_reuse_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -156,8 +166,11 @@ impl Default for AuthConfig {
             callback_url: None,
             key: None,
             previous_key: None,
+            ims_key: None,
+            ims_previous_key: None,
             max_skew_secs: 300,
             allow_unsigned_invoke: false,
+            signature_reuse_secs: 10,
         }
     }
 }
@@ -492,7 +505,7 @@ impl Config {
         }
     }
 
-    /// `VODHOOK_CALLBACK_URL`, `VODHOOK_AUTH_KEY` and `VODHOOK_AUTH_KEY_PREVIOUS` replace
+    /// `VODHOOK_CALLBACK_URL`, `VODHOOK_AUTH_KEY`, `VODHOOK_AUTH_KEY_PREVIOUS` and their IMS twins replace
     /// `[auth]` settings when set and not empty (deployment templates often pass an empty
     /// value for "not configured").
     fn apply_env_overrides(&mut self, env: interpolate::Lookup<'_>) {
@@ -505,6 +518,12 @@ impl Config {
         }
         if let Some(key) = get(self::env::AUTH_KEY_PREVIOUS) {
             self.auth.previous_key = Some(Secret::new(key));
+        }
+        if let Some(key) = get(self::env::IMS_AUTH_KEY) {
+            self.auth.ims_key = Some(Secret::new(key));
+        }
+        if let Some(key) = get(self::env::IMS_AUTH_KEY_PREVIOUS) {
+            self.auth.ims_previous_key = Some(Secret::new(key));
         }
     }
 }

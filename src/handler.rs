@@ -17,9 +17,10 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::auth::Verifier;
+use crate::auth::{Family, KeyUsed, Verified, Verifier};
 use crate::dispatch::{Dispatcher, Report};
-use crate::event::{DecodeError, Delivery, Limits, decode_delivery_with};
+use crate::event::{DecodeError, Delivery, Limits, Source, decode_delivery_with};
+use crate::replay::{ReplayGuard, Seen};
 use crate::setup::{Setup, State};
 
 /// FC's header for "the function failed" on event invocations.
@@ -107,6 +108,9 @@ pub fn refusal(
 #[derive(Debug)]
 pub struct App {
     verifier: Option<Verifier>,
+    /// A signature carries new bodies only shortly after its first use (see `replay`).
+    replay: ReplayGuard,
+    signature_reuse: Duration,
     allow_unsigned_invoke: bool,
     server: crate::config::ServerConfig,
     limits: Limits,
@@ -130,6 +134,8 @@ impl App {
     pub fn new(setup: Setup) -> Result<Self, StartError> {
         let config = &setup.config;
         let verifier = Verifier::from_config(&config.auth)?;
+        let state = State::open(&config.dedup)?;
+        let replay = state.replay;
         if verifier.is_none() {
             tracing::warn!(
                 "no VOD auth key configured: callbacks are accepted unauthenticated (set VODHOOK_AUTH_KEY and VODHOOK_CALLBACK_URL)"
@@ -146,7 +152,9 @@ impl App {
             max_body_bytes: config.server.max_body_bytes,
             callback_deadline: Duration::from_millis(config.delivery.callback_deadline_ms),
             invoke_deadline: Duration::from_millis(config.delivery.invoke_deadline_ms),
-            dispatcher: Dispatcher::new(config, setup.router, State::open(&config.dedup)?),
+            replay,
+            signature_reuse: Duration::from_secs(config.auth.signature_reuse_secs),
+            dispatcher: Dispatcher::new(config, setup.router, state.dedup, state.outbox),
         })
     }
 
@@ -206,16 +214,19 @@ impl App {
         now: i64,
         started: Instant,
     ) -> Response<Bytes> {
-        if let Some(refusal) = self.refusal(trigger, headers, body, now) {
-            log_summary(refusal.status(), &Report::default(), started);
-            return refusal;
-        }
+        let family = match self.admit(trigger, headers, body, now).await {
+            Ok(family) => family,
+            Err(refusal) => {
+                log_summary(refusal.status(), &Report::default(), started);
+                return *refusal;
+            }
+        };
         if trigger == Trigger::Invoke && is_timer_event(body) {
             let report = self.scheduled().await;
             log_summary(StatusCode::OK, &Report::default(), started);
             return json_response(StatusCode::OK, &serde_json::to_value(report).unwrap_or(Value::Null));
         }
-        let delivery = match decode_delivery_with(body, &self.limits) {
+        let mut delivery = match decode_delivery_with(body, &self.limits) {
             Ok(delivery) => delivery,
             Err(err) => {
                 let response = decode_failure(&err);
@@ -223,6 +234,9 @@ impl App {
                 return response;
             }
         };
+        if family == Some(Family::Ims) {
+            delivery.events.iter_mut().for_each(|event| event.set_source(Source::Ims));
+        }
         log_decode_notes(&delivery, self.server.max_reported_warnings);
         let deadline = started
             + match trigger {
@@ -235,32 +249,59 @@ impl App {
         json_response(status, &answer(&report, &delivery, self.server.max_reported_warnings))
     }
 
-    /// The checks before any work: the body's size, and the signature of an HTTP callback. The
-    /// answer to a request that fails one, `None` when it passes.
-    fn refusal(
+    /// The checks before any work: the body's size, and the signature of an HTTP callback (and
+    /// that the signature comes with the body it first came with). Who signed it (`None`:
+    /// unsigned, and allowed to be), or the answer to a request that fails a check.
+    async fn admit(
         &self,
         trigger: Trigger,
         headers: &http::HeaderMap,
         body: &Bytes,
         now: i64,
-    ) -> Option<Response<Bytes>> {
+    ) -> Result<Option<Family>, Box<Response<Bytes>>> {
         if body.len() > self.max_body_bytes {
             tracing::warn!(bytes = body.len(), limit = self.max_body_bytes, "request body too large");
             let message = format!("body is larger than the {} bytes allowed", self.max_body_bytes);
-            return Some(error_response(StatusCode::PAYLOAD_TOO_LARGE, &message, ""));
+            return Err(Box::new(error_response(StatusCode::PAYLOAD_TOO_LARGE, &message, "")));
         }
         let (Trigger::Http, Some(verifier)) = (trigger, &self.verifier) else {
-            return None;
+            return Ok(None);
         };
-        match verifier.verify(headers, now) {
-            Ok(crate::auth::KeyUsed::Current) => None,
-            Ok(crate::auth::KeyUsed::Previous) => {
-                tracing::info!("callback signed with the previous auth key (rotation under way)");
-                None
-            }
+        let verified = match verifier.verify(headers, now) {
+            Ok(verified) => verified,
             Err(err) => {
                 tracing::warn!(reason = %err, "callback refused: signature check failed");
-                Some(error_response(StatusCode::UNAUTHORIZED, &err.to_string(), ""))
+                return Err(Box::new(error_response(StatusCode::UNAUTHORIZED, &err.to_string(), "")));
+            }
+        };
+        if verified.key == KeyUsed::Previous {
+            tracing::info!(family = %verified.family, "callback signed with the previous auth key (rotation under way)");
+        }
+        match self.replayed(&verified, body, verifier.max_skew_secs()).await {
+            Some(refusal) => Err(Box::new(refusal)),
+            None => Ok(Some(verified.family)),
+        }
+    }
+
+    /// `401` when the signature was used before, with other bodies, longer ago than it may carry
+    /// new ones (see `replay`).
+    async fn replayed(&self, verified: &Verified, body: &Bytes, skew_secs: u64) -> Option<Response<Bytes>> {
+        // Fresh for `skew` either side of its timestamp: remembered for the whole span.
+        let fresh = Duration::from_secs(skew_secs.saturating_mul(2).saturating_add(1));
+        match self.replay.check(verified, body, fresh, self.signature_reuse).await {
+            Ok(Seen::SameBody) => None,
+            Ok(Seen::OtherBody) => {
+                tracing::warn!(family = %verified.family, "callback refused: its signature was used before, with other bodies");
+                let message = format!(
+                    "this {} signature was used before with other bodies, more than {} s ago",
+                    verified.family,
+                    self.signature_reuse.as_secs()
+                );
+                Some(error_response(StatusCode::UNAUTHORIZED, &message, ""))
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "replay guard unreachable: the callback's signature is valid, accepted");
+                None
             }
         }
     }

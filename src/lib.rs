@@ -29,6 +29,7 @@ pub mod event;
 pub mod handler;
 pub mod outbox;
 pub mod redact;
+mod replay;
 pub mod route;
 pub mod runtime;
 pub mod samples;

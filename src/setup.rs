@@ -17,6 +17,7 @@ use crate::config::{
 use crate::dedup::DedupStore;
 use crate::outbox::Outbox;
 use crate::redact::redact_url;
+use crate::replay::ReplayGuard;
 use crate::route::Router;
 use crate::store::{RedisConn, StoreError};
 
@@ -111,22 +112,31 @@ impl Setup {
     }
 }
 
-/// Where vodhook keeps what instances share: the dedup store, and the outbox when it is on Redis
-/// (both on one connection). Nothing is dialled until first use.
+/// Where vodhook keeps what instances share: the dedup store, the outbox when it is on Redis,
+/// and the replay guard's signatures (all on one connection). Nothing is dialled until first use.
 pub struct State {
     pub dedup: DedupStore,
     /// `None` with the memory backend: no shared place keeps undelivered actions, so a callback
     /// that cannot deliver answers `503` instead.
     pub outbox: Option<Outbox>,
+    pub replay: ReplayGuard,
 }
 
 impl State {
     pub fn open(config: &DedupConfig) -> Result<State, StoreError> {
         match config.backend {
-            DedupBackend::Memory => Ok(State { dedup: DedupStore::memory(config.capacity), outbox: None }),
+            DedupBackend::Memory => Ok(State {
+                dedup: DedupStore::memory(config.capacity),
+                outbox: None,
+                replay: ReplayGuard::memory(),
+            }),
             DedupBackend::Redis => {
                 let conn = RedisConn::open(config)?;
-                Ok(State { dedup: DedupStore::redis(conn.clone()), outbox: Some(Outbox::new(conn)) })
+                Ok(State {
+                    dedup: DedupStore::redis(conn.clone()),
+                    outbox: Some(Outbox::new(conn.clone())),
+                    replay: ReplayGuard::Redis(conn),
+                })
             }
         }
     }

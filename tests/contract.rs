@@ -444,7 +444,10 @@ async fn documented_signature_vector() {
     let mut headers = http::HeaderMap::new();
     headers.insert("x-vod-timestamp", "1519375990".parse().unwrap());
     headers.insert("x-vod-signature", EXPECTED.parse().unwrap());
-    assert_eq!(verifier.verify(&headers, 1519375990 + 60), Ok(vodhook::auth::KeyUsed::Current));
+    assert_eq!(
+        verifier.verify(&headers, 1519375990 + 60).map(|v| v.key),
+        Ok(vodhook::auth::KeyUsed::Current)
+    );
     assert!(verifier.verify(&headers, unix_now()).is_err(), "stale at the real now");
 
     // The service, configured like the documentation, refuses it now, for staleness.
@@ -837,4 +840,184 @@ async fn sends_per_request_are_bounded() {
     assert_eq!(hook.received().len(), 12);
     assert!(hook.peak_concurrency() <= 3, "{} sends at once", hook.peak_concurrency());
     assert!(hook.peak_concurrency() >= 2, "still concurrent: {}", hook.peak_concurrency());
+}
+
+// --- replayed signatures ------------------------------------------------------------------------
+
+/// VOD's signature does not cover the body: captured headers could carry any event for the
+/// whole timestamp window. The bodies a signature came with are remembered: VOD's retries are
+/// accepted, and so are VOD's other events of the same second (they share the signature), but
+/// only shortly after the signature's first use; a new body later is refused.
+#[tokio::test]
+async fn a_captured_signature_cannot_carry_new_bodies() {
+    let config = "[auth]\nsignature_reuse_secs = 1\n";
+    let vodhook =
+        InProcess::new(config, &[("VODHOOK_AUTH_KEY", KEY), ("VODHOOK_CALLBACK_URL", CALLBACK_URL)]);
+    let headers = [signed(CALLBACK_URL, unix_now(), KEY), vec![json_ct()]].concat();
+    let first = workflow_event("replay-a", 1, "2025-04-01T02:30:00Z").to_string();
+    let same_second = workflow_event("replay-b", 1, "2025-04-01T02:30:00Z").to_string();
+    let forged = workflow_event("replay-forged", 1, "2025-04-01T02:30:00Z").to_string();
+    let reply = vodhook.post("/", &headers, first.clone()).await;
+    assert_eq!((reply.status, reply.body["delivered"].as_u64()), (StatusCode::OK, Some(1)), "{}", reply.text);
+    let reply = vodhook.post("/", &headers, same_second).await;
+    assert_eq!(
+        (reply.status, reply.body["delivered"].as_u64()),
+        (StatusCode::OK, Some(1)),
+        "another event of the second: {}",
+        reply.text
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let reply = vodhook.post("/", &headers, first).await;
+    assert_eq!(
+        (reply.status, reply.body["duplicate"].as_u64()),
+        (StatusCode::OK, Some(1)),
+        "VOD's retry: {}",
+        reply.text
+    );
+    let reply = vodhook.post("/", &headers, forged).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+    assert!(
+        reply.body["error"].as_str().unwrap().contains("used before with other bodies"),
+        "{}",
+        reply.text
+    );
+    assert!(!vodhook.text().contains("replay-forged"), "the forged event reached the pipeline");
+}
+
+/// With Redis, every instance knows every signature: the forged body is refused by another one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replay_guard_is_shared_through_redis() {
+    let redis = support::redis::RedisServer::start();
+    let config = format!(
+        "[auth]\nsignature_reuse_secs = 1\n\n[dedup]\nbackend = \"redis\"\nurl = \"{}\"\nkey_prefix = \"replay-test:\"\n",
+        redis.url()
+    );
+    let env = [("VODHOOK_AUTH_KEY", KEY), ("VODHOOK_CALLBACK_URL", CALLBACK_URL)];
+    let (one, two) = (InProcess::new(&config, &env), InProcess::new(&config, &env));
+    let headers = [signed(CALLBACK_URL, unix_now(), KEY), vec![json_ct()]].concat();
+    let reply =
+        one.post("/", &headers, workflow_event("shared-a", 1, "2025-04-01T02:30:00Z").to_string()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let reply =
+        two.post("/", &headers, workflow_event("shared-b", 1, "2025-04-01T02:30:00Z").to_string()).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+}
+
+// --- IMS callbacks --------------------------------------------------------------------------------
+
+const IMS_KEY: &str = "ims-k3y-4c2e8a1f";
+
+fn ims_signed(url: &str, ts: i64, key: &str) -> Vec<(&'static str, String)> {
+    vec![("x-ice-timestamp", ts.to_string()), ("x-ice-signature", vod_signature(url, ts, key))]
+}
+
+/// Both header families on one endpoint, each checked only against its own keys; the wrapped IMS
+/// shape decoded to its inner event; routes telling the two sources apart.
+#[tokio::test]
+async fn ims_and_vod_callbacks_on_one_endpoint() {
+    let config = r#"
+[[channels]]
+name = "vod-log"
+type = "log"
+template = "vod {{ identity }}"
+
+[[channels]]
+name = "ims-log"
+type = "log"
+template = "ims {{ identity }}"
+
+[[routes]]
+name = "from-ims"
+match = { source = "ims" }
+channels = ["ims-log"]
+
+[[routes]]
+name = "from-vod"
+match = { source = "vod" }
+channels = ["vod-log"]
+"#;
+    let env = [
+        ("VODHOOK_AUTH_KEY", KEY),
+        ("VODHOOK_IMS_AUTH_KEY", IMS_KEY),
+        ("VODHOOK_CALLBACK_URL", CALLBACK_URL),
+    ];
+    let vodhook = InProcess::new(config, &env);
+    let now = unix_now();
+    let wrapped = fixture_bytes("ims-workflow-wrapped.json");
+    let reply = vodhook
+        .post(
+            "/",
+            &[ims_signed(CALLBACK_URL, now, IMS_KEY), vec![json_ct(), request_id("ims")]].concat(),
+            wrapped.clone(),
+        )
+        .await;
+    assert_eq!((reply.status, reply.body["delivered"].as_u64()), (StatusCode::OK, Some(1)), "{}", reply.text);
+    assert!(
+        vodhook.text_of("ims").contains("ims WorkflowTaskComplete:ims-task-5b2c9e1f"),
+        "{}",
+        vodhook.text_of("ims")
+    );
+    let generic = fixture_bytes("ims-produce-media-complete.json");
+    let reply = vodhook
+        .post(
+            "/",
+            &[ims_signed(CALLBACK_URL, now - 1, IMS_KEY), vec![json_ct(), request_id("ims-2")]].concat(),
+            generic,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert!(
+        vodhook.text_of("ims-2").contains("ims ProduceMediaComplete:job-ims-77aa"),
+        "{}",
+        vodhook.text_of("ims-2")
+    );
+    let vod = fixture_bytes("runtime-bare-event.json");
+    let reply = vodhook
+        .post(
+            "/",
+            &[signed(CALLBACK_URL, now, KEY), vec![json_ct(), request_id("vod")]].concat(),
+            vod.clone(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert!(
+        vodhook.text_of("vod").contains("vod WorkflowTaskComplete:task-rt-bare-0001"),
+        "{}",
+        vodhook.text_of("vod")
+    );
+
+    for (name, headers, says) in [
+        (
+            "X-ICE signed with the VOD key",
+            ims_signed(CALLBACK_URL, now, KEY),
+            "X-ICE-SIGNATURE does not match the configured callback URL and IMS auth key",
+        ),
+        (
+            "X-VOD signed with the IMS key",
+            signed(CALLBACK_URL, now, IMS_KEY),
+            "X-VOD-SIGNATURE does not match the configured callback URL and VOD auth key",
+        ),
+        (
+            "X-ICE, stale",
+            ims_signed(CALLBACK_URL, now - 900, IMS_KEY),
+            "X-ICE-TIMESTAMP is more than 300 s away from now",
+        ),
+        ("neither family", vec![], "missing X-VOD-TIMESTAMP header (or X-ICE-TIMESTAMP"),
+    ] {
+        let reply = vodhook.post("/", &[headers, vec![json_ct()]].concat(), vod.clone()).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}: {}", reply.text);
+        assert!(reply.body["error"].as_str().unwrap().contains(says), "{name}: {}", reply.text);
+    }
+    // Without an IMS key, an IMS signature is not accepted at all.
+    let vod_only = InProcess::new("", &[("VODHOOK_AUTH_KEY", KEY), ("VODHOOK_CALLBACK_URL", CALLBACK_URL)]);
+    let reply = vod_only
+        .post("/", &[ims_signed(CALLBACK_URL, now, IMS_KEY), vec![json_ct()]].concat(), wrapped)
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+    assert!(
+        reply.body["error"].as_str().unwrap().contains("no IMS auth key is configured"),
+        "{}",
+        reply.text
+    );
 }

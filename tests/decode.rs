@@ -774,3 +774,25 @@ proptest! {
         let _ = decode_delivery(b64(&body).as_bytes());
     }
 }
+
+/// IMS wraps its events (`{"EventType", "UserId", "EventTime", "MessageBody"}`): decoding sees
+/// the inner event, with the wrapper's fields kept where the body has none, and marks it IMS's.
+#[test]
+fn ims_wrapped_events_decode_to_their_inner_event() {
+    let body =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ims-workflow-wrapped.json"))
+            .unwrap();
+    let delivery = decode_delivery(&body).unwrap();
+    let Event::Workflow(w) = &delivery.events[0] else { panic!("not a workflow event") };
+    assert_eq!(w.task_id, "ims-task-5b2c9e1f");
+    assert_eq!(w.user_id.as_deref(), Some("1234567890123456"), "the wrapper's UserId kept");
+    assert_eq!(w.decoded["EventTime"], "2025-05-12T08:01:45Z");
+    assert_eq!(w.activities[0].error.as_ref().and_then(|e| e.code.as_deref()), Some("InvalidParameter"));
+    assert_eq!(delivery.events[0].source(), vodhook::event::Source::Ims);
+    // A VOD event stays VOD's.
+    let vod = decode_delivery(vodhook::samples::FAILED.as_bytes()).unwrap();
+    assert_eq!(vod.events[0].source(), vodhook::event::Source::Vod);
+    // A bad inner event names its path inside MessageBody.
+    let bad = r#"{"EventType":"WorkflowTaskComplete","UserId":1,"MessageBody":{"Status":"Failed"}}"#;
+    assert_eq!(decode_delivery(bad.as_bytes()).unwrap_err().path, "MessageBody.TaskId");
+}

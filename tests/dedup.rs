@@ -241,7 +241,7 @@ async fn memory_store_is_bounded() {
 async fn redis_killed_then_restarted() {
     let password = "pw-Zq8-never-print";
     let mut server = RedisServer::start_with_password(password);
-    let State { dedup: store, outbox } = redis_state(&server);
+    let State { dedup: store, outbox, .. } = redis_state(&server);
     let outbox = outbox.expect("redis has an outbox");
     let key = "WorkflowTaskComplete:t6|all|ops";
     let held = acquired(store.claim(key, LONG).await);

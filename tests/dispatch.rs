@@ -49,7 +49,7 @@ fn redis_dedup(redis: &RedisServer) -> String {
 
 fn dispatcher(setup: Setup) -> Dispatcher {
     let state = State::open(&setup.config.dedup).expect("the store opens");
-    Dispatcher::new(&setup.config, setup.router, state)
+    Dispatcher::new(&setup.config, setup.router, state.dedup, state.outbox)
 }
 
 /// The action the route makes of `task_id`'s event (what the dispatcher will claim and send).

@@ -68,6 +68,8 @@ pub fn interpolate_config(config: &mut Config, lookup: Lookup<'_>) -> Vec<Proble
     run.opt_string(&mut auth.callback_url, "auth.callback_url");
     run.opt_secret(&mut auth.key, "auth.key");
     run.opt_secret(&mut auth.previous_key, "auth.previous_key");
+    run.opt_secret(&mut auth.ims_key, "auth.ims_key");
+    run.opt_secret(&mut auth.ims_previous_key, "auth.ims_previous_key");
     run.opt_secret(&mut config.dedup.url, "dedup.url");
     run.string(&mut config.dedup.key_prefix, "dedup.key_prefix");
     for (i, channel) in config.channels.iter_mut().enumerate() {

@@ -41,7 +41,6 @@ use crate::config::{ChannelConfig, Config};
 use crate::dedup::DedupStore;
 use crate::outbox::Outbox;
 use crate::route::Router;
-use crate::setup::State;
 use ratelimit::TokenBucket;
 
 /// An attempt with less time than this left is not worth starting.
@@ -129,9 +128,9 @@ impl std::fmt::Debug for Dispatcher {
 }
 
 impl Dispatcher {
-    /// The pipeline of a checked configuration: its compiled `router` and the shared `state`
-    /// (connected on first use, never here: cold starts).
-    pub fn new(config: &Config, router: Router, state: State) -> Self {
+    /// The pipeline of a checked configuration: its compiled `router`, the dedup store and the
+    /// outbox (connected on first use, never here: cold starts).
+    pub fn new(config: &Config, router: Router, dedup: DedupStore, outbox: Option<Outbox>) -> Self {
         let now = Instant::now();
         let channels: HashMap<_, _> = config.channels.iter().map(|c| (c.name.clone(), c.clone())).collect();
         let buckets = config
@@ -144,8 +143,8 @@ impl Dispatcher {
             })
             .collect();
         Self {
-            outbox: state.outbox,
-            dedup: state.dedup,
+            outbox,
+            dedup,
             router,
             channels,
             buckets,

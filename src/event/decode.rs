@@ -6,7 +6,8 @@ use serde_json::Value;
 use super::embedded::decode_embedded;
 use super::envelope;
 use super::{
-    DecodeError, Delivery, Event, GenericEvent, Limits, WORKFLOW_TASK_COMPLETE, Warning, WorkflowTaskComplete,
+    DecodeError, Delivery, Event, GenericEvent, Limits, Source, WORKFLOW_TASK_COMPLETE, Warning,
+    WorkflowTaskComplete,
 };
 use crate::text::join_path;
 
@@ -58,6 +59,8 @@ fn decode_event_value(
     warnings: &mut Vec<Warning>,
 ) -> Result<Event, DecodeError> {
     decode_embedded(&mut value, path, warnings)?;
+    let ims = unwrap_ims(&mut value);
+    let path = &if ims { join_path(path, "MessageBody") } else { path.to_owned() };
     let nodes = value.get("ActivityResults").and_then(Value::as_object).map_or(0, |nodes| nodes.len());
     if nodes > limits.max_nodes {
         return Err(DecodeError::over_limit(
@@ -79,5 +82,30 @@ fn decode_event_value(
             warning.path = join_path(path, &warning.path);
         }
     }
-    event.map_err(|e| DecodeError { path: join_path(path, &e.path), ..e })
+    let mut event = event.map_err(|e| DecodeError { path: join_path(path, &e.path), ..e })?;
+    if ims {
+        event.set_source(Source::Ims);
+    }
+    Ok(event)
+}
+
+/// Intelligent Media Services wraps its events: `{"EventType", "UserId", "EventTime",
+/// "MessageBody": {...}}`, the event's own fields in `MessageBody`. Replaces such a wrapper by its
+/// `MessageBody`, keeping every wrapper field the body does not have itself, so that routing and
+/// templates see one event. A VOD event never has a `MessageBody` object beside no `Status` and
+/// no `TaskId` at its top level. True when it was a wrapper.
+fn unwrap_ims(value: &mut Value) -> bool {
+    let Value::Object(wrapper) = value else { return false };
+    let is_wrapper = wrapper.get("MessageBody").is_some_and(Value::is_object)
+        && !wrapper.contains_key("Status")
+        && !wrapper.contains_key("TaskId");
+    if !is_wrapper {
+        return false;
+    }
+    let Some(Value::Object(mut inner)) = wrapper.remove("MessageBody") else { return false };
+    for (key, field) in std::mem::take(wrapper) {
+        inner.entry(key).or_insert(field);
+    }
+    *value = Value::Object(inner);
+    true
 }

@@ -18,6 +18,7 @@ pub struct GenericEvent {
     pub extend: Option<Value>,
     /// The whole event with its embedded JSON decoded; nothing dropped.
     pub decoded: Value,
+    pub source: super::Source,
 }
 
 impl GenericEvent {
@@ -37,6 +38,7 @@ impl GenericEvent {
             status: f.opt_str("Status")?.map(str::to_owned),
             extend: map.get("Extend").filter(|v| !v.is_null()).cloned(),
             decoded: Value::Null,
+            source: super::Source::Vod,
         };
         Ok(Self { decoded, ..event })
     }

@@ -89,6 +89,24 @@ impl Default for Limits {
     }
 }
 
+/// Where an event came from: VOD itself, or Intelligent Media Services (an IMS-signed callback,
+/// or an event in IMS's wrapper). Routes match it as `source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Source {
+    #[default]
+    Vod,
+    Ims,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Vod => "vod",
+            Source::Ims => "ims",
+        }
+    }
+}
+
 /// One decoded VOD event.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -97,6 +115,21 @@ pub enum Event {
 }
 
 impl Event {
+    pub fn source(&self) -> Source {
+        match self {
+            Event::Workflow(w) => w.source,
+            Event::Generic(g) => g.source,
+        }
+    }
+
+    /// Marks the event as IMS's (its callback was signed with IMS's key).
+    pub fn set_source(&mut self, source: Source) {
+        match self {
+            Event::Workflow(w) => w.source = source,
+            Event::Generic(g) => g.source = source,
+        }
+    }
+
     /// `EventType` as VOD sent it.
     pub fn event_type(&self) -> &str {
         match self {

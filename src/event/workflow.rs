@@ -68,6 +68,7 @@ pub struct WorkflowTaskComplete {
     pub task_input: TaskInput,
     /// The whole event with its embedded JSON decoded; nothing dropped.
     pub decoded: Value,
+    pub source: super::Source,
 }
 
 /// One node of the workflow (`ActivityResults.<node instance name>`).
@@ -134,6 +135,7 @@ impl WorkflowTaskComplete {
             activities: activities(map.get("ActivityResults"), warnings)?,
             task_input: task_input(map.get("TaskInput"))?,
             decoded: Value::Null,
+            source: super::Source::Vod,
         };
         Ok(Self { decoded, ..event })
     }

@@ -9,6 +9,7 @@
 //! - `status` compares case-insensitively, for regexes too, and `=`/`!=` treat VOD's spellings
 //!   of one outcome alike (`Succeed` = `success`, `Failed` = `fail`: workflow events say
 //!   `Succeed`, most others `success`);
+//! - `source` is `vod` or `ims` (an IMS-signed callback, or an event in IMS's wrapper);
 //! - `title` with `=`/`!=` is a glob: `*` any run of characters, `?` one, `\` makes the next
 //!   character literal; a title without those characters is plain equality;
 //! - regexes are anchored at both ends, as in Alertmanager: `=~"wf-"` matches only `wf-`, write
@@ -35,10 +36,12 @@ pub enum Field {
     ActivityId,
     FailedActivityId,
     Title,
+    /// Where the event came from: `vod` or `ims`.
+    Source,
 }
 
 impl Field {
-    pub const ALL: [Field; 7] = [
+    pub const ALL: [Field; 8] = [
         Field::EventType,
         Field::Status,
         Field::WorkflowId,
@@ -46,6 +49,7 @@ impl Field {
         Field::ActivityId,
         Field::FailedActivityId,
         Field::Title,
+        Field::Source,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,6 +61,7 @@ impl Field {
             Field::ActivityId => "activity_id",
             Field::FailedActivityId => "failed_activity_id",
             Field::Title => "title",
+            Field::Source => "source",
         }
     }
 
@@ -170,6 +175,7 @@ impl Matcher {
             Field::WorkflowId => self.test.passes(event.workflow_id().unwrap_or("")),
             Field::VideoId => self.test.passes(event.video_id().unwrap_or("")),
             Field::Title => self.test.passes(event.title().unwrap_or("")),
+            Field::Source => self.test.passes(event.source().as_str()),
             Field::ActivityId => self.any(event.activity_ids()),
             Field::FailedActivityId => self.any(event.failed_activity_ids()),
         };
