@@ -13,15 +13,31 @@ use vodhook::config::{self, DEFAULT_PORT, DeliveryConfig, env};
 
 /// Every variable vodhook reads for its own configuration. A `VODHOOK_*` name in a deploy file
 /// that is not here would be set and silently ignored.
-const BINARY_VARS: &[&str] =
-    &[env::CONFIG, env::CALLBACK_URL, env::AUTH_KEY, env::AUTH_KEY_PREVIOUS, env::LISTEN, env::LOG];
+const BINARY_VARS: &[&str] = &[
+    env::CONFIG,
+    env::CALLBACK_URL,
+    env::AUTH_KEY,
+    env::AUTH_KEY_PREVIOUS,
+    env::IMS_AUTH_KEY,
+    env::IMS_AUTH_KEY_PREVIOUS,
+    env::LISTEN,
+    env::LOG,
+];
 
 /// Variables both deploy files must set: callback authentication, the config file, the log filter.
-const REQUIRED_VARS: &[&str] =
-    &[env::CALLBACK_URL, env::AUTH_KEY, env::AUTH_KEY_PREVIOUS, env::CONFIG, env::LOG];
+const REQUIRED_VARS: &[&str] = &[
+    env::CALLBACK_URL,
+    env::AUTH_KEY,
+    env::AUTH_KEY_PREVIOUS,
+    env::IMS_AUTH_KEY,
+    env::IMS_AUTH_KEY_PREVIOUS,
+    env::CONFIG,
+    env::LOG,
+];
 
 /// The auth key variables: secrets, never literals in a deploy file.
-const SECRET_VARS: &[&str] = &[env::AUTH_KEY, env::AUTH_KEY_PREVIOUS];
+const SECRET_VARS: &[&str] =
+    &[env::AUTH_KEY, env::AUTH_KEY_PREVIOUS, env::IMS_AUTH_KEY, env::IMS_AUTH_KEY_PREVIOUS];
 
 /// What the FC timer trigger sends as its `payload`: the drain request the handler recognises on
 /// `/invoke` (agreed with the handler's owner).
