@@ -3,10 +3,12 @@
 //! no decision of its own.
 //!
 //! Contract:
-//! - `POST` on any path (HTTP trigger) or `POST /invoke` (FC event invocation) → decode, act,
-//!   `200` with `{"events": N, ...}`; `503` when a retryable failure is left at the deadline.
-//! - Input that cannot be an event → `400` `{"error", "path"}`; too large → `413`; a bad or
-//!   missing VOD signature (when a key is configured) → `401`; other methods → `405`.
+//! - `POST` on any path (HTTP trigger) or an event invocation (`POST /invoke` that Function
+//!   Compute marks as one: [`is_event_invocation`]) → decode, act, `200` with
+//!   `{"events": N, ...}`; `503` when a retryable failure is left at the deadline.
+//! - Input that cannot be an event → `400` `{"error", "path"}`; too large or over a limit →
+//!   `413`; a bad or missing VOD or IMS signature (when a key is configured), or a captured
+//!   signature carrying a new body → `401`; other methods → `405`.
 //! - `POST /initialize`, `GET /pre-stop` (FC lifecycle hooks) and `GET /healthz` → `200`.
 //! - A failed `/invoke` also carries `x-fc-status: 404`, FC's function-error signal, so FC's
 //!   async retry and on-failure destination take over.
@@ -114,7 +116,6 @@ pub struct App {
     allow_unsigned_invoke: bool,
     server: crate::config::ServerConfig,
     limits: Limits,
-    max_body_bytes: usize,
     callback_deadline: Duration,
     invoke_deadline: Duration,
     dispatcher: Dispatcher,
@@ -149,7 +150,6 @@ impl App {
                 max_events: config.server.max_events_per_delivery,
                 max_nodes: config.server.max_nodes_per_event,
             },
-            max_body_bytes: config.server.max_body_bytes,
             callback_deadline: Duration::from_millis(config.delivery.callback_deadline_ms),
             invoke_deadline: Duration::from_millis(config.delivery.invoke_deadline_ms),
             replay,
@@ -259,9 +259,10 @@ impl App {
         body: &Bytes,
         now: i64,
     ) -> Result<Option<Family>, Box<Response<Bytes>>> {
-        if body.len() > self.max_body_bytes {
-            tracing::warn!(bytes = body.len(), limit = self.max_body_bytes, "request body too large");
-            let message = format!("body is larger than the {} bytes allowed", self.max_body_bytes);
+        let limit = self.server.max_body_bytes;
+        if body.len() > limit {
+            tracing::warn!(bytes = body.len(), limit, "request body too large");
+            let message = format!("body is larger than the {limit} bytes allowed");
             return Err(Box::new(error_response(StatusCode::PAYLOAD_TOO_LARGE, &message, "")));
         }
         let (Trigger::Http, Some(verifier)) = (trigger, &self.verifier) else {
