@@ -7,7 +7,7 @@
 //! (`[auth] key` / `previous_key` for VOD, `ims_key` / `ims_previous_key` for IMS): a request
 //! carrying X-VOD headers is a VOD callback, else one carrying X-ICE headers an IMS callback,
 //! else it is refused. The body is not signed, so the timestamp window is what stops replays of
-//! an old request (and `crate::replay` stops a fresh signature carrying another body). The URL
+//! an old request (and the `replay` module keeps a captured signature from carrying new bodies). The URL
 //! signed is the one configured, never rebuilt from the request: proxies and gateways change
 //! hosts, schemes and paths on the way.
 
