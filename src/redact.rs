@@ -73,17 +73,18 @@ impl Scrubber {
 
     /// A scrubber for `secrets`; those shorter than [`Scrubber::MIN_LEN`] are skipped.
     pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
-        let mut needles: Vec<String> = secrets.into_iter().filter(|n| n.len() >= Self::MIN_LEN).collect();
-        needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
-        needles.dedup();
-        Scrubber { needles }
+        Self::with_min_len(secrets, Self::MIN_LEN)
     }
 
     /// A scrubber that hides every one of `secrets`, however short (Redis passwords: a short one is
     /// still a password, and Redis' messages hold no ordinary words it could mangle).
     pub fn exact(secrets: impl IntoIterator<Item = String>) -> Self {
-        let mut needles: Vec<String> = secrets.into_iter().filter(|n| !n.is_empty()).collect();
-        needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        Self::with_min_len(secrets, 1)
+    }
+
+    fn with_min_len(secrets: impl IntoIterator<Item = String>, min_len: usize) -> Self {
+        let mut needles: Vec<String> = secrets.into_iter().filter(|n| n.len() >= min_len).collect();
+        needles.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         needles.dedup();
         Scrubber { needles }
     }
