@@ -226,6 +226,12 @@ pub struct DedupConfig {
     pub capacity: usize,
     /// Prefix of every Redis key vodhook writes.
     pub key_prefix: String,
+    /// A CA certificate (PEM) to trust for a `rediss://` URL, in addition to the public roots:
+    /// managed Redis such as Tair signs its certificates with its own CA.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Redis Cluster in direct mode: the nodes are discovered from `url`. A proxy-mode cluster
+    /// (one endpoint) is `false`.
+    pub cluster: bool,
 }
 
 impl Default for DedupConfig {
@@ -237,6 +243,8 @@ impl Default for DedupConfig {
             lease_ms: 30_000,
             capacity: 100_000,
             key_prefix: "vodhook:".to_owned(),
+            tls_ca_file: None,
+            cluster: false,
         }
     }
 }
@@ -248,11 +256,17 @@ pub struct OutboxConfig {
     pub schedule_secs: Vec<u64>,
     /// After this age an item goes to the dead-letter list.
     pub max_age_secs: u64,
+    /// Dead letters are removed this many days after they were given up on (by the drain).
+    pub dead_letter_days: u32,
 }
 
 impl Default for OutboxConfig {
     fn default() -> Self {
-        Self { schedule_secs: vec![5, 300, 1800, 7200, 18_000, 36_000], max_age_secs: 3 * 24 * 3600 }
+        Self {
+            schedule_secs: vec![5, 300, 1800, 7200, 18_000, 36_000],
+            max_age_secs: 3 * 24 * 3600,
+            dead_letter_days: 14,
+        }
     }
 }
 

@@ -28,6 +28,7 @@ pub mod dispatch;
 pub mod event;
 pub mod handler;
 pub mod outbox;
+pub mod probe;
 pub mod redact;
 mod replay;
 pub mod route;

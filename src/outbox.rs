@@ -8,9 +8,23 @@
 //!
 //! # Storage
 //!
-//! - `<prefix>outbox:items`: hash, action key → [`OutboxItem`] as JSON.
-//! - `<prefix>outbox:due`: sorted set, action key scored by when it is next due (unix seconds).
-//! - `<prefix>outbox:dead`: hash, action key → [`DeadLetter`] as JSON.
+//! - `<prefix>{outbox}:items`: hash, action key → [`OutboxItem`] as JSON.
+//! - `<prefix>{outbox}:due`: sorted set, action key scored by when it is next due (unix seconds).
+//! - `<prefix>{outbox}:dead`: hash, action key → [`DeadLetter`] as JSON.
+//! - `<prefix>{outbox}:dead_at`: sorted set, action key scored by when it was given up on: what
+//!   expires after `[outbox] dead_letter_days`, and what `--since`/`--older-than` select.
+//!
+//! The four share the hash tag `{outbox}`: the scripts below move an action between them
+//! atomically, which on a Redis Cluster needs one slot (see the `store` module). Before the tag,
+//! the keys were `<prefix>outbox:items|due|dead`; [`Outbox::adopt_untagged`] moves what a
+//! previous version left there.
+//!
+//! # Replay and purge
+//!
+//! [`Outbox::requeue`] puts dead letters (or waiting items) back, due now, and
+//! [`Outbox::take_keys`] takes exactly those with the same lease as [`Outbox::take_due`]: a
+//! replay delivers them through the same claim as every send, and two replays at once never take
+//! the same item.
 //!
 //! # Several drainers at once
 //!
@@ -136,6 +150,82 @@ end
 return 0
 ";
 
+/// Takes the listed keys (ARGV[3..]) that are waiting and due by `now`, for the take lease, like
+/// [`TAKE_DUE`]. KEYS: items, due. ARGV: now, lease_until, keys...
+const TAKE_KEYS: &str = r"
+local out = {}
+for i = 3, #ARGV do
+  local k = ARGV[i]
+  local due = redis.call('ZSCORE', KEYS[2], k)
+  if due and tonumber(due) <= tonumber(ARGV[1]) then
+    local v = redis.call('HGET', KEYS[1], k)
+    if v then
+      redis.call('ZADD', KEYS[2], ARGV[2], k)
+      out[#out + 1] = v
+    end
+  end
+end
+return out
+";
+
+/// Moves a dead letter back to the waiting items, due now, as `json` (a fresh schedule); if the
+/// action waits already, it is made due now. Returns 1 if it moved, 0 if it was not dead (taken
+/// back by another replay meanwhile). KEYS: items, due, dead, dead_at. ARGV: key, json, now.
+const REQUEUE_DEAD: &str = r"
+if redis.call('HDEL', KEYS[3], ARGV[1]) == 0 then return 0 end
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return 1
+";
+
+/// Makes a waiting item due now. Returns 1 if it was waiting. KEYS: items, due. ARGV: key, now.
+const REQUEUE_WAITING: &str = r"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 1
+";
+
+/// Removes the dead letters given up on before ARGV[1] (at most ARGV[2] of them); returns how
+/// many. KEYS: dead, dead_at.
+const EXPIRE_DEAD: &str = r"
+local keys = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, k in ipairs(keys) do
+  redis.call('HDEL', KEYS[1], k)
+  redis.call('ZREM', KEYS[2], k)
+end
+return #keys
+";
+
+/// Moves what a version before the `{outbox}` hash tag left under the untagged keys into the
+/// tagged ones (a standalone Redis only: those keys never worked on a cluster). Keeps whatever
+/// the tagged keys already hold for the same action. KEYS: old items, old due, old dead, items,
+/// due, dead, dead_at. ARGV: now. Returns how many entries moved.
+const ADOPT_UNTAGGED: &str = r"
+local moved = 0
+local items = redis.call('HGETALL', KEYS[1])
+for i = 1, #items, 2 do
+  if redis.call('HSETNX', KEYS[4], items[i], items[i + 1]) == 1 then
+    redis.call('ZADD', KEYS[5], redis.call('ZSCORE', KEYS[2], items[i]) or ARGV[1], items[i])
+    moved = moved + 1
+  end
+end
+local dead = redis.call('HGETALL', KEYS[3])
+for i = 1, #dead, 2 do
+  if redis.call('HSETNX', KEYS[6], dead[i], dead[i + 1]) == 1 then
+    local ok, letter = pcall(cjson.decode, dead[i + 1])
+    local at = (ok and type(letter) == 'table' and tonumber(letter.dead_at)) or tonumber(ARGV[1])
+    redis.call('ZADD', KEYS[7], at, dead[i])
+    moved = moved + 1
+  end
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return moved
+";
+
+/// The most dead letters one drain expires (the rest go in the next drains).
+const EXPIRE_BATCH: usize = 1_000;
+
 /// The outbox in Redis. Cheap to clone; connects on first use.
 #[derive(Clone)]
 pub struct Outbox {
@@ -143,7 +233,17 @@ pub struct Outbox {
     items: String,
     due: String,
     dead: String,
+    dead_at: String,
     take_lease_secs: i64,
+}
+
+/// Which part of the outbox an operator command acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Items waiting for delivery.
+    Waiting,
+    /// Dead letters.
+    Dead,
 }
 
 impl Outbox {
@@ -166,9 +266,10 @@ impl Outbox {
     /// The outbox on `conn` (the dedup store's connection: one per process).
     pub fn new(conn: RedisConn) -> Self {
         Self {
-            items: conn.key("outbox:items"),
-            due: conn.key("outbox:due"),
-            dead: conn.key("outbox:dead"),
+            items: conn.tagged_key("outbox", "items"),
+            due: conn.tagged_key("outbox", "due"),
+            dead: conn.tagged_key("outbox", "dead"),
+            dead_at: conn.tagged_key("outbox", "dead_at"),
             conn,
             take_lease_secs: Self::DEFAULT_TAKE_LEASE.as_secs() as i64,
         }
@@ -265,6 +366,7 @@ impl Outbox {
                     .hdel(&self.items, key)
                     .zrem(&self.due, key)
                     .hset(&self.dead, key, &json)
+                    .zadd(&self.dead_at, key, dead_at)
                     .to_owned();
                 async move { pipe.exec_async(&mut c).await }
             })
@@ -314,6 +416,113 @@ impl Outbox {
             .collect();
         out.sort_by(|a, b| (a.due, &a.action.key).cmp(&(b.due, &b.action.key)));
         Ok(out)
+    }
+
+    /// Takes those of `keys` that wait and are due by `now`, for this caller alone, for the take
+    /// lease: a replay's own [`Outbox::take_due`].
+    pub async fn take_keys(&self, keys: &[String], now: i64) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut taken = Vec::new();
+        // A bounded argument list per script call, so that a replay of thousands stays small.
+        for chunk in keys.chunks(100) {
+            let mut cmd = eval_keys(TAKE_KEYS, &[&self.items, &self.due]);
+            cmd.arg(now).arg(now.saturating_add(self.take_lease_secs)).arg(chunk);
+            let raw: Vec<String> = self.conn.query(&cmd).await?;
+            taken.extend(raw.iter().filter_map(|json| decode_or_warn::<OutboxItem>("?", json)));
+        }
+        Ok(taken)
+    }
+
+    /// Puts dead letters back among the waiting items (a fresh schedule from `now`: attempts 0,
+    /// first seen now), or makes waiting items due now. Returns the keys moved; a key another
+    /// replay moved first is not among them.
+    pub async fn requeue(&self, part: Part, keys: &[String], now: i64) -> Result<Vec<String>, StoreError> {
+        let dead: std::collections::HashMap<String, DeadLetter> = match part {
+            Part::Dead => {
+                self.dead_letters().await?.into_iter().map(|d| (d.item.action.key.clone(), d)).collect()
+            }
+            Part::Waiting => Default::default(),
+        };
+        let mut moved = Vec::new();
+        for key in keys {
+            let cmd = match part {
+                Part::Waiting => {
+                    eval_keys(REQUEUE_WAITING, &[&self.items, &self.due]).arg(key).arg(now).to_owned()
+                }
+                Part::Dead => {
+                    let Some(letter) = dead.get(key) else { continue };
+                    let fresh = OutboxItem {
+                        attempts: 0,
+                        first_seen: now,
+                        due: now,
+                        last_error: format!("replayed; given up on before: {}", letter.reason),
+                        ..letter.item.clone()
+                    };
+                    eval_keys(REQUEUE_DEAD, &[&self.items, &self.due, &self.dead, &self.dead_at])
+                        .arg(key)
+                        .arg(encode(&fresh)?)
+                        .arg(now)
+                        .to_owned()
+                }
+            };
+            if self.conn.query::<i64>(&cmd).await? == 1 {
+                moved.push(key.clone());
+            }
+        }
+        Ok(moved)
+    }
+
+    /// Removes `keys` from `part` for good (`vodhook outbox purge`). Returns how many were there.
+    pub async fn purge(&self, part: Part, keys: &[String]) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for key in keys {
+            let (hash, zset) = match part {
+                Part::Waiting => (&self.items, &self.due),
+                Part::Dead => (&self.dead, &self.dead_at),
+            };
+            let pipe = redis::pipe().atomic().hdel(hash, key).zrem(zset, key).to_owned();
+            let (gone, _): (usize, usize) = self
+                .conn
+                .run(|mut c| {
+                    let pipe = pipe.clone();
+                    async move { pipe.query_async(&mut c).await }
+                })
+                .await?;
+            removed += gone;
+        }
+        Ok(removed)
+    }
+
+    /// Removes the dead letters given up on before `before` (unix seconds), at most
+    /// [`EXPIRE_BATCH`] per call. Returns how many.
+    pub async fn expire_dead(&self, before: i64) -> Result<usize, StoreError> {
+        let cmd =
+            eval_keys(EXPIRE_DEAD, &[&self.dead, &self.dead_at]).arg(before).arg(EXPIRE_BATCH).to_owned();
+        self.conn.query(&cmd).await
+    }
+
+    /// Moves what a version before the `{outbox}` hash tag left under `<prefix>outbox:*` into
+    /// the tagged keys. Only on a single endpoint (the old keys sit in different slots, and never
+    /// worked on a cluster). Returns how many entries moved.
+    pub async fn adopt_untagged(&self, now: i64) -> Result<usize, StoreError> {
+        if self.conn.is_cluster() {
+            return Ok(0);
+        }
+        let old = ["outbox:items", "outbox:due", "outbox:dead"].map(|name| self.conn.key(name));
+        let keys = [&old[0], &old[1], &old[2], &self.items, &self.due, &self.dead, &self.dead_at];
+        let keys: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
+        let cmd = eval_keys(ADOPT_UNTAGGED, &keys).arg(now).to_owned();
+        self.conn.query(&cmd).await
+    }
+
+    /// How many items wait and how many dead letters are kept.
+    pub async fn counts(&self) -> Result<(usize, usize), StoreError> {
+        let pipe = redis::pipe().hlen(&self.items).hlen(&self.dead).to_owned();
+        self.conn
+            .run(|mut c| {
+                let pipe = pipe.clone();
+                async move { pipe.query_async(&mut c).await }
+            })
+            .await
     }
 
     /// Everything given up on, oldest first.

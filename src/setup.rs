@@ -72,6 +72,11 @@ impl Setup {
         for (i, c) in config.channels.iter().enumerate() {
             findings.extend(channel::check(c, &channel_location(i, &c.name)));
         }
+        if let Some(path) = &config.dedup.tls_ca_file
+            && let Err(message) = crate::store::connect::read_ca_file(path)
+        {
+            findings.extend_problems(vec![Problem::new("dedup.tls_ca_file", message)]);
+        }
         let router = match Router::build(&config) {
             Ok((router, problems)) => {
                 findings.extend_problems(problems);

@@ -1,5 +1,6 @@
-//! The dedup store and the outbox against a real `redis-server` (started here, on a free
-//! loopback port) and the in-process memory store.
+//! The dedup store and the outbox against real Redis — plain, TLS-only with a private CA, and a
+//! 3-node Redis Cluster, each started here on free loopback ports — and the in-process memory
+//! store. Every Redis check runs against all three shapes (`on_every_redis!`).
 
 mod support;
 
@@ -8,15 +9,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use support::redis::RedisServer;
+use support::redis::{Redis, RedisServer, Shape};
 use tokio::sync::Barrier;
 use vodhook::action::Action;
 use vodhook::channel::ChannelType;
 use vodhook::config::{DedupBackend, DedupConfig};
 use vodhook::dedup::{Claim, ClaimToken, DedupStore, StoreError};
-use vodhook::outbox::{Next, Outbox, OutboxItem, next_due};
+use vodhook::outbox::{Next, Outbox, OutboxItem, Part, next_due};
 use vodhook::redact::Secret;
 use vodhook::setup::State;
+use vodhook::store::RedisConn;
 
 const LONG: Duration = Duration::from_secs(600);
 const WEEK: Duration = Duration::from_secs(7 * 86_400);
@@ -32,12 +34,42 @@ fn redis_config(url: &str) -> DedupConfig {
 
 /// The shared state as a vodhook process opens it (`[dedup]` → store and outbox on one
 /// connection); each call is a new instance with its own connection, as another process has.
-fn redis_state(server: &RedisServer) -> State {
+fn redis_state(redis: &Redis) -> State {
+    State::open(&redis.dedup_config("test:")).expect("redis state from config")
+}
+
+fn redis_store(redis: &Redis) -> DedupStore {
+    redis_state(redis).dedup
+}
+
+/// `State` for a plain server the test restarts or stops.
+fn server_state(server: &RedisServer) -> State {
     State::open(&redis_config(&server.url())).expect("redis state from config")
 }
 
-fn redis_store(server: &RedisServer) -> DedupStore {
-    redis_state(server).dedup
+/// Runs `check` against each shape of Redis: tests `<name>::plain`, `<name>::tls` and
+/// `<name>::cluster`.
+macro_rules! on_every_redis {
+    ($name:ident, $check:path) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn plain() {
+                $check(&Redis::start(Shape::Plain)).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn tls() {
+                $check(&Redis::start(Shape::Tls)).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn cluster() {
+                $check(&Redis::start(Shape::Cluster)).await;
+            }
+        }
+    };
 }
 
 fn memory_store() -> DedupStore {
@@ -51,9 +83,10 @@ fn acquired(claim: Result<Claim, StoreError>) -> ClaimToken {
     }
 }
 
-async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
-    let client = redis::Client::open(server.url()).expect("client");
-    client.get_multiplexed_async_connection().await.expect("raw connection to the test Redis")
+/// A command on the test's Redis, through vodhook's own connection (any shape).
+async fn raw<T: redis::FromRedisValue>(redis: &Redis, cmd: &redis::Cmd) -> T {
+    let conn = RedisConn::open(&redis.dedup_config("test:")).expect("connection");
+    conn.query(cmd).await.unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
 }
 
 // ---- claim / complete / release, same semantics on both backends ----------------------------
@@ -96,32 +129,30 @@ async fn memory_claim_complete_release() {
     check_semantics(&memory_store()).await;
 }
 
-#[tokio::test]
-async fn redis_claim_complete_release() {
-    let server = RedisServer::start();
-    check_semantics(&redis_store(&server)).await;
+async fn claim_complete_release(redis: &Redis) {
+    check_semantics(&redis_store(redis)).await;
 }
+on_every_redis!(redis_claim_complete_release, claim_complete_release);
 
-#[tokio::test]
-async fn redis_keys_follow_the_documented_protocol() {
-    let server = RedisServer::start();
-    let store = redis_store(&server);
-    let mut conn = raw(&server).await;
+async fn keys_follow_the_documented_protocol(redis: &Redis) {
+    let store = redis_store(redis);
     let key = "WorkflowTaskComplete:t2|all|log";
     let redis_key = format!("test:dedup:{key}");
+    // GET and PTTL in one script: a command to the key's node on a cluster too.
+    let value_and_ttl =
+        vodhook::store::eval("return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}", &redis_key);
 
     let token = acquired(store.claim(key, Duration::from_secs(30)).await);
-    let (value, pttl): (String, i64) =
-        redis::pipe().get(&redis_key).pttl(&redis_key).query_async(&mut conn).await.unwrap();
+    let (value, pttl): (String, i64) = raw(redis, &value_and_ttl).await;
     assert_eq!(value, token.as_str(), "the claim stores our token");
     assert!(pttl > 0 && pttl <= 30_000, "the claim carries the lease: {pttl}");
 
     store.complete(key, &token, WEEK).await.unwrap();
-    let (value, pttl): (String, i64) =
-        redis::pipe().get(&redis_key).pttl(&redis_key).query_async(&mut conn).await.unwrap();
+    let (value, pttl): (String, i64) = raw(redis, &value_and_ttl).await;
     assert_eq!(value, "done");
     assert!(pttl > 30_000 && pttl <= WEEK.as_millis() as i64, "done carries the TTL: {pttl}");
 }
+on_every_redis!(redis_keys_follow_the_documented_protocol, keys_follow_the_documented_protocol);
 
 // ---- concurrency ------------------------------------------------------------------------------
 
@@ -156,10 +187,8 @@ fn winners(claims: &[Claim]) -> Vec<&ClaimToken> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fifty_concurrent_claims_over_two_instances_one_winner() {
-    let server = RedisServer::start();
-    let stores = [Arc::new(redis_store(&server)), Arc::new(redis_store(&server))];
+async fn fifty_concurrent_claims_over_two_instances(redis: &Redis) {
+    let stores = [Arc::new(redis_store(redis)), Arc::new(redis_store(redis))];
     let key = "WorkflowTaskComplete:t3|all|dingtalk";
 
     let claims = race(&stores, key, 50).await;
@@ -173,6 +202,11 @@ async fn fifty_concurrent_claims_over_two_instances_one_winner() {
     let again = race(&stores, key, 50).await;
     assert!(again.iter().all(|c| *c == Claim::AlreadyDone), "{again:?}");
 }
+
+on_every_redis!(
+    fifty_concurrent_claims_over_two_instances_one_winner,
+    fifty_concurrent_claims_over_two_instances
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_claims_on_memory_one_winner() {
@@ -212,11 +246,10 @@ async fn memory_lease_expiry() {
     check_lease_expiry(&memory_store()).await;
 }
 
-#[tokio::test]
-async fn redis_lease_expiry() {
-    let server = RedisServer::start();
-    check_lease_expiry(&redis_store(&server)).await;
+async fn lease_expiry(redis: &Redis) {
+    check_lease_expiry(&redis_store(redis)).await;
 }
+on_every_redis!(redis_lease_expiry, lease_expiry);
 
 #[tokio::test]
 async fn memory_store_is_bounded() {
@@ -241,7 +274,7 @@ async fn memory_store_is_bounded() {
 async fn redis_killed_then_restarted() {
     let password = "pw-Zq8-never-print";
     let mut server = RedisServer::start_with_password(password);
-    let State { dedup: store, outbox, .. } = redis_state(&server);
+    let State { dedup: store, outbox, .. } = server_state(&server);
     let outbox = outbox.expect("redis has an outbox");
     let key = "WorkflowTaskComplete:t6|all|ops";
     let held = acquired(store.claim(key, LONG).await);
@@ -272,7 +305,7 @@ async fn redis_killed_then_restarted() {
 #[tokio::test]
 async fn redis_down_at_first_use_then_up() {
     let mut server = RedisServer::start();
-    let store = redis_store(&server);
+    let store = server_state(&server).dedup;
     server.stop();
     // Creating the store connected nothing; the first use finds Redis down.
     let err = store.claim("k", LONG).await.unwrap_err();
@@ -317,16 +350,14 @@ fn item(id: &str, due: i64) -> OutboxItem {
     OutboxItem { action, attempts: 1, first_seen: due - 5, due, last_error: "HTTP 502".into() }
 }
 
-fn outbox(server: &RedisServer) -> Outbox {
-    Outbox::from_config(&redis_config(&server.url())).expect("outbox from config")
+fn outbox(redis: &Redis) -> Outbox {
+    Outbox::from_config(&redis.dedup_config("test:")).expect("outbox from config")
 }
 
 const NOW: i64 = 1_700_000_000;
 
-#[tokio::test]
-async fn outbox_push_is_idempotent_and_listed() {
-    let server = RedisServer::start();
-    let ob = outbox(&server);
+async fn push_is_idempotent_and_listed(redis: &Redis) {
+    let ob = outbox(redis);
     let a = item("a", NOW + 10);
     let b = item("b", NOW + 5);
     assert!(ob.push(&a).await.unwrap());
@@ -340,15 +371,15 @@ async fn outbox_push_is_idempotent_and_listed() {
     assert!(!ob.contains("nope").await.unwrap());
 
     // The outbox shares the dedup store's connection and keys.
-    let shared = redis_state(&server).outbox.expect("redis state has an outbox");
+    let shared = redis_state(redis).outbox.expect("redis state has an outbox");
     assert_eq!(shared.list().await.unwrap().len(), 2);
     assert!(State::open(&DedupConfig::default()).unwrap().outbox.is_none(), "no outbox without Redis");
 }
 
-#[tokio::test]
-async fn outbox_take_due_leases_items() {
-    let server = RedisServer::start();
-    let ob = outbox(&server).with_take_lease(Duration::from_secs(60));
+on_every_redis!(outbox_push_is_idempotent_and_listed, push_is_idempotent_and_listed);
+
+async fn take_due_leases_items(redis: &Redis) {
+    let ob = outbox(redis).with_take_lease(Duration::from_secs(60));
     let early = item("early", NOW - 1);
     let now = item("now", NOW);
     let later = item("later", NOW + 1);
@@ -374,10 +405,10 @@ async fn outbox_take_due_leases_items() {
     assert_eq!(ob.take_due(NOW + 10_000, 2).await.unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn outbox_reschedule_complete_and_dead_letter() {
-    let server = RedisServer::start();
-    let ob = outbox(&server);
+on_every_redis!(outbox_take_due_leases_items, take_due_leases_items);
+
+async fn reschedule_complete_and_dead_letter(redis: &Redis) {
+    let ob = outbox(redis);
     let schedule = [5, 300, 1800];
     let max_age = 3600;
 
@@ -421,10 +452,10 @@ async fn outbox_reschedule_complete_and_dead_letter() {
     assert!(dead[0].dead_at > NOW);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_drainers_never_take_the_same_item() {
-    let server = RedisServer::start();
-    let setup = outbox(&server);
+on_every_redis!(outbox_reschedule_complete_and_dead_letter, reschedule_complete_and_dead_letter);
+
+async fn two_drainers_never_share_an_item(redis: &Redis) {
+    let setup = outbox(redis);
     let total: usize = 300;
     let mut expected = HashSet::new();
     for i in 0..total as i64 {
@@ -437,7 +468,7 @@ async fn two_drainers_never_take_the_same_item() {
     let drainers: Vec<_> = (0..2)
         .map(|_| {
             // Separate connections, as two processes would have.
-            let ob = outbox(&server);
+            let ob = outbox(redis);
             let barrier = barrier.clone();
             tokio::spawn(async move {
                 barrier.wait().await;
@@ -464,4 +495,207 @@ async fn two_drainers_never_take_the_same_item() {
     let unique: HashSet<String> = seen.iter().cloned().collect();
     assert_eq!(seen.len(), total, "no item taken twice (per drainer: {per_drainer:?})");
     assert_eq!(unique, expected, "every item taken");
+}
+on_every_redis!(two_drainers_never_take_the_same_item, two_drainers_never_share_an_item);
+
+// ---- TLS: what is refused, and how it is said ---------------------------------------------------
+
+/// A claim against `url` with `ca` trusted: the error, which must be a TLS failure.
+async fn tls_refusal(url: String, ca: Option<std::path::PathBuf>) -> String {
+    let config = DedupConfig { tls_ca_file: ca, ..redis_config(&url) };
+    let err = State::open(&config).unwrap().dedup.claim("k", LONG).await.unwrap_err();
+    assert_eq!(err.failure(), Some(vodhook::store::Failure::Tls), "{err:?}");
+    assert!(err.is_unreachable(), "delivered without dedup, like any outage: {err:?}");
+    err.to_string()
+}
+
+#[tokio::test]
+async fn tls_with_a_wrong_ca_or_host_name_is_refused_with_a_clear_error() {
+    let ca = support::redis::Ca::new("the right CA");
+    let server = RedisServer::start_tls(&ca.issue("server", &["localhost", "IP:127.0.0.1"]), &ca);
+    let url = format!("rediss://:tls-pw-777@localhost:{}/", server.port());
+
+    // The public roots alone do not know a private CA.
+    let err = tls_refusal(url.clone(), None).await;
+    assert!(err.contains("not signed by a trusted CA") && err.contains("TLS handshake failed"), "{err}");
+    assert!(!err.contains("tls-pw-777"), "{err}");
+    // Another private CA is no better.
+    let other = support::redis::Ca::new("another CA");
+    let err = tls_refusal(url.clone(), Some(other.cert())).await;
+    assert!(err.contains("not signed by a trusted CA"), "{err}");
+
+    // The right CA, but a certificate for another host.
+    let elsewhere = RedisServer::start_tls(&ca.issue("elsewhere", &["redis.elsewhere.example"]), &ca);
+    let url = format!("rediss://localhost:{}/", elsewhere.port());
+    let err = tls_refusal(url, Some(ca.cert())).await;
+    assert!(err.contains("not valid for the host name \"localhost\""), "{err}");
+
+    // The right CA and name: accepted (the control).
+    let url = format!("rediss://localhost:{}/", server.port());
+    let config = DedupConfig { tls_ca_file: Some(ca.cert()), ..redis_config(&url) };
+    acquired(State::open(&config).unwrap().dedup.claim("k", LONG).await);
+}
+
+/// The wrong scheme for the port: `redis://` to a TLS port, `rediss://` to a plain one. Either
+/// way Redis is unreachable (the caller delivers without dedup), within the operation budget.
+#[tokio::test]
+async fn the_wrong_scheme_for_the_port_is_unreachable() {
+    let ca = support::redis::Ca::new("a CA");
+    let tls = RedisServer::start_tls(&ca.issue("server", &["localhost"]), &ca);
+    let plain = RedisServer::start();
+    for config in [
+        redis_config(&format!("redis://127.0.0.1:{}/", tls.port())),
+        DedupConfig {
+            tls_ca_file: Some(ca.cert()),
+            ..redis_config(&format!("rediss://localhost:{}/", plain.port()))
+        },
+    ] {
+        let err = State::open(&config).unwrap().dedup.claim("k", LONG).await.unwrap_err();
+        assert!(err.is_unreachable(), "{err:?}");
+    }
+}
+
+#[test]
+fn an_unreadable_ca_file_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("not-a-ca.pem");
+    std::fs::write(&path, "hello\n").unwrap();
+    let config = DedupConfig { tls_ca_file: Some(path), ..redis_config("rediss://localhost:6380/") };
+    let err = State::open(&config).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("tls_ca_file") && err.contains("not-a-ca.pem"), "{err}");
+}
+
+// ---- Redis Cluster: spread, and a node going away -------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_a_cluster_keys_spread_over_every_node_and_a_dead_node_costs_only_dedup() {
+    let mut redis = Redis::start(Shape::Cluster);
+    let store = redis_store(&redis);
+    for i in 0..60 {
+        let key = format!("WorkflowTaskComplete:spread-{i}|all|ops");
+        let token = acquired(store.claim(&key, LONG).await);
+        store.complete(&key, &token, WEEK).await.unwrap();
+    }
+    let cluster = redis.cluster().unwrap();
+    let per_node: Vec<usize> = (0..3).map(|i| cluster.keys_on(i)).collect();
+    assert!(per_node.iter().all(|&n| n > 0), "every node holds some keys: {per_node:?}");
+
+    // A node killed mid-run: every call still returns (within the operation budget) — an answer
+    // for keys elsewhere, an "unreachable" error for the dead node's keys (the caller delivers
+    // without dedup) — and nothing panics or hangs.
+    let Redis::Cluster(cluster) = &mut redis else { unreachable!() };
+    cluster.kill(2);
+    let (mut answered, mut unreachable) = (0, 0);
+    for i in 0..60 {
+        match store.claim(&format!("WorkflowTaskComplete:spread-{i}|all|ops"), LONG).await {
+            Ok(claim) => {
+                assert_eq!(claim, Claim::AlreadyDone, "spread-{i}");
+                answered += 1;
+            }
+            Err(err) => {
+                assert!(err.is_unreachable(), "{err:?}");
+                unreachable += 1;
+            }
+        }
+    }
+    assert_eq!(answered + unreachable, 60);
+    assert!(unreachable > 0, "the dead node's keys cannot be answered");
+}
+
+// ---- replay, purge, expiry, and the keys of older versions -----------------------------------
+
+/// Dead letters back to the outbox: a fresh schedule, taken once however many replays race, and
+/// a key another replay moved first is not moved again.
+async fn requeue_and_take_keys(redis: &Redis) {
+    let ob = outbox(redis);
+    let mut keys = Vec::new();
+    for i in 0..20 {
+        let it = item(&format!("r{i}"), NOW);
+        ob.push(&it).await.unwrap();
+        let taken = ob.take_keys(std::slice::from_ref(&it.action.key), NOW).await.unwrap();
+        assert_eq!(taken.len(), 1);
+        ob.dead_letter(&taken[0], "gave up").await.unwrap();
+        keys.push(it.action.key);
+    }
+    assert_eq!(ob.counts().await.unwrap(), (0, 20));
+
+    let now = chrono::Utc::now().timestamp();
+    let moved = ob.requeue(Part::Dead, &keys, now).await.unwrap();
+    assert_eq!(moved, keys, "every dead letter moved");
+    assert!(ob.requeue(Part::Dead, &keys, now).await.unwrap().is_empty(), "moved once only");
+    let waiting = ob.list().await.unwrap();
+    assert_eq!(waiting.len(), 20);
+    assert!(waiting.iter().all(|w| w.attempts == 0 && w.first_seen == now && w.due == now), "{waiting:?}");
+
+    // Two takers of the same keys: each item to one of them.
+    let other = outbox(redis);
+    let (a, b) = tokio::join!(ob.take_keys(&keys, now), other.take_keys(&keys, now));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.len() + b.len(), 20, "{} + {}", a.len(), b.len());
+    let unique: HashSet<_> = a.iter().chain(&b).map(|i| i.action.key.clone()).collect();
+    assert_eq!(unique.len(), 20);
+
+    // Waiting items made due again (a replay without --dead).
+    assert_eq!(ob.requeue(Part::Waiting, &keys[..3], now).await.unwrap().len(), 3);
+    assert_eq!(ob.take_keys(&keys, now).await.unwrap().len(), 3);
+    assert!(ob.requeue(Part::Waiting, &["nope".to_owned()], now).await.unwrap().is_empty());
+}
+on_every_redis!(outbox_requeue_and_take_keys, requeue_and_take_keys);
+
+async fn purge_and_expire(redis: &Redis) {
+    let ob = outbox(redis);
+    for i in 0..4 {
+        let it = item(&format!("p{i}"), NOW);
+        ob.push(&it).await.unwrap();
+        ob.dead_letter(&it, "gave up").await.unwrap();
+    }
+    let keep = item("keep", NOW);
+    ob.push(&keep).await.unwrap();
+    let dead: Vec<String> =
+        ob.dead_letters().await.unwrap().iter().map(|d| d.item.action.key.clone()).collect();
+    assert_eq!(ob.purge(Part::Dead, &dead[..1]).await.unwrap(), 1);
+    assert_eq!(ob.purge(Part::Dead, &dead[..1]).await.unwrap(), 0, "gone already");
+    assert_eq!(ob.counts().await.unwrap(), (1, 3));
+
+    // Expiry removes what was given up on before the cut-off, nothing younger.
+    let now = chrono::Utc::now().timestamp();
+    assert_eq!(ob.expire_dead(now - 3600).await.unwrap(), 0);
+    assert_eq!(ob.expire_dead(now + 1).await.unwrap(), 3);
+    assert_eq!(ob.counts().await.unwrap(), (1, 0), "waiting items are never expired");
+    assert_eq!(ob.purge(Part::Waiting, std::slice::from_ref(&keep.action.key)).await.unwrap(), 1);
+    assert_eq!(ob.counts().await.unwrap(), (0, 0));
+}
+on_every_redis!(outbox_purge_and_expire, purge_and_expire);
+
+/// What a version before the `{outbox}` hash tag left under `<prefix>outbox:*` is adopted by the
+/// next drain, not left behind.
+#[tokio::test]
+async fn outbox_entries_under_the_untagged_keys_of_an_older_version_are_adopted() {
+    let redis = Redis::start(Shape::Plain);
+    let waiting = item("old-waiting", NOW);
+    let dead =
+        vodhook::outbox::DeadLetter { item: item("old-dead", NOW), reason: "gave up".into(), dead_at: NOW };
+    let _: () = raw(
+        &redis,
+        redis::cmd("EVAL")
+            .arg(
+                "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]); redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]); \
+                 redis.call('HSET', KEYS[3], ARGV[4], ARGV[5]); return nil",
+            )
+            .arg(3)
+            .arg(&["test:outbox:items", "test:outbox:due", "test:outbox:dead"])
+            .arg(&waiting.action.key)
+            .arg(serde_json::to_string(&waiting).unwrap())
+            .arg(waiting.due)
+            .arg(&dead.item.action.key)
+            .arg(serde_json::to_string(&dead).unwrap()),
+    )
+    .await;
+    let ob = outbox(&redis);
+    assert_eq!(ob.adopt_untagged(NOW).await.unwrap(), 2);
+    assert_eq!(ob.list().await.unwrap(), vec![waiting]);
+    assert_eq!(ob.dead_letters().await.unwrap(), vec![dead]);
+    assert_eq!(ob.adopt_untagged(NOW).await.unwrap(), 0, "the old keys are gone");
+    let old: i64 = raw(&redis, redis::cmd("EXISTS").arg("test:outbox:items").arg("test:outbox:dead")).await;
+    assert_eq!(old, 0);
 }

@@ -96,9 +96,9 @@ fn count(body: &Value, field: &str) -> u64 {
     body.get(field).and_then(Value::as_u64).unwrap_or(0)
 }
 
-/// The outbox as `vodhook outbox list` prints it: one JSON object per line.
+/// The outbox as `vodhook outbox list --json` prints it: one JSON object per line.
 async fn outbox_list(cluster: &Cluster) -> Vec<Value> {
-    let out = cluster.cli(&["outbox", "list"]).await;
+    let out = cluster.cli(&["outbox", "list", "--json"]).await;
     assert!(out.status.success(), "`vodhook outbox list` failed: {}\n{}", out.stdout, out.stderr);
     out.stdout
         .lines()

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::{Config, DedupBackend, Problem, channel_location, route_location};
+use super::{Config, DedupBackend, DedupConfig, Problem, channel_location, route_location};
 
 /// What is wrong (the service refuses to start) and what is merely ignored.
 #[derive(Debug, Default)]
@@ -144,6 +144,12 @@ fn server_and_delivery(config: &Config, f: &mut Findings) {
     if config.outbox.max_age_secs == 0 {
         f.problem("outbox.max_age_secs", "must be more than 0");
     }
+    if config.outbox.dead_letter_days == 0 {
+        f.problem(
+            "outbox.dead_letter_days",
+            "must be at least 1 (`vodhook outbox purge` removes them sooner)",
+        );
+    }
 }
 
 fn auth(config: &Config, f: &mut Findings) {
@@ -197,6 +203,36 @@ fn dedup(config: &Config, f: &mut Findings) {
     }
     if d.backend == DedupBackend::Memory && d.capacity == 0 {
         f.problem("dedup.capacity", "must be more than 0");
+    }
+    redis_shape(d, f);
+}
+
+/// `cluster` and `tls_ca_file` make sense only for some Redis URLs. (That the CA file holds a
+/// certificate is checked where it is read, in the store.)
+fn redis_shape(d: &DedupConfig, f: &mut Findings) {
+    let parsed = d.url.as_ref().and_then(|u| url::Url::parse(u.expose()).ok());
+    let scheme = parsed.as_ref().map(|u| u.scheme().to_owned());
+    if d.cluster {
+        if d.backend != DedupBackend::Redis {
+            f.problem("dedup.cluster", "needs backend = \"redis\"");
+        } else if matches!(scheme.as_deref(), Some("unix" | "redis+unix")) {
+            f.problem("dedup.cluster", "needs a redis:// or rediss:// URL (a cluster is reached over TCP)");
+        } else if let Some(db) = parsed.as_ref().map(|u| u.path().trim_matches('/').to_owned())
+            && !db.is_empty()
+            && db != "0"
+        {
+            f.problem(
+                "dedup.url",
+                format!("selects database {db:?}, but a Redis Cluster has only database 0"),
+            );
+        }
+    }
+    if d.tls_ca_file.is_some() {
+        if d.backend != DedupBackend::Redis {
+            f.problem("dedup.tls_ca_file", "needs backend = \"redis\"");
+        } else if scheme.is_some() && scheme.as_deref() != Some("rediss") {
+            f.problem("dedup.tls_ca_file", "needs a rediss:// URL (redis:// is not encrypted)");
+        }
     }
 }
 

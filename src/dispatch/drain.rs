@@ -22,21 +22,72 @@ enum Redelivered {
     DeadLettered,
 }
 
+fn no_outbox() -> DrainReport {
+    DrainReport {
+        error: Some("no outbox: configure [dedup] backend = \"redis\"".into()),
+        ..DrainReport::default()
+    }
+}
+
 impl Dispatcher {
-    /// Delivers the outbox items that are due, within `deadline`.
+    /// Delivers the outbox items that are due, within `deadline`; first moves what an older
+    /// version left under untagged keys and expires old dead letters.
     pub async fn drain(&self, deadline: Instant) -> DrainReport {
         let Some(outbox) = &self.outbox else {
-            return DrainReport {
-                error: Some("no outbox: configure [dedup] backend = \"redis\"".into()),
-                ..DrainReport::default()
-            };
+            return no_outbox();
         };
         let now = crate::clock::unix_now();
-        let items = match outbox.take_due(now, DRAIN_BATCH).await {
-            Ok(items) => items,
-            Err(err) => return DrainReport { error: Some(err.to_string()), ..DrainReport::default() },
+        let mut report = self.housekeeping(outbox, now).await;
+        match outbox.take_due(now, DRAIN_BATCH).await {
+            Ok(items) => self.redeliver_all(outbox, items, deadline, &mut report).await,
+            Err(err) => report.error = Some(err.to_string()),
+        }
+        report
+    }
+
+    /// Delivers exactly the outbox items `keys` (a replay: they were just made due), within
+    /// `deadline`, with the same lease and claim as a drain.
+    pub async fn redeliver_keys(&self, keys: &[String], deadline: Instant) -> DrainReport {
+        let Some(outbox) = &self.outbox else {
+            return no_outbox();
         };
-        let mut report = DrainReport { taken: items.len(), ..DrainReport::default() };
+        let mut report = DrainReport::default();
+        match outbox.take_keys(keys, crate::clock::unix_now()).await {
+            Ok(items) => self.redeliver_all(outbox, items, deadline, &mut report).await,
+            Err(err) => report.error = Some(err.to_string()),
+        }
+        report
+    }
+
+    /// What a drain does besides delivering; failures are logged, not fatal (the next drain
+    /// tries again).
+    async fn housekeeping(&self, outbox: &Outbox, now: i64) -> DrainReport {
+        let mut report = DrainReport::default();
+        match outbox.adopt_untagged(now).await {
+            Ok(n) => report.adopted = n,
+            Err(err) => tracing::warn!(error = %err, "could not check the outbox keys of an older version"),
+        }
+        match outbox.expire_dead(now.saturating_sub(self.timing.dead_letter_keep)).await {
+            Ok(n) => report.expired = n,
+            Err(err) => tracing::warn!(error = %err, "could not expire old dead letters"),
+        }
+        if report.adopted > 0 {
+            tracing::info!(
+                entries = report.adopted,
+                "moved outbox entries of an older version to the {{outbox}} keys"
+            );
+        }
+        report
+    }
+
+    async fn redeliver_all(
+        &self,
+        outbox: &Outbox,
+        items: Vec<OutboxItem>,
+        deadline: Instant,
+        report: &mut DrainReport,
+    ) {
+        report.taken += items.len();
         let runs: Vec<_> = items.into_iter().map(|item| self.redeliver(outbox, item, deadline)).collect();
         let results: Vec<_> =
             stream::iter(runs).buffer_unordered(self.timing.max_concurrent_sends).collect().await;
@@ -47,7 +98,6 @@ impl Dispatcher {
                 Redelivered::DeadLettered => report.dead_lettered += 1,
             }
         }
-        report
     }
 
     /// One outbox item, through the same claim as a callback's action.

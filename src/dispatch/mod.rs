@@ -81,9 +81,19 @@ pub struct DrainReport {
     pub delivered: usize,
     pub rescheduled: usize,
     pub dead_lettered: usize,
+    /// Dead letters removed, older than `[outbox] dead_letter_days`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub expired: usize,
+    /// Entries moved from the keys of a version before the `{outbox}` hash tag.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub adopted: usize,
     /// Why nothing could be drained (no outbox configured, store unreachable).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// How one action ended within its request.
@@ -108,6 +118,8 @@ struct Timing {
     done_ttl: Duration,
     outbox_schedule: Vec<u64>,
     outbox_max_age: u64,
+    /// How long dead letters are kept, in seconds.
+    dead_letter_keep: i64,
 }
 
 /// Runs the actions of each delivery, and drains the outbox.
@@ -158,6 +170,7 @@ impl Dispatcher {
                 done_ttl: Duration::from_secs(config.dedup.ttl_secs),
                 outbox_schedule: config.outbox.schedule_secs.clone(),
                 outbox_max_age: config.outbox.max_age_secs,
+                dead_letter_keep: i64::from(config.outbox.dead_letter_days) * 86_400,
             },
         }
     }

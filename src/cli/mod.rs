@@ -12,6 +12,8 @@ use base64::Engine;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
+mod outbox;
+
 use crate::auth;
 use crate::clock::unix_now;
 use crate::config::env;
@@ -94,21 +96,20 @@ enum Command {
         #[arg(long, env = env::CONFIG)]
         config: Option<PathBuf>,
     },
-    /// Inspect the outbox (Redis).
+    /// Check that the Redis of `[dedup]` is fit for vodhook: connection, TLS, topology, scripts,
+    /// key slots, round trip, outbox counts. Exit 1 naming the failing step.
+    CheckRedis {
+        #[arg(long, env = env::CONFIG)]
+        config: Option<PathBuf>,
+    },
+    /// Inspect and operate the outbox (Redis): list, replay, purge.
     Outbox {
         #[command(subcommand)]
         command: OutboxCommand,
     },
 }
 
-#[derive(Debug, Subcommand)]
-enum OutboxCommand {
-    /// What waits for delivery and why, and what was given up (dead letters).
-    List {
-        #[arg(long, env = env::CONFIG)]
-        config: Option<PathBuf>,
-    },
-}
+pub use outbox::OutboxCommand;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Via {
@@ -160,9 +161,13 @@ fn run(command: Command) -> Result<ExitCode, String> {
         }
         Command::CheckConfig { file } => Ok(check_config(file.as_deref())),
         Command::Drain { config } => drain(config.as_deref()),
-        Command::Outbox { command: OutboxCommand::List { config } } => {
+        Command::CheckRedis { config } => {
             let setup = load_setup(config.as_deref())?;
-            tokio_runtime(false)?.block_on(outbox_list(&setup.config.dedup))
+            tokio_runtime(false)?.block_on(check_redis(&setup.config.dedup))
+        }
+        Command::Outbox { command } => {
+            let setup = load_setup(command.config())?;
+            tokio_runtime(false)?.block_on(outbox::run(command, setup))
         }
         Command::Sign { url, key, timestamp } => {
             let timestamp = timestamp.unwrap_or_else(unix_now);
@@ -264,22 +269,32 @@ fn plan(router: &Router, bytes: &[u8]) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn outbox_list(config: &crate::config::DedupConfig) -> Result<ExitCode, String> {
-    let state = State::open(config).map_err(|e| e.to_string())?;
-    let Some(outbox) = state.outbox else {
-        return Err("no outbox: it needs [dedup] backend = \"redis\"".to_owned());
-    };
+/// `vodhook check-redis`: every step on its own line; exit 1 naming the first that failed.
+async fn check_redis(config: &crate::config::DedupConfig) -> Result<ExitCode, String> {
+    if config.backend != crate::config::DedupBackend::Redis {
+        return Err("no Redis to check: [dedup] backend is \"memory\"".to_owned());
+    }
+    let conn = crate::store::RedisConn::open(config).map_err(|e| e.to_string())?;
+    let steps = crate::probe::probe(&conn, config.tls_ca_file.as_deref()).await;
     let mut out = std::io::stdout().lock();
-    for item in outbox.list().await.map_err(|e| e.to_string())? {
-        let line = json!({"state": "waiting", "key": item.action.key, "channel": item.action.channel,
-            "attempts": item.attempts, "due": item.due, "first_seen": item.first_seen, "last_error": item.last_error});
+    let mut failed = None;
+    for step in &steps {
+        let line = match &step.outcome {
+            Ok(found) => format!("{:<11} {found}", step.name),
+            Err(why) => {
+                failed = Some(step.name);
+                format!("{:<11} FAILED: {why}", step.name)
+            }
+        };
         writeln!(out, "{line}").map_err(|e| format!("stdout: {e}"))?;
     }
-    for dead in outbox.dead_letters().await.map_err(|e| e.to_string())? {
-        let line = json!({"state": "dead", "item": dead});
-        writeln!(out, "{line}").map_err(|e| format!("stdout: {e}"))?;
+    match failed {
+        Some(step) => Err(format!("check-redis failed at step `{step}`")),
+        None => {
+            writeln!(out, "check-redis: OK").map_err(|e| format!("stdout: {e}"))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn parse(bytes: &[u8]) -> Result<ExitCode, String> {
