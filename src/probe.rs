@@ -84,7 +84,14 @@ async fn connect(conn: &RedisConn, ca_file: Option<&Path>) -> Vec<Step> {
 
 /// Standalone or cluster, as the server says, against what the configuration expects.
 async fn topology(conn: &RedisConn) -> Result<String, String> {
-    let info: String = conn.query(redis::cmd("INFO").arg("server")).await.map_err(|e| e.to_string())?;
+    // On a cluster, INFO goes to every primary and comes back per node.
+    let info: String = if conn.is_cluster() {
+        let per_node: std::collections::BTreeMap<String, String> =
+            conn.query(redis::cmd("INFO").arg("server")).await.map_err(|e| e.to_string())?;
+        per_node.into_values().next().unwrap_or_default()
+    } else {
+        conn.query(redis::cmd("INFO").arg("server")).await.map_err(|e| e.to_string())?
+    };
     let mode = info_field(&info, "redis_mode").unwrap_or("standalone").to_owned();
     let version = info_field(&info, "redis_version").unwrap_or("?").to_owned();
     if !conn.is_cluster() {

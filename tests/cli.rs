@@ -216,6 +216,51 @@ fn check_config_lists_every_problem_with_where_it_is_and_exits_1() {
     assert!(run.stderr.contains("nope.toml") && run.stderr.contains("cannot read"), "{run:?}");
 }
 
+/// The production-Redis settings: a CA file must hold certificates and needs `rediss://`;
+/// `cluster` needs the redis backend, a TCP URL and database 0.
+#[test]
+fn check_config_checks_the_tls_ca_file_and_cluster_settings() {
+    let dir = scratch();
+    let not_pem = write(&dir, "not-a-ca.pem", "this is not a certificate\n");
+    let cases = [
+        (
+            format!(
+                "[dedup]\nbackend = \"redis\"\nurl = \"rediss://h:6380/0\"\ntls_ca_file = {:?}\n",
+                dir.path().join("missing.pem")
+            ),
+            "dedup.tls_ca_file: cannot read",
+        ),
+        (
+            format!("[dedup]\nbackend = \"redis\"\nurl = \"rediss://h:6380/0\"\ntls_ca_file = {not_pem:?}\n"),
+            "holds no \"-----BEGIN CERTIFICATE-----\" block",
+        ),
+        (
+            format!("[dedup]\nbackend = \"redis\"\nurl = \"redis://h:6379/0\"\ntls_ca_file = {not_pem:?}\n"),
+            "dedup.tls_ca_file: needs a rediss:// URL",
+        ),
+        ("[dedup]\ncluster = true\n".to_owned(), "dedup.cluster: needs backend = \"redis\""),
+        (
+            "[dedup]\nbackend = \"redis\"\nurl = \"redis://h:6379/2\"\ncluster = true\n".to_owned(),
+            "dedup.url: selects database \"2\", but a Redis Cluster has only database 0",
+        ),
+        ("[outbox]\ndead_letter_days = 0\n".to_owned(), "outbox.dead_letter_days: must be at least 1"),
+    ];
+    for (toml, problem) in cases {
+        let file = write(&dir, "redis.toml", &toml);
+        let run = run_cli(dir.path(), &["check-config", &file], &[]);
+        assert_eq!(run.code(), Some(1), "{toml}\n{run:?}");
+        assert!(run.stderr.contains(problem), "{problem:?} missing for\n{toml}\n{}", run.stderr);
+    }
+    // A real CA certificate is accepted.
+    let ca = support::redis::Ca::new("check-config CA");
+    let good = format!(
+        "[dedup]\nbackend = \"redis\"\nurl = \"rediss://h:6380/0\"\ntls_ca_file = {:?}\ncluster = true\n",
+        ca.cert()
+    );
+    let run = run_cli(dir.path(), &["check-config", &write(&dir, "good.toml", &good)], &[]);
+    assert!(run.status.success(), "{run:?}");
+}
+
 #[test]
 fn the_server_refuses_to_start_on_a_config_that_check_config_refuses() {
     let failure = match Vodhook::try_start_with(Options::config(BROKEN_CONFIG).envs(&[])) {
