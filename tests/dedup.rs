@@ -332,6 +332,8 @@ async fn wrong_password_is_an_error_from_redis_without_the_password() {
     let store = State::open(&redis_config(&url)).unwrap().dedup;
     let err = store.claim("k", LONG).await.unwrap_err();
     assert!(!err.is_unreachable(), "Redis answered, it refused: {err:?}");
+    assert_eq!(err.failure(), Some(vodhook::store::Failure::Auth), "{err:?}");
+    assert!(err.to_string().contains("(authentication failed)"), "{err}");
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains("wrong-pw-456") && !shown.contains("right-pw-123"), "{shown}");
 }
@@ -698,4 +700,25 @@ async fn outbox_entries_under_the_untagged_keys_of_an_older_version_are_adopted(
     assert_eq!(ob.adopt_untagged(NOW).await.unwrap(), 0, "the old keys are gone");
     let old: i64 = raw(&redis, redis::cmd("EXISTS").arg("test:outbox:items").arg("test:outbox:dead")).await;
     assert_eq!(old, 0);
+}
+
+/// A cluster reached as one endpoint (`cluster = false`): keys the seed node does not serve come
+/// back `MOVED`. That is reported as such (with the setting to look at), and counts as Redis
+/// being unreachable for those keys: delivered without dedup, never lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_reached_as_one_endpoint_reports_the_redirects() {
+    let redis = Redis::start(Shape::Cluster);
+    let store = State::open(&redis_config(&redis.url())).unwrap().dedup;
+    let mut redirected = Vec::new();
+    for i in 0..30 {
+        if let Err(err) = store.claim(&format!("WorkflowTaskComplete:moved-{i}|all|ops"), LONG).await {
+            redirected.push(err);
+        }
+    }
+    assert!(!redirected.is_empty(), "two thirds of the slots live elsewhere");
+    for err in &redirected {
+        assert_eq!(err.failure(), Some(vodhook::store::Failure::Redirects), "{err:?}");
+        assert!(err.is_unreachable(), "{err:?}");
+        assert!(err.to_string().contains("`cluster = false` against a cluster"), "{err}");
+    }
 }

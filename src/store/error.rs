@@ -84,7 +84,7 @@ impl std::fmt::Display for Failure {
             Failure::Tls => "TLS handshake failed",
             Failure::Auth => "authentication failed",
             Failure::NodeGone => "cluster node gone",
-            Failure::Redirects => "too many cluster redirects",
+            Failure::Redirects => "redirected by the cluster: resharding, or `cluster = false` against a cluster",
             Failure::Busy => "busy",
             Failure::Refused => "command refused",
         })
