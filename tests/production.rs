@@ -84,6 +84,19 @@ async fn send_twice(cluster: &Cluster, tasks: &[String]) -> Vec<Value> {
         .collect()
 }
 
+/// Sends each task's callback once, spread over the instances, all at once; each must be
+/// answered 200 and `queued` (the channel is down).
+async fn send_expecting_queued(cluster: &Cluster, tasks: &[String]) {
+    let sends = tasks.iter().enumerate().map(|(i, t)| {
+        let (url, body) = (cluster.node(i % cluster.nodes().len()).url("/"), callback(t));
+        tokio::spawn(async move { post(&url, body, &[]).await })
+    });
+    for answer in futures_util::future::join_all(sends).await {
+        let answer = answer.expect("request task");
+        assert_eq!((answer.status, count(&answer.json, "queued")), (200, 1), "{}", answer.text);
+    }
+}
+
 // ---- done when: the whole promise on TLS and on a cluster ---------------------------------------
 
 /// Two instances on one production Redis: 30 distinct callbacks sent twice give exactly 30
@@ -115,14 +128,7 @@ async fn the_promise_holds(shape: Shape) {
     // The channel down past the deadline: answered 200, queued; back: one drain delivers each.
     hook.set_behaviour(Behaviour::ServerError);
     let down: Vec<String> = (0..5).map(|i| task("down", i)).collect();
-    let sends = down.iter().enumerate().map(|(i, t)| {
-        let (url, body) = (cluster.node(i % 2).url("/"), callback(t));
-        tokio::spawn(async move { post(&url, body, &[]).await })
-    });
-    for answer in futures_util::future::join_all(sends).await {
-        let answer = answer.expect("request task");
-        assert_eq!((answer.status, count(&answer.json, "queued")), (200, 1), "{}", answer.text);
-    }
+    send_expecting_queued(&cluster, &down).await;
     // VOD's retries, at the other instance: the outbox holds them, so 200 again.
     for (i, t) in down.iter().enumerate() {
         let answer = post(&cluster.node((i + 1) % 2).url("/"), callback(t), &[]).await;
@@ -164,14 +170,7 @@ async fn two_replays_at_once_deliver_each_dead_letter_once(shape: Shape) {
     let extra = format!("{QUICK}\n[outbox]\nschedule_secs = [0, 3600]\nmax_age_secs = 600\n");
     let cluster = Cluster::start(2, &config(&redis, &hook, &extra)).await;
     let tasks: Vec<String> = (0..50).map(|i| task("replay", i)).collect();
-    let sends = tasks.iter().enumerate().map(|(i, t)| {
-        let (url, body) = (cluster.node(i % 2).url("/"), callback(t));
-        tokio::spawn(async move { post(&url, body, &[]).await })
-    });
-    for answer in futures_util::future::join_all(sends).await {
-        let answer = answer.expect("request task");
-        assert_eq!((answer.status, count(&answer.json, "queued")), (200, 1), "{}", answer.text);
-    }
+    send_expecting_queued(&cluster, &tasks).await;
     let drained = cluster.cli(&["drain"]).await;
     assert_eq!(count(&report(&drained), "dead_lettered"), 50, "{}", drained.output());
     let ids_when_failing = webhook_ids(&hook);

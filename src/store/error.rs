@@ -84,7 +84,9 @@ impl std::fmt::Display for Failure {
             Failure::Tls => "TLS handshake failed",
             Failure::Auth => "authentication failed",
             Failure::NodeGone => "cluster node gone",
-            Failure::Redirects => "redirected by the cluster: resharding, or `cluster = false` against a cluster",
+            Failure::Redirects => {
+                "redirected by the cluster: resharding, or `cluster = false` against a cluster"
+            }
             Failure::Busy => "busy",
             Failure::Refused => "command refused",
         })
