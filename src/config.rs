@@ -93,6 +93,8 @@ pub struct Config {
     #[serde(default)]
     pub outbox: OutboxConfig,
     #[serde(default)]
+    pub messages: MessagesConfig,
+    #[serde(default)]
     pub channels: Vec<ChannelConfig>,
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
@@ -333,6 +335,63 @@ pub struct ChannelConfig {
     /// Webhook: the largest document sent (default 256 KiB); a bigger one goes without the
     /// decoded `event`, saying so.
     pub max_body_bytes: Option<usize>,
+    /// The language of this channel's messages (else `[messages] locale`).
+    pub locale: Option<Locale>,
+    /// The offset this channel's times are shown in (else `[messages] utc_offset`).
+    pub utc_offset: Option<String>,
+}
+
+/// `[messages]`: the language and time offset of every channel's messages (each channel may
+/// override both).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MessagesConfig {
+    pub locale: Locale,
+    /// `Z` (UTC, as VOD sends times: the default) or `±HH:MM`, e.g. `+08:00` for China.
+    pub utc_offset: Option<String>,
+}
+
+/// The languages of the built-in messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum Locale {
+    #[default]
+    #[serde(rename = "en")]
+    En,
+    #[serde(rename = "zh-CN")]
+    ZhCn,
+}
+
+impl Locale {
+    pub const ALL: [Locale; 2] = [Locale::En, Locale::ZhCn];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Locale::En => "en",
+            Locale::ZhCn => "zh-CN",
+        }
+    }
+}
+
+/// A `utc_offset` in seconds east of UTC: `Z` (or `+00:00`) is 0, `+08:00` is 28,800. The error
+/// says what was expected.
+pub fn parse_utc_offset(text: &str) -> Result<i32, String> {
+    let expected = || format!("{text:?} is not an offset: expected \"Z\" or ±HH:MM, e.g. \"+08:00\"");
+    if text == "Z" {
+        return Ok(0);
+    }
+    let (sign, rest) = match text.as_bytes().first() {
+        Some(b'+') => (1, &text[1..]),
+        Some(b'-') => (-1, &text[1..]),
+        _ => return Err(expected()),
+    };
+    let (h, m) = rest.split_once(':').ok_or_else(expected)?;
+    let two_digits = |s: &str| {
+        (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<i32>().ok()).flatten()
+    };
+    match (two_digits(h), two_digits(m)) {
+        (Some(h), Some(m)) if h <= 14 && m < 60 => Ok(sign * (h * 3600 + m * 60)),
+        _ => Err(expected()),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -502,6 +561,8 @@ impl Config {
                 rate_per_minute: None,
                 msg_type: None,
                 max_body_bytes: None,
+                locale: None,
+                utc_offset: None,
             }],
             routes: vec![RouteConfig {
                 name: "all".to_owned(),
@@ -516,6 +577,7 @@ impl Config {
             delivery: DeliveryConfig::default(),
             dedup: DedupConfig::default(),
             outbox: OutboxConfig::default(),
+            messages: MessagesConfig::default(),
         }
     }
 

@@ -261,6 +261,88 @@ fn check_config_checks_the_tls_ca_file_and_cluster_settings() {
     assert!(run.status.success(), "{run:?}");
 }
 
+/// `[messages]` and per-channel `locale` / `utc_offset`: an unknown locale or a malformed
+/// offset is refused, naming the place.
+#[test]
+fn check_config_checks_locales_and_offsets() {
+    let dir = scratch();
+    let channel = "[[channels]]\nname = \"ops\"\ntype = \"log\"\n";
+    let cases = [
+        ("[messages]\nlocale = \"fr\"\n".to_owned(), "unknown variant `fr`, expected `en` or `zh-CN`"),
+        (
+            "[messages]\nutc_offset = \"UTC+8\"\n".to_owned(),
+            "messages.utc_offset: \"UTC+8\" is not an offset",
+        ),
+        ("[messages]\nutc_offset = \"+8:00\"\n".to_owned(), "expected \"Z\" or ±HH:MM"),
+        (
+            format!("{channel}utc_offset = \"+25:00\"\n"),
+            r#"channels[0] "ops".utc_offset: "+25:00" is not an offset"#,
+        ),
+        (format!("{channel}locale = \"ja\"\n"), "unknown variant `ja`"),
+    ];
+    for (toml, problem) in cases {
+        let file = write(&dir, "messages.toml", &toml);
+        let run = run_cli(dir.path(), &["check-config", &file], &[]);
+        assert_eq!(run.code(), Some(1), "{toml}\n{run:?}");
+        assert!(run.stderr.contains(problem), "{problem:?} missing for\n{toml}\n{}", run.stderr);
+    }
+    let good = format!(
+        "[messages]\nlocale = \"zh-CN\"\nutc_offset = \"+08:00\"\n{channel}locale = \"en\"\nutc_offset = \"-05:30\"\n[[routes]]\nname = \"all\"\nchannels = [\"ops\"]\n"
+    );
+    let run = run_cli(dir.path(), &["check-config", &write(&dir, "good.toml", &good)], &[]);
+    assert!(run.status.success(), "{run:?}");
+}
+
+/// Done when: with `[messages] locale = "zh-CN"` and `utc_offset = "+08:00"`, `plan` on a
+/// Failed workflow gives DingTalk, Feishu, WeCom and Slack messages in Chinese, times at +08:00.
+#[test]
+fn plan_shows_the_messages_in_the_readers_language_and_offset() {
+    let dir = scratch();
+    let channels: String = [
+        ("ding", "dingtalk", "https://oapi.dingtalk.com/robot/send?access_token=t"),
+        ("lark", "feishu", "https://open.feishu.cn/open-apis/bot/v2/hook/x"),
+        ("wework", "wecom", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"),
+        ("team", "slack", "https://hooks.slack.com/services/T/B/X"),
+    ]
+    .iter()
+    .map(|(name, kind, url)| {
+        format!("[[channels]]\nname = \"{name}\"\ntype = \"{kind}\"\nurl = \"{url}\"\n\n")
+    })
+    .collect();
+    let toml = format!(
+        "[messages]\nlocale = \"zh-CN\"\nutc_offset = \"+08:00\"\n\n{channels}[[routes]]\nname = \"all\"\n\
+         channels = [\"ding\", \"lark\", \"wework\", \"team\"]\n"
+    );
+    let config = write(&dir, "zh.toml", &toml);
+    let run = run_cli(dir.path(), &["plan", "--config", &config, &path_of("e2e-failed.json")], &[]);
+    assert!(run.status.success(), "{run:?}");
+    let actions = run.ndjson();
+    assert_eq!(actions.len(), 4, "{}", run.stdout);
+    for action in &actions {
+        let text = action["payload"].to_string();
+        for expected in ["VOD 工作流失败", "状态", "失败", "任务 ID", "耗时", "事件时间", "节点", "+08:00"]
+        {
+            assert!(text.contains(expected), "{}: no {expected:?} in {text}", action["channel"]);
+        }
+        assert!(text.contains('秒') || text.contains('分'), "a Chinese duration: {text}");
+        for english in ["Status", "Duration", "Event time", "Nodes", "VOD workflow"] {
+            assert!(!text.contains(english), "{}: {english:?} left in {text}", action["channel"]);
+        }
+    }
+    // Without [messages], the same channels speak English in UTC, as before.
+    let en = write(
+        &dir,
+        "en.toml",
+        &toml.replace("[messages]\nlocale = \"zh-CN\"\nutc_offset = \"+08:00\"\n", ""),
+    );
+    let run = run_cli(dir.path(), &["plan", "--config", &en, &path_of("e2e-failed.json")], &[]);
+    assert!(
+        run.ndjson().iter().all(|a| a["payload"].to_string().contains("VOD workflow failed")),
+        "{}",
+        run.stdout
+    );
+}
+
 #[test]
 fn the_server_refuses_to_start_on_a_config_that_check_config_refuses() {
     let failure = match Vodhook::try_start_with(Options::config(BROKEN_CONFIG).envs(&[])) {

@@ -402,6 +402,29 @@ fn default_templates_match_their_snapshots() {
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
 }
 
+/// The built-in messages in every locale and offset: `<channel>-<case>.<locale>[+0800].snap`
+/// (English in UTC is the set above, unchanged by locales).
+#[test]
+fn localized_built_in_messages_match_their_snapshots() {
+    let mut mismatches = Vec::new();
+    for (locale, offset, suffix) in
+        [("en", "+08:00", "en+0800"), ("zh-CN", "Z", "zh-CN"), ("zh-CN", "+08:00", "zh-CN+0800")]
+    {
+        let toml =
+            format!("[messages]\nlocale = \"{locale}\"\nutc_offset = \"{offset}\"\n{SNAPSHOT_CHANNELS}");
+        let router = Setup::from_toml_str(&toml, &no_env).expect("valid").router;
+        for (case, event) in [("succeed", snapshot_succeeded()), ("failed", snapshot_failed())] {
+            for action in router.plan(&event).expect("renders") {
+                let name = format!("{}-{case}.{suffix}", action.channel);
+                if let Err(message) = check_snapshot(&name, &action.payload) {
+                    mismatches.push(message);
+                }
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}
+
 /// The snapshot text: the payload as pretty JSON, then every multi-line string in it as it
 /// reads (the JSON escapes make markdown hard to review).
 fn snapshot_text(payload: &Value) -> String {
@@ -518,8 +541,12 @@ fn oversized_fields_stay_within_every_services_limit() {
     let nodes: Vec<Node<'_>> =
         names.iter().map(|n| (n.as_str(), "Failed", Some(("InvalidParameter", message.as_str())))).collect();
     let event = workflow("huge", "Failed", "wf-huge", &title, &nodes);
-    let router = Setup::from_toml_str(SNAPSHOT_CHANNELS, &no_env).expect("valid").router;
-    for action in router.plan(&event).expect("renders") {
+    // In English and in Chinese (whose characters are 3 bytes each in UTF-8: the limits that
+    // count bytes must still hold).
+    let zh = format!("[messages]\nlocale = \"zh-CN\"\nutc_offset = \"+08:00\"\n{SNAPSHOT_CHANNELS}");
+    let routers = [SNAPSHOT_CHANNELS, zh.as_str()]
+        .map(|toml| Setup::from_toml_str(toml, &no_env).expect("valid").router);
+    for action in routers.iter().flat_map(|router| router.plan(&event).expect("renders")) {
         let body = &action.payload;
         let bytes = serde_json::to_vec(body).unwrap().len();
         let chars = |v: &Value| v.as_str().map_or(0, |s| s.chars().count());

@@ -52,28 +52,28 @@ pub const TEMPLATE: (&str, &str) = (
     "builtin:dingtalk",
     r#"#### {{ headline | md }}
 
-- Status: **{{ status | md }}**
+- {{ t("Status") }}{{ t(": ") }}**{{ status | status_word | md }}**
 {% if video_id %}
-- Video ID: {{ video_id | code }}
+- {{ t("Video ID") }}{{ t(": ") }}{{ video_id | code }}
 {% endif %}
 {% if workflow_id %}
-- Workflow ID: {{ workflow_id | code }}
+- {{ t("Workflow ID") }}{{ t(": ") }}{{ workflow_id | code }}
 {% endif %}
 {% if task_id %}
-- Task ID: {{ task_id | code }}
+- {{ t("Task ID") }}{{ t(": ") }}{{ task_id | code }}
 {% endif %}
 {% if duration %}
-- Duration: {{ duration }}
+- {{ t("Duration") }}{{ t(": ") }}{{ duration_secs | duration }}
 {% endif %}
 {% if event_time %}
-- Event time: {{ event_time | md }}
+- {{ t("Event time") }}{{ t(": ") }}{{ event_time | time | md }}
 {% endif %}
 {% if nodes %}
 
-**Nodes**
+**{{ t("Nodes") }}**
 
 {% for node in nodes %}
-- {{ node.status | marker }} {{ node.name | md }} · {{ node.status | md }}{% if node.duration %} · {{ node.duration }}{% endif %}
+- {{ node.status | marker }} {{ node.name | md }} · {{ node.status | status_word | md }}{% if node.duration %} · {{ node.duration_secs | duration }}{% endif %}
 
 {% if not node.ok and (node.error_code or node.error_message) %}
     - {% if node.error_code %}{{ node.error_code | md }}{% if node.error_message %}: {% endif %}{% endif %}{{ node.error_message | clip(300) | md }}

@@ -389,6 +389,8 @@ pub(crate) mod test_support {
             rate_per_minute: None,
             msg_type: None,
             max_body_bytes: None,
+            locale: None,
+            utc_offset: None,
         }
     }
 

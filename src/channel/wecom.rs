@@ -36,27 +36,27 @@ pub const MARKUP: Markup = Markup::Wecom;
 pub const TEMPLATE: (&str, &str) = (
     "builtin:wecom",
     r#"### {{ headline | md }}
-Status: <font color="{{ "info" if ok else ("warning" if failed else "comment") }}">{{ status | md }}</font>
+{{ t("Status") }}{{ t(": ") }}<font color="{{ "info" if ok else ("warning" if failed else "comment") }}">{{ status | status_word | md }}</font>
 {% if video_id %}
-Video ID: {{ video_id | code }}
+{{ t("Video ID") }}{{ t(": ") }}{{ video_id | code }}
 {% endif %}
 {% if workflow_id %}
-Workflow ID: {{ workflow_id | code }}
+{{ t("Workflow ID") }}{{ t(": ") }}{{ workflow_id | code }}
 {% endif %}
 {% if task_id %}
-Task ID: {{ task_id | code }}
+{{ t("Task ID") }}{{ t(": ") }}{{ task_id | code }}
 {% endif %}
 {% if duration %}
-Duration: {{ duration }}
+{{ t("Duration") }}{{ t(": ") }}{{ duration_secs | duration }}
 {% endif %}
 {% if event_time %}
-Event time: {{ event_time | md }}
+{{ t("Event time") }}{{ t(": ") }}{{ event_time | time | md }}
 {% endif %}
 {% if nodes %}
 
-**Nodes**
+**{{ t("Nodes") }}**
 {% for node in nodes %}
-{{ node.status | marker }} {{ node.name | md }} · {{ node.status | md }}{% if node.duration %} · {{ node.duration }}{% endif %}
+{{ node.status | marker }} {{ node.name | md }} · {{ node.status | status_word | md }}{% if node.duration %} · {{ node.duration_secs | duration }}{% endif %}
 
 {% if not node.ok and (node.error_code or node.error_message) %}
 　↳ {% if node.error_code %}{{ node.error_code | code }} {% endif %}{{ node.error_message | clip(300) | md }}

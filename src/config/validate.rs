@@ -144,11 +144,28 @@ fn server_and_delivery(config: &Config, f: &mut Findings) {
     if config.outbox.max_age_secs == 0 {
         f.problem("outbox.max_age_secs", "must be more than 0");
     }
+    messages(config, f);
     if config.outbox.dead_letter_days == 0 {
         f.problem(
             "outbox.dead_letter_days",
             "must be at least 1 (`vodhook outbox purge` removes them sooner)",
         );
+    }
+}
+
+/// The offsets of `[messages]` and of every channel parse.
+fn messages(config: &Config, f: &mut Findings) {
+    if let Some(offset) = &config.messages.utc_offset
+        && let Err(message) = super::parse_utc_offset(offset)
+    {
+        f.problem("messages.utc_offset", message);
+    }
+    for (i, channel) in config.channels.iter().enumerate() {
+        if let Some(offset) = &channel.utc_offset
+            && let Err(message) = super::parse_utc_offset(offset)
+        {
+            f.problem(format!("{}.utc_offset", channel_location(i, &channel.name)), message);
+        }
     }
 }
 

@@ -18,7 +18,7 @@ pub use decode::{decode_delivery, decode_delivery_with};
 pub use embedded::MAX_DEPTH;
 pub use fields::kind_of;
 pub use generic::GenericEvent;
-pub use summary::Summary;
+pub use summary::{Summary, human_duration};
 pub use time::VodTime;
 pub use workflow::{Activity, TaskInput, TaskStatus, WorkflowTaskComplete};
 

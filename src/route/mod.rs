@@ -16,7 +16,8 @@ use serde_json::Value;
 use crate::action::Action;
 use crate::channel::{self, Message};
 use crate::config::{
-    ChannelConfig, Config, ConfigError, Problem, RouteConfig, channel_location, route_location,
+    ChannelConfig, ChannelType, Config, ConfigError, Locale, MessagesConfig, Problem, RouteConfig,
+    channel_location, route_location,
 };
 use crate::event::Event;
 use crate::template::{Prepared, RenderError, Target, Templates, sample};
@@ -27,6 +28,8 @@ pub use matcher::Matcher;
 pub struct Router {
     routes: Vec<CompiledRoute>,
     channels: Vec<ChannelConfig>,
+    /// Per channel (same index): the locale and `utc_offset` its messages are written in.
+    languages: Vec<(Locale, Option<String>)>,
     templates: Templates,
 }
 
@@ -67,7 +70,10 @@ impl Router {
         let builtins: Vec<(&'static str, &'static str)> =
             config.channels.iter().map(channel::builtin_template).collect();
         match Templates::compile(config, &builtins) {
-            Ok(templates) => Ok((Router { routes, channels: config.channels.clone(), templates }, problems)),
+            Ok(templates) => {
+                let languages = config.channels.iter().map(|c| language(c, &config.messages)).collect();
+                Ok((Router { routes, channels: config.channels.clone(), languages, templates }, problems))
+            }
             Err(err) => {
                 problems.extend(err.problems);
                 Err(ConfigError::new(problems))
@@ -109,6 +115,14 @@ impl Router {
         problems
     }
 
+    fn language_of(&self, channel: &ChannelConfig) -> (Locale, Option<&str>) {
+        let i = self.channels.iter().position(|c| c.name == channel.name);
+        match i.and_then(|i| self.languages.get(i)) {
+            Some((locale, offset)) => (*locale, offset.as_deref()),
+            None => (Locale::default(), None),
+        }
+    }
+
     /// The body of the action sending `prepared`'s event to `channel` through `route`.
     fn payload(
         &self,
@@ -116,14 +130,17 @@ impl Router {
         channel: &ChannelConfig,
         prepared: &Prepared<'_>,
     ) -> Result<Value, RenderError> {
+        let (locale, utc_offset) = self.language_of(channel);
         let target = Target {
             channel,
             markup: channel::markup(channel),
             builtin: channel::builtin_template(channel).0,
+            locale,
+            utc_offset,
         };
         let text = self.templates.render(&target, &route.config, prepared)?;
         let message = Message {
-            headline: prepared.headline(),
+            headline: self.templates.headline(prepared, locale),
             text: &text,
             route: &route.config.name,
             channel: &channel.name,
@@ -248,6 +265,16 @@ fn resolve_channels(
         }
     }
     channels
+}
+
+/// The channel's locale and offset, else `[messages]`'s; an offset of `Z` is none (times as
+/// VOD sends them, in UTC). A `log` channel writes records for operators and their tools, not
+/// messages for readers: only its own settings change it.
+fn language(channel: &ChannelConfig, messages: &MessagesConfig) -> (Locale, Option<String>) {
+    let inherited = channel.kind != ChannelType::Log;
+    let locale = channel.locale.or(inherited.then_some(messages.locale)).unwrap_or_default();
+    let offset = channel.utc_offset.as_ref().or(messages.utc_offset.as_ref().filter(|_| inherited));
+    (locale, offset.filter(|o| *o != "Z").cloned())
 }
 
 #[cfg(test)]

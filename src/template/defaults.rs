@@ -11,31 +11,31 @@
 
 /// The one-line headline: DingTalk's notification title, the Feishu card header, Slack's header
 /// block and notification text, the first line of text messages. Plain text.
-pub const HEADLINE: &str = r#"{{ marker }} {% if event_type == "WorkflowTaskComplete" %}VOD workflow{% else %}{{ event_type }}{% endif %} {{ outcome }}
-{%- if title %}: {{ title | oneline }}{% elif video_id %}: {{ video_id | oneline }}{% endif %}"#;
+pub const HEADLINE: &str = r#"{{ marker }} {% if event_type == "WorkflowTaskComplete" %}{{ t("VOD workflow ") }}{% else %}{{ event_type }} {% endif %}{{ t(outcome) }}
+{%- if title %}{{ t(": ") }}{{ title | oneline }}{% elif video_id %}{{ t(": ") }}{{ video_id | oneline }}{% endif %}"#;
 
 /// Plain-text facts, without the headline: the body of the generic webhook's `summary` and of
 /// Feishu `post` messages, which include it (`{% include "builtin:plain" %}`).
-pub const PLAIN: &str = r#"Status: {{ status | oneline }}
+pub const PLAIN: &str = r#"{{ t("Status") }}{{ t(": ") }}{{ status | status_word | oneline }}
 {% if video_id %}
-Video ID: {{ video_id | oneline }}
+{{ t("Video ID") }}{{ t(": ") }}{{ video_id | oneline }}
 {% endif %}
 {% if workflow_id %}
-Workflow ID: {{ workflow_id | oneline }}
+{{ t("Workflow ID") }}{{ t(": ") }}{{ workflow_id | oneline }}
 {% endif %}
 {% if task_id %}
-Task ID: {{ task_id | oneline }}
+{{ t("Task ID") }}{{ t(": ") }}{{ task_id | oneline }}
 {% endif %}
 {% if duration %}
-Duration: {{ duration }}
+{{ t("Duration") }}{{ t(": ") }}{{ duration_secs | duration }}
 {% endif %}
 {% if event_time %}
-Event time: {{ event_time | oneline }}
+{{ t("Event time") }}{{ t(": ") }}{{ event_time | time | oneline }}
 {% endif %}
 {% if nodes %}
-Nodes:
+{{ t("Nodes") }}{{ t(":") }}
 {% for node in nodes %}
-{{ node.status | marker }} {{ node.name | oneline }} · {{ node.status | oneline }}{% if node.duration %} · {{ node.duration }}{% endif %}
+{{ node.status | marker }} {{ node.name | oneline }} · {{ node.status | status_word | oneline }}{% if node.duration %} · {{ node.duration_secs | duration }}{% endif %}
 
 {% if not node.ok and (node.error_code or node.error_message) %}
     ↳ {% if node.error_code %}{{ node.error_code | oneline }}{% if node.error_message %}: {% endif %}{% endif %}{{ node.error_message | clip(300) | oneline }}

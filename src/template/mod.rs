@@ -19,11 +19,23 @@
 //! - `identity`: the event's identity; `route`, `channel`, `channel_type`;
 //! - `markup`: `dingtalk_markdown`, `wecom_markdown`, `lark_md`, `slack_mrkdwn` or `text`.
 //!
+//! - `locale` (`en`, `zh-CN`) and `utc_offset` (`+08:00`, or none): the channel's, else
+//!   `[messages]`'s.
+//!
 //! Filters: `md` (a value escaped for the channel's markup, on one line: use it on anything
 //! from the event), `code` (an id as inline code where the markup has it), `oneline`,
 //! `clip(n)` (at most `n` characters, with `…`), `marker` (a status's marker).
+//!
+//! For the reader's language ([`locale`]): `t("Status")` is that English text in the message's
+//! locale (the English key where there is no translation); `duration_secs | duration` is a
+//! duration as the locale writes it (`1m 45s`, `1分45秒`); `event_time | time` is a time in the
+//! message's `utc_offset` (`2025-05-12 16:01:45 +08:00`), as VOD sent it without one;
+//! `status | status_word` is `Succeed`/`Failed` in the locale (`成功`/`失败`), other statuses as
+//! sent. The built-in messages are written with these, so in `en` without an offset they are
+//! what they always were.
 
 mod defaults;
+pub mod locale;
 mod markup;
 pub mod sample;
 
@@ -35,14 +47,14 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::{
-    ChannelConfig, Config, ConfigError, Problem, RouteConfig, channel_location, route_location,
+    ChannelConfig, Config, ConfigError, Locale, Problem, RouteConfig, channel_location, route_location,
 };
 use crate::event::{Event, Summary, TaskStatus};
 use crate::text;
 pub use markup::{Markup, code, escape};
 
 /// The variables every template sees (see the module documentation).
-pub const VARIABLES: [&str; 22] = [
+pub const VARIABLES: [&str; 24] = [
     "event_type",
     "status",
     "ok",
@@ -65,6 +77,8 @@ pub const VARIABLES: [&str; 22] = [
     "channel",
     "channel_type",
     "markup",
+    "locale",
+    "utc_offset",
 ];
 
 /// A message that failed on an event (only user templates can fail: the built-in ones are
@@ -108,6 +122,9 @@ pub struct Target<'a> {
     pub channel: &'a ChannelConfig,
     pub markup: Markup,
     pub builtin: &'static str,
+    /// The language of the message, and the offset its times are shown in (`None`: as sent).
+    pub locale: Locale,
+    pub utc_offset: Option<&'a str>,
 }
 
 impl Templates {
@@ -193,17 +210,32 @@ impl Templates {
             outcome: &outcome,
             identity: &identity,
         });
-        let headline = self
-            .env
-            .get_template(HEADLINE)
-            .and_then(|t| t.render(&base))
-            .map(|h| text::truncate_chars(&text::one_line(h.trim()), MAX_HEADLINE_CHARS))
-            .unwrap_or_else(|_| {
-                format!("{} {} {outcome}", status_marker(summary.status), summary.event_type)
-            });
-        // Keys written out in `context!` take precedence over the spread `..base`.
-        let base = context! { headline => headline.clone(), ..base };
-        Prepared { event, summary, failed, identity, headline, base, tree: OnceCell::new() }
+        Prepared {
+            event,
+            summary,
+            failed,
+            identity,
+            outcome,
+            headlines: Default::default(),
+            base,
+            tree: OnceCell::new(),
+        }
+    }
+
+    /// The event's one-line headline in `locale` (rendered once per event and locale), e.g.
+    /// `❌ VOD workflow failed: launch.mp4`, cut to [`MAX_HEADLINE_CHARS`].
+    pub fn headline<'p>(&self, prepared: &'p Prepared<'_>, locale: Locale) -> &'p str {
+        prepared.headlines[locale as usize].get_or_init(|| {
+            let ctx = context! { locale => locale.as_str(), ..prepared.base.clone() };
+            self.env
+                .get_template(HEADLINE)
+                .and_then(|t| t.render(ctx))
+                .map(|h| text::truncate_chars(&text::one_line(h.trim()), MAX_HEADLINE_CHARS))
+                .unwrap_or_else(|_| {
+                    let marker = status_marker(prepared.summary.status);
+                    format!("{marker} {} {}", prepared.summary.event_type, prepared.outcome)
+                })
+        })
     }
 
     /// The text of the message for (`target`, `route`), in the target's markup.
@@ -231,6 +263,9 @@ impl Templates {
             channel_type => channel.kind.as_str(),
             markup => target.markup.as_str(),
             event => event_tree,
+            headline => self.headline(prepared, target.locale),
+            locale => target.locale.as_str(),
+            utc_offset => target.utc_offset,
             ..prepared.base.clone()
         };
         let rendered = template.render(ctx).map_err(|e| RenderError::new(route, channel, e.to_string()))?;
@@ -265,17 +300,14 @@ pub struct Prepared<'e> {
     summary: Summary<'e>,
     failed: bool,
     identity: String,
-    headline: String,
+    outcome: String,
+    /// The headline per locale, rendered on first use (see [`Templates::headline`]).
+    headlines: [OnceCell<String>; Locale::ALL.len()],
     base: minijinja::Value,
     tree: OnceCell<minijinja::Value>,
 }
 
 impl<'e> Prepared<'e> {
-    /// The event's one-line headline, e.g. `❌ VOD workflow failed: launch.mp4`.
-    pub fn headline(&self) -> &str {
-        &self.headline
-    }
-
     pub fn identity(&self) -> &str {
         &self.identity
     }
@@ -331,6 +363,23 @@ fn environment() -> Environment<'static> {
         }
         code(&plain(&value), markup_in(state))
     });
+    env.add_function("t", |state: &State<'_, '_>, key: &str| locale::word(locale_in(state), key));
+    env.add_filter("status_word", |state: &State<'_, '_>, value: minijinja::Value| {
+        locale::status_word(locale_in(state), &plain(&value))
+    });
+    env.add_filter("duration", |state: &State<'_, '_>, value: minijinja::Value| {
+        match i64::try_from(value.clone()) {
+            Ok(secs) => minijinja::Value::from(locale::duration(locale_in(state), secs)),
+            Err(_) => value, // none stays none
+        }
+    });
+    env.add_filter("time", |state: &State<'_, '_>, value: minijinja::Value| {
+        if value.is_none() || value.is_undefined() {
+            return value;
+        }
+        let offset = state.lookup("utc_offset");
+        minijinja::Value::from(locale::time(&plain(&value), offset.as_ref().and_then(|o| o.as_str())))
+    });
     env.add_filter("oneline", |value: minijinja::Value| text::one_line(&plain(&value)));
     env.add_filter("marker", |value: minijinja::Value| status_marker(&plain(&value)).to_owned());
     env.add_filter("clip", |value: minijinja::Value, max: usize| {
@@ -354,6 +403,13 @@ fn plain(value: &minijinja::Value) -> String {
     }
 }
 
+/// The message's locale (`en` for a context that has none).
+fn locale_in(state: &State<'_, '_>) -> Locale {
+    let name = state.lookup("locale");
+    let name = name.as_ref().and_then(|l| l.as_str()).unwrap_or("en");
+    Locale::ALL.into_iter().find(|l| l.as_str() == name).unwrap_or_default()
+}
+
 fn markup_in(state: &State<'_, '_>) -> Markup {
     state.lookup("markup").and_then(|m| m.as_str().map(Markup::parse)).unwrap_or(Markup::Text)
 }
@@ -375,6 +431,8 @@ mod tests {
             rate_per_minute: None,
             msg_type: None,
             max_body_bytes: None,
+            locale: None,
+            utc_offset: None,
         }
     }
 
@@ -396,7 +454,7 @@ mod tests {
     const BUILTIN: (&str, &str) = ("builtin:test", "built-in says {{ status }} in {{ markup }}");
 
     fn target(channel: &ChannelConfig) -> Target<'_> {
-        Target { channel, markup: Markup::Wecom, builtin: BUILTIN.0 }
+        Target { channel, markup: Markup::Wecom, builtin: BUILTIN.0, locale: Locale::En, utc_offset: None }
     }
 
     fn render(templates: &Templates, channel: &ChannelConfig, route: &RouteConfig, event: &Event) -> String {
@@ -457,7 +515,8 @@ mod tests {
         let templates = Templates::compile(&config(vec![ch.clone()], vec![r.clone()]), &[]).unwrap();
         let event = failed();
         let prepared = templates.prepare(&event);
-        let slack = Target { channel: &ch, markup: Markup::Slack, builtin: "" };
+        let slack =
+            Target { channel: &ch, markup: Markup::Slack, builtin: "", locale: Locale::En, utc_offset: None };
         assert_eq!(templates.render(&slack, &r, &prepared).unwrap(), "*x* &lt;y&gt; `id_1`");
         let dingtalk = Target { markup: Markup::Dingtalk, ..slack };
         assert_eq!(templates.render(&dingtalk, &r, &prepared).unwrap(), r"\*x\* \<y\> id_1");

@@ -1,0 +1,26 @@
+//! 简体中文 (zh-CN): the built-in messages for Chinese teams. Keys are the English texts of the
+//! built-in templates (`t("Status")`); full-width punctuation where Chinese text uses it.
+
+use super::Table;
+
+pub const TABLE: Table = Table {
+    words: &[
+        // The headline: "❌ VOD 工作流失败：launch.mp4".
+        ("VOD workflow ", "VOD 工作流"),
+        ("succeeded", "完成"),
+        ("failed", "失败"),
+        ("received", "已收到"),
+        (": ", "："),
+        // Field labels.
+        ("Status", "状态"),
+        ("Video ID", "视频 ID"),
+        ("Workflow ID", "工作流 ID"),
+        ("Task ID", "任务 ID"),
+        ("Duration", "耗时"),
+        ("Event time", "事件时间"),
+        ("Nodes", "节点"),
+        (":", "："),
+    ],
+    statuses: &[("Succeed", "成功"), ("Failed", "失败")],
+    units: ["天", "小时", "分", "秒"],
+};
