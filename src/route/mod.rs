@@ -115,6 +115,7 @@ impl Router {
         problems
     }
 
+    /// The locale and offset of `channel` (one of this router's), resolved when it was built.
     fn language_of(&self, channel: &ChannelConfig) -> (Locale, Option<&str>) {
         let i = self.channels.iter().position(|c| c.name == channel.name);
         match i.and_then(|i| self.languages.get(i)) {
