@@ -16,11 +16,10 @@ use serde_json::Value;
 use crate::action::Action;
 use crate::channel::{self, Message};
 use crate::config::{
-    ChannelConfig, ChannelType, Config, ConfigError, Locale, MessagesConfig, Problem, RouteConfig,
-    channel_location, route_location,
+    ChannelConfig, Config, ConfigError, Locale, Problem, RouteConfig, channel_location, route_location,
 };
 use crate::event::Event;
-use crate::template::{Prepared, RenderError, Target, Templates, sample};
+use crate::template::{Builtin, Prepared, RenderError, Target, Templates, locale, sample};
 pub use matcher::Matcher;
 
 /// The compiled routes of one configuration: built once per process, by the `setup` module.
@@ -67,11 +66,19 @@ impl Router {
             let channels = resolve_channels(route, &at, &by_name, &mut problems);
             routes.push(CompiledRoute { config: route.clone(), matchers, channels });
         }
-        let builtins: Vec<(&'static str, &'static str)> =
-            config.channels.iter().map(channel::builtin_template).collect();
+        let languages: Vec<(Locale, Option<String>)> =
+            config.channels.iter().map(|c| locale::of_channel(c, &config.messages)).collect();
+        let builtins: Vec<Builtin> = config
+            .channels
+            .iter()
+            .zip(&languages)
+            .map(|(c, (locale, _))| {
+                let (name, source) = channel::builtin_template(c);
+                Builtin { name, source, locale: *locale }
+            })
+            .collect();
         match Templates::compile(config, &builtins) {
             Ok(templates) => {
-                let languages = config.channels.iter().map(|c| language(c, &config.messages)).collect();
                 Ok((Router { routes, channels: config.channels.clone(), languages, templates }, problems))
             }
             Err(err) => {
@@ -266,16 +273,6 @@ fn resolve_channels(
         }
     }
     channels
-}
-
-/// The channel's locale and offset, else `[messages]`'s; an offset of `Z` is none (times as
-/// VOD sends them, in UTC). A `log` channel writes records for operators and their tools, not
-/// messages for readers: only its own settings change it.
-fn language(channel: &ChannelConfig, messages: &MessagesConfig) -> (Locale, Option<String>) {
-    let inherited = channel.kind != ChannelType::Log;
-    let locale = channel.locale.or(inherited.then_some(messages.locale)).unwrap_or_default();
-    let offset = channel.utc_offset.as_ref().or(messages.utc_offset.as_ref().filter(|_| inherited));
-    (locale, offset.filter(|o| *o != "Z").cloned())
 }
 
 #[cfg(test)]

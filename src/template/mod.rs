@@ -115,6 +115,15 @@ const HEADLINE: &str = "builtin:headline";
 pub const MAX_HEADLINE_CHARS: usize = 200;
 const PLAIN: &str = "builtin:plain";
 
+/// A built-in template to compile: its name and source, for a channel whose messages are in
+/// `locale`.
+#[derive(Debug, Clone, Copy)]
+pub struct Builtin {
+    pub name: &'static str,
+    pub source: &'static str,
+    pub locale: Locale,
+}
+
 /// The channel a message is rendered for: its settings, its markup and the name of its built-in
 /// template (one of those given to [`Templates::compile`]).
 #[derive(Debug, Clone, Copy)]
@@ -128,20 +137,33 @@ pub struct Target<'a> {
 }
 
 impl Templates {
-    /// Compiles the shared built-ins, `builtins` (name, source: the built-in templates of the
-    /// channels in use) and every template `config` sets, once. Reports every template that does
-    /// not compile or names an unknown variable, with its place.
-    pub fn compile(config: &Config, builtins: &[(&'static str, &'static str)]) -> Result<Self, ConfigError> {
+    /// Compiles the shared built-ins, `builtins` (the built-in templates of the channels in
+    /// use, each in its channel's locale) and every template `config` sets, once. Reports every
+    /// template that does not compile or names an unknown variable, with its place.
+    pub fn compile(config: &Config, builtins: &[Builtin]) -> Result<Self, ConfigError> {
         let mut problems = Vec::new();
         let mut env = environment();
-        for &(name, source) in
-            [(HEADLINE, defaults::HEADLINE), (PLAIN, defaults::PLAIN)].iter().chain(builtins)
-        {
-            if env.get_template(name).is_ok() {
+        // The headline and the shared facts in every locale a channel uses; each channel's
+        // built-in in its own. Labels are filled in here (`locale::localize`), not per render.
+        let mut locales = vec![Locale::En];
+        locales.extend(builtins.iter().map(|b| b.locale));
+        locales.sort_by_key(|l| *l as usize);
+        locales.dedup();
+        let shared = [(HEADLINE, defaults::HEADLINE), (PLAIN, defaults::PLAIN)];
+        let wanted = shared
+            .iter()
+            .flat_map(|&(name, source)| locales.iter().map(move |&locale| Builtin { name, source, locale }))
+            .chain(builtins.iter().copied());
+        let includable: Vec<&str> = shared.iter().map(|(name, _)| *name).collect();
+        for builtin in wanted {
+            let name = locale::template_name(builtin.name, builtin.locale).into_owned();
+            if env.get_template(&name).is_ok() {
                 continue; // several channels share a built-in
             }
-            if let Err(err) = env.add_template(name, source) {
-                problems.push(Problem::new(name, format!("built-in template does not compile: {err}")));
+            let source = locale::localize(builtin.source, builtin.locale, &includable);
+            if let Err(err) = env.add_template_owned(name, source) {
+                let message = format!("built-in template does not compile: {err}");
+                problems.push(Problem::new(builtin.name, message));
             }
         }
         let known: BTreeSet<String> =
@@ -228,7 +250,7 @@ impl Templates {
         prepared.headlines[locale as usize].get_or_init(|| {
             let ctx = context! { locale => locale.as_str(), ..prepared.base.clone() };
             self.env
-                .get_template(HEADLINE)
+                .get_template(&locale::template_name(HEADLINE, locale))
                 .and_then(|t| t.render(ctx))
                 .map(|h| text::truncate_chars(&text::one_line(h.trim()), MAX_HEADLINE_CHARS))
                 .unwrap_or_else(|_| {
@@ -284,7 +306,10 @@ impl Templates {
                 format!("the template of channel {:?} was not compiled at start-up", channel.name)
             });
         }
-        Ok(Compiled { name: target.builtin.to_owned(), needs_event: false })
+        Ok(Compiled {
+            name: locale::template_name(target.builtin, target.locale).into_owned(),
+            needs_event: false,
+        })
     }
 }
 
@@ -453,6 +478,10 @@ mod tests {
 
     const BUILTIN: (&str, &str) = ("builtin:test", "built-in says {{ status }} in {{ markup }}");
 
+    fn builtin() -> Builtin {
+        Builtin { name: BUILTIN.0, source: BUILTIN.1, locale: Locale::En }
+    }
+
     fn target(channel: &ChannelConfig) -> Target<'_> {
         Target { channel, markup: Markup::Wecom, builtin: BUILTIN.0, locale: Locale::En, utc_offset: None }
     }
@@ -471,7 +500,7 @@ mod tests {
         ch.template = Some("channel says {{ status }}".into());
         let mut r = route(Some("route says {{ video_id }} via {{ channel }}"));
         r.channels = vec![ch.name.clone()];
-        let templates = Templates::compile(&config(vec![ch.clone()], vec![r.clone()]), &[BUILTIN]).unwrap();
+        let templates = Templates::compile(&config(vec![ch.clone()], vec![r.clone()]), &[builtin()]).unwrap();
         let event = failed();
         assert_eq!(
             render(&templates, &ch, &r, &event),
