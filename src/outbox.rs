@@ -480,13 +480,7 @@ impl Outbox {
                 Part::Dead => (&self.dead, &self.dead_at),
             };
             let pipe = redis::pipe().atomic().hdel(hash, key).zrem(zset, key).to_owned();
-            let (gone, _): (usize, usize) = self
-                .conn
-                .run(|mut c| {
-                    let pipe = pipe.clone();
-                    async move { pipe.query_async(&mut c).await }
-                })
-                .await?;
+            let (gone, _): (usize, usize) = self.conn.query_pipe(&pipe).await?;
             removed += gone;
         }
         Ok(removed)
@@ -517,12 +511,7 @@ impl Outbox {
     /// How many items wait and how many dead letters are kept.
     pub async fn counts(&self) -> Result<(usize, usize), StoreError> {
         let pipe = redis::pipe().hlen(&self.items).hlen(&self.dead).to_owned();
-        self.conn
-            .run(|mut c| {
-                let pipe = pipe.clone();
-                async move { pipe.query_async(&mut c).await }
-            })
-            .await
+        self.conn.query_pipe(&pipe).await
     }
 
     /// Everything given up on, oldest first.

@@ -106,7 +106,7 @@ impl Router {
                     channel_location(index, &channel.name)
                 };
                 for (sample, prepared) in &prepared {
-                    if let Err(err) = self.payload(route, channel, prepared) {
+                    if let Err(err) = self.payload(route, index, prepared) {
                         let message = format!(
                             "fails to render for route {:?} on the sample {sample} event: {}",
                             route.config.name, err.message
@@ -122,23 +122,16 @@ impl Router {
         problems
     }
 
-    /// The locale and offset of `channel` (one of this router's), resolved when it was built.
-    fn language_of(&self, channel: &ChannelConfig) -> (Locale, Option<&str>) {
-        let i = self.channels.iter().position(|c| c.name == channel.name);
-        match i.and_then(|i| self.languages.get(i)) {
-            Some((locale, offset)) => (*locale, offset.as_deref()),
-            None => (Locale::default(), None),
-        }
-    }
-
-    /// The body of the action sending `prepared`'s event to `channel` through `route`.
+    /// The body of the action sending `prepared`'s event to channel `index` through `route`.
     fn payload(
         &self,
         route: &CompiledRoute,
-        channel: &ChannelConfig,
+        index: usize,
         prepared: &Prepared<'_>,
     ) -> Result<Value, RenderError> {
-        let (locale, utc_offset) = self.language_of(channel);
+        let channel = &self.channels[index];
+        let (locale, offset) = &self.languages[index];
+        let (locale, utc_offset) = (*locale, offset.as_deref());
         let target = Target {
             channel,
             markup: channel::markup(channel),
@@ -175,7 +168,7 @@ impl Router {
             let prepared = prepared.get_or_insert_with(|| self.templates.prepare(event));
             for &index in &route.channels {
                 let channel = &self.channels[index];
-                let payload = self.payload(route, channel, prepared)?;
+                let payload = self.payload(route, index, prepared)?;
                 actions.push(Action {
                     key: Action::key_for(prepared.identity(), &route.config.name, &channel.name),
                     event: prepared.identity().to_owned(),

@@ -170,6 +170,14 @@ impl RedisConn {
         self.run(|mut c| async move { cmd.query_async(&mut c).await }).await
     }
 
+    /// Runs one pipeline (all its keys in one slot) through [`RedisConn::run`].
+    pub async fn query_pipe<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, StoreError> {
+        self.run(|mut c| async move { pipe.query_async(&mut c).await }).await
+    }
+
     /// The connection, made on first use and shared by all concurrent first uses. To one
     /// endpoint this dials nothing (the first command does); to a cluster it reads the slot
     /// map, and a failure leaves it to the next call to try again.
