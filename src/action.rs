@@ -10,6 +10,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::config::ChannelType;
+use crate::digest::Brief;
 
 /// One planned delivery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,6 +24,10 @@ pub struct Action {
     pub channel_type: ChannelType,
     /// The rendered body, before signing.
     pub payload: Value,
+    /// What a digest says of the event, for channels that send digests (see the `digest`
+    /// module); absent on actions made before digests, which then go on their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brief: Option<Brief>,
 }
 
 impl Action {
@@ -58,6 +63,7 @@ mod tests {
             channel: "ops".into(),
             channel_type: ChannelType::Log,
             payload: Value::Null,
+            brief: None,
         };
         let id = action.message_id();
         assert_eq!(id, action.clone().message_id());

@@ -191,6 +191,11 @@ pub struct DeliveryConfig {
     pub backoff_max_ms: u64,
     /// Sends in flight at once for one request or drain, whatever the number of actions.
     pub max_concurrent_sends: usize,
+    /// Added to every rate window (a minute becomes 60.5 s): a message is counted when its
+    /// budget is taken, the service counts it when it arrives, a little later.
+    pub budget_margin_ms: u64,
+    /// The most waiting actions one digest round takes for a channel (the rest go in the next).
+    pub digest_max_actions: usize,
 }
 
 impl Default for DeliveryConfig {
@@ -202,6 +207,8 @@ impl Default for DeliveryConfig {
             backoff_initial_ms: 100,
             backoff_max_ms: 1_000,
             max_concurrent_sends: 16,
+            budget_margin_ms: 500,
+            digest_max_actions: 500,
         }
     }
 }
@@ -260,6 +267,9 @@ pub struct OutboxConfig {
     pub max_age_secs: u64,
     /// Dead letters are removed this many days after they were given up on (by the drain).
     pub dead_letter_days: u32,
+    /// How long a drain's (or digest round's) taken items stay invisible to other drainers;
+    /// those of a drainer that died come back after it.
+    pub take_lease_secs: u64,
 }
 
 impl Default for OutboxConfig {
@@ -268,6 +278,7 @@ impl Default for OutboxConfig {
             schedule_secs: vec![5, 300, 1800, 7200, 18_000, 36_000],
             max_age_secs: 3 * 24 * 3600,
             dead_letter_days: 14,
+            take_lease_secs: 60,
         }
     }
 }
@@ -328,8 +339,22 @@ pub struct ChannelConfig {
     pub headers: BTreeMap<String, String>,
     /// Default template for this channel (else the channel type's built-in one).
     pub template: Option<String>,
-    /// Messages per minute this instance sends at most (DingTalk and WeCom default to 20).
+    /// Messages the channel takes in any `rate_window_secs` (60) window; the default is the
+    /// service's documented limit (DingTalk, WeCom 20; Feishu 100). Shared by every instance
+    /// through Redis (see the `budget` module).
     pub rate_per_minute: Option<u32>,
+    /// Messages the channel takes in any one second (Feishu 5, Slack 1 by default).
+    pub rate_per_second: Option<u32>,
+    /// The window `rate_per_minute` is counted over, in seconds (60: leave it, except to test).
+    pub rate_window_secs: Option<u32>,
+    /// How long the channel is left alone after the service says "too fast" without a
+    /// `Retry-After` (DingTalk 130101: 600 s, its documented block; others 60 s).
+    pub block_secs: Option<u64>,
+    /// Whether actions that find the budget spent wait for one merged message (default: true
+    /// for chat channels; webhooks and logs send one event per request).
+    pub digest: Option<bool>,
+    /// The template of this channel's digests (else the type's built-in one).
+    pub digest_template: Option<String>,
     /// Feishu: `interactive` (default) or `post`.
     pub msg_type: Option<String>,
     /// Webhook: the largest document sent (default 256 KiB); a bigger one goes without the
@@ -339,6 +364,30 @@ pub struct ChannelConfig {
     pub locale: Option<Locale>,
     /// The offset this channel's times are shown in (else `[messages] utc_offset`).
     pub utc_offset: Option<String>,
+}
+
+impl ChannelConfig {
+    /// A channel of `kind` named `name` with every optional setting left out.
+    pub fn new(name: &str, kind: ChannelType) -> Self {
+        Self {
+            name: name.to_owned(),
+            kind,
+            url: None,
+            secret: None,
+            headers: BTreeMap::new(),
+            template: None,
+            rate_per_minute: None,
+            rate_per_second: None,
+            rate_window_secs: None,
+            block_secs: None,
+            digest: None,
+            digest_template: None,
+            msg_type: None,
+            max_body_bytes: None,
+            locale: None,
+            utc_offset: None,
+        }
+    }
 }
 
 /// `[messages]`: the language and time offset of every channel's messages (each channel may
@@ -551,19 +600,7 @@ impl Config {
     /// every event.
     pub fn builtin() -> Config {
         Config {
-            channels: vec![ChannelConfig {
-                name: "log".to_owned(),
-                kind: ChannelType::Log,
-                url: None,
-                secret: None,
-                headers: BTreeMap::new(),
-                template: None,
-                rate_per_minute: None,
-                msg_type: None,
-                max_body_bytes: None,
-                locale: None,
-                utc_offset: None,
-            }],
+            channels: vec![ChannelConfig::new("log", ChannelType::Log)],
             routes: vec![RouteConfig {
                 name: "all".to_owned(),
                 match_fields: BTreeMap::new(),

@@ -154,7 +154,7 @@ impl App {
             invoke_deadline: Duration::from_millis(config.delivery.invoke_deadline_ms),
             replay,
             signature_reuse: Duration::from_secs(config.auth.signature_reuse_secs),
-            dispatcher: Dispatcher::new(config, setup.router, state.dedup, state.outbox),
+            dispatcher: Dispatcher::new(config, setup.router, state.dedup, state.outbox, state.redis),
         })
     }
 
@@ -399,6 +399,8 @@ fn log_summary(status: StatusCode, report: &Report, started: Instant) {
         failed_permanently = report.failed_permanently,
         left_for_retry = report.left_for_retry,
         queued = report.queued,
+        held = report.held,
+        digests = report.digests,
         duration_ms = started.elapsed().as_millis() as u64,
         "request done"
     );

@@ -19,11 +19,13 @@
 
 pub mod action;
 pub mod auth;
+pub mod budget;
 pub mod channel;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod dedup;
+pub mod digest;
 pub mod dispatch;
 pub mod event;
 pub mod handler;

@@ -64,6 +64,9 @@ pub struct OutboxItem {
     pub due: i64,
     /// Why the last round failed, for `vodhook outbox list`.
     pub last_error: String,
+    /// Waiting for a digest (the channel's budget was spent), not after a failure.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
 }
 
 /// An item given up on.
@@ -133,6 +136,34 @@ for _, k in ipairs(keys) do
   if v then
     redis.call('ZADD', KEYS[2], ARGV[3], k)
     out[#out + 1] = v
+  else
+    redis.call('ZREM', KEYS[2], k)
+  end
+end
+return out
+";
+
+/// [`TAKE_DUE`] for some channels only: ARGV[4] is `only` or `except`, ARGV[5..] the channel
+/// names (read from each item's JSON). KEYS: items, due. ARGV: now, limit, lease_until, mode,
+/// channels... Looks at most 10 times `limit` due keys, so a large backlog of other channels
+/// cannot make one call slow.
+const TAKE_DUE_FOR: &str = r"
+local wanted = {}
+for i = 5, #ARGV do wanted[ARGV[i]] = true end
+local only = ARGV[4] == 'only'
+local keys = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]) * 10)
+local out = {}
+for _, k in ipairs(keys) do
+  if #out >= tonumber(ARGV[2]) then break end
+  local v = redis.call('HGET', KEYS[1], k)
+  if v then
+    local ok, item = pcall(cjson.decode, v)
+    local channel = ok and type(item) == 'table' and type(item.action) == 'table' and item.action.channel
+    local listed = channel and wanted[channel] or false
+    if listed == only then
+      redis.call('ZADD', KEYS[2], ARGV[3], k)
+      out[#out + 1] = v
+    end
   else
     redis.call('ZREM', KEYS[2], k)
   end
@@ -237,6 +268,15 @@ pub struct Outbox {
     take_lease_secs: i64,
 }
 
+/// Which channels' items a take is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Channels<'a> {
+    /// Only these channels' items.
+    Only(&'a [String]),
+    /// Every channel's but these.
+    Except(&'a [String]),
+}
+
 /// Which part of the outbox an operator command acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
@@ -317,6 +357,48 @@ impl Outbox {
             })
             .await?;
         Ok(raw.iter().filter_map(|json| decode_or_warn::<OutboxItem>("?", json)).collect())
+    }
+
+    /// [`Outbox::take_due`] for some channels only (digests are taken per channel).
+    pub async fn take_due_for(
+        &self,
+        now: i64,
+        limit: usize,
+        channels: Channels<'_>,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let (mode, names) = match channels {
+            Channels::Only(names) => ("only", names),
+            Channels::Except(names) => ("except", names),
+        };
+        if mode == "except" && names.is_empty() {
+            return self.take_due(now, limit).await;
+        }
+        let mut cmd = eval_keys(TAKE_DUE_FOR, &[&self.items, &self.due]);
+        cmd.arg(now).arg(limit).arg(now.saturating_add(self.take_lease_secs)).arg(mode).arg(names);
+        let raw: Vec<String> = self.conn.query(&cmd).await?;
+        Ok(raw.iter().filter_map(|json| decode_or_warn::<OutboxItem>("?", json)).collect())
+    }
+
+    /// Makes taken items that were not tried due at `due` again (a digest round ran out of
+    /// budget or time); items completed meanwhile stay gone.
+    pub async fn untake(&self, keys: &[&str], due: i64) -> Result<(), StoreError> {
+        for chunk in keys.chunks(100) {
+            let mut pipe = redis::pipe();
+            for key in chunk {
+                pipe.cmd("ZADD").arg(&self.due).arg("XX").arg(due).arg(*key).ignore();
+            }
+            self.conn.query_pipe::<()>(&pipe).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes the items of `keys` (a digest naming them was delivered).
+    pub async fn complete_all(&self, keys: &[&str]) -> Result<(), StoreError> {
+        for chunk in keys.chunks(100) {
+            let pipe = redis::pipe().atomic().hdel(&self.items, chunk).zrem(&self.due, chunk).to_owned();
+            self.conn.query_pipe::<()>(&pipe).await?;
+        }
+        Ok(())
     }
 
     /// Records one more failed round of a taken item: `attempts + 1`, due at `next_due`, with

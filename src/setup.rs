@@ -125,6 +125,8 @@ pub struct State {
     /// that cannot deliver answers `503` instead.
     pub outbox: Option<Outbox>,
     pub replay: ReplayGuard,
+    /// The connection rate budgets are shared through (`None`: per-instance budgets).
+    pub redis: Option<RedisConn>,
 }
 
 impl State {
@@ -134,13 +136,15 @@ impl State {
                 dedup: DedupStore::memory(config.capacity),
                 outbox: None,
                 replay: ReplayGuard::memory(),
+                redis: None,
             }),
             DedupBackend::Redis => {
                 let conn = RedisConn::open(config)?;
                 Ok(State {
                     dedup: DedupStore::redis(conn.clone()),
                     outbox: Some(Outbox::new(conn.clone())),
-                    replay: ReplayGuard::Redis(conn),
+                    replay: ReplayGuard::Redis(conn.clone()),
+                    redis: Some(conn),
                 })
             }
         }

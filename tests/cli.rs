@@ -474,3 +474,66 @@ async fn simulate_acts_as_vod_against_a_running_vodhook() {
     assert!(run.stdout.starts_with("401\n"), "signed for another URL: {run:?}");
     assert!(!server.output().contains(key), "the key was logged");
 }
+
+/// The budget and digest settings are checked like every other: where, and what was expected.
+#[test]
+fn check_config_checks_budget_and_digest_settings() {
+    let dir = scratch();
+    let config = r#"
+[[channels]]
+name = "ops{x}"
+type = "dingtalk"
+url = "https://oapi.dingtalk.com/robot/send?access_token=t"
+rate_per_second = 0
+block_secs = 0
+
+[[channels]]
+name = "hook"
+type = "webhook"
+url = "https://hooks.example.com/vod"
+digest = true
+
+[[channels]]
+name = "lark"
+type = "feishu"
+url = "https://open.feishu.cn/open-apis/bot/v2/hook/x"
+digest_template = "{{ count }} {{ no_such_thing }}"
+
+[[routes]]
+name = "all"
+channels = ["ops{x}", "hook", "lark"]
+
+[delivery]
+digest_max_actions = 0
+"#;
+    let file = write(&dir, "e2e-budget.toml", config);
+    let run = run_cli(dir.path(), &["check-config", &file], &[]);
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    for problem in [
+        "channels[0].name: a channel name may not contain `|`, braces, spaces or control characters",
+        "rate_per_second: must be more than 0 (remove it for the default)",
+        "block_secs: must be more than 0",
+        "channels[1] \"hook\".digest: webhook channels send one event per request: digests are for chat channels",
+        "channels[2] \"lark\".digest_template: unknown variable(s) no_such_thing",
+        "delivery.digest_max_actions: must be more than 0",
+    ] {
+        assert!(run.stderr.contains(problem), "{problem:?} missing:\n{}", run.stderr);
+    }
+    // A digest template that compiles but cannot render on the sample events.
+    let config = r#"
+[[channels]]
+name = "wecom"
+type = "wecom"
+url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"
+digest_template = "{{ groups[0].items[0].title | clip(\"x\") }}"
+
+[[routes]]
+name = "all"
+channels = ["wecom"]
+"#;
+    let file = write(&dir, "e2e-digest.toml", config);
+    let run = run_cli(dir.path(), &["check-config", &file], &[]);
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    let problem = "channels[0] \"wecom\".digest_template: the digest fails to render on the sample events";
+    assert!(run.stderr.contains(problem), "{}", run.stderr);
+}

@@ -348,8 +348,9 @@ fn item(id: &str, due: i64) -> OutboxItem {
         channel: "ops".into(),
         channel_type: ChannelType::Webhook,
         payload: json!({"text": format!("task {id} finished"), "nested": {"n": [1, 2, 3]}}),
+        brief: None,
     };
-    OutboxItem { action, attempts: 1, first_seen: due - 5, due, last_error: "HTTP 502".into() }
+    OutboxItem { action, attempts: 1, first_seen: due - 5, due, last_error: "HTTP 502".into(), held: false }
 }
 
 fn outbox(redis: &Redis) -> Outbox {
@@ -721,4 +722,93 @@ async fn a_cluster_reached_as_one_endpoint_reports_the_redirects() {
         assert!(err.is_unreachable(), "{err:?}");
         assert!(err.to_string().contains("`cluster = false` against a cluster"), "{err}");
     }
+}
+
+// ---- rate budgets: one sliding window per channel, shared by every instance -------------------
+
+/// Two "instances" (each its own connection and budgets) on one channel allowing 5 per 30 s
+/// and 2 a second, plus a second channel for the backlog mark.
+fn budgets(redis: &Redis, prefix: &str) -> vodhook::budget::Budgets {
+    let text = "[[channels]]\nname = \"ding\"\ntype = \"dingtalk\"\nurl = \"https://oapi.dingtalk.com/robot/send?access_token=t\"\n\
+                rate_per_minute = 5\nrate_window_secs = 30\nblock_secs = 5\n\n\
+                [[channels]]\nname = \"lark\"\ntype = \"feishu\"\nurl = \"https://open.feishu.cn/open-apis/bot/v2/hook/x\"\n\n\
+                [[routes]]\nname = \"all\"\nchannels = [\"ding\", \"lark\"]\n";
+    let config = vodhook::setup::Setup::from_toml_str(text, &|_: &str| None).expect("valid").config;
+    let conn = RedisConn::open(&redis.dedup_config(prefix)).expect("connection");
+    vodhook::budget::Budgets::new(&config, Some(conn))
+}
+
+async fn shared_budgets_hold_the_limit_across_instances(redis: &Redis) {
+    use vodhook::budget::{Mode, Take};
+    let prefix = format!("budget-{:x}:", std::process::id() ^ rand_suffix());
+    let (a, b) = (budgets(redis, &prefix), budgets(redis, &prefix));
+    let mut granted = 0;
+    let mut waits = Vec::new();
+    for i in 0..20 {
+        let budget = if i % 2 == 0 { &a } else { &b };
+        match budget.take("ding", Mode::Digest).await {
+            Take::Granted => granted += 1,
+            Take::Wait(wait) => waits.push(wait),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(granted, 5, "5 in any 30.5 s window, whichever instance asks");
+    assert!(
+        waits.iter().all(|w| *w > Duration::from_secs(25) && *w <= Duration::from_millis(30_500)),
+        "{waits:?}"
+    );
+    // A peek counts nothing; the second channel's per-second limit (Feishu 5) is its own.
+    for _ in 0..3 {
+        assert_eq!(a.take("lark", Mode::Peek).await, Take::Granted);
+    }
+    // The backlog mark: a single message joins it, a digest takes budget, a peek says open.
+    b.set_backlog("lark", true).await;
+    assert_eq!(a.take("lark", Mode::Single).await, Take::Backlog);
+    assert_eq!(a.take("lark", Mode::Peek).await, Take::Backlog);
+    assert_eq!(a.take("lark", Mode::Digest).await, Take::Granted);
+    a.set_backlog("lark", false).await;
+    assert_eq!(b.take("lark", Mode::Single).await, Take::Granted);
+    // A block from one instance closes the channel for the other.
+    a.block("lark", Duration::from_secs(5)).await;
+    match b.take("lark", Mode::Single).await {
+        Take::Blocked(left) => {
+            assert!(left > Duration::from_secs(3) && left <= Duration::from_secs(5), "{left:?}")
+        }
+        other => panic!("expected Blocked, got {other:?}"),
+    }
+    // The key is one, in one slot, with an expiry.
+    let key = format!("{prefix}{{budget:ding}}:window");
+    let ttl: i64 = raw(redis, redis::cmd("PTTL").arg(&key)).await;
+    assert!(ttl > 0, "the budget key expires ({ttl})");
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
+}
+
+on_every_redis!(redis_shared_budgets, shared_budgets_hold_the_limit_across_instances);
+
+/// The budget script's clock is Redis's (`TIME`), and its window slides: the sixth message is
+/// refused until the first one leaves the window, not a fixed refill after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_window_slides() {
+    use vodhook::budget::{Mode, Take};
+    let redis = Redis::start(Shape::Plain);
+    let prefix = format!("slide-{}:", rand_suffix());
+    let budget = {
+        let text = "[delivery]\nbudget_margin_ms = 0\n\n[[channels]]\nname = \"ding\"\ntype = \"dingtalk\"\n\
+                    url = \"https://oapi.dingtalk.com/robot/send?access_token=t\"\nrate_per_minute = 2\nrate_window_secs = 1\n\n\
+                    [[routes]]\nname = \"all\"\nchannels = [\"ding\"]\n";
+        let config = vodhook::setup::Setup::from_toml_str(text, &|_: &str| None).expect("valid").config;
+        vodhook::budget::Budgets::new(&config, Some(RedisConn::open(&redis.dedup_config(&prefix)).unwrap()))
+    };
+    assert_eq!(budget.take("ding", Mode::Digest).await, Take::Granted);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(budget.take("ding", Mode::Digest).await, Take::Granted);
+    let Take::Wait(wait) = budget.take("ding", Mode::Digest).await else { panic!("spent") };
+    // The first leaves the window about 0.4 s from now; the second only 1 s from now.
+    assert!(wait < Duration::from_millis(500), "{wait:?}");
+    tokio::time::sleep(wait + Duration::from_millis(20)).await;
+    assert_eq!(budget.take("ding", Mode::Digest).await, Take::Granted);
+    assert!(matches!(budget.take("ding", Mode::Digest).await, Take::Wait(_)));
 }

@@ -49,7 +49,7 @@ fn redis_dedup(redis: &RedisServer) -> String {
 
 fn dispatcher(setup: Setup) -> Dispatcher {
     let state = State::open(&setup.config.dedup).expect("the store opens");
-    Dispatcher::new(&setup.config, setup.router, state.dedup, state.outbox)
+    Dispatcher::new(&setup.config, setup.router, state.dedup, state.outbox, state.redis)
 }
 
 /// The action the route makes of `task_id`'s event (what the dispatcher will claim and send).
@@ -124,7 +124,14 @@ async fn in_flight_elsewhere_at_the_deadline() {
 
     // With the action waiting in the outbox, the holder's failure is covered: 200 is safe.
     let now = unix_now();
-    let item = OutboxItem { action, attempts: 1, first_seen: now, due: now + 60, last_error: "x".into() };
+    let item = OutboxItem {
+        action,
+        attempts: 1,
+        first_seen: now,
+        due: now + 60,
+        last_error: "x".into(),
+        held: false,
+    };
     assert!(other.outbox.as_ref().unwrap().push(&item).await.unwrap());
     let report = dispatcher.dispatch(&delivery("inflight-1"), deadline()).await;
     assert_eq!((report.queued, report.in_flight_elsewhere), (1, 0), "{report:?}");
@@ -177,6 +184,7 @@ async fn the_drain_dead_letters_what_is_too_old_or_refused() {
         first_seen: now - 7200,
         due: now - 1,
         last_error: "503".into(),
+        held: false,
     };
     // Refused for good by the receiver.
     let refused = OutboxItem { action: action_of(&setup, "dead-refused"), first_seen: now, ..old.clone() };

@@ -324,10 +324,11 @@ async fn a_failed_callback_becomes_one_correct_message_on_each_of_six_channels()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_request_ends_with_one_summary_line_counting_every_outcome() {
     let stand_ins = StandIns::start().await;
-    // Feishu is rate limited once (retried), the webhook fails twice with 503 (retried twice),
+    // Feishu answers 503 once (retried), the webhook fails twice with 503 (retried twice),
     // WeCom says the robot's URL is wrong (a configuration error: not retried), Slack is rate
-    // limited with a Retry-After beyond the deadline (left for VOD to retry).
-    stand_ins.lark.fail_next(1, Behaviour::RateLimit);
+    // limited with a Retry-After beyond the deadline (the channel is blocked that long: left for
+    // VOD to retry).
+    stand_ins.lark.fail_next(1, Behaviour::ServerError);
     stand_ins.hook.fail_next(2, Behaviour::ServerError);
     stand_ins.wecom.set_behaviour(Behaviour::ConfigError);
     stand_ins.slack.set_behaviour(Behaviour::RateLimit);
@@ -351,9 +352,11 @@ async fn each_request_ends_with_one_summary_line_counting_every_outcome() {
     assert_eq!(loud[0]["fields"]["channel"], "wecom");
     assert!(loud[0]["fields"]["reason"].as_str().unwrap_or("").contains("93000"), "{}", loud[0]);
 
-    // VOD's retry: what was delivered is a duplicate, WeCom is still misconfigured, Slack
-    // accepts now.
+    // VOD's retry, once Slack's Retry-After has passed (until then the channel is blocked: no
+    // request goes to it): what was delivered is a duplicate, WeCom is still misconfigured,
+    // Slack accepts now.
     stand_ins.slack.set_behaviour(Behaviour::Accept);
+    tokio::time::sleep(std::time::Duration::from_secs(support::standins::SLACK_RETRY_AFTER)).await;
     let second = signed(&server, &failed).await;
     assert_eq!(second.status, 200, "{}", second.text);
     assert_eq!(counts(&second.json), expect_counts(1, 1, 4, 0, 1, 0), "{}", second.text);

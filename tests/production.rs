@@ -346,7 +346,12 @@ async fn outbox_list_and_purge() {
     }
     let table = cluster.cli(&["outbox", "list"]).await;
     assert!(table.stdout.contains("3 waiting, 0 dead letters"), "{}", table.output());
-    assert!(table.stdout.lines().filter(|l| l.starts_with("waiting  ")).count() == 3, "{}", table.stdout);
+    assert!(
+        table.stdout.contains("channel hook: 3 waiting (0 held for a digest, 3 retrying)"),
+        "{}",
+        table.stdout
+    );
+    assert!(table.stdout.lines().filter(|l| l.starts_with("  waiting  ")).count() == 3, "{}", table.stdout);
 
     let refused = cluster.cli(&["outbox", "purge"]).await;
     assert_eq!(refused.code(), Some(1), "waiting items need --older-than: {}", refused.output());

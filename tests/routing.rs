@@ -572,3 +572,100 @@ fn oversized_fields_stay_within_every_services_limit() {
         }
     }
 }
+
+/// The built-in digests of every chat channel, in English and Chinese: three events with one
+/// failure in common, one with another, one success (`digest-<channel>.<locale>.snap`).
+#[test]
+fn built_in_digests_match_their_snapshots() {
+    let events = [
+        snapshot_failed(),
+        workflow(
+            "1a2b3c4d5e6f",
+            "Failed",
+            "wf-5c1e0b7d9a",
+            "第二集.mp4",
+            &[(
+                "VodSnapshot_53e77",
+                "Failed",
+                Some(("InvalidParameter.Width", "The parameter \"Width\" must be between 1 and 4096.")),
+            )],
+        ),
+        workflow(
+            "9f8e7d6c5b4a",
+            "Failed",
+            "wf-5c1e0b7d9a",
+            "trailer_final.mp4",
+            &[("VodTranscode_8d1c0", "Failed", Some(("TranscodeFailed", "source codec unsupported")))],
+        ),
+        workflow(
+            "0a0b0c0d0e0f",
+            "Failed",
+            "wf-5c1e0b7d9a",
+            "第三集.mp4",
+            &[(
+                "VodSnapshot_53e77",
+                "Failed",
+                Some(("InvalidParameter.Width", "The parameter \"Width\" must be between 1 and 4096.")),
+            )],
+        ),
+        snapshot_succeeded(),
+    ];
+    let mut mismatches = Vec::new();
+    for locale in ["en", "zh-CN"] {
+        let toml = format!("[messages]\nlocale = \"{locale}\"\n{SNAPSHOT_CHANNELS}");
+        let router = Setup::from_toml_str(&toml, &no_env).expect("valid").router;
+        for channel in ["dingtalk", "feishu", "feishu-post", "wecom", "slack"] {
+            let briefs: Vec<vodhook::digest::Brief> = events
+                .iter()
+                .map(|e| {
+                    let actions = router.plan(e).expect("renders");
+                    let action = actions.into_iter().find(|a| a.channel == channel).expect("planned");
+                    action.brief.expect("chat channels carry a brief")
+                })
+                .collect();
+            let refs: Vec<&vodhook::digest::Brief> = briefs.iter().collect();
+            let body = router.digest(channel, &refs).expect("renders").expect("fits");
+            if let Err(message) = check_snapshot(&format!("digest-{channel}.{locale}"), &body) {
+                mismatches.push(message);
+            }
+        }
+        for channel in ["webhook", "log"] {
+            let actions = router.plan(&snapshot_failed()).expect("renders");
+            assert!(actions.iter().find(|a| a.channel == channel).is_some_and(|a| a.brief.is_none()));
+            assert!(router.digest(channel, &[]).is_err(), "{channel} sends no digests");
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}
+
+/// A digest is never cut: one that would not fit the service's limit whole is refused (the
+/// dispatcher then sends fewer events in it), and one that fits names every event once.
+#[test]
+fn a_digest_fits_whole_or_not_at_all() {
+    let router = Setup::from_toml_str(SNAPSHOT_CHANNELS, &no_env).expect("valid").router;
+    let briefs: Vec<vodhook::digest::Brief> = (0..800)
+        .map(|i| {
+            let event = workflow(
+                &format!("task{i:04}"),
+                "Failed",
+                "wf-1",
+                &format!("video {i}.mp4"),
+                &[("VodSnapshot_53e77", "Failed", Some(("InvalidParameter", "source language unsupported")))],
+            );
+            router.plan(&event).unwrap().into_iter().find(|a| a.channel == "dingtalk").unwrap().brief.unwrap()
+        })
+        .collect();
+    let all: Vec<&vodhook::digest::Brief> = briefs.iter().collect();
+    assert!(router.digest("dingtalk", &all).unwrap().is_none(), "800 events do not fit 20,000 bytes");
+    let body = router.digest("dingtalk", &all[..100]).unwrap().expect("100 fit");
+    assert!(serde_json::to_vec(&body).unwrap().len() <= 20_000);
+    let text = body["markdown"]["text"].as_str().unwrap();
+    assert!(text.contains("100 × VodSnapshot_53e77 InvalidParameter: source language unsupported"), "{text}");
+    for i in 0..100 {
+        assert_eq!(text.matches(&format!("task{i:04}")).count(), 1, "task{i:04} in {text}");
+    }
+    for channel in ["wecom", "slack", "feishu"] {
+        assert!(router.digest(channel, &all).unwrap().is_none(), "{channel}");
+        assert!(router.digest(channel, &all[..10]).unwrap().is_some(), "{channel}");
+    }
+}

@@ -12,7 +12,7 @@
 //! |------------------|----------------------------------------------------|------------------|
 //! | 0                | sent                                               | Delivered        |
 //! | -1               | system busy                                        | Retry            |
-//! | 130101           | over 20 messages a minute (throttled)              | Retry, after 60 s|
+//! | 130101           | over 20 messages a minute: blocked for 10 minutes  | Throttled        |
 //! | 310000           | bad signature, missing keyword or IP not allowed   | Permanent        |
 //! | 300001, 300005   | bad `access_token`                                 | Permanent        |
 //! | anything else    | (reason carries the code and `errmsg`)             | Permanent        |
@@ -28,8 +28,8 @@ use serde_json::{Value, json};
 
 use super::exchange::{CodeMeaning, CodeTable, Post, Reply, classify_coded, hmac_sha256};
 use super::{
-    ChannelError, Message, Outcome, Setting, channel_secret, channel_url, check_signing_secret, check_unused,
-    check_url, fit, non_empty,
+    ChannelError, Message, Outcome, ServiceLimits, Setting, channel_secret, channel_url,
+    check_signing_secret, check_unused, check_url, fit, non_empty, whole,
 };
 use crate::action::Action;
 use crate::config::{ChannelConfig, Findings};
@@ -41,8 +41,9 @@ use crate::text::truncate_chars;
 pub const MAX_BODY_BYTES: usize = 20_000;
 /// The notification title is cut to this many characters.
 pub const MAX_TITLE_CHARS: usize = 200;
-/// A robot accepts 20 messages a minute.
-pub const RATE_PER_MINUTE: Option<u32> = Some(20);
+/// A robot accepts 20 messages a minute; the 21st is answered 130101 and the robot is blocked
+/// for 10 minutes.
+pub const LIMITS: ServiceLimits = ServiceLimits { per_minute: Some(20), per_second: None, block_secs: 600 };
 /// DingTalk documents headings, bold, links and lists, not inline code.
 pub const MARKUP: Markup = Markup::Dingtalk;
 
@@ -82,6 +83,21 @@ pub const TEMPLATE: (&str, &str) = (
 {% endif %}"#,
 );
 
+/// A digest in DingTalk markdown: one bold heading per group (count, and for failures the node,
+/// error code and message), then one line per event.
+pub const DIGEST_TEMPLATE: (&str, &str) = (
+    "builtin:dingtalk-digest",
+    r#"#### {{ headline | md }}
+{% for group in groups %}
+
+**{{ group.count }} × {% if group.failed %}{{ group.node | md }}{% if group.error_code %} {{ group.error_code | md }}{% endif %}{% if group.error_message %}{{ t(": ") }}{{ group.error_message | md }}{% endif %}{% else %}{{ group.status | status_word | md }}{% endif %}**
+
+{% for item in group.items %}
+- {{ item.status | marker }} {{ (item.title or item.video_id or item.event_type) | md }} · {{ t("Task ID") }} {{ item.task_id | code }}
+{% endfor %}
+{% endfor %}"#,
+);
+
 pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     check_url(channel, at, f);
     check_signing_secret(channel, at, f);
@@ -97,6 +113,12 @@ pub(super) fn message(m: &Message<'_>) -> Result<Value, String> {
         non_empty(m.text)?,
         |text| json!({ "msgtype": "markdown", "markdown": { "title": title, "text": text } }),
     ))
+}
+
+/// A digest's body, when its text fits whole within [`MAX_BODY_BYTES`].
+pub(super) fn digest(headline: &str, text: &str) -> Option<Value> {
+    let title = truncate_chars(headline, MAX_TITLE_CHARS);
+    whole(MAX_BODY_BYTES, json!({ "msgtype": "markdown", "markdown": { "title": title, "text": text } }))
 }
 
 /// The signature for `timestamp_ms`: base64, before the URL-encoding that the query adds.
@@ -127,7 +149,7 @@ const TABLE: CodeTable = CodeTable {
     message_fields: &["errmsg"],
     known: &[
         (-1, "system busy", CodeMeaning::Retry(None)),
-        (130101, "over 20 messages a minute", CodeMeaning::Retry(Some(60))),
+        (130101, "over 20 messages a minute", CodeMeaning::Throttled),
         (310000, "bad signature, missing keyword or IP not allowed", CodeMeaning::Permanent),
         (300001, "bad access_token", CodeMeaning::Permanent),
         (300005, "bad access_token", CodeMeaning::Permanent),
@@ -140,8 +162,6 @@ pub(super) fn classify(reply: &Reply) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use serde_json::json;
 
     use super::*;
@@ -195,12 +215,12 @@ mod tests {
                 200,
                 r#"{"errcode":130101,"errmsg":"send too fast, exceed 20 times per minute"}"#
             )),
-            Outcome::Retry {
+            Outcome::Throttled {
                 reason:
                     "DingTalk errcode 130101 (over 20 messages a minute): send too fast, exceed 20 times \
                          per minute"
                         .into(),
-                after: Some(Duration::from_secs(60)),
+                after: None,
             }
         );
         assert!(matches!(classify(&reply(200, r#"{"errcode":-1,"errmsg":"busy"}"#)), Outcome::Retry { .. }));

@@ -166,6 +166,17 @@ impl Reply {
             None
         }
     }
+
+    /// [`Reply::transient`] for a chat service, whose 429 means our budget was wrong:
+    /// [`Outcome::Throttled`] with its `Retry-After`.
+    pub fn transient_or_throttled(&self) -> Option<Outcome> {
+        match self.transient()? {
+            Outcome::Retry { reason, after } if self.status == StatusCode::TOO_MANY_REQUESTS => {
+                Some(Outcome::Throttled { reason, after })
+            }
+            other => Some(other),
+        }
+    }
 }
 
 async fn exchange(client: &reqwest::Client, post: Post) -> Result<Reply, reqwest::Error> {
@@ -226,6 +237,8 @@ pub(super) fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
 pub(super) enum CodeMeaning {
     /// Retry, after this many seconds if given.
     Retry(Option<u64>),
+    /// The service says we send too fast: [`Outcome::Throttled`].
+    Throttled,
     Permanent,
 }
 
@@ -242,7 +255,7 @@ pub(super) struct CodeTable {
 /// Classifies a reply from a service that says `{"<code>": 0}` on success: 429 and 5xx first,
 /// then the code (0 with a 2xx status is delivered), then the HTTP status.
 pub(super) fn classify_coded(reply: &Reply, table: &CodeTable) -> Outcome {
-    if let Some(outcome) = reply.transient() {
+    if let Some(outcome) = reply.transient_or_throttled() {
         return outcome.map_reason(|r| format!("{} {r}", table.service));
     }
     let body = reply.json_object();
@@ -270,6 +283,7 @@ pub(super) fn classify_coded(reply: &Reply, table: &CodeTable) -> Outcome {
             );
             match kind {
                 CodeMeaning::Retry(after) => Outcome::Retry { reason, after: after.map(Duration::from_secs) },
+                CodeMeaning::Throttled => Outcome::Throttled { reason, after: None },
                 CodeMeaning::Permanent => Outcome::permanent(reason),
             }
         }

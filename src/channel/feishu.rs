@@ -11,8 +11,8 @@
 //! | code           | meaning                                         | outcome    |
 //! |----------------|-------------------------------------------------|------------|
 //! | 0              | sent                                            | Delivered  |
-//! | 9499           | too many requests (100 a minute, 5 a second)    | Retry      |
-//! | 11232          | frequency limited                               | Retry      |
+//! | 9499           | too many requests (100 a minute, 5 a second)    | Throttled  |
+//! | 11232          | frequency limited                               | Throttled  |
 //! | 19021          | bad signature, or timestamp over an hour off    | Permanent  |
 //! | 19022          | IP not allowed                                  | Permanent  |
 //! | 19024          | keyword missing                                 | Permanent  |
@@ -29,8 +29,8 @@ use serde_json::{Value, json};
 
 use super::exchange::{CodeMeaning, CodeTable, Post, Reply, classify_coded, hmac_sha256};
 use super::{
-    ChannelError, Message, Outcome, Setting, channel_secret, channel_url, check_signing_secret, check_unused,
-    check_url, fit, non_empty,
+    ChannelError, DigestText, Message, Outcome, ServiceLimits, Setting, channel_secret, channel_url,
+    check_signing_secret, check_unused, check_url, fit, non_empty, whole,
 };
 use crate::action::Action;
 use crate::config::{ChannelConfig, Findings};
@@ -42,9 +42,10 @@ use crate::text::truncate_chars;
 pub const MAX_BODY_BYTES: usize = 20_000;
 /// The card header and post title are cut to this many characters.
 pub const MAX_TITLE_CHARS: usize = 200;
-/// Feishu documents 100 messages a minute and 5 a second per bot (answering 9499 beyond); the
-/// retry path handles those replies, no fixed pacing is applied.
-pub const RATE_PER_MINUTE: Option<u32> = None;
+/// Feishu documents 100 messages a minute and 5 a second per bot, answering 9499 (or 11232)
+/// beyond; no documented block, so a minute.
+pub const LIMITS: ServiceLimits =
+    ServiceLimits { per_minute: Some(100), per_second: Some(5), block_secs: 60 };
 
 /// Feishu card markdown (`lark_md`): newlines are line breaks; the plain-text card header
 /// shows the headline (title included) in red or green, so the body starts with the facts.
@@ -78,6 +79,34 @@ const CARD_TEMPLATE: (&str, &str) = (
 {% endfor %}
 {% endif %}"#,
 );
+
+/// A digest in card markdown (a `post` digest uses the same text, plain).
+const DIGEST_TEMPLATE: (&str, &str) = (
+    "builtin:lark-digest",
+    r#"{% for group in groups %}
+**{{ group.count }} × {% if group.failed %}{{ group.node | md }}{% if group.error_code %} {{ group.error_code | md }}{% endif %}{% if group.error_message %}{{ t(": ") }}{{ group.error_message | md }}{% endif %}{% else %}{{ group.status | status_word | md }}{% endif %}**
+{% for item in group.items %}
+{{ item.status | marker }} {{ (item.title or item.video_id or item.event_type) | md }} · {{ item.task_id | code }}
+{% endfor %}
+
+{% endfor %}"#,
+);
+
+/// The same digest in plain text, for `post` messages.
+const POST_DIGEST_TEMPLATE: (&str, &str) = (
+    "builtin:feishu-post-digest",
+    r#"{% for group in groups %}
+{{ group.count }} × {% if group.failed %}{{ group.node | oneline }}{% if group.error_code %} {{ group.error_code | oneline }}{% endif %}{% if group.error_message %}{{ t(": ") }}{{ group.error_message | oneline }}{% endif %}{% else %}{{ group.status | status_word | oneline }}{% endif %}
+
+{% for item in group.items %}
+{{ item.status | marker }} {{ (item.title or item.video_id or item.event_type) | oneline }} · {{ item.task_id | oneline }}
+{% endfor %}
+{% endfor %}"#,
+);
+
+pub(super) fn digest_template(channel: &ChannelConfig) -> (&'static str, &'static str) {
+    if is_post(channel) { POST_DIGEST_TEMPLATE } else { DIGEST_TEMPLATE }
+}
 
 /// A `post`'s own title is the headline, so its text is the plain-text facts alone (the shared
 /// `builtin:plain` template).
@@ -113,23 +142,40 @@ pub(super) fn message(channel: &ChannelConfig, m: &Message<'_>) -> Result<Value,
     if is_post(channel) {
         return Ok(fit(MAX_BODY_BYTES - SIGNATURE_BYTES, text, |text| post(&title, text)));
     }
-    let colour = if m.summary.ok {
+    let colour = colour(m.summary.ok, m.failed);
+    Ok(fit(MAX_BODY_BYTES - SIGNATURE_BYTES, text, |text| card(&title, colour, text)))
+}
+
+/// A digest's body, when its text fits whole (see [`message`]).
+pub(super) fn digest(channel: &ChannelConfig, d: &DigestText<'_>) -> Option<Value> {
+    let title = truncate_chars(d.headline, MAX_TITLE_CHARS);
+    let body = if is_post(channel) {
+        post(&title, d.text)
+    } else {
+        card(&title, colour(d.all_ok, d.any_failed), d.text)
+    };
+    whole(MAX_BODY_BYTES - SIGNATURE_BYTES, body)
+}
+
+fn colour(ok: bool, failed: bool) -> &'static str {
+    if ok {
         "green"
-    } else if m.failed {
+    } else if failed {
         "red"
     } else {
         "orange"
-    };
-    Ok(fit(MAX_BODY_BYTES - SIGNATURE_BYTES, text, |text| {
-        json!({
-            "msg_type": "interactive",
-            "card": {
-                "config": { "wide_screen_mode": true },
-                "header": { "title": { "tag": "plain_text", "content": title }, "template": colour },
-                "elements": [ { "tag": "markdown", "content": text } ],
-            },
-        })
-    }))
+    }
+}
+
+fn card(title: &str, colour: &str, text: &str) -> Value {
+    json!({
+        "msg_type": "interactive",
+        "card": {
+            "config": { "wide_screen_mode": true },
+            "header": { "title": { "tag": "plain_text", "content": title }, "template": colour },
+            "elements": [ { "tag": "markdown", "content": text } ],
+        },
+    })
 }
 
 /// What `"timestamp":"…","sign":"…"` adds to a signed body.
@@ -181,8 +227,8 @@ const TABLE: CodeTable = CodeTable {
     code_fields: &["code", "StatusCode"],
     message_fields: &["msg", "StatusMessage"],
     known: &[
-        (9499, "too many requests", CodeMeaning::Retry(None)),
-        (11232, "frequency limited", CodeMeaning::Retry(None)),
+        (9499, "too many requests", CodeMeaning::Throttled),
+        (11232, "frequency limited", CodeMeaning::Throttled),
         (19021, "bad signature, or timestamp over an hour off", CodeMeaning::Permanent),
         (19022, "IP not allowed", CodeMeaning::Permanent),
         (19024, "keyword missing", CodeMeaning::Permanent),
@@ -246,7 +292,7 @@ mod tests {
         );
         assert_eq!(
             classify(&reply(200, r#"{"code":9499,"data":{},"msg":"too many request"}"#)),
-            Outcome::Retry {
+            Outcome::Throttled {
                 reason: "Feishu code 9499 (too many requests): too many request".into(),
                 after: None
             }

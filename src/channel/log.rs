@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Message, Outcome, Setting, check_unused};
+use super::{Message, Outcome, ServiceLimits, Setting, check_unused};
 use crate::action::Action;
 use crate::config::{ChannelConfig, Findings};
 use crate::template::Markup;
@@ -13,7 +13,7 @@ use crate::text::truncate_chars;
 /// How much of the rendered payload goes into the line; a log line is a summary, and the decoded
 /// event can be large.
 const MAX_PAYLOAD_CHARS: usize = 2000;
-pub const RATE_PER_MINUTE: Option<u32> = None;
+pub const LIMITS: ServiceLimits = ServiceLimits::NONE;
 pub const MARKUP: Markup = Markup::Text;
 
 /// The `log` channel: one line, greppable.

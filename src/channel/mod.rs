@@ -8,7 +8,7 @@
 //!   limits;
 //! - `prepare`: the signed request, made at send time (signatures carry a timestamp);
 //! - `classify`: what the service's reply means;
-//! - `RATE_PER_MINUTE`: how fast its robots accept messages, when the service limits it.
+//! - `LIMITS`: how fast its robots accept messages and how long they block when told too fast.
 //!
 //! This module has what they share (the outcome of an attempt, the message handed to `message`,
 //! the checks common to several services) and one `match` on the channel type per concern; the
@@ -25,8 +25,10 @@
 //! |--------------------------------------------|-------------------------------------------|
 //! | timeout, connection error                  | `Retry`                                   |
 //! | HTTP 5xx                                   | `Retry`                                   |
-//! | HTTP 429                                   | `Retry`, `after` from `Retry-After`       |
-//! | the service's "rate limited"/"busy" codes  | `Retry` (DingTalk/WeCom: `after` 60 s)    |
+//! | HTTP 429 from a chat service               | `Throttled`, `after` from `Retry-After`   |
+//! | HTTP 429 from a webhook receiver           | `Retry`, `after` from `Retry-After`       |
+//! | the service's "too fast" codes             | `Throttled` (the channel is then blocked) |
+//! | the service's "busy" codes                 | `Retry`                                   |
 //! | any other error code or 4xx                | `Permanent` (a configuration problem)     |
 //!
 //! Unknown error codes are permanent: a service that answered and refused the message will
@@ -65,9 +67,28 @@ pub enum Outcome {
     /// Not delivered, but it may be later: timeouts, connection errors, 5xx, rate limits.
     /// `after` is the service's own hint (`Retry-After`, or its documented throttle window).
     Retry { reason: String, after: Option<Duration> },
+    /// Not delivered because the service says we send too fast (DingTalk 130101, WeCom 45009,
+    /// Feishu 9499/11232, Slack 429): our budget was wrong, and the channel must be left alone
+    /// for the service's penalty (`after`, its `Retry-After`, else the channel's `block_secs`).
+    Throttled { reason: String, after: Option<Duration> },
     /// Not delivered, and sending the same message again will not change that: a configuration
     /// error (bad token, bad signature secret, missing keyword, channel gone).
     Permanent { reason: String },
+}
+
+/// How fast a service takes messages from one robot, by its documentation, and how long it
+/// refuses them after being sent too many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceLimits {
+    pub per_minute: Option<u32>,
+    pub per_second: Option<u32>,
+    /// Seconds a "too fast" reply keeps the channel closed, when it gives no `Retry-After`.
+    pub block_secs: u64,
+}
+
+impl ServiceLimits {
+    /// A service without documented limits (webhooks, the log).
+    pub const NONE: ServiceLimits = ServiceLimits { per_minute: None, per_second: None, block_secs: 60 };
 }
 
 impl Outcome {
@@ -83,7 +104,9 @@ impl Outcome {
     pub fn reason(&self) -> Option<&str> {
         match self {
             Outcome::Delivered => None,
-            Outcome::Retry { reason, .. } | Outcome::Permanent { reason } => Some(reason),
+            Outcome::Retry { reason, .. }
+            | Outcome::Throttled { reason, .. }
+            | Outcome::Permanent { reason } => Some(reason),
         }
     }
 
@@ -91,6 +114,7 @@ impl Outcome {
         match self {
             Outcome::Delivered => Outcome::Delivered,
             Outcome::Retry { reason, after } => Outcome::Retry { reason: f(reason), after },
+            Outcome::Throttled { reason, after } => Outcome::Throttled { reason: f(reason), after },
             Outcome::Permanent { reason } => Outcome::Permanent { reason: f(reason) },
         }
     }
@@ -127,6 +151,18 @@ pub struct Message<'a> {
     /// The status says failure.
     pub failed: bool,
     pub event: &'a Event,
+}
+
+/// A rendered digest, for [`digest_message`].
+#[derive(Debug, Clone, Copy)]
+pub struct DigestText<'a> {
+    /// Plain text (the notification title, the card header).
+    pub headline: &'a str,
+    /// In the channel's markup.
+    pub text: &'a str,
+    /// Every event it names succeeded / at least one failed (Feishu's header colour).
+    pub all_ok: bool,
+    pub any_failed: bool,
 }
 
 /// What [`prepare`] makes of an action: an HTTP request to send, or (the `log` channel) the
@@ -189,15 +225,55 @@ pub fn message(channel: &ChannelConfig, message: &Message<'_>) -> Result<Value, 
     }
 }
 
-/// Messages a minute the service accepts from one robot, when it limits them.
-pub fn default_rate_per_minute(kind: ChannelType) -> Option<u32> {
+/// The service's documented limits for one robot.
+pub fn service_limits(kind: ChannelType) -> ServiceLimits {
     match kind {
-        ChannelType::Dingtalk => dingtalk::RATE_PER_MINUTE,
-        ChannelType::Feishu => feishu::RATE_PER_MINUTE,
-        ChannelType::Wecom => wecom::RATE_PER_MINUTE,
-        ChannelType::Slack => slack::RATE_PER_MINUTE,
-        ChannelType::Webhook => webhook::RATE_PER_MINUTE,
-        ChannelType::Log => log::RATE_PER_MINUTE,
+        ChannelType::Dingtalk => dingtalk::LIMITS,
+        ChannelType::Feishu => feishu::LIMITS,
+        ChannelType::Wecom => wecom::LIMITS,
+        ChannelType::Slack => slack::LIMITS,
+        ChannelType::Webhook => webhook::LIMITS,
+        ChannelType::Log => log::LIMITS,
+    }
+}
+
+/// Whether `channel` merges actions into digests when its budget is spent: its `digest`, else
+/// true for chat services (their robots have small budgets) and false for webhooks and logs,
+/// whose receivers expect one event per request.
+pub fn digests(channel: &ChannelConfig) -> bool {
+    let chat = matches!(
+        channel.kind,
+        ChannelType::Dingtalk | ChannelType::Feishu | ChannelType::Wecom | ChannelType::Slack
+    );
+    chat && channel.digest.unwrap_or(true)
+}
+
+/// The built-in digest template of a chat `channel` (name, source); `None` for webhooks and
+/// logs, which send no digests.
+pub fn builtin_digest_template(channel: &ChannelConfig) -> Option<(&'static str, &'static str)> {
+    match channel.kind {
+        ChannelType::Dingtalk => Some(dingtalk::DIGEST_TEMPLATE),
+        ChannelType::Feishu => Some(feishu::digest_template(channel)),
+        ChannelType::Wecom => Some(wecom::DIGEST_TEMPLATE),
+        ChannelType::Slack => Some(slack::DIGEST_TEMPLATE),
+        ChannelType::Webhook | ChannelType::Log => None,
+    }
+}
+
+/// A digest's body: the service's JSON around `text`, or `None` when the text does not fit
+/// whole within the service's size limit (a digest is never cut: every event it names is
+/// marked delivered, so the caller makes it smaller instead).
+pub fn digest_message(channel: &ChannelConfig, digest: &DigestText<'_>) -> Option<Value> {
+    let DigestText { headline, text, .. } = *digest;
+    if text.trim().is_empty() {
+        return None;
+    }
+    match channel.kind {
+        ChannelType::Dingtalk => dingtalk::digest(headline, text),
+        ChannelType::Feishu => feishu::digest(channel, digest),
+        ChannelType::Wecom => wecom::digest(text),
+        ChannelType::Slack => slack::digest(headline, text),
+        ChannelType::Webhook | ChannelType::Log => None,
     }
 }
 
@@ -244,6 +320,12 @@ fn fit(max_bytes: usize, text: &str, build: impl Fn(&str) -> Value) -> Value {
         budget = (scaled - scaled / 16).min(budget.saturating_sub(1));
         body = build(&crate::text::truncate_bytes(text, budget));
     }
+}
+
+/// `body` when it is at most `max_bytes` serialised.
+fn whole(max_bytes: usize, body: Value) -> Option<Value> {
+    let size = serde_json::to_vec(&body).map_or(usize::MAX, |bytes| bytes.len());
+    (size <= max_bytes).then_some(body)
 }
 
 /// Chat services refuse an empty message; say so while rendering, where the route is known.
@@ -380,17 +462,9 @@ pub(crate) mod test_support {
 
     pub fn channel(kind: ChannelType, url: &str, secret: Option<&str>) -> ChannelConfig {
         ChannelConfig {
-            name: "test".to_owned(),
-            kind,
             url: Some(Secret::new(url)),
             secret: secret.map(Secret::new),
-            headers: Default::default(),
-            template: None,
-            rate_per_minute: None,
-            msg_type: None,
-            max_body_bytes: None,
-            locale: None,
-            utc_offset: None,
+            ..ChannelConfig::new("test", kind)
         }
     }
 
@@ -402,6 +476,7 @@ pub(crate) mod test_support {
             channel: "test".to_owned(),
             channel_type: kind,
             payload,
+            brief: None,
         }
     }
 

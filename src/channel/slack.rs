@@ -6,7 +6,7 @@
 //! | status         | meaning                                                  | outcome                |
 //! |----------------|----------------------------------------------------------|------------------------|
 //! | 2xx            | posted                                                   | Delivered              |
-//! | 429            | rate limited                                             | Retry, `Retry-After`   |
+//! | 429            | rate limited                                             | Throttled, `Retry-After` |
 //! | 5xx            | Slack's trouble                                          | Retry                  |
 //! | 403            | `invalid_token`, `action_prohibited`                     | Permanent              |
 //! | 404, 410       | `no_service`, `channel_not_found`, `channel_is_archived` | Permanent              |
@@ -19,7 +19,9 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::exchange::{Post, Reply};
-use super::{ChannelError, Message, Outcome, Setting, channel_url, check_unused, check_url, non_empty};
+use super::{
+    ChannelError, Message, Outcome, ServiceLimits, Setting, channel_url, check_unused, check_url, non_empty,
+};
 use crate::action::Action;
 use crate::config::{ChannelConfig, Findings};
 use crate::template::{Markup, escape};
@@ -32,9 +34,9 @@ pub const MAX_BLOCKS: usize = 50;
 /// The notification `text` (Slack truncates messages over 40,000 characters; a headline is far
 /// shorter, this bounds one that is not).
 pub const NOTIFICATION_CHARS: usize = 3000;
-/// Slack documents about one message a second per webhook and answers 429 beyond; no fixed
-/// per-minute budget.
-pub const RATE_PER_MINUTE: Option<u32> = None;
+/// Slack documents about one message a second per webhook and answers 429 beyond, with a
+/// `Retry-After` that says how long to stay away.
+pub const LIMITS: ServiceLimits = ServiceLimits { per_minute: None, per_second: Some(1), block_secs: 60 };
 pub const MARKUP: Markup = Markup::Slack;
 
 /// Slack mrkdwn (`*bold*`, `` `code` ``, `>` quotes, which end at the line's end); the
@@ -70,6 +72,21 @@ pub const TEMPLATE: (&str, &str) = (
 {% endif %}"#,
 );
 
+/// A digest in mrkdwn.
+pub const DIGEST_TEMPLATE: (&str, &str) = (
+    "builtin:slack-digest",
+    r#"{% for group in groups %}
+*{{ group.count }} × {% if group.failed %}{{ group.node | md }}{% if group.error_code %} {{ group.error_code | md }}{% endif %}{% if group.error_message %}{{ t(": ") }}{{ group.error_message | md }}{% endif %}{% else %}{{ group.status | status_word | md }}{% endif %}*
+{% for item in group.items %}
+{{ item.status | marker }} {{ (item.title or item.video_id or item.event_type) | md }} · {{ item.task_id | code }}
+{% endfor %}
+
+{% endfor %}"#,
+);
+
+/// A digest's text stays within this many characters (Slack shortens longer messages).
+pub const DIGEST_CHARS: usize = 12_000;
+
 pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     check_url(channel, at, f);
     check_unused(
@@ -102,6 +119,22 @@ pub(super) fn message(m: &Message<'_>) -> Result<Value, String> {
     Ok(json!({ "text": notification, "blocks": blocks }))
 }
 
+/// A digest's body, when its text fits whole: within [`DIGEST_CHARS`] and the block limit.
+pub(super) fn digest(headline: &str, text: &str) -> Option<Value> {
+    if text.chars().count() > DIGEST_CHARS || chunks(text, SECTION_CHARS).len() > MAX_BLOCKS - 1 {
+        return None;
+    }
+    let mut blocks = vec![json!({
+        "type": "header",
+        "text": { "type": "plain_text", "text": truncate_chars(headline, HEADER_CHARS), "emoji": true },
+    })];
+    for piece in chunks(text, SECTION_CHARS) {
+        blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": piece } }));
+    }
+    let notification = escape(&truncate_chars(headline, NOTIFICATION_CHARS), Markup::Slack);
+    Some(json!({ "text": notification, "blocks": blocks }))
+}
+
 pub(super) fn prepare(channel: &ChannelConfig, action: &Action) -> Result<Post, ChannelError> {
     Post::json(channel_url(channel)?, &action.payload)
 }
@@ -110,7 +143,7 @@ pub(super) fn classify(reply: &Reply) -> Outcome {
     if reply.status.is_success() {
         return Outcome::Delivered;
     }
-    if let Some(outcome) = reply.transient() {
+    if let Some(outcome) = reply.transient_or_throttled() {
         return outcome.map_reason(|r| format!("Slack {r}"));
     }
     let meaning = match reply.status {
@@ -149,7 +182,7 @@ mod tests {
         limited.retry_after = Some(Duration::from_secs(30));
         assert_eq!(
             classify(&limited),
-            Outcome::Retry {
+            Outcome::Throttled {
                 reason: "Slack rate limited (HTTP 429)".into(),
                 after: Some(Duration::from_secs(30))
             }

@@ -25,7 +25,10 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::{Value, json};
 
 use super::exchange::{Post, Reply, hmac_sha256};
-use super::{ChannelError, Message, Outcome, Setting, channel_secret, channel_url, check_unused, check_url};
+use super::{
+    ChannelError, Message, Outcome, ServiceLimits, Setting, channel_secret, channel_url, check_unused,
+    check_url,
+};
 use crate::action::Action;
 use crate::config::{ChannelConfig, Findings};
 use crate::event::Summary;
@@ -37,7 +40,7 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 const MIN_BODY_BYTES: usize = 16 * 1024;
 
 /// Receivers take what they take: no pacing unless the channel sets `rate_per_minute`.
-pub const RATE_PER_MINUTE: Option<u32> = None;
+pub const LIMITS: ServiceLimits = ServiceLimits::NONE;
 /// The document's `summary` is plain text.
 pub const MARKUP: Markup = Markup::Text;
 /// The headline, then the plain-text facts (the shared `builtin:plain` template).

@@ -7,7 +7,7 @@
 //! |----------------|-------------------------------------------|-------------------|
 //! | 0              | sent                                      | Delivered         |
 //! | -1             | system busy                               | Retry             |
-//! | 45009          | over 20 messages a minute                 | Retry, after 60 s |
+//! | 45009          | over 20 messages a minute                 | Throttled         |
 //! | 45033          | too many concurrent calls                 | Retry             |
 //! | 93000          | invalid webhook URL (bad or deleted key)  | Permanent         |
 //! | anything else  | (reason carries the code and `errmsg`)    | Permanent         |
@@ -18,7 +18,9 @@
 use serde_json::{Value, json};
 
 use super::exchange::{CodeMeaning, CodeTable, Post, Reply, classify_coded};
-use super::{ChannelError, Message, Outcome, Setting, channel_url, check_unused, check_url, non_empty};
+use super::{
+    ChannelError, Message, Outcome, ServiceLimits, Setting, channel_url, check_unused, check_url, non_empty,
+};
 use crate::action::Action;
 use crate::config::{ChannelConfig, Findings};
 use crate::template::Markup;
@@ -26,8 +28,8 @@ use crate::text::truncate_bytes;
 
 /// WeCom rejects markdown `content` over 4096 bytes.
 pub const MAX_CONTENT_BYTES: usize = 4096;
-/// A robot accepts 20 messages a minute.
-pub const RATE_PER_MINUTE: Option<u32> = Some(20);
+/// A robot accepts 20 messages a minute, then answers 45009 (no documented block: a minute).
+pub const LIMITS: ServiceLimits = ServiceLimits { per_minute: Some(20), per_second: None, block_secs: 60 };
 pub const MARKUP: Markup = Markup::Wecom;
 
 /// WeCom markdown: newlines are line breaks; `<font color>` takes `info` (green), `warning`
@@ -65,6 +67,18 @@ pub const TEMPLATE: (&str, &str) = (
 {% endif %}"#,
 );
 
+/// A digest in WeCom markdown (4096 bytes a message: groups and short lines).
+pub const DIGEST_TEMPLATE: (&str, &str) = (
+    "builtin:wecom-digest",
+    r#"### {{ headline | md }}
+{% for group in groups %}
+<font color="{{ "warning" if group.failed else ("info" if group.ok else "comment") }}">{{ group.count }} × {% if group.failed %}{{ group.node | md }}{% if group.error_code %} {{ group.error_code | md }}{% endif %}{% if group.error_message %}{{ t(": ") }}{{ group.error_message | md }}{% endif %}{% else %}{{ group.status | status_word | md }}{% endif %}</font>
+{% for item in group.items %}
+> {{ (item.title or item.video_id or item.event_type) | md }} · {{ item.task_id | code }}
+{% endfor %}
+{% endfor %}"#,
+);
+
 pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     check_url(channel, at, f);
     check_unused(
@@ -84,6 +98,12 @@ pub(super) fn message(m: &Message<'_>) -> Result<Value, String> {
     }))
 }
 
+/// A digest's body, when its text fits whole within [`MAX_CONTENT_BYTES`].
+pub(super) fn digest(text: &str) -> Option<Value> {
+    (text.len() <= MAX_CONTENT_BYTES)
+        .then(|| json!({ "msgtype": "markdown", "markdown": { "content": text } }))
+}
+
 pub(super) fn prepare(channel: &ChannelConfig, action: &Action) -> Result<Post, ChannelError> {
     Post::json(channel_url(channel)?, &action.payload)
 }
@@ -94,7 +114,7 @@ const TABLE: CodeTable = CodeTable {
     message_fields: &["errmsg"],
     known: &[
         (-1, "system busy", CodeMeaning::Retry(None)),
-        (45009, "over 20 messages a minute", CodeMeaning::Retry(Some(60))),
+        (45009, "over 20 messages a minute", CodeMeaning::Throttled),
         (45033, "too many concurrent calls", CodeMeaning::Retry(None)),
         (93000, "invalid webhook URL", CodeMeaning::Permanent),
     ],
@@ -106,8 +126,6 @@ pub(super) fn classify(reply: &Reply) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use serde_json::json;
 
     use super::*;
@@ -141,9 +159,9 @@ mod tests {
         let limited = classify(&reply(200, r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#));
         assert_eq!(
             limited,
-            Outcome::Retry {
+            Outcome::Throttled {
                 reason: "WeCom errcode 45009 (over 20 messages a minute): api freq out of limit".into(),
-                after: Some(Duration::from_secs(60)),
+                after: None,
             }
         );
         let invalid = classify(&reply(200, r#"{"errcode":93000,"errmsg":"invalid webhook url"}"#));

@@ -20,7 +20,6 @@ use crate::config::env;
 use crate::dispatch::Dispatcher;
 use crate::event::decode_delivery;
 use crate::handler::App;
-use crate::route::Router;
 use crate::runtime;
 use crate::samples;
 use crate::setup::{Setup, State};
@@ -157,7 +156,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Parse { input } => parse(&read_input(input.as_deref())?),
         Command::Plan { config, input } => {
             let setup = load_setup(config.as_deref())?;
-            plan(&setup.router, &read_input(input.as_deref())?)
+            plan(&setup, &read_input(input.as_deref())?)
         }
         Command::CheckConfig { file } => Ok(check_config(file.as_deref())),
         Command::Drain { config } => drain(config.as_deref()),
@@ -219,7 +218,7 @@ fn drain(config: Option<&std::path::Path>) -> Result<ExitCode, String> {
     let config = setup.config;
     let deadline = std::time::Duration::from_millis(config.delivery.invoke_deadline_ms);
     let state = State::open(&config.dedup).map_err(|e| e.to_string())?;
-    let dispatcher = Dispatcher::new(&config, setup.router, state.dedup, state.outbox);
+    let dispatcher = Dispatcher::new(&config, setup.router, state.dedup, state.outbox, state.redis);
     let report = tokio_runtime(false)?.block_on(dispatcher.drain(std::time::Instant::now() + deadline));
     println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
     Ok(if report.error.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
@@ -256,17 +255,44 @@ fn read_input(path: Option<&std::path::Path>) -> Result<Vec<u8>, String> {
     }
 }
 
-fn plan(router: &Router, bytes: &[u8]) -> Result<ExitCode, String> {
+/// `vodhook plan`: each action as a JSON line, with `pacing`: the channel's limits and what
+/// happens to the action when its budget is spent.
+fn plan(setup: &Setup, bytes: &[u8]) -> Result<ExitCode, String> {
     let delivery = decode_delivery(bytes).map_err(|e| e.to_string())?;
     let mut out = std::io::stdout().lock();
     for event in &delivery.events {
-        let actions = router.plan(event).map_err(|e| format!("{}: {e}", event.identity()))?;
+        let actions = setup.router.plan(event).map_err(|e| format!("{}: {e}", event.identity()))?;
         for action in actions {
-            let line = serde_json::to_string(&action).map_err(|e| e.to_string())?;
+            let mut line = serde_json::to_value(&action).map_err(|e| e.to_string())?;
+            line["pacing"] = pacing(&setup.config, &action.channel);
             writeln!(out, "{line}").map_err(|e| format!("stdout: {e}"))?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `plan` says of a channel's pacing.
+fn pacing(config: &crate::config::Config, channel: &str) -> serde_json::Value {
+    let Some(c) = config.channels.iter().find(|c| c.name == channel) else {
+        return serde_json::Value::Null;
+    };
+    let margin = std::time::Duration::from_millis(config.delivery.budget_margin_ms);
+    let Some(limits) = crate::budget::Limits::of(c, margin) else {
+        return serde_json::json!({ "limits": "none", "when_spent": "sent at once" });
+    };
+    let redis = config.dedup.backend == crate::config::DedupBackend::Redis;
+    let when_spent = if redis && crate::channel::digests(c) {
+        "held in the outbox for the channel's next digest"
+    } else if redis {
+        "waits for budget within the deadline, then queued in the outbox"
+    } else {
+        "waits for budget within the deadline, then left for VOD's retry (no outbox)"
+    };
+    serde_json::json!({
+        "limits": limits.describe(),
+        "shared": if redis { "every instance (Redis)" } else { "this instance only" },
+        "when_spent": when_spent,
+    })
 }
 
 /// `vodhook check-redis`: every step on its own line; exit 1 naming the first that failed.

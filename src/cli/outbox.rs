@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::clock::unix_now;
 use crate::config::env;
 use crate::dispatch::Dispatcher;
-use crate::outbox::{Outbox, Part};
+use crate::outbox::{Outbox, OutboxItem, Part};
 use crate::setup::{Setup, State};
 
 #[derive(Debug, Subcommand)]
@@ -102,7 +102,8 @@ pub async fn run(command: OutboxCommand, setup: Setup) -> Result<ExitCode, Strin
     match command {
         OutboxCommand::List { json, .. } => list(&outbox, json, &mut out).await,
         OutboxCommand::Replay { select, dry_run, .. } => {
-            let dispatcher = Dispatcher::new(&setup.config, setup.router, state.dedup, state.outbox);
+            let dispatcher =
+                Dispatcher::new(&setup.config, setup.router, state.dedup, state.outbox, state.redis);
             let deadline = Duration::from_millis(setup.config.delivery.invoke_deadline_ms);
             replay(&outbox, &dispatcher, &select, dry_run, Instant::now() + deadline, &mut out).await
         }
@@ -141,23 +142,17 @@ async fn list(outbox: &Outbox, json: bool, out: &mut impl Write) -> Result<ExitC
     let waiting = outbox.list().await.map_err(|e| e.to_string())?;
     let dead = outbox.dead_letters().await.map_err(|e| e.to_string())?;
     let mut lines = Vec::new();
-    for item in &waiting {
-        lines.push(if json {
-            json!({"state": "waiting", "key": item.action.key, "channel": item.action.channel,
-                "route": item.action.route, "attempts": item.attempts, "due": item.due,
-                "first_seen": item.first_seen, "last_error": item.last_error})
-            .to_string()
-        } else {
-            format!(
-                "waiting  {}  channel={} route={} attempts={} due={}  {}",
-                item.action.key,
-                item.action.channel,
-                item.action.route,
-                item.attempts,
-                time(item.due),
-                item.last_error
-            )
-        });
+    if json {
+        for item in &waiting {
+            lines.push(
+                json!({"state": "waiting", "key": item.action.key, "channel": item.action.channel,
+                    "route": item.action.route, "attempts": item.attempts, "due": item.due,
+                    "first_seen": item.first_seen, "last_error": item.last_error, "held": item.held})
+                .to_string(),
+            );
+        }
+    } else {
+        lines.extend(waiting_by_channel(&waiting));
     }
     for letter in &dead {
         lines.push(if json {
@@ -182,6 +177,36 @@ async fn list(outbox: &Outbox, json: bool, out: &mut impl Write) -> Result<ExitC
         writeln!(out, "{line}").map_err(|e| format!("stdout: {e}"))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The waiting items as a table, grouped by channel: a heading per channel saying how many wait
+/// and how many of those are held for a digest, then one line per item.
+fn waiting_by_channel(waiting: &[OutboxItem]) -> Vec<String> {
+    let mut channels: Vec<&str> = waiting.iter().map(|i| i.action.channel.as_str()).collect();
+    channels.sort_unstable();
+    channels.dedup();
+    let mut lines = Vec::new();
+    for channel in channels {
+        let items: Vec<&OutboxItem> = waiting.iter().filter(|i| i.action.channel == channel).collect();
+        let held = items.iter().filter(|i| i.held).count();
+        lines.push(format!(
+            "channel {channel}: {} waiting ({held} held for a digest, {} retrying)",
+            items.len(),
+            items.len() - held
+        ));
+        for item in items {
+            let state = if item.held { "held   " } else { "waiting" };
+            lines.push(format!(
+                "  {state}  {}  route={} attempts={} due={}  {}",
+                item.action.key,
+                item.action.route,
+                item.attempts,
+                time(item.due),
+                item.last_error
+            ));
+        }
+    }
+    lines
 }
 
 async fn replay(

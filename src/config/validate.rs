@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 
-use super::{Config, DedupBackend, DedupConfig, Problem, channel_location, route_location};
+use super::{
+    ChannelConfig, ChannelType, Config, DedupBackend, DedupConfig, Problem, channel_location, route_location,
+};
 
 /// What is wrong (the service refuses to start) and what is merely ignored.
 #[derive(Debug, Default)]
@@ -67,9 +69,7 @@ pub fn validate(config: &Config, unresolved: Vec<Problem>) -> Findings {
         if let Some(first) = names.insert(&channel.name, i) {
             f.problem(&at, format!("duplicate channel name (also channels[{first}])"));
         }
-        if channel.rate_per_minute == Some(0) {
-            f.problem(format!("{at}.rate_per_minute"), "must be more than 0 (remove it for the default)");
-        }
+        rate_settings(channel, &at, &mut f);
     }
     let mut route_names: HashMap<&str, usize> = HashMap::new();
     for (i, route) in config.routes.iter().enumerate() {
@@ -89,12 +89,39 @@ pub fn validate(config: &Config, unresolved: Vec<Problem>) -> Findings {
     f
 }
 
+/// The budget and digest settings of one channel.
+fn rate_settings(channel: &ChannelConfig, at: &str, f: &mut Findings) {
+    for (name, value) in [
+        ("rate_per_minute", channel.rate_per_minute),
+        ("rate_per_second", channel.rate_per_second),
+        ("rate_window_secs", channel.rate_window_secs),
+    ] {
+        if value == Some(0) {
+            f.problem(format!("{at}.{name}"), "must be more than 0 (remove it for the default)");
+        }
+    }
+    if channel.block_secs == Some(0) {
+        f.problem(format!("{at}.block_secs"), "must be more than 0 (remove it for the service's penalty)");
+    }
+    let chat = !matches!(channel.kind, ChannelType::Webhook | ChannelType::Log);
+    if channel.digest == Some(true) && !chat {
+        f.problem(
+            format!("{at}.digest"),
+            format!("{} channels send one event per request: digests are for chat channels", channel.kind),
+        );
+    }
+    if channel.digest_template.is_some() && (!chat || channel.digest == Some(false)) {
+        f.warning(format!("{at}.digest_template"), "ignored: this channel sends no digests");
+    }
+}
+
 /// Names end up in idempotency keys (`identity|route|channel`) and log lines.
 fn check_name(name: &str, at: &str, what: &str, f: &mut Findings) {
     if name.trim().is_empty() {
         f.problem(at, format!("a {what} needs a name"));
-    } else if name.chars().any(|c| c == '|' || c.is_whitespace() || c.is_control()) {
-        f.problem(at, format!("a {what} name may not contain `|`, spaces or control characters"));
+    } else if name.chars().any(|c| matches!(c, '|' | '{' | '}') || c.is_whitespace() || c.is_control()) {
+        // Braces would change the hash tag of a channel's budget key on a Redis Cluster.
+        f.problem(at, format!("a {what} name may not contain `|`, braces, spaces or control characters"));
     }
 }
 
@@ -120,6 +147,7 @@ fn server_and_delivery(config: &Config, f: &mut Findings) {
         ("backoff_initial_ms", d.backoff_initial_ms),
         ("backoff_max_ms", d.backoff_max_ms),
         ("max_concurrent_sends", d.max_concurrent_sends as u64),
+        ("digest_max_actions", d.digest_max_actions as u64),
     ] {
         if value == 0 {
             f.problem(format!("delivery.{name}"), "must be more than 0");
@@ -143,6 +171,9 @@ fn server_and_delivery(config: &Config, f: &mut Findings) {
     }
     if config.outbox.max_age_secs == 0 {
         f.problem("outbox.max_age_secs", "must be more than 0");
+    }
+    if config.outbox.take_lease_secs == 0 {
+        f.problem("outbox.take_lease_secs", "must be more than 0");
     }
     messages(config, f);
     if config.outbox.dead_letter_days == 0 {

@@ -47,9 +47,28 @@ impl Dispatcher {
                 Settled::LeftForRetry => report.left_for_retry += 1,
                 Settled::Queued => report.queued += 1,
                 Settled::InFlightElsewhere => report.in_flight_elsewhere += 1,
+                Settled::Held => report.held += 1,
             }
         }
+        if report.held > 0 {
+            report.digests = self.flush_held(&actions, deadline).await;
+        }
         report
+    }
+
+    /// After holding actions: a digest round for each of their channels that has budget now
+    /// (a held action may have joined a backlog while budget was there). Returns the digest
+    /// messages sent.
+    async fn flush_held(&self, actions: &[Action], deadline: Instant) -> usize {
+        let mut channels: Vec<&str> =
+            actions.iter().map(|a| a.channel.as_str()).filter(|c| self.holds_for_digest(c)).collect();
+        channels.sort_unstable();
+        channels.dedup();
+        let mut sent = 0;
+        for channel in channels {
+            sent += self.digest_round(channel, deadline).await.messages;
+        }
+        sent
     }
 
     /// One action: claim, send, settle. Returns how it ended, the attempts made, and whether
@@ -113,6 +132,7 @@ impl Dispatcher {
                     last_error = format!("rate limit of channel {} reached", action.channel);
                     break;
                 }
+                Err(NotSent::Hold) => return (self.hold(action, token).await, attempts, false),
                 Err(NotSent::NoTime) => break,
             }
             attempts += 1;
@@ -129,6 +149,11 @@ impl Dispatcher {
                     );
                     self.release(&action.key, token).await;
                     return (Settled::FailedPermanently, attempts, false);
+                }
+                Outcome::Throttled { reason, after } => {
+                    tracing::warn!(key = %action.key, channel = %action.channel, %reason, attempts, "the service says too fast");
+                    self.throttled(&action.channel, after).await;
+                    last_error = reason;
                 }
                 Outcome::Retry { reason, after } => {
                     let delay = backoff::delay(
@@ -149,6 +174,41 @@ impl Dispatcher {
         (self.leave_for_retry(action, token, attempts, last_error).await, attempts, false)
     }
 
+    /// The channel's budget is spent (or a digest waits): into the outbox, due now, for the
+    /// next digest round; the claim is released (the round claims it again). Without room in
+    /// the outbox, the sender must retry.
+    async fn hold(&self, action: &Action, token: Option<&ClaimToken>) -> Settled {
+        let (Some(outbox), Some(_)) = (&self.outbox, &action.brief) else {
+            // No brief (nothing a digest could say): an ordinary wait for budget.
+            let reason = format!("rate limit of channel {} reached", action.channel);
+            return self.leave_for_retry(action, token, 0, reason).await;
+        };
+        let now = crate::clock::unix_now();
+        let item = OutboxItem {
+            action: action.clone(),
+            attempts: 0,
+            first_seen: now,
+            due: now,
+            last_error: format!("held for a digest: the budget of channel {} is spent", action.channel),
+            held: true,
+        };
+        let settled = match outbox.push(&item).await {
+            Ok(_) => {
+                tracing::info!(key = %action.key, channel = %action.channel, "budget spent: held for a digest");
+                // After the push: a digest round clears the mark before it takes, so it either
+                // takes this item or leaves the mark for the next one.
+                self.budgets.set_backlog(&action.channel, true).await;
+                Settled::Held
+            }
+            Err(err) => {
+                tracing::error!(key = %action.key, error = %err, "outbox unreachable: the sender must retry");
+                Settled::LeftForRetry
+            }
+        };
+        self.release(&action.key, token).await;
+        settled
+    }
+
     /// The deadline came first: queue in the outbox when there is one; release the claim.
     async fn leave_for_retry(
         &self,
@@ -165,8 +225,14 @@ impl Dispatcher {
                     Next::At(due) => due,
                     Next::Dead => now,
                 };
-                let item =
-                    OutboxItem { action: action.clone(), attempts: 1, first_seen: now, due, last_error };
+                let item = OutboxItem {
+                    action: action.clone(),
+                    attempts: 1,
+                    first_seen: now,
+                    due,
+                    last_error,
+                    held: false,
+                };
                 match outbox.push(&item).await {
                     Ok(_) => {
                         tracing::warn!(key = %action.key, channel = %action.channel, due, attempts, "undelivered at the deadline: queued in the outbox");

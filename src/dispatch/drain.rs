@@ -10,13 +10,13 @@ use super::{Dispatcher, DrainReport, NotSent};
 use crate::action::Action;
 use crate::channel::Outcome;
 use crate::dedup::Claim;
-use crate::outbox::{Next, Outbox, OutboxItem, next_due};
+use crate::outbox::{Channels, Next, Outbox, OutboxItem, next_due};
 
 /// The most outbox items one drain takes.
 const DRAIN_BATCH: usize = 200;
 
 #[derive(Debug, Clone, Copy)]
-enum Redelivered {
+pub(super) enum Redelivered {
     Delivered,
     Rescheduled,
     DeadLettered,
@@ -30,7 +30,8 @@ fn no_outbox() -> DrainReport {
 }
 
 impl Dispatcher {
-    /// Delivers the outbox items that are due, within `deadline`; first moves what an older
+    /// Delivers the outbox items that are due, within `deadline`: a digest round for each digest
+    /// channel with budget, then the other channels' items one by one. First moves what an older
     /// version left under untagged keys and expires old dead letters.
     pub async fn drain(&self, deadline: Instant) -> DrainReport {
         let Some(outbox) = &self.outbox else {
@@ -38,7 +39,15 @@ impl Dispatcher {
         };
         let now = crate::clock::unix_now();
         let mut report = self.housekeeping(outbox, now).await;
-        match outbox.take_due(now, DRAIN_BATCH).await {
+        for channel in &self.digest_channels {
+            let round = self.digest_round(channel, deadline).await;
+            report.digests += round.messages;
+            report.in_digests += round.covered;
+            report.delivered += round.covered;
+            report.rescheduled += round.rescheduled;
+            report.dead_lettered += round.dead_lettered;
+        }
+        match outbox.take_due_for(now, DRAIN_BATCH, Channels::Except(&self.digest_channels)).await {
             Ok(items) => self.redeliver_all(outbox, items, deadline, &mut report).await,
             Err(err) => report.error = Some(err.to_string()),
         }
@@ -140,6 +149,7 @@ impl Dispatcher {
             Err(NotSent::RateLimited) => {
                 return self.held_back(action, "the channel's rate limit is used up");
             }
+            Err(NotSent::Hold) => return self.held_back(action, "it waits for the channel's next digest"),
             Err(NotSent::NoTime) => return self.held_back(action, "no time left in this drain"),
         }
         let outcome = self.send_before(channel, action, deadline).await;
@@ -150,28 +160,31 @@ impl Dispatcher {
                 Redelivered::Delivered
             }
             Outcome::Permanent { reason } => self.dead_letter(outbox, item, reason).await,
-            Outcome::Retry { reason, .. } => {
-                let attempts = item.attempts + 1;
-                match next_due(
-                    item.first_seen,
-                    attempts,
-                    &self.timing.outbox_schedule,
-                    self.timing.outbox_max_age,
-                ) {
-                    Next::At(due) => {
-                        tracing::warn!(key = %action.key, due, attempts, error = %reason, "outbox item still failing: rescheduled");
-                        // `reschedule` records the failed round itself (attempts + 1): pass the
-                        // item as it was taken, or each failed drain would count twice.
-                        if let Err(err) = outbox.reschedule(&item, due, &reason).await {
-                            tracing::error!(key = %item.action.key, error = %err, "could not reschedule; it returns when its take lease ends");
-                        }
-                        Redelivered::Rescheduled
-                    }
-                    Next::Dead => {
-                        let reason = format!("gave up after {attempts} attempts: {reason}");
-                        self.dead_letter(outbox, OutboxItem { attempts, ..item }, reason).await
-                    }
+            Outcome::Throttled { reason, after } => {
+                self.throttled(&action.channel, after).await;
+                self.failed_round(outbox, item, reason).await
+            }
+            Outcome::Retry { reason, .. } => self.failed_round(outbox, item, reason).await,
+        }
+    }
+
+    /// A retryable failure of a taken item: rescheduled on the outbox's backoff, or dead.
+    async fn failed_round(&self, outbox: &Outbox, item: OutboxItem, reason: String) -> Redelivered {
+        let attempts = item.attempts + 1;
+        let key = &item.action.key;
+        match next_due(item.first_seen, attempts, &self.timing.outbox_schedule, self.timing.outbox_max_age) {
+            Next::At(due) => {
+                tracing::warn!(%key, due, attempts, error = %reason, "outbox item still failing: rescheduled");
+                // `reschedule` records the failed round itself (attempts + 1): pass the item as
+                // it was taken, or each failed drain would count twice.
+                if let Err(err) = outbox.reschedule(&item, due, &reason).await {
+                    tracing::error!(%key, error = %err, "could not reschedule; it returns when its take lease ends");
                 }
+                Redelivered::Rescheduled
+            }
+            Next::Dead => {
+                let reason = format!("gave up after {attempts} attempts: {reason}");
+                self.dead_letter(outbox, OutboxItem { attempts, ..item }, reason).await
             }
         }
     }
@@ -187,7 +200,7 @@ impl Dispatcher {
         }
     }
 
-    async fn dead_letter(&self, outbox: &Outbox, item: OutboxItem, reason: String) -> Redelivered {
+    pub(super) async fn dead_letter(&self, outbox: &Outbox, item: OutboxItem, reason: String) -> Redelivered {
         tracing::error!(
             key = %item.action.key, channel = %item.action.channel, attempts = item.attempts, %reason,
             "DEAD LETTER: outbox item will not be delivered; see `vodhook outbox list`"

@@ -6,8 +6,13 @@
 //!    or instance → wait for that one to finish (polling the store) until the deadline, so a
 //!    duplicate never answers "delivered" for something that may yet fail. Store unreachable
 //!    → deliver anyway (a duplicate is better than a loss) and say so in the response.
-//! 2. **send** through the channel's token bucket; retry retryable failures with jittered
-//!    exponential backoff (honouring `Retry-After`) while the deadline allows.
+//! 2. **send** within the channel's rate budget (shared by every instance with Redis: the
+//!    `budget` module); retry retryable failures with jittered exponential backoff (honouring
+//!    `Retry-After`) while the deadline allows. A "too fast" reply blocks the channel for the
+//!    service's penalty. A chat channel whose budget is spent, or whose earlier actions wait
+//!    for a digest, **holds** the action in the outbox instead (answering `200`); a digest
+//!    round then sends what waits as few merged messages (`digest`), run by this request
+//!    when it finds budget, and by every drain.
 //! 3. **settle**: delivered → mark done (TTL). Failed permanently (a configuration error) →
 //!    release the claim and log loudly: a redelivery after the fix may send. Still failing at
 //!    the deadline → into the outbox when Redis is configured (the callback answers `200`),
@@ -26,8 +31,8 @@
 
 mod backoff;
 mod callback;
+mod digest;
 mod drain;
-mod ratelimit;
 mod settle;
 
 use std::collections::HashMap;
@@ -36,12 +41,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::action::Action;
+use crate::budget::{Budgets, Mode, Take};
 use crate::channel::{self, Outcome, Sender};
 use crate::config::{ChannelConfig, Config};
 use crate::dedup::DedupStore;
 use crate::outbox::Outbox;
 use crate::route::Router;
-use ratelimit::TokenBucket;
+use crate::store::RedisConn;
 
 /// An attempt with less time than this left is not worth starting.
 const MIN_ATTEMPT: Duration = Duration::from_millis(50);
@@ -62,6 +68,11 @@ pub struct Report {
     pub queued: usize,
     /// Still in flight in another request at the deadline.
     pub in_flight_elsewhere: usize,
+    /// Held in the outbox for a digest: the channel's budget was spent (or a digest waits).
+    pub held: usize,
+    /// Digest messages this request sent (of actions held by it and by others).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub digests: usize,
     /// The dedup store could not be reached: delivered without duplicate protection.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub dedup_unavailable: bool,
@@ -81,6 +92,11 @@ pub struct DrainReport {
     pub delivered: usize,
     pub rescheduled: usize,
     pub dead_lettered: usize,
+    /// Digest messages sent, and the actions they covered (counted in `delivered` too).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub digests: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub in_digests: usize,
     /// Dead letters removed, older than `[outbox] dead_letter_days`.
     #[serde(skip_serializing_if = "is_zero")]
     pub expired: usize,
@@ -105,6 +121,8 @@ enum Settled {
     LeftForRetry,
     Queued,
     InFlightElsewhere,
+    /// In the outbox, waiting for a digest.
+    Held,
 }
 
 /// Timing settings, from `[delivery]`, `[dedup]` and `[outbox]`.
@@ -120,13 +138,17 @@ struct Timing {
     outbox_max_age: u64,
     /// How long dead letters are kept, in seconds.
     dead_letter_keep: i64,
+    digest_max_actions: usize,
 }
 
 /// Runs the actions of each delivery, and drains the outbox.
 pub struct Dispatcher {
     router: Router,
     channels: HashMap<String, ChannelConfig>,
-    buckets: HashMap<String, TokenBucket>,
+    /// The channels that hold actions for digests (chat channels with `digest` on, when there
+    /// is an outbox to hold them in), in configuration order.
+    digest_channels: Vec<String>,
+    budgets: Budgets,
     sender: Sender,
     dedup: DedupStore,
     outbox: Option<Outbox>,
@@ -140,26 +162,31 @@ impl std::fmt::Debug for Dispatcher {
 }
 
 impl Dispatcher {
-    /// The pipeline of a checked configuration: its compiled `router`, the dedup store and the
-    /// outbox (connected on first use, never here: cold starts).
-    pub fn new(config: &Config, router: Router, dedup: DedupStore, outbox: Option<Outbox>) -> Self {
-        let now = Instant::now();
+    /// The pipeline of a checked configuration: its compiled `router`, the dedup store, the
+    /// outbox and the Redis connection rate budgets are shared through (all connected on first
+    /// use, never here: cold starts).
+    pub fn new(
+        config: &Config,
+        router: Router,
+        dedup: DedupStore,
+        outbox: Option<Outbox>,
+        redis: Option<RedisConn>,
+    ) -> Self {
         let channels: HashMap<_, _> = config.channels.iter().map(|c| (c.name.clone(), c.clone())).collect();
-        let buckets = config
-            .channels
-            .iter()
-            .filter_map(|c| {
-                let rate =
-                    c.rate_per_minute.or(channel::default_rate_per_minute(c.kind)).filter(|r| *r > 0)?;
-                Some((c.name.clone(), TokenBucket::per_minute(rate, now)))
-            })
-            .collect();
+        let digest_channels = match &outbox {
+            Some(_) => {
+                config.channels.iter().filter(|c| channel::digests(c)).map(|c| c.name.clone()).collect()
+            }
+            None => Vec::new(),
+        };
+        let take_lease = Duration::from_secs(config.outbox.take_lease_secs.max(1));
         Self {
-            outbox,
+            outbox: outbox.map(|o| o.with_take_lease(take_lease)),
             dedup,
             router,
             channels,
-            buckets,
+            digest_channels,
+            budgets: Budgets::new(config, redis),
             sender: Sender::new(),
             timing: Timing {
                 attempt_timeout: Duration::from_millis(config.delivery.attempt_timeout_ms),
@@ -171,24 +198,48 @@ impl Dispatcher {
                 outbox_schedule: config.outbox.schedule_secs.clone(),
                 outbox_max_age: config.outbox.max_age_secs,
                 dead_letter_keep: i64::from(config.outbox.dead_letter_days) * 86_400,
+                digest_max_actions: config.delivery.digest_max_actions.max(1),
             },
         }
     }
 
-    /// The gate before every attempt, on the callback path and in the drain alike: wait for a
-    /// token of the channel's bucket, then check that an attempt still fits before `deadline`.
+    /// The gate before every single message, on the callback path and in the drain alike: take
+    /// from the channel's budget, then check that an attempt still fits before `deadline`. A
+    /// digest channel holds the action when the budget is spent or a digest waits; another
+    /// channel waits for budget while the deadline allows.
     async fn pace(&self, channel: &str, deadline: Instant) -> Result<(), NotSent> {
-        if let Some(bucket) = self.buckets.get(channel) {
-            match bucket.reserve(Instant::now(), deadline) {
-                Some(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
-                Some(_) => {}
-                None => return Err(NotSent::RateLimited),
+        let digests = self.holds_for_digest(channel);
+        let mode = if digests { Mode::Single } else { Mode::Digest };
+        loop {
+            let wait = match self.budgets.take(channel, mode).await {
+                Take::Granted => break,
+                Take::Backlog => return Err(NotSent::Hold),
+                Take::Wait(wait) | Take::Blocked(wait) => wait,
+            };
+            if digests {
+                return Err(NotSent::Hold);
             }
+            if Instant::now() + wait + MIN_ATTEMPT > deadline {
+                return Err(NotSent::RateLimited);
+            }
+            tokio::time::sleep(wait).await;
         }
         if deadline.saturating_duration_since(Instant::now()) < MIN_ATTEMPT {
             return Err(NotSent::NoTime);
         }
         Ok(())
+    }
+
+    /// Whether `channel`'s actions wait for a digest when its budget is spent.
+    fn holds_for_digest(&self, channel: &str) -> bool {
+        self.digest_channels.iter().any(|c| c == channel)
+    }
+
+    /// The service said "too fast": close the channel for its `Retry-After`, else its penalty.
+    async fn throttled(&self, channel: &str, after: Option<std::time::Duration>) {
+        if let Some(limits) = self.budgets.limits(channel) {
+            self.budgets.block(channel, after.unwrap_or(limits.block)).await;
+        }
     }
 
     /// One attempt with what is left of the deadline (bounded by the attempt timeout); run
@@ -201,8 +252,10 @@ impl Dispatcher {
 
 /// Why an attempt was not started.
 enum NotSent {
-    /// The channel's token bucket has no token before the deadline.
+    /// The channel's budget has nothing before the deadline.
     RateLimited,
+    /// A digest channel's budget is spent (or a digest waits): hold the action for the digest.
+    Hold,
     /// Less than [`MIN_ATTEMPT`] is left.
     NoTime,
 }

@@ -18,6 +18,7 @@ use crate::channel::{self, Message};
 use crate::config::{
     ChannelConfig, Config, ConfigError, Locale, Problem, RouteConfig, channel_location, route_location,
 };
+use crate::digest::{Brief, Digest};
 use crate::event::Event;
 use crate::template::{Builtin, Prepared, RenderError, Target, Templates, locale, sample};
 pub use matcher::Matcher;
@@ -68,15 +69,15 @@ impl Router {
         }
         let languages: Vec<(Locale, Option<String>)> =
             config.channels.iter().map(|c| locale::of_channel(c, &config.messages)).collect();
-        let builtins: Vec<Builtin> = config
-            .channels
-            .iter()
-            .zip(&languages)
-            .map(|(c, (locale, _))| {
-                let (name, source) = channel::builtin_template(c);
-                Builtin { name, source, locale: *locale }
-            })
-            .collect();
+        let mut builtins: Vec<Builtin> = Vec::new();
+        for (c, (locale, _)) in config.channels.iter().zip(&languages) {
+            let (name, source) = channel::builtin_template(c);
+            builtins.push(Builtin { name, source, locale: *locale });
+            if let Some((name, source)) = channel::builtin_digest_template(c).filter(|_| channel::digests(c))
+            {
+                builtins.push(Builtin { name, source, locale: *locale });
+            }
+        }
         match Templates::compile(config, &builtins) {
             Ok(templates) => {
                 Ok((Router { routes, channels: config.channels.clone(), languages, templates }, problems))
@@ -119,7 +120,67 @@ impl Router {
                 }
             }
         }
+        problems.extend(self.check_digest_samples(&prepared));
         problems
+    }
+
+    /// Renders the digest of every digest channel for the sample events, as `check_samples`
+    /// does for single messages.
+    fn check_digest_samples(&self, prepared: &[(&str, Prepared<'_>)]) -> Vec<Problem> {
+        let briefs: Vec<Brief> = prepared.iter().map(|(_, p)| Brief::of(p.summary(), p.failed())).collect();
+        let refs: Vec<&Brief> = briefs.iter().collect();
+        let mut problems = Vec::new();
+        for (index, channel) in self.channels.iter().enumerate() {
+            if !channel::digests(channel) {
+                continue;
+            }
+            let at = match channel.digest_template {
+                Some(_) => format!("{}.digest_template", channel_location(index, &channel.name)),
+                None => channel_location(index, &channel.name),
+            };
+            match self.digest(&channel.name, &refs) {
+                Ok(Some(_)) => {}
+                Ok(None) => problems.push(Problem::new(
+                    at,
+                    "the digest of the two sample events is empty or too large for one message",
+                )),
+                Err(message) => problems.push(Problem::new(
+                    at,
+                    format!("the digest fails to render on the sample events: {message}"),
+                )),
+            }
+        }
+        problems
+    }
+
+    /// The body of one digest message naming `briefs` on `channel`; `Ok(None)` when they do not
+    /// fit in one message (or render nothing). An error names what failed to render.
+    pub fn digest(&self, channel: &str, briefs: &[&Brief]) -> Result<Option<Value>, String> {
+        let index = self
+            .channels
+            .iter()
+            .position(|c| c.name == channel)
+            .ok_or_else(|| format!("channel {channel:?} is not configured"))?;
+        let channel = &self.channels[index];
+        let (builtin, _) = channel::builtin_digest_template(channel)
+            .ok_or_else(|| format!("{} channels send no digests", channel.kind))?;
+        let (locale, offset) = &self.languages[index];
+        let target = Target {
+            channel,
+            markup: channel::markup(channel),
+            builtin,
+            locale: *locale,
+            utc_offset: offset.as_deref(),
+        };
+        let digest = Digest::of(briefs);
+        let (headline, text) = self.templates.render_digest(&target, &digest)?;
+        let text = channel::DigestText {
+            headline: &headline,
+            text: &text,
+            all_ok: digest.ok_count == digest.count,
+            any_failed: digest.failed_count > 0,
+        };
+        Ok(channel::digest_message(channel, &text))
     }
 
     /// The body of the action sending `prepared`'s event to channel `index` through `route`.
@@ -176,6 +237,8 @@ impl Router {
                     channel: channel.name.clone(),
                     channel_type: channel.kind,
                     payload,
+                    brief: channel::digests(channel)
+                        .then(|| Brief::of(prepared.summary(), prepared.failed())),
                 });
             }
             if !route.config.continue_matching {

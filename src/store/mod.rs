@@ -1,5 +1,5 @@
 //! The Redis connection every shared piece of state uses: the dedup store, the outbox, the
-//! replay guard (and, as they come, rate budgets and digests). One lazily made connection per
+//! replay guard and the rate budgets. One lazily made connection per
 //! process, to one endpoint or to a Redis Cluster, plain or over TLS ([`connect`]); one error
 //! type that says what failed ([`error`]), credentials scrubbed from every message; and the
 //! helpers to run Lua scripts.
@@ -12,6 +12,8 @@
 //!
 //! - `<prefix>dedup:<action key>`: one key per action; each dedup script touches one key.
 //! - `<prefix>sig:<family>:<signature>`: the replay guard, one key per signature and script.
+//! - `<prefix>{budget:<channel>}:window`: a chat channel's rate budget, one key per channel and
+//!   script (tagged so that a budget stays one key in one slot whatever else joins it later).
 //! - `<prefix>{outbox}:items`, `:due`, `:dead`, `:dead_at`: the outbox. Its scripts move an
 //!   action between these keys atomically, so they share the hash tag `{outbox}` and live in one
 //!   slot (on one node: the outbox is small, and what drains it is one script at a time).

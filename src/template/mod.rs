@@ -49,6 +49,7 @@ use serde_json::Value;
 use crate::config::{
     ChannelConfig, Config, ConfigError, Locale, Problem, RouteConfig, channel_location, route_location,
 };
+use crate::digest::Digest;
 use crate::event::{Event, Summary, TaskStatus};
 use crate::text;
 pub use markup::{Markup, code, escape};
@@ -81,6 +82,25 @@ pub const VARIABLES: [&str; 24] = [
     "utc_offset",
 ];
 
+/// The variables a digest template sees: the fields of a digest (`count`, `failed_count`,
+/// `ok_count`, `other_count`, `marker`, `groups`: each with `count`, `status`, `ok`, `failed`,
+/// `node`, `error_code`, `error_message` and `items`, the briefs: `title`, `task_id`,
+/// `video_id`, `status`, `event_type`, `event_time`, ...) and the channel's.
+pub const DIGEST_VARIABLES: [&str; 12] = [
+    "count",
+    "failed_count",
+    "ok_count",
+    "other_count",
+    "marker",
+    "groups",
+    "headline",
+    "channel",
+    "channel_type",
+    "markup",
+    "locale",
+    "utc_offset",
+];
+
 /// A message that failed on an event (only user templates can fail: the built-in ones are
 /// rendered against sample events by the tests and by every configuration check).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -99,6 +119,8 @@ pub struct Templates {
     routes: HashMap<String, Compiled>,
     /// Channel name → its template, for channels that have one.
     channels: HashMap<String, Compiled>,
+    /// Channel name → its digest template, for channels that have one.
+    digests: HashMap<String, Compiled>,
 }
 
 #[derive(Debug, Clone)]
@@ -114,6 +136,7 @@ const HEADLINE: &str = "builtin:headline";
 /// would make every channel's message too large to send).
 pub const MAX_HEADLINE_CHARS: usize = 200;
 const PLAIN: &str = "builtin:plain";
+const DIGEST_HEADLINE: &str = "builtin:digest-headline";
 
 /// A built-in template to compile: its name and source, for a channel whose messages are in
 /// `locale`.
@@ -149,7 +172,11 @@ impl Templates {
         locales.extend(builtins.iter().map(|b| b.locale));
         locales.sort_by_key(|l| *l as usize);
         locales.dedup();
-        let shared = [(HEADLINE, defaults::HEADLINE), (PLAIN, defaults::PLAIN)];
+        let shared = [
+            (HEADLINE, defaults::HEADLINE),
+            (PLAIN, defaults::PLAIN),
+            (DIGEST_HEADLINE, defaults::DIGEST_HEADLINE),
+        ];
         let wanted = shared
             .iter()
             .flat_map(|&(name, source)| locales.iter().map(move |&locale| Builtin { name, source, locale }))
@@ -166,32 +193,47 @@ impl Templates {
                 problems.push(Problem::new(builtin.name, message));
             }
         }
+        let globals: Vec<String> = env.globals().map(|(k, _)| k.to_owned()).collect();
         let known: BTreeSet<String> =
-            VARIABLES.iter().map(|v| v.to_string()).chain(env.globals().map(|(k, _)| k.to_owned())).collect();
-        let mut compile = |name: String, source: &str, at: String| -> Option<Compiled> {
-            if let Err(err) = env.add_template_owned(name.clone(), source.to_owned()) {
-                problems.push(Problem::new(at, format!("template does not compile: {err}")));
-                return None;
-            }
-            let template = env.get_template(&name).ok()?;
-            let used = template.undeclared_variables(false);
-            let mut unknown: Vec<&str> =
-                used.iter().filter(|v| !known.contains(*v)).map(String::as_str).collect();
-            if !unknown.is_empty() {
-                unknown.sort_unstable();
-                problems.push(Problem::new(
-                    at,
-                    format!("unknown variable(s) {} (known: {})", unknown.join(", "), VARIABLES.join(", ")),
-                ));
-            }
-            Some(Compiled { needs_event: used.contains("event"), name })
-        };
+            VARIABLES.iter().map(|v| v.to_string()).chain(globals.clone()).collect();
+        let digest_known: BTreeSet<String> =
+            DIGEST_VARIABLES.iter().map(|v| v.to_string()).chain(globals).collect();
+        let mut compile =
+            |name: String, source: &str, at: String, known: &BTreeSet<String>| -> Option<Compiled> {
+                if let Err(err) = env.add_template_owned(name.clone(), source.to_owned()) {
+                    problems.push(Problem::new(at, format!("template does not compile: {err}")));
+                    return None;
+                }
+                let template = env.get_template(&name).ok()?;
+                let used = template.undeclared_variables(false);
+                let mut unknown: Vec<&str> =
+                    used.iter().filter(|v| !known.contains(*v)).map(String::as_str).collect();
+                if !unknown.is_empty() {
+                    unknown.sort_unstable();
+                    let listed: Vec<&str> = known.iter().map(String::as_str).collect();
+                    problems.push(Problem::new(
+                        at,
+                        format!("unknown variable(s) {} (known: {})", unknown.join(", "), listed.join(", ")),
+                    ));
+                }
+                Some(Compiled { needs_event: used.contains("event"), name })
+            };
         let mut channels = HashMap::new();
         for (i, channel) in config.channels.iter().enumerate() {
             if let Some(source) = &channel.template {
                 let at = format!("{}.template", channel_location(i, &channel.name));
-                if let Some(compiled) = compile(format!("channel:{}", channel.name), source, at) {
+                if let Some(compiled) = compile(format!("channel:{}", channel.name), source, at, &known) {
                     channels.insert(channel.name.clone(), compiled);
+                }
+            }
+        }
+        let mut digests = HashMap::new();
+        for (i, channel) in config.channels.iter().enumerate() {
+            if let Some(source) = &channel.digest_template {
+                let at = format!("{}.digest_template", channel_location(i, &channel.name));
+                if let Some(compiled) = compile(format!("digest:{}", channel.name), source, at, &digest_known)
+                {
+                    digests.insert(channel.name.clone(), compiled);
                 }
             }
         }
@@ -199,13 +241,13 @@ impl Templates {
         for (i, route) in config.routes.iter().enumerate() {
             if let Some(source) = &route.template {
                 let at = format!("{}.template", route_location(i, &route.name));
-                if let Some(compiled) = compile(format!("route:{}", route.name), source, at) {
+                if let Some(compiled) = compile(format!("route:{}", route.name), source, at, &known) {
                     routes.insert(route.name.clone(), compiled);
                 }
             }
         }
         if problems.is_empty() {
-            Ok(Templates { env, routes, channels })
+            Ok(Templates { env, routes, channels, digests })
         } else {
             Err(ConfigError::new(problems))
         }
@@ -292,6 +334,39 @@ impl Templates {
         };
         let rendered = template.render(ctx).map_err(|e| RenderError::new(route, channel, e.to_string()))?;
         Ok(rendered.trim_matches('\n').to_owned())
+    }
+
+    /// The headline and text of a digest for `target` (whose `builtin` names the channel's
+    /// built-in digest template), in the target's markup.
+    pub fn render_digest(
+        &self,
+        target: &Target<'_>,
+        digest: &Digest<'_>,
+    ) -> Result<(String, String), String> {
+        let channel = target.channel;
+        let base = minijinja::Value::from_serialize(digest);
+        let ctx = context! {
+            channel => channel.name.as_str(),
+            channel_type => channel.kind.as_str(),
+            markup => target.markup.as_str(),
+            locale => target.locale.as_str(),
+            utc_offset => target.utc_offset,
+            ..base
+        };
+        let headline = self
+            .env
+            .get_template(&locale::template_name(DIGEST_HEADLINE, target.locale))
+            .and_then(|t| t.render(ctx.clone()))
+            .map(|h| text::truncate_chars(&text::one_line(h.trim()), MAX_HEADLINE_CHARS))
+            .map_err(|e| e.to_string())?;
+        let name = match self.digests.get(&channel.name) {
+            Some(compiled) => compiled.name.clone(),
+            None => locale::template_name(target.builtin, target.locale).into_owned(),
+        };
+        let template = self.env.get_template(&name).map_err(|e| e.to_string())?;
+        let ctx = context! { headline => headline.as_str(), ..ctx };
+        let rendered = template.render(ctx).map_err(|e| e.to_string())?;
+        Ok((headline, rendered.trim_matches('\n').to_owned()))
     }
 
     fn select(&self, target: &Target<'_>, route: &RouteConfig) -> Result<Compiled, String> {
@@ -447,17 +522,8 @@ mod tests {
 
     fn channel(kind: ChannelType) -> ChannelConfig {
         ChannelConfig {
-            name: kind.as_str().to_owned(),
-            kind,
             url: Some(Secret::new("https://example.com/hook")),
-            secret: None,
-            headers: Default::default(),
-            template: None,
-            rate_per_minute: None,
-            msg_type: None,
-            max_body_bytes: None,
-            locale: None,
-            utc_offset: None,
+            ..ChannelConfig::new(kind.as_str(), kind)
         }
     }
 

@@ -47,10 +47,49 @@ pub enum Behaviour {
     ConfigError,
     /// HTTP 503.
     ServerError,
-    /// Wait this long, then accept.
+    /// Wait this long, then accept. A request whose client hangs up meanwhile is not taken (the
+    /// server drops it unanswered, unrecorded).
     Delay(Duration),
     /// Never answer (until the stand-in is dropped): drives the sender's timeout.
     Hang,
+}
+
+/// A service's rate and size limits, enforced like the real robot on what passes the checks:
+/// never more than `per_window` messages in any `window` (and `per_second` in any second),
+/// counted when they arrive; the request over the limit gets the service's "too fast" reply and
+/// blocks the robot for `block` (every request meanwhile gets it too); a body over `max_body`
+/// bytes is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub per_window: Option<usize>,
+    pub window: Duration,
+    pub per_second: Option<usize>,
+    pub block: Duration,
+    pub max_body: Option<usize>,
+}
+
+impl Limits {
+    /// The documented limits: DingTalk 20 a minute then a 10-minute block, bodies up to 20,000
+    /// bytes; WeCom 20 a minute; Feishu 100 a minute and 5 a second, bodies up to 20 KB;
+    /// Slack 1 a second (429 with `Retry-After`).
+    pub fn real(kind: ChannelType) -> Limits {
+        let minute = Duration::from_secs(60);
+        let (per_window, per_second, block, max_body) = match kind {
+            ChannelType::Dingtalk => (Some(20), None, Duration::from_secs(600), Some(20_000)),
+            ChannelType::Wecom => (Some(20), None, minute, None),
+            ChannelType::Feishu => (Some(100), Some(5), minute, Some(20_000)),
+            ChannelType::Slack => (None, Some(1), Duration::from_secs(SLACK_RETRY_AFTER), None),
+            _ => (None, None, minute, None),
+        };
+        Limits { per_window, window: minute, per_second, block, max_body }
+    }
+}
+
+/// What the limits saw: arrival times of accepted messages, and the block.
+#[derive(Debug, Default)]
+struct Meter {
+    arrivals: VecDeque<std::time::Instant>,
+    blocked_until: Option<std::time::Instant>,
 }
 
 pub const SLACK_RETRY_AFTER: u64 = 7;
@@ -65,6 +104,8 @@ pub enum Verdict {
     Answered(Behaviour),
     /// Failed a check (token, signature, timestamp, body); the reason says which.
     Rejected(String),
+    /// Over the service's rate limit (or while the robot is blocked for it).
+    OverLimit,
 }
 
 /// One request as the stand-in saw it.
@@ -90,6 +131,8 @@ struct Shared {
     /// Requests being answered right now, and the most there ever were at once.
     in_flight: AtomicUsize,
     peak: AtomicUsize,
+    limits: Option<Limits>,
+    meter: Mutex<Meter>,
 }
 
 /// What a stand-in was told to do and what it saw.
@@ -109,6 +152,15 @@ pub struct StandIn {
 impl StandIn {
     /// Starts a stand-in for `kind` (any type but `log`) with a fresh token and secret.
     pub async fn start(kind: ChannelType) -> StandIn {
+        Self::start_with(kind, None).await
+    }
+
+    /// [`StandIn::start`], enforcing `limits` as the real service does.
+    pub async fn start_limited(kind: ChannelType, limits: Limits) -> StandIn {
+        Self::start_with(kind, Some(limits)).await
+    }
+
+    async fn start_with(kind: ChannelType, limits: Option<Limits>) -> StandIn {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
         let port = listener.local_addr().expect("local address").port();
         let base = format!("http://127.0.0.1:{port}");
@@ -139,6 +191,8 @@ impl StandIn {
             stop: stopped.clone(),
             in_flight: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
+            limits,
+            meter: Mutex::new(Meter::default()),
         });
         let app = axum::Router::new().fallback(handle).with_state(shared.clone());
         let mut shutdown = stopped;
@@ -149,6 +203,11 @@ impl StandIn {
             let _ = server.await;
         });
         StandIn { kind, url, shared, stop }
+    }
+
+    /// The requests being answered right now (a delayed one counts from its arrival).
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::SeqCst)
     }
 
     /// The most requests this stand-in was answering at once.
@@ -224,6 +283,11 @@ impl StandIn {
         self.requests().into_iter().filter(|r| r.verdict == Verdict::Accepted).collect()
     }
 
+    /// The requests that came over the rate limit (or while blocked for it).
+    pub fn over_limit(&self) -> usize {
+        self.requests().iter().filter(|r| r.verdict == Verdict::OverLimit).count()
+    }
+
     /// Why each rejected request was rejected.
     pub fn rejected(&self) -> Vec<String> {
         self.requests()
@@ -274,6 +338,12 @@ async fn answer(shared: &Shared, method: Method, uri: Uri, headers: HeaderMap, b
         shared.record(request);
         return reply;
     }
+    if let Some(refusal) = shared.enforce(&request) {
+        let (verdict, reply) = *refusal;
+        request.verdict = verdict;
+        shared.record(request);
+        return reply;
+    }
     let behaviour = {
         let mut state = shared.lock();
         state.next.pop_front().unwrap_or_else(|| state.behaviour.clone())
@@ -311,6 +381,48 @@ impl Shared {
 
     fn record(&self, request: Request) {
         self.lock().requests.push(request);
+    }
+
+    /// The service's limits on a request that passed the checks: its size, then the block,
+    /// then the windows. `None`: within them (and counted).
+    fn enforce(&self, request: &Request) -> Option<Box<(Verdict, Response)>> {
+        let limits = self.limits?;
+        if let Some(max) = limits.max_body
+            && request.body.len() > max
+        {
+            let reply = match self.kind {
+                ChannelType::Dingtalk => ok_json(
+                    json!({"errcode": 460101, "errmsg": format!("message too long, exceed {max} bytes")}),
+                ),
+                _ => ok_json(json!({"code": 9499, "data": {}, "msg": "request body too large"})),
+            };
+            return Some(Box::new((
+                Verdict::Rejected(format!("body of {} bytes", request.body.len())),
+                reply,
+            )));
+        }
+        let now = std::time::Instant::now();
+        let mut meter = self.meter.lock().unwrap_or_else(|e| e.into_inner());
+        let blocked = meter.blocked_until.is_some_and(|until| until > now);
+        let inside =
+            |span: Duration| meter.arrivals.iter().filter(|t| now.duration_since(**t) < span).count();
+        let over = limits.per_window.is_some_and(|n| inside(limits.window) >= n)
+            || limits.per_second.is_some_and(|n| inside(Duration::from_secs(1)) >= n);
+        if blocked || over {
+            if !blocked {
+                meter.blocked_until = Some(now + limits.block);
+            }
+            return Some(Box::new((Verdict::OverLimit, behaviour_reply(self.kind, &Behaviour::RateLimit))));
+        }
+        meter.arrivals.push_back(now);
+        while meter
+            .arrivals
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > limits.window.max(Duration::from_secs(1)))
+        {
+            meter.arrivals.pop_front();
+        }
+        None
     }
 }
 

@@ -248,6 +248,11 @@ impl Vodhook {
         self.wait_for_records("request done", n).into_iter().map(|r| r["fields"].clone()).collect()
     }
 
+    /// Sends SIGKILL and waits: a crash.
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+
     /// Sends SIGTERM (what Function Compute sends on scale-in), without waiting.
     pub fn terminate(&mut self) {
         self.process.sigterm();

@@ -20,6 +20,10 @@ pub const TABLE: Table = Table {
         ("Event time", "事件时间"),
         ("Nodes", "节点"),
         (":", "："),
+        // Digests: "❌ VOD 汇总：287 个事件 · 285 个失败 · 2 个完成".
+        ("VOD digest", "VOD 汇总"),
+        ("events", "个事件"),
+        ("other", "个其他"),
     ],
     statuses: &[("Succeed", "成功"), ("Failed", "失败")],
     units: ["天", "小时", "分", "秒"],

@@ -1,0 +1,309 @@
+//! Digest rounds: the actions held for a chat channel (its budget was spent), sent as few merged
+//! messages as the service's size limit allows, when budget is back. Whoever finds budget and
+//! waiting actions first runs a round: a callback that just held or joined a backlog, and every
+//! drain (the FC timer, the Lambda schedule), so a burst drains within about a minute even where
+//! instances are frozen between requests.
+//!
+//! # One round
+//!
+//! 1. **Peek** at the budget: spent or blocked → nothing to do (no item is touched).
+//! 2. **Clear the backlog mark**, then **take** the channel's due items from the outbox (leased
+//!    for `[outbox] take_lease_secs`, as a drain takes: two rounds never get the same item). The
+//!    order matters: an instance holding an action pushes it first and marks second, so a
+//!    round either takes it or leaves the mark for the next round.
+//! 3. **Claim** each item's action in the dedup store, like every send. Done already (a
+//!    duplicate callback got through) → dropped from the outbox; held by someone else → left.
+//! 4. **Cut** the claimed actions, grouped, into messages: each the largest run of actions whose
+//!    digest fits the service's limit whole (a digest is never cut short: every action it names
+//!    counts as delivered). One action alone goes as its own message, exactly as it would have.
+//! 5. For each message: **take** one message of budget (none left → the rest go back, due now,
+//!    and the mark is set again), send, and settle every action it covers: delivered → each
+//!    marked done in the dedup store once and removed from the outbox; "too fast" → the channel
+//!    is blocked and everything goes back; another failure → a failed round for each (its outbox
+//!    schedule, or the dead letters).
+//!
+//! # Exactly once, when an instance dies mid-digest
+//!
+//! What a round holds while it runs: the take lease on each item (the outbox) and a claim on
+//! each action (the dedup store, `[dedup] lease_ms`). Neither is released by a dead instance;
+//! both expire. So:
+//!
+//! - Died before sending, or while the request was in flight and the service never answered
+//!   it: the claims and take leases run out, the items are due again, and the next round sends
+//!   them — nothing is lost.
+//! - Died after the service accepted the digest but before its actions were marked done (one
+//!   Redis round trip): the next round sends them again. This is the one window in which an
+//!   event can reach a channel twice; chat services accept no idempotency key that would close
+//!   it. Nothing that vodhook saw accepted is ever sent again: once marked done, a duplicate
+//!   callback or a later round finds `AlreadyDone` and sends nothing.
+//! - A round that overruns its take lease may meet a second round on the same items: the claims
+//!   keep them apart (an action claimed by another is left out of this round's digest).
+
+use std::time::Instant;
+
+use futures_util::stream::{self, StreamExt};
+use serde_json::Value;
+
+use super::{Dispatcher, MIN_ATTEMPT};
+use crate::action::Action;
+use crate::budget::{Mode, Take};
+use crate::channel::Outcome;
+use crate::config::ChannelConfig;
+use crate::dedup::{Claim, ClaimToken};
+use crate::digest::{Brief, grouped_order};
+use crate::outbox::{Channels, Next, Outbox, OutboxItem, next_due};
+
+/// What one digest round did.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Round {
+    /// Messages sent (digests, and single actions a round sent on their own).
+    pub messages: usize,
+    /// Actions those messages covered.
+    pub covered: usize,
+    pub rescheduled: usize,
+    pub dead_lettered: usize,
+}
+
+/// A taken item and the claim on its action (`None`: the dedup store was unreachable).
+struct Entry {
+    item: OutboxItem,
+    token: Option<ClaimToken>,
+}
+
+impl Entry {
+    fn key(&self) -> &str {
+        &self.item.action.key
+    }
+}
+
+/// How sending one message of a round ended.
+enum Step {
+    /// Go on with the next message.
+    Next,
+    /// Stop the round: the rest goes back.
+    Stop,
+}
+
+impl Dispatcher {
+    /// One digest round for `channel`, within `deadline` (see the module documentation).
+    pub(super) async fn digest_round(&self, channel: &str, deadline: Instant) -> Round {
+        let mut round = Round::default();
+        let (Some(outbox), Some(config)) = (&self.outbox, self.channels.get(channel)) else {
+            return round;
+        };
+        if !self.budgets.take(channel, Mode::Peek).await.open() {
+            return round;
+        }
+        self.budgets.set_backlog(channel, false).await;
+        let names = [channel.to_owned()];
+        let limit = self.timing.digest_max_actions;
+        let items = match outbox.take_due_for(crate::clock::unix_now(), limit, Channels::Only(&names)).await {
+            Ok(items) => items,
+            Err(err) => {
+                tracing::warn!(channel, error = %err, "could not take the actions waiting for a digest");
+                self.budgets.set_backlog(channel, true).await;
+                return round;
+            }
+        };
+        if items.is_empty() {
+            return round;
+        }
+        let more_waiting = items.len() >= limit;
+        let entries = self.claim_all(outbox, items).await;
+        let entries = grouped_order(entries, |e| e.item.action.brief.as_ref().unwrap_or(&NO_BRIEF));
+        let mut rest: &[Entry] = &entries;
+        while !rest.is_empty() {
+            let (n, body) = self.next_message(channel, rest);
+            let (now, next) = rest.split_at(n);
+            match self.send_message(outbox, config, now, body, deadline, &mut round).await {
+                Step::Next => rest = next,
+                Step::Stop => break,
+            }
+        }
+        if !rest.is_empty() {
+            self.put_back(outbox, channel, rest).await;
+        } else if more_waiting {
+            self.budgets.set_backlog(channel, true).await;
+        }
+        round
+    }
+
+    /// Claims every item's action; drops those done meanwhile, leaves those claimed elsewhere.
+    async fn claim_all(&self, outbox: &Outbox, items: Vec<OutboxItem>) -> Vec<Entry> {
+        let claims: Vec<_> = items
+            .into_iter()
+            .map(|item| async move {
+                let claim = self.dedup.claim(&item.action.key, self.timing.lease).await;
+                (item, claim)
+            })
+            .collect();
+        let claimed: Vec<_> =
+            stream::iter(claims).buffer_unordered(self.timing.max_concurrent_sends).collect().await;
+        let mut entries = Vec::with_capacity(claimed.len());
+        for (item, claim) in claimed {
+            match claim {
+                Ok(Claim::Acquired(token)) => entries.push(Entry { item, token: Some(token) }),
+                Ok(Claim::AlreadyDone) => {
+                    tracing::info!(key = %item.action.key, "held action was delivered meanwhile: dropped");
+                    if let Err(err) = outbox.complete(&item.action.key).await {
+                        tracing::warn!(key = %item.action.key, error = %err, "could not drop it from the outbox");
+                    }
+                }
+                Ok(Claim::InFlight) => {} // another round has it; back after the take lease
+                Err(err) => {
+                    tracing::warn!(key = %item.action.key, error = %err, "dedup store unreachable: sending without duplicate protection");
+                    entries.push(Entry { item, token: None });
+                }
+            }
+        }
+        entries
+    }
+
+    /// How many of `rest` the next message covers, and its body: the largest run of briefs
+    /// whose digest fits whole (binary search on the run's length), else the first action's
+    /// own message.
+    fn next_message(&self, channel: &str, rest: &[Entry]) -> (usize, Value) {
+        let own = (1, rest[0].item.action.payload.clone());
+        let briefs: Vec<&Brief> = rest.iter().map_while(|e| e.item.action.brief.as_ref()).collect();
+        if briefs.len() < 2 {
+            return own;
+        }
+        let fits = |n: usize| match self.router.digest(channel, &briefs[..n]) {
+            Ok(body) => body,
+            Err(err) => {
+                tracing::error!(channel, error = %err, "the digest does not render: sending actions on their own");
+                None
+            }
+        };
+        if let Some(body) = fits(briefs.len()) {
+            return (briefs.len(), body);
+        }
+        let (mut lo, mut hi, mut best) = (2, briefs.len() - 1, None);
+        while lo <= hi {
+            let mid = lo + (hi - lo) / 2;
+            match fits(mid) {
+                Some(body) => {
+                    best = Some((mid, body));
+                    lo = mid + 1;
+                }
+                None => hi = mid - 1,
+            }
+        }
+        best.unwrap_or(own)
+    }
+
+    /// Sends one message of a round covering `entries`, and settles them.
+    async fn send_message(
+        &self,
+        outbox: &Outbox,
+        config: &ChannelConfig,
+        entries: &[Entry],
+        body: Value,
+        deadline: Instant,
+        round: &mut Round,
+    ) -> Step {
+        if deadline.saturating_duration_since(Instant::now()) < MIN_ATTEMPT {
+            return Step::Stop;
+        }
+        if self.budgets.take(&config.name, Mode::Digest).await != Take::Granted {
+            return Step::Stop;
+        }
+        let first = &entries[0].item.action;
+        let message = Action {
+            key: format!("digest|{}", first.key),
+            event: first.event.clone(),
+            route: first.route.clone(),
+            channel: config.name.clone(),
+            channel_type: config.kind,
+            payload: body,
+            brief: None,
+        };
+        match self.send_before(config, &message, deadline).await {
+            Outcome::Delivered => {
+                self.settle_delivered(outbox, entries).await;
+                tracing::info!(channel = %config.name, actions = entries.len(), "digest delivered");
+                round.messages += 1;
+                round.covered += entries.len();
+                Step::Next
+            }
+            Outcome::Throttled { reason, after } => {
+                tracing::warn!(channel = %config.name, %reason, "the service says too fast: the digest waits");
+                self.throttled(&config.name, after).await;
+                Step::Stop
+            }
+            Outcome::Retry { reason, .. } => {
+                tracing::warn!(channel = %config.name, actions = entries.len(), %reason, "digest not delivered: rescheduled");
+                for entry in entries {
+                    self.fail_round(outbox, entry, &reason, round).await;
+                }
+                Step::Stop
+            }
+            Outcome::Permanent { reason } => {
+                for entry in entries {
+                    self.dead_letter(outbox, entry.item.clone(), reason.clone()).await;
+                    self.release(entry.key(), entry.token.as_ref()).await;
+                    round.dead_lettered += 1;
+                }
+                Step::Next
+            }
+        }
+    }
+
+    /// Every action of a delivered digest: marked done once, then out of the outbox.
+    async fn settle_delivered(&self, outbox: &Outbox, entries: &[Entry]) {
+        let marks: Vec<_> = entries.iter().map(|e| self.complete(e.key(), e.token.as_ref())).collect();
+        let _: Vec<bool> =
+            stream::iter(marks).buffer_unordered(self.timing.max_concurrent_sends).collect().await;
+        let keys: Vec<&str> = entries.iter().map(Entry::key).collect();
+        if let Err(err) = outbox.complete_all(&keys).await {
+            tracing::warn!(error = %err, "could not remove delivered actions from the outbox; the next round drops them");
+        }
+    }
+
+    /// A failed round for one action of a digest that was not delivered.
+    async fn fail_round(&self, outbox: &Outbox, entry: &Entry, reason: &str, round: &mut Round) {
+        let item = &entry.item;
+        let attempts = item.attempts + 1;
+        match next_due(item.first_seen, attempts, &self.timing.outbox_schedule, self.timing.outbox_max_age) {
+            Next::At(due) => {
+                if let Err(err) = outbox.reschedule(item, due, reason).await {
+                    tracing::error!(key = %item.action.key, error = %err, "could not reschedule; it returns when its take lease ends");
+                }
+                round.rescheduled += 1;
+            }
+            Next::Dead => {
+                let reason = format!("gave up after {attempts} attempts: {reason}");
+                self.dead_letter(outbox, OutboxItem { attempts, ..item.clone() }, reason).await;
+                round.dead_lettered += 1;
+            }
+        }
+        self.release(entry.key(), entry.token.as_ref()).await;
+    }
+
+    /// What a round could not send: due again now, claims released, the backlog marked.
+    async fn put_back(&self, outbox: &Outbox, channel: &str, entries: &[Entry]) {
+        let keys: Vec<&str> = entries.iter().map(Entry::key).collect();
+        if let Err(err) = outbox.untake(&keys, crate::clock::unix_now()).await {
+            tracing::warn!(channel, error = %err, "could not put held actions back; they return when their take lease ends");
+        }
+        for entry in entries {
+            self.release(entry.key(), entry.token.as_ref()).await;
+        }
+        self.budgets.set_backlog(channel, true).await;
+    }
+}
+
+/// Stands in for the brief of an action made before digests (it is sent on its own).
+static NO_BRIEF: Brief = Brief {
+    event_type: String::new(),
+    status: String::new(),
+    ok: false,
+    failed: false,
+    title: None,
+    video_id: None,
+    task_id: None,
+    event_time: None,
+    node: None,
+    error_code: None,
+    error_message: None,
+};
