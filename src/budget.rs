@@ -23,7 +23,8 @@
 //!
 //! Without Redis (or while it cannot be reached) each instance keeps the same kind of window in
 //! memory: pacing per instance, as before shared budgets; N instances may then send N times the
-//! limit, and the README says so.
+//! limit, and the README says so. After a failed call the shared budgets are left alone for
+//! [`STORE_RETRY`], so an unreachable Redis costs one timeout, not one per message.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
@@ -34,6 +35,9 @@ use std::time::{Duration, Instant};
 use crate::channel::{self, ServiceLimits};
 use crate::config::{ChannelConfig, Config};
 use crate::store::{RedisConn, StoreError, eval, millis};
+
+/// After the budget store failed, this instance's own windows decide for this long.
+pub const STORE_RETRY: Duration = Duration::from_secs(5);
 
 /// One channel's limits, windows widened by the margin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +190,8 @@ pub struct Budgets {
     /// Makes every counted member unique across instances.
     instance: u64,
     counter: AtomicU64,
+    /// Until when the shared budgets are skipped (the store failed).
+    store_down_until: Mutex<Option<Instant>>,
 }
 
 struct Channel {
@@ -218,7 +224,7 @@ impl Budgets {
             .collect();
         // Unique, not secret: std's randomly keyed hasher (as the dedup store's claim tokens).
         let instance = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
-        Self { channels, redis, instance, counter: AtomicU64::new(0) }
+        Self { channels, redis, instance, counter: AtomicU64::new(0), store_down_until: Mutex::new(None) }
     }
 
     /// The limits of `channel`, `None` when it has none.
@@ -235,15 +241,22 @@ impl Budgets {
     /// cannot be reached, this instance's own window decides (and says so in the log).
     pub async fn take(&self, channel: &str, mode: Mode) -> Take {
         let Some(state) = self.channels.get(channel) else { return Take::Granted };
-        if let (Some(redis), Some(key)) = (&self.redis, &state.key) {
+        if let (Some(redis), Some(key)) = (&self.redis, &state.key)
+            && self.store_up()
+        {
             match self.take_shared(redis, key, &state.limits, mode).await {
                 Ok(take) => return take,
                 Err(err) => {
+                    *lock(&self.store_down_until) = Some(Instant::now() + STORE_RETRY);
                     tracing::warn!(channel, error = %err, "rate budget store unreachable: pacing this instance alone");
                 }
             }
         }
         lock(&state.local).take(&state.limits, mode, Instant::now())
+    }
+
+    fn store_up(&self) -> bool {
+        lock(&self.store_down_until).is_none_or(|until| Instant::now() >= until)
     }
 
     async fn take_shared(
@@ -308,8 +321,8 @@ impl Budgets {
     }
 }
 
-fn lock(window: &Mutex<LocalWindow>) -> std::sync::MutexGuard<'_, LocalWindow> {
-    window.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+fn lock<T>(value: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    value.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The same sliding log in this instance's memory.

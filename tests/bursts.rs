@@ -118,7 +118,7 @@ async fn done_when_a_burst_of_300_failures_reaches_one_robot_within_its_limits()
     let tasks: Vec<String> = (0..300).map(|i| task(&run, i)).collect();
 
     let burst = Instant::now();
-    let drains = {
+    let (drains, slowest) = {
         let cluster = &cluster;
         let sending = send_spread(cluster, &tasks, Duration::from_millis(200));
         let draining = async {
@@ -139,7 +139,7 @@ async fn done_when_a_burst_of_300_failures_reaches_one_robot_within_its_limits()
         }
         let held: u64 = answers.iter().map(|(_, a, _)| count(a, "held")).sum();
         assert!(held > 0, "a burst this size must hold actions for digests");
-        reports
+        (reports, answers.iter().map(|(_, _, took)| *took).max().unwrap_or_default())
     };
     let last_callback = Instant::now();
     let all_out = || mentions(&robot, &tasks).values().all(|n| *n >= 1);
@@ -158,8 +158,8 @@ async fn done_when_a_burst_of_300_failures_reaches_one_robot_within_its_limits()
     assert!(out_after < Duration::from_secs(180), "all out {out_after:?} after the last callback");
     let digests: u64 = drains.iter().chain(&more).map(|r| count(r, "digests")).sum();
     eprintln!(
-        "burst: 300 callbacks in {:?}; {} messages accepted ({} digests sent by drains, the rest by \
-         callbacks), largest {} bytes; all out {:?} after the last callback",
+        "burst: 300 callbacks in {:?}, slowest answer {slowest:?}; {} messages accepted ({} digests \
+         sent by drains, the rest by callbacks), largest {} bytes; all out {:?} after the last callback",
         last_callback - burst,
         sizes.len(),
         digests,

@@ -812,3 +812,22 @@ async fn the_shared_window_slides() {
     assert_eq!(budget.take("ding", Mode::Digest).await, Take::Granted);
     assert!(matches!(budget.take("ding", Mode::Digest).await, Take::Wait(_)));
 }
+
+/// Redis gone: each instance's own window decides (the same limit), and nothing fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_budget_store_the_instance_paces_itself() {
+    use vodhook::budget::{Mode, Take};
+    let mut server = RedisServer::start();
+    let text = "[[channels]]\nname = \"ding\"\ntype = \"dingtalk\"\nurl = \"https://oapi.dingtalk.com/robot/send?access_token=t\"\n\
+                rate_per_minute = 3\n\n[[routes]]\nname = \"all\"\nchannels = [\"ding\"]\n";
+    let config = vodhook::setup::Setup::from_toml_str(text, &|_: &str| None).expect("valid").config;
+    let budgets =
+        vodhook::budget::Budgets::new(&config, Some(RedisConn::open(&redis_config(&server.url())).unwrap()));
+    assert_eq!(budgets.take("ding", Mode::Digest).await, Take::Granted, "shared, while Redis is up");
+    server.stop();
+    let takes: Vec<Take> =
+        futures_util::future::join_all((0..5).map(|_| budgets.take("ding", Mode::Single))).await;
+    let granted = takes.iter().filter(|t| **t == Take::Granted).count();
+    assert_eq!(granted, 3, "the local window has its own 3: {takes:?}");
+    assert!(takes.iter().all(|t| matches!(t, Take::Granted | Take::Wait(_))), "{takes:?}");
+}

@@ -262,13 +262,21 @@ fn plan(setup: &Setup, bytes: &[u8]) -> Result<ExitCode, String> {
     let mut out = std::io::stdout().lock();
     for event in &delivery.events {
         let actions = setup.router.plan(event).map_err(|e| format!("{}: {e}", event.identity()))?;
-        for action in actions {
-            let mut line = serde_json::to_value(&action).map_err(|e| e.to_string())?;
-            line["pacing"] = pacing(&setup.config, &action.channel);
+        for action in &actions {
+            let planned = Planned { action, pacing: pacing(&setup.config, &action.channel) };
+            let line = serde_json::to_string(&planned).map_err(|e| e.to_string())?;
             writeln!(out, "{line}").map_err(|e| format!("stdout: {e}"))?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line of `plan`: the action, and what its channel's budget does with it.
+#[derive(serde::Serialize)]
+struct Planned<'a> {
+    #[serde(flatten)]
+    action: &'a crate::action::Action,
+    pacing: serde_json::Value,
 }
 
 /// What `plan` says of a channel's pacing.

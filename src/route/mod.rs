@@ -69,16 +69,16 @@ impl Router {
         }
         let languages: Vec<(Locale, Option<String>)> =
             config.channels.iter().map(|c| locale::of_channel(c, &config.messages)).collect();
-        let mut builtins: Vec<Builtin> = Vec::new();
+        let (mut builtins, mut digest_builtins) = (Vec::new(), Vec::new());
         for (c, (locale, _)) in config.channels.iter().zip(&languages) {
             let (name, source) = channel::builtin_template(c);
             builtins.push(Builtin { name, source, locale: *locale });
             if let Some((name, source)) = channel::builtin_digest_template(c).filter(|_| channel::digests(c))
             {
-                builtins.push(Builtin { name, source, locale: *locale });
+                digest_builtins.push(Builtin { name, source, locale: *locale });
             }
         }
-        match Templates::compile(config, &builtins) {
+        match Templates::compile(config, &builtins, &digest_builtins) {
             Ok(templates) => {
                 Ok((Router { routes, channels: config.channels.clone(), languages, templates }, problems))
             }
@@ -124,20 +124,19 @@ impl Router {
         problems
     }
 
-    /// Renders the digest of every digest channel for the sample events, as `check_samples`
-    /// does for single messages.
+    /// Renders the digest of every channel with a `digest_template` for the sample events, as
+    /// `check_samples` does for single messages.
     fn check_digest_samples(&self, prepared: &[(&str, Prepared<'_>)]) -> Vec<Problem> {
         let briefs: Vec<Brief> = prepared.iter().map(|(_, p)| Brief::of(p.summary(), p.failed())).collect();
         let refs: Vec<&Brief> = briefs.iter().collect();
         let mut problems = Vec::new();
+        // Only the channels' own digest templates: the built-in ones are rendered by the tests,
+        // and rendering them here would compile them at every start-up.
         for (index, channel) in self.channels.iter().enumerate() {
-            if !channel::digests(channel) {
+            if !channel::digests(channel) || channel.digest_template.is_none() {
                 continue;
             }
-            let at = match channel.digest_template {
-                Some(_) => format!("{}.digest_template", channel_location(index, &channel.name)),
-                None => channel_location(index, &channel.name),
-            };
+            let at = format!("{}.digest_template", channel_location(index, &channel.name));
             match self.digest(&channel.name, &refs) {
                 Ok(Some(_)) => {}
                 Ok(None) => problems.push(Problem::new(

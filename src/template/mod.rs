@@ -41,6 +41,7 @@ pub mod sample;
 
 use std::cell::OnceCell;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::OnceLock;
 
 use minijinja::{Environment, State, UndefinedBehavior, context};
 use serde::Serialize;
@@ -119,8 +120,11 @@ pub struct Templates {
     routes: HashMap<String, Compiled>,
     /// Channel name → its template, for channels that have one.
     channels: HashMap<String, Compiled>,
-    /// Channel name → its digest template, for channels that have one.
+    /// Channel name → its digest template, for channels that have one (in `env`).
     digests: HashMap<String, Compiled>,
+    /// The built-in digest templates, compiled into `digest_env` on the first digest.
+    digest_builtins: Vec<Builtin>,
+    digest_env: OnceLock<Result<Environment<'static>, String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -163,7 +167,17 @@ impl Templates {
     /// Compiles the shared built-ins, `builtins` (the built-in templates of the channels in
     /// use, each in its channel's locale) and every template `config` sets, once. Reports every
     /// template that does not compile or names an unknown variable, with its place.
-    pub fn compile(config: &Config, builtins: &[Builtin]) -> Result<Self, ConfigError> {
+    ///
+    /// `digest_builtins` (the built-in digest templates of the channels that send digests) are
+    /// compiled on the first digest, not here: most processes never send one, and compiling
+    /// them is a fifth of a six-channel start-up. (They are rendered by the tests, and cannot
+    /// fail on an event: digests read only briefs.) A channel's own `digest_template` is
+    /// compiled here, so that `check-config` reports it.
+    pub fn compile(
+        config: &Config,
+        builtins: &[Builtin],
+        digest_builtins: &[Builtin],
+    ) -> Result<Self, ConfigError> {
         let mut problems = Vec::new();
         let mut env = environment();
         // The headline and the shared facts in every locale a channel uses; each channel's
@@ -172,11 +186,7 @@ impl Templates {
         locales.extend(builtins.iter().map(|b| b.locale));
         locales.sort_by_key(|l| *l as usize);
         locales.dedup();
-        let shared = [
-            (HEADLINE, defaults::HEADLINE),
-            (PLAIN, defaults::PLAIN),
-            (DIGEST_HEADLINE, defaults::DIGEST_HEADLINE),
-        ];
+        let shared = [(HEADLINE, defaults::HEADLINE), (PLAIN, defaults::PLAIN)];
         let wanted = shared
             .iter()
             .flat_map(|&(name, source)| locales.iter().map(move |&locale| Builtin { name, source, locale }))
@@ -247,7 +257,14 @@ impl Templates {
             }
         }
         if problems.is_empty() {
-            Ok(Templates { env, routes, channels, digests })
+            Ok(Templates {
+                env,
+                routes,
+                channels,
+                digests,
+                digest_builtins: digest_builtins.to_vec(),
+                digest_env: OnceLock::new(),
+            })
         } else {
             Err(ConfigError::new(problems))
         }
@@ -353,17 +370,17 @@ impl Templates {
             utc_offset => target.utc_offset,
             ..base
         };
-        let headline = self
-            .env
+        let builtins = self.digest_env.get_or_init(|| digest_environment(&self.digest_builtins)).as_ref()?;
+        let headline = builtins
             .get_template(&locale::template_name(DIGEST_HEADLINE, target.locale))
             .and_then(|t| t.render(ctx.clone()))
             .map(|h| text::truncate_chars(&text::one_line(h.trim()), MAX_HEADLINE_CHARS))
             .map_err(|e| e.to_string())?;
-        let name = match self.digests.get(&channel.name) {
-            Some(compiled) => compiled.name.clone(),
-            None => locale::template_name(target.builtin, target.locale).into_owned(),
-        };
-        let template = self.env.get_template(&name).map_err(|e| e.to_string())?;
+        let template = match self.digests.get(&channel.name) {
+            Some(compiled) => self.env.get_template(&compiled.name),
+            None => builtins.get_template(&locale::template_name(target.builtin, target.locale)),
+        }
+        .map_err(|e| e.to_string())?;
         let ctx = context! { headline => headline.as_str(), ..ctx };
         let rendered = template.render(ctx).map_err(|e| e.to_string())?;
         Ok((headline, rendered.trim_matches('\n').to_owned()))
@@ -444,6 +461,22 @@ pub fn status_marker(status: &str) -> &'static str {
         TaskStatus::Failed => "❌",
         TaskStatus::Other(_) => "⚠️",
     }
+}
+
+/// The environment of the built-in digest templates: the digest headline in every locale they
+/// use, and each of them in its own.
+fn digest_environment(builtins: &[Builtin]) -> Result<Environment<'static>, String> {
+    let mut env = environment();
+    let headlines =
+        builtins.iter().map(|b| Builtin { name: DIGEST_HEADLINE, source: defaults::DIGEST_HEADLINE, ..*b });
+    for builtin in headlines.chain(builtins.iter().copied()) {
+        let name = locale::template_name(builtin.name, builtin.locale).into_owned();
+        if env.get_template(&name).is_err() {
+            let source = locale::localize(builtin.source, builtin.locale, &[]);
+            env.add_template_owned(name, source).map_err(|e| format!("built-in digest template: {e}"))?;
+        }
+    }
+    Ok(env)
 }
 
 fn environment() -> Environment<'static> {
@@ -566,7 +599,8 @@ mod tests {
         ch.template = Some("channel says {{ status }}".into());
         let mut r = route(Some("route says {{ video_id }} via {{ channel }}"));
         r.channels = vec![ch.name.clone()];
-        let templates = Templates::compile(&config(vec![ch.clone()], vec![r.clone()]), &[builtin()]).unwrap();
+        let templates =
+            Templates::compile(&config(vec![ch.clone()], vec![r.clone()]), &[builtin()], &[]).unwrap();
         let event = failed();
         assert_eq!(
             render(&templates, &ch, &r, &event),
@@ -587,7 +621,7 @@ mod tests {
         ch.template = Some("{% if %}".into());
         let mut r = route(Some("{{ titel }} {{ event.Status }}"));
         r.channels = vec![ch.name.clone()];
-        let err = Templates::compile(&config(vec![ch], vec![r]), &[]).unwrap_err().to_string();
+        let err = Templates::compile(&config(vec![ch], vec![r]), &[], &[]).unwrap_err().to_string();
         assert!(err.contains(r#"channels[0] "slack".template: template does not compile"#), "{err}");
         assert!(err.contains(r#"routes[0] "r".template: unknown variable(s) titel"#), "{err}");
     }
@@ -599,7 +633,7 @@ mod tests {
         ));
         r.channels = vec!["log".into()];
         let ch = channel(ChannelType::Log);
-        let templates = Templates::compile(&config(vec![ch.clone()], vec![r.clone()]), &[]).unwrap();
+        let templates = Templates::compile(&config(vec![ch.clone()], vec![r.clone()]), &[], &[]).unwrap();
         assert_eq!(render(&templates, &ch, &r, &failed()), "InvalidParameter.Width/");
     }
 
@@ -607,7 +641,7 @@ mod tests {
     fn escaping_follows_the_target_markup() {
         let r = route(Some("{{ \"*x* <y>\" | md }} {{ \"id_1\" | code }}"));
         let ch = channel(ChannelType::Slack);
-        let templates = Templates::compile(&config(vec![ch.clone()], vec![r.clone()]), &[]).unwrap();
+        let templates = Templates::compile(&config(vec![ch.clone()], vec![r.clone()]), &[], &[]).unwrap();
         let event = failed();
         let prepared = templates.prepare(&event);
         let slack =
