@@ -223,8 +223,6 @@ async fn a_channel_down_past_the_deadline_waits_in_the_outbox_until_a_drain() {
 
     // 2. Channel back; `vodhook drain` delivers it once and empties the outbox.
     hook.set_behaviour(Behaviour::Accept);
-    // The callbacks' attempts spent the budget; once their window has passed, one message fits.
-    tokio::time::sleep(std::time::Duration::from_millis(3_600)).await;
     let drained = cluster.cli(&["drain"]).await;
     assert!(drained.status.success(), "{}\n{}", drained.stdout, drained.stderr);
     let report: Value = serde_json::from_str(drained.stdout.trim()).expect("drain prints its report");
@@ -313,9 +311,9 @@ async fn an_outbox_item_still_failing_is_rescheduled_then_dead_lettered() {
 }
 
 /// A drain paces itself by the channel's rate budget (here 1 message per 3 s, shared with the
-/// callbacks that spent it): what it cannot send in this run stays in the outbox untried — it
-/// is not a failed round, and must not move the item along the schedule towards the dead
-/// letters.
+/// callbacks that spent it; the drain has 2 s): what it cannot send in this run stays in the
+/// outbox untried — it is not a failed round, and must not move the item along the schedule
+/// towards the dead letters.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_held_back_by_the_rate_limit_counts_no_failed_round() {
     let redis = blocking(RedisServer::start);
@@ -323,8 +321,8 @@ async fn a_drain_held_back_by_the_rate_limit_counts_no_failed_round() {
     hook.set_behaviour(Behaviour::ServerError);
     let channel = format!("{}rate_per_minute = 1\nrate_window_secs = 3\n", hook.channel_toml("hook"));
     let extra = format!(
-        "{}\n[delivery]\ncallback_deadline_ms = 1500\nattempt_timeout_ms = 1000\nbackoff_initial_ms = 50\n\
-         backoff_max_ms = 200\n\n[outbox]\nschedule_secs = [0, 3600]\n",
+        "{}\n[delivery]\ncallback_deadline_ms = 1500\ninvoke_deadline_ms = 2000\nattempt_timeout_ms = 1000\n\
+         backoff_initial_ms = 50\nbackoff_max_ms = 200\n\n[outbox]\nschedule_secs = [0, 3600]\n",
         redis_dedup(&redis)
     );
     let cluster = Cluster::start(1, &config(&[channel], &["hook"], &extra)).await;
@@ -338,6 +336,8 @@ async fn a_drain_held_back_by_the_rate_limit_counts_no_failed_round() {
     assert_eq!(waiting.iter().map(|w| count(w, "attempts")).collect::<Vec<_>>(), [1, 1], "{waiting:?}");
 
     hook.set_behaviour(Behaviour::Accept);
+    // The callbacks' attempts spent the budget; once their window has passed, one message fits.
+    tokio::time::sleep(std::time::Duration::from_millis(3_600)).await;
     let drained = cluster.cli(&["drain"]).await;
     let report: Value = serde_json::from_str(drained.stdout.trim()).expect("drain prints its report");
     assert_eq!(
