@@ -95,6 +95,8 @@ pub struct Config {
     #[serde(default)]
     pub messages: MessagesConfig,
     #[serde(default)]
+    pub vod: VodConfig,
+    #[serde(default)]
     pub channels: Vec<ChannelConfig>,
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
@@ -213,6 +215,40 @@ impl Default for DeliveryConfig {
     }
 }
 
+/// `[vod]`: the VOD OpenAPI, for play links in messages (`enrich`) and `vod` channels.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VodConfig {
+    /// The region of the VOD service (`cn-shanghai`; `cn-hangzhou` is served from Shanghai).
+    pub region: String,
+    /// Overrides the region's endpoint (a VPC endpoint, a test's stand-in).
+    pub endpoint: Option<String>,
+    /// Look each successful event's video up (`GetPlayInfo`) and show its play links and cover.
+    pub enrich: bool,
+    /// `GetPlayInfo`'s `OutputType` (`oss` or `cdn`) and `Formats` (`mp4,m3u8`), else VOD's.
+    pub output_type: Option<String>,
+    pub formats: Option<String>,
+    /// How long signed play URLs stay valid (`AuthTimeout`), in seconds.
+    pub auth_timeout_secs: u64,
+    /// The most one enrichment may take out of a callback's deadline; slower, and the message
+    /// goes without links.
+    pub timeout_ms: u64,
+}
+
+impl Default for VodConfig {
+    fn default() -> Self {
+        Self {
+            region: "cn-shanghai".to_owned(),
+            endpoint: None,
+            enrich: false,
+            output_type: None,
+            formats: None,
+            auth_timeout_secs: 3600,
+            timeout_ms: 1500,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DedupBackend {
@@ -294,16 +330,19 @@ pub enum ChannelType {
     Slack,
     Webhook,
     Log,
+    /// A VOD OpenAPI call (`action`, `params`), not a message.
+    Vod,
 }
 
 impl ChannelType {
-    pub const ALL: [ChannelType; 6] = [
+    pub const ALL: [ChannelType; 7] = [
         ChannelType::Dingtalk,
         ChannelType::Feishu,
         ChannelType::Wecom,
         ChannelType::Slack,
         ChannelType::Webhook,
         ChannelType::Log,
+        ChannelType::Vod,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -314,6 +353,7 @@ impl ChannelType {
             ChannelType::Slack => "slack",
             ChannelType::Webhook => "webhook",
             ChannelType::Log => "log",
+            ChannelType::Vod => "vod",
         }
     }
 }
@@ -355,6 +395,14 @@ pub struct ChannelConfig {
     pub digest: Option<bool>,
     /// The template of this channel's digests (else the type's built-in one).
     pub digest_template: Option<String>,
+    /// `vod`: the OpenAPI action to call (`SubmitWorkflowJob`, `UpdateVideoInfo`, ...).
+    pub action: Option<String>,
+    /// `vod`: the call's parameters, each a template rendered per event.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// `vod`: calls of `action` for one (VideoId, WorkflowId) within the dedup TTL (1): the loop
+    /// guard, so a re-run's own failure does not re-run it again.
+    pub max_repeats: Option<u32>,
     /// Feishu: `interactive` (default) or `post`.
     pub msg_type: Option<String>,
     /// Webhook: the largest document sent (default 256 KiB); a bigger one goes without the
@@ -382,6 +430,9 @@ impl ChannelConfig {
             block_secs: None,
             digest: None,
             digest_template: None,
+            action: None,
+            params: BTreeMap::new(),
+            max_repeats: None,
             msg_type: None,
             max_body_bytes: None,
             locale: None,
@@ -615,6 +666,7 @@ impl Config {
             dedup: DedupConfig::default(),
             outbox: OutboxConfig::default(),
             messages: MessagesConfig::default(),
+            vod: VodConfig::default(),
         }
     }
 

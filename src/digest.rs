@@ -34,6 +34,8 @@ pub struct Brief {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_time: Option<String>,
@@ -57,6 +59,7 @@ impl Brief {
             failed,
             title: summary.title.map(|t| truncate_chars(t, MAX_TITLE_CHARS)),
             video_id: summary.video_id.map(str::to_owned),
+            workflow_id: summary.workflow_id.map(str::to_owned),
             task_id: summary.task_id.map(str::to_owned),
             event_time: summary.event_time.map(str::to_owned),
             node: node.map(|n| n.name.to_owned()),
@@ -189,6 +192,7 @@ mod tests {
             failed: true,
             title: Some(format!("video {task}")),
             video_id: None,
+            workflow_id: None,
             task_id: Some(task.into()),
             event_time: None,
             node: Some(node.into()),

@@ -106,6 +106,15 @@ pub fn refusal(
     response
 }
 
+/// What the handler needs of one request besides its body.
+#[derive(Clone, Copy)]
+struct Incoming<'a> {
+    trigger: Trigger,
+    headers: &'a http::HeaderMap,
+    /// The invocation's credentials (Function Compute only), for VOD calls.
+    credentials: Option<&'a crate::vod::Credentials>,
+}
+
 /// The service every runtime calls.
 #[derive(Debug)]
 pub struct App {
@@ -186,7 +195,14 @@ impl App {
                 return response;
             }
         };
-        let mut response = self.callback(trigger, &parts.headers, &body, now, started).await;
+        // The credentials FC hands the invocation, trusted only on FC: anywhere else the
+        // `x-fc-*` headers are whatever a client sent.
+        let credentials = match origin {
+            Origin::FunctionCompute => crate::vod::Credentials::from_fc_headers(&parts.headers),
+            Origin::Server | Origin::Lambda => None,
+        };
+        let request = Incoming { trigger, headers: &parts.headers, credentials: credentials.as_ref() };
+        let mut response = self.callback(request, &body, now, started).await;
         if trigger == Trigger::Invoke && !response.status().is_success() {
             response.headers_mut().insert(FC_STATUS_HEADER, HeaderValue::from_static("404"));
             return response;
@@ -208,12 +224,12 @@ impl App {
 
     async fn callback(
         &self,
-        trigger: Trigger,
-        headers: &http::HeaderMap,
+        request: Incoming<'_>,
         body: &Bytes,
         now: i64,
         started: Instant,
     ) -> Response<Bytes> {
+        let Incoming { trigger, headers, credentials } = request;
         let family = match self.admit(trigger, headers, body, now).await {
             Ok(family) => family,
             Err(refusal) => {
@@ -243,7 +259,8 @@ impl App {
                 Trigger::Http => self.callback_deadline,
                 Trigger::Invoke => self.invoke_deadline,
             };
-        let report = self.dispatcher.dispatch(&delivery, deadline).await;
+        let scope = crate::dispatch::RequestScope::new(credentials);
+        let report = self.dispatcher.dispatch_with(&delivery, deadline, scope).await;
         let status = if report.needs_retry() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
         log_summary(status, &report, started);
         json_response(status, &answer(&report, &delivery, self.server.max_reported_warnings))

@@ -41,3 +41,4 @@ pub mod store;
 mod telemetry;
 pub mod template;
 mod text;
+pub mod vod;

@@ -8,6 +8,22 @@
 /// The marker that ends cut text.
 pub const CUT_MARKER: &str = "…";
 
+/// An error and its causes, each once ("error sending request: …: Connection refused"): the
+/// messages transport libraries nest.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// `text` cut to at most `max_bytes` UTF-8 bytes, marker included: at the last line break in
 /// the final quarter when there is one (so markup lines stay whole), else at the last
 /// character boundary. Never splits a character.

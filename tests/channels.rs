@@ -39,6 +39,7 @@ fn payload(kind: ChannelType) -> Value {
             "summary": {"status": "Failed", "title": "大象.mp4", "video_id": "5aa3c2b1"},
             "event": {"EventType": "WorkflowTaskComplete", "Status": "Failed"}
         }),
+        ChannelType::Vod => json!({"Action": "SubmitWorkflowJob", "Params": {"MediaId": "5aa3c2b1"}}),
     }
 }
 

@@ -537,3 +537,49 @@ channels = ["wecom"]
     let problem = "channels[0] \"wecom\".digest_template: the digest fails to render on the sample events";
     assert!(run.stderr.contains(problem), "{}", run.stderr);
 }
+
+/// A `vod` channel: `plan` shows the call it would make (action and rendered parameters) and
+/// calls nothing; `check-config` checks the action's name and that the parameters render.
+#[test]
+fn plan_shows_a_vod_call_and_check_config_checks_it() {
+    let dir = scratch();
+    let good = r#"
+[[channels]]
+name = "rerun"
+type = "vod"
+action = "SubmitWorkflowJob"
+params = { WorkflowId = "{{ workflow_id }}", MediaId = "{{ video_id }}" }
+
+[[routes]]
+name = "failures"
+match = { status = "Failed" }
+channels = ["rerun"]
+"#;
+    let file = write(&dir, "e2e-vod.toml", good);
+    let run = run_cli(dir.path(), &["plan", "--config", &file, &path_of("e2e-failed.json")], &[]);
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let actions = run.ndjson();
+    assert_eq!(actions.len(), 1, "{run:?}");
+    assert_eq!(actions[0]["payload"]["Action"], "SubmitWorkflowJob");
+    let params = &actions[0]["payload"]["Params"];
+    assert!(params["MediaId"].as_str().is_some_and(|v| !v.is_empty()), "{params}");
+    assert!(params["WorkflowId"].as_str().is_some_and(|v| v.starts_with("wf-")), "{params}");
+
+    let bad = good
+        .replace("\"SubmitWorkflowJob\"", "\"submit-workflow\"")
+        .replace("{{ video_id }}", "{{ video_id | no_such_filter }}");
+    let file = write(&dir, "e2e-vod-bad.toml", &bad);
+    let run = run_cli(dir.path(), &["check-config", &file], &[]);
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("channels[0] \"rerun\".action: \"submit-workflow\" is not an OpenAPI action name"),
+        "{}",
+        run.stderr
+    );
+    let fixed_name = bad.replace("\"submit-workflow\"", "\"SubmitWorkflowJob\"");
+    let file = write(&dir, "e2e-vod-params.toml", &fixed_name);
+    let run = run_cli(dir.path(), &["check-config", &file], &[]);
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    assert!(run.stderr.contains("params.MediaId") && run.stderr.contains("no_such_filter"), "{}", run.stderr);
+}

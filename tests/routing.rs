@@ -669,3 +669,56 @@ fn a_digest_fits_whole_or_not_at_all() {
         assert!(router.digest(channel, &all[..10]).unwrap().is_some(), "{channel}");
     }
 }
+
+/// What the VOD API said of a video, as the dispatcher hands it to templates: two streams and a
+/// cover, signed URLs with `_`, `&` and `=` in them.
+fn play_info() -> Value {
+    serde_json::json!({
+        "available": true,
+        "video_id": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+        "title": "猫咪日常_第3集.mp4",
+        "cover_url": "https://img.example.com/snapshot/cover_00001.jpg?auth_key=1733160000-0-0-7e&x=1",
+        "status": "Normal",
+        "duration_secs": 135.6,
+        "play_urls": [
+            {"url": "https://vod.example.com/sv/5a_1/video_FD.m3u8?auth_key=1733160000-0-0-9f_a&x=1", "definition": "FD", "format": "m3u8", "width": 640, "height": 360, "duration_secs": 135.6, "size": 1234567, "bitrate": 450.5},
+            {"url": "https://vod.example.com/sv/5a_1/video_HD.mp4?auth_key=1733160000-0-0-b2=c", "definition": "HD", "format": "mp4", "width": 1920, "height": 1080, "duration_secs": 135.6, "size": 9876543, "bitrate": 2100.0}
+        ],
+        "expires_at": "2026-12-02T16:00:00Z"
+    })
+}
+
+/// The built-in messages with play links (`[vod] enrich`), and without them when the API failed:
+/// `<channel>-succeed.links.snap`, `<channel>-succeed.no-links.snap`, in English and in Chinese
+/// at +08:00. Every link's URL reads back exactly (after the markup's own `&amp;` on Slack).
+#[test]
+fn messages_with_play_links_match_their_snapshots() {
+    let video = play_info();
+    let down = serde_json::json!({"available": false, "video_id": "a1b2", "reason": "VOD GetPlayInfo: the API timed out"});
+    let mut mismatches = Vec::new();
+    for (prefix, suffix) in
+        [("", ""), ("[messages]\nlocale = \"zh-CN\"\nutc_offset = \"+08:00\"\n", ".zh-CN+0800")]
+    {
+        let toml = format!("[vod]\nenrich = true\n{prefix}{SNAPSHOT_CHANNELS}");
+        let router = Setup::from_toml_str(&toml, &no_env).expect("valid").router;
+        let event = snapshot_succeeded();
+        for action in router.plan(&event).expect("renders") {
+            for (case, info) in [("links", &video), ("no-links", &down)] {
+                let payload = router.payload_with_video(&event, &action, info).expect("renders");
+                if case == "links" && action.channel != "log" {
+                    let text = serde_json::to_string(&payload).unwrap().replace("&amp;", "&");
+                    for p in video["play_urls"].as_array().unwrap() {
+                        let url = serde_json::to_string(p["url"].as_str().unwrap()).unwrap();
+                        assert!(text.contains(url.trim_matches('"')), "{}: {url} in {text}", action.channel);
+                    }
+                }
+                if let Err(message) =
+                    check_snapshot(&format!("{}-succeed.{case}{suffix}", action.channel), &payload)
+                {
+                    mismatches.push(message);
+                }
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}

@@ -80,6 +80,27 @@ pub const TEMPLATE: (&str, &str) = (
     - {% if node.error_code %}{{ node.error_code | md }}{% if node.error_message %}: {% endif %}{% endif %}{{ node.error_message | clip(300) | md }}
 {% endif %}
 {% endfor %}
+{% endif %}
+{% include "builtin:dingtalk-video" ignore missing %}"#,
+);
+
+/// The play links and cover of `[vod] enrich`, included at the end of the built-in message; not
+/// compiled (and so not included) when enrichment is off.
+pub const VIDEO_TEMPLATE: (&str, &str) = (
+    "builtin:dingtalk-video",
+    r#"{% if video %}
+
+{% if video.available %}
+{% if video.cover_url %}
+!{{ video.cover_url | link(t("Cover")) }}
+
+{% endif %}
+- {{ t("Watch") }}{{ t(": ") }}{% for p in video.play_urls %}{{ p.url | link((p.definition or "") ~ " " ~ (p.format or "")) }}{% if not loop.last %} · {% endif %}{% endfor %}
+
+- {{ t("Links valid until") }} {{ video.expires_at | time | md }}
+{% else %}
+- {{ t("Play links unavailable") }}{{ t(": ") }}{{ video.reason | clip(200) | md }}
+{% endif %}
 {% endif %}"#,
 );
 

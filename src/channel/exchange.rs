@@ -211,18 +211,7 @@ pub(super) fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Dur
 /// A transport error with its causes ("error sending request: …: Connection refused"), without
 /// the URL that reqwest would otherwise print (it carries tokens).
 fn describe(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    crate::text::with_causes(&error.without_url())
 }
 
 pub(super) fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {

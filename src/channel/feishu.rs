@@ -77,6 +77,26 @@ const CARD_TEMPLATE: (&str, &str) = (
 　↳ {% if node.error_code %}{{ node.error_code | code }} {% endif %}{{ node.error_message | clip(300) | md }}
 {% endif %}
 {% endfor %}
+{% endif %}
+{% include "builtin:lark-video" ignore missing %}"#,
+);
+
+/// The play links and cover of `[vod] enrich`, included at the end of the built-in message; not
+/// compiled (and so not included) when enrichment is off.
+pub(super) const VIDEO_TEMPLATE: (&str, &str) = (
+    "builtin:lark-video",
+    r#"{% if video %}
+
+{% if video.available %}
+**{{ t("Watch") }}{{ t(":") }}** {% for p in video.play_urls %}{{ p.url | link((p.definition or "") ~ " " ~ (p.format or "")) }}{% if not loop.last %} · {% endif %}{% endfor %}
+
+{% if video.cover_url %}
+**{{ t("Cover") }}{{ t(":") }}** {{ video.cover_url | link(t("Cover")) }}
+{% endif %}
+{{ t("Links valid until") }} {{ video.expires_at | time | md }}
+{% else %}
+{{ t("Play links unavailable") }}{{ t(": ") }}{{ video.reason | clip(200) | md }}
+{% endif %}
 {% endif %}"#,
 );
 
@@ -103,6 +123,10 @@ const POST_DIGEST_TEMPLATE: (&str, &str) = (
 {% endfor %}
 {% endfor %}"#,
 );
+
+pub(super) fn video_template(channel: &ChannelConfig) -> Option<(&'static str, &'static str)> {
+    (!is_post(channel)).then_some(VIDEO_TEMPLATE)
+}
 
 pub(super) fn digest_template(channel: &ChannelConfig) -> (&'static str, &'static str) {
     if is_post(channel) { POST_DIGEST_TEMPLATE } else { DIGEST_TEMPLATE }

@@ -41,6 +41,7 @@ mod exchange;
 pub mod feishu;
 pub mod log;
 pub mod slack;
+pub mod vod;
 pub mod webhook;
 pub mod wecom;
 
@@ -151,6 +152,8 @@ pub struct Message<'a> {
     /// The status says failure.
     pub failed: bool,
     pub event: &'a Event,
+    /// What the VOD API said of the video (`[vod] enrich`), when it was looked up.
+    pub video: Option<&'a Value>,
 }
 
 /// A rendered digest, for [`digest_message`].
@@ -184,6 +187,7 @@ pub fn check(channel: &ChannelConfig, at: &str) -> Findings {
         ChannelType::Slack => slack::check(channel, at, &mut f),
         ChannelType::Webhook => webhook::check(channel, at, &mut f),
         ChannelType::Log => log::check(channel, at, &mut f),
+        ChannelType::Vod => vod::check(channel, at, &mut f),
     }
     f
 }
@@ -197,6 +201,20 @@ pub fn builtin_template(channel: &ChannelConfig) -> (&'static str, &'static str)
         ChannelType::Slack => slack::TEMPLATE,
         ChannelType::Webhook => webhook::TEMPLATE,
         ChannelType::Log => log::TEMPLATE,
+        ChannelType::Vod => vod::TEMPLATE,
+    }
+}
+
+/// The play-links part of `channel`'s built-in message (`[vod] enrich`), which the built-in
+/// includes when it is compiled; `None` where the shared plain-text one serves (Feishu `post`,
+/// webhooks, logs) or there is no message (`vod`).
+pub fn builtin_video_template(channel: &ChannelConfig) -> Option<(&'static str, &'static str)> {
+    match channel.kind {
+        ChannelType::Dingtalk => Some(dingtalk::VIDEO_TEMPLATE),
+        ChannelType::Feishu => feishu::video_template(channel),
+        ChannelType::Wecom => Some(wecom::VIDEO_TEMPLATE),
+        ChannelType::Slack => Some(slack::VIDEO_TEMPLATE),
+        ChannelType::Webhook | ChannelType::Log | ChannelType::Vod => None,
     }
 }
 
@@ -209,6 +227,7 @@ pub fn markup(channel: &ChannelConfig) -> Markup {
         ChannelType::Slack => slack::MARKUP,
         ChannelType::Webhook => webhook::MARKUP,
         ChannelType::Log => log::MARKUP,
+        ChannelType::Vod => vod::MARKUP,
     }
 }
 
@@ -222,6 +241,7 @@ pub fn message(channel: &ChannelConfig, message: &Message<'_>) -> Result<Value, 
         ChannelType::Slack => slack::message(message),
         ChannelType::Webhook => Ok(webhook::message(channel, message)),
         ChannelType::Log => Ok(log::message(message)),
+        ChannelType::Vod => Err("vod channels make calls, not messages".to_owned()),
     }
 }
 
@@ -234,6 +254,7 @@ pub fn service_limits(kind: ChannelType) -> ServiceLimits {
         ChannelType::Slack => slack::LIMITS,
         ChannelType::Webhook => webhook::LIMITS,
         ChannelType::Log => log::LIMITS,
+        ChannelType::Vod => vod::LIMITS,
     }
 }
 
@@ -256,7 +277,7 @@ pub fn builtin_digest_template(channel: &ChannelConfig) -> Option<(&'static str,
         ChannelType::Feishu => Some(feishu::digest_template(channel)),
         ChannelType::Wecom => Some(wecom::DIGEST_TEMPLATE),
         ChannelType::Slack => Some(slack::DIGEST_TEMPLATE),
-        ChannelType::Webhook | ChannelType::Log => None,
+        ChannelType::Webhook | ChannelType::Log | ChannelType::Vod => None,
     }
 }
 
@@ -273,7 +294,7 @@ pub fn digest_message(channel: &ChannelConfig, digest: &DigestText<'_>) -> Optio
         ChannelType::Feishu => feishu::digest(channel, digest),
         ChannelType::Wecom => wecom::digest(text),
         ChannelType::Slack => slack::digest(headline, text),
-        ChannelType::Webhook | ChannelType::Log => None,
+        ChannelType::Webhook | ChannelType::Log | ChannelType::Vod => None,
     }
 }
 
@@ -285,6 +306,9 @@ fn prepare(channel: &ChannelConfig, action: &Action, now: DateTime<Utc>) -> Resu
         ChannelType::Slack => slack::prepare(channel, action),
         ChannelType::Webhook => webhook::prepare(channel, action, now),
         ChannelType::Log => return Ok(Request::Local(log::deliver(action))),
+        ChannelType::Vod => {
+            return Ok(Request::Local(Outcome::permanent("vod actions are calls made by the dispatcher")));
+        }
     };
     post.map(Request::Http)
 }
@@ -296,7 +320,7 @@ fn classify(kind: ChannelType, reply: &Reply) -> Outcome {
         ChannelType::Wecom => wecom::classify(reply),
         ChannelType::Slack => slack::classify(reply),
         ChannelType::Webhook => webhook::classify(reply),
-        ChannelType::Log => Outcome::Delivered,
+        ChannelType::Log | ChannelType::Vod => Outcome::Delivered,
     }
 }
 
@@ -506,6 +530,7 @@ pub(crate) mod test_support {
             summary: &summary,
             failed: true,
             event: &event,
+            video: None,
         };
         f(&message)
     }
@@ -571,7 +596,8 @@ mod tests {
 
     #[test]
     fn every_http_channel_needs_an_http_url() {
-        for kind in ChannelType::ALL.into_iter().filter(|k| *k != ChannelType::Log) {
+        for kind in ChannelType::ALL.into_iter().filter(|k| !matches!(k, ChannelType::Log | ChannelType::Vod))
+        {
             let mut missing = channel(kind, "", None);
             missing.url = None;
             assert_eq!(problems(&missing), [format!("c.url: is required for {kind} channels")]);

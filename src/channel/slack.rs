@@ -69,6 +69,25 @@ pub const TEMPLATE: (&str, &str) = (
 >{% if node.error_code %}{{ node.error_code | code }} {% endif %}{{ node.error_message | clip(300) | md }}
 {% endif %}
 {% endfor %}
+{% endif %}
+{% include "builtin:slack-video" ignore missing %}"#,
+);
+
+/// The play links and cover of `[vod] enrich`, included at the end of the built-in message; not
+/// compiled (and so not included) when enrichment is off.
+pub const VIDEO_TEMPLATE: (&str, &str) = (
+    "builtin:slack-video",
+    r#"{% if video %}
+{% if video.available %}
+*{{ t("Watch") }}{{ t(":") }}* {% for p in video.play_urls %}{{ p.url | link((p.definition or "") ~ " " ~ (p.format or "")) }}{% if not loop.last %} · {% endif %}{% endfor %}
+
+{% if video.cover_url %}
+*{{ t("Cover") }}{{ t(":") }}* {{ video.cover_url | link(t("Cover")) }}
+{% endif %}
+_{{ t("Links valid until") }} {{ video.expires_at | time | md }}_
+{% else %}
+_{{ t("Play links unavailable") }}{{ t(": ") }}{{ video.reason | clip(200) | md }}_
+{% endif %}
 {% endif %}"#,
 );
 

@@ -214,7 +214,7 @@ pub(super) fn message(channel: &ChannelConfig, m: &Message<'_>) -> Value {
 fn document(m: &Message<'_>) -> Value {
     let id = Action::message_id_for(&Action::key_for(m.identity, m.route, m.channel));
     let summary = m.summary;
-    json!({
+    let mut document = json!({
         "type": summary.event_type,
         "id": id,
         "event_id": m.identity,
@@ -225,7 +225,11 @@ fn document(m: &Message<'_>) -> Value {
         "summary": m.text,
         "details": details(summary),
         "event": m.event.decoded(),
-    })
+    });
+    if let Some(video) = m.video {
+        document["video"] = video.clone();
+    }
+    document
 }
 
 /// The summary without the decoded tree (which the document carries once, as `event`).

@@ -103,7 +103,7 @@ fn rate_settings(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     if channel.block_secs == Some(0) {
         f.problem(format!("{at}.block_secs"), "must be more than 0 (remove it for the service's penalty)");
     }
-    let chat = !matches!(channel.kind, ChannelType::Webhook | ChannelType::Log);
+    let chat = !matches!(channel.kind, ChannelType::Webhook | ChannelType::Log | ChannelType::Vod);
     if channel.digest == Some(true) && !chat {
         f.problem(
             format!("{at}.digest"),
@@ -112,6 +112,34 @@ fn rate_settings(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     }
     if channel.digest_template.is_some() && (!chat || channel.digest == Some(false)) {
         f.warning(format!("{at}.digest_template"), "ignored: this channel sends no digests");
+    }
+}
+
+/// `[vod]`: where the API is and how enrichment asks it.
+fn vod(config: &Config, f: &mut Findings) {
+    let v = &config.vod;
+    if v.region.trim().is_empty() {
+        f.problem("vod.region", "is empty (e.g. \"cn-shanghai\")");
+    }
+    if let Some(endpoint) = &v.endpoint
+        && let Err(message) = super::http_url(endpoint)
+    {
+        f.problem("vod.endpoint", message);
+    }
+    if let Some(output) = &v.output_type
+        && output != "oss"
+        && output != "cdn"
+    {
+        f.problem("vod.output_type", "must be \"oss\" or \"cdn\"");
+    }
+    for (name, value) in [("auth_timeout_secs", v.auth_timeout_secs), ("timeout_ms", v.timeout_ms)] {
+        if value == 0 {
+            f.problem(format!("vod.{name}"), "must be more than 0");
+        }
+    }
+    let uses_api = v.enrich || config.channels.iter().any(|c| c.kind == ChannelType::Vod);
+    if !uses_api && (v.endpoint.is_some() || v.output_type.is_some() || v.formats.is_some()) {
+        f.warning("vod", "no vod channel and `enrich` is off: the VOD API is never called");
     }
 }
 
@@ -176,6 +204,7 @@ fn server_and_delivery(config: &Config, f: &mut Findings) {
         f.problem("outbox.take_lease_secs", "must be more than 0");
     }
     messages(config, f);
+    vod(config, f);
     if config.outbox.dead_letter_days == 0 {
         f.problem(
             "outbox.dead_letter_days",

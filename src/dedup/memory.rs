@@ -17,6 +17,14 @@ use super::{Claim, ClaimToken, StoreError};
 pub struct MemoryStore {
     capacity: usize,
     state: Mutex<State>,
+    /// The cache and the repeat guard (see the parent module), bounded by `capacity` too.
+    extras: Mutex<Extras>,
+}
+
+#[derive(Default)]
+struct Extras {
+    cache: HashMap<String, (String, Instant)>,
+    guards: HashMap<String, (std::collections::HashSet<String>, Instant)>,
 }
 
 #[derive(Default)]
@@ -43,7 +51,7 @@ enum Value {
 impl MemoryStore {
     /// A store remembering at most `capacity` keys (at least one).
     pub fn new(capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), state: Mutex::new(State::default()) }
+        Self { capacity: capacity.max(1), state: Mutex::new(State::default()), extras: Mutex::default() }
     }
 
     /// Keys currently remembered, expired ones included until they are evicted or replaced.
@@ -96,6 +104,43 @@ impl MemoryStore {
         if matches!(state.live(key, now), Some(Entry { value: Value::Held(held), .. }) if held == token) {
             state.entries.remove(key);
         }
+    }
+
+    pub fn cache_get(&self, key: &str) -> Option<String> {
+        let extras = self.extras.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        extras.cache.get(key).filter(|(_, expires)| *expires > Instant::now()).map(|(v, _)| v.clone())
+    }
+
+    pub fn cache_put(&self, key: &str, value: &str, ttl: Duration) {
+        let now = Instant::now();
+        let mut extras = self.extras.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if extras.cache.len() >= self.capacity {
+            extras.cache.retain(|_, (_, expires)| *expires > now);
+        }
+        if extras.cache.len() < self.capacity {
+            extras.cache.insert(key.to_owned(), (value.to_owned(), deadline(now, ttl)));
+        }
+    }
+
+    pub fn admit(&self, key: &str, member: &str, max: u32, ttl: Duration) -> bool {
+        let now = Instant::now();
+        let mut extras = self.extras.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if extras.guards.len() >= self.capacity {
+            extras.guards.retain(|_, (_, expires)| *expires > now);
+        }
+        let entry = extras.guards.entry(key.to_owned()).or_insert_with(|| (Default::default(), now));
+        if entry.1 <= now {
+            entry.0.clear();
+        }
+        if entry.0.contains(member) {
+            return true;
+        }
+        if entry.0.len() >= max as usize {
+            return false;
+        }
+        entry.0.insert(member.to_owned());
+        entry.1 = deadline(now, ttl);
+        true
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -143,6 +143,38 @@ impl DedupStore {
     }
 }
 
+/// Beside the claims: a small cache (what the VOD API said of a video, shared by instances so
+/// that one event costs one call) and the repeat guard of `vod` channels.
+impl DedupStore {
+    /// The value cached under `key`, if it has not expired.
+    pub async fn cache_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        match self {
+            DedupStore::Memory(m) => Ok(m.cache_get(key)),
+            DedupStore::Redis(r) => r.cache_get(key).await,
+        }
+    }
+
+    /// Caches `value` under `key` for `ttl`.
+    pub async fn cache_put(&self, key: &str, value: &str, ttl: Duration) -> Result<(), StoreError> {
+        match self {
+            DedupStore::Memory(m) => {
+                m.cache_put(key, value, ttl);
+                Ok(())
+            }
+            DedupStore::Redis(r) => r.cache_put(key, value, ttl).await,
+        }
+    }
+
+    /// Whether `member` may be one of the at most `max` members of the set `key` (kept for
+    /// `ttl` after its last addition): `true` if it already is, or was added now.
+    pub async fn admit(&self, key: &str, member: &str, max: u32, ttl: Duration) -> Result<bool, StoreError> {
+        match self {
+            DedupStore::Memory(m) => Ok(m.admit(key, member, max, ttl)),
+            DedupStore::Redis(r) => r.admit(key, member, max, ttl).await,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,7 +35,18 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 ";
 
-/// The dedup store on Redis: keys `<prefix>dedup:<action key>`.
+/// Admits ARGV[1] to the set KEYS[1] if it is a member already or the set has fewer than
+/// ARGV[2] members; then keeps the set ARGV[3] ms. Returns 1 if admitted.
+const ADMIT: &str = r"
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 1 end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+";
+
+/// The dedup store on Redis: keys `<prefix>dedup:<action key>` (and `<prefix>cache:<key>`,
+/// `<prefix>guard:<key>` for the cache and the repeat guard).
 #[derive(Clone)]
 pub struct RedisStore {
     conn: RedisConn,
@@ -79,6 +90,30 @@ impl RedisStore {
             })
             .await?;
         if code == 1 { Ok(()) } else { Err(StoreError::LeaseLost { key: key.to_owned() }) }
+    }
+
+    pub async fn cache_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let cmd = redis::cmd("GET").arg(self.conn.key(&format!("cache:{key}"))).to_owned();
+        self.conn.query(&cmd).await
+    }
+
+    pub async fn cache_put(&self, key: &str, value: &str, ttl: Duration) -> Result<(), StoreError> {
+        let cmd = redis::cmd("SET")
+            .arg(self.conn.key(&format!("cache:{key}")))
+            .arg(value)
+            .arg("PX")
+            .arg(millis(ttl).max(1))
+            .to_owned();
+        self.conn.query::<()>(&cmd).await
+    }
+
+    pub async fn admit(&self, key: &str, member: &str, max: u32, ttl: Duration) -> Result<bool, StoreError> {
+        let cmd = eval(ADMIT, &self.conn.key(&format!("guard:{key}")))
+            .arg(member)
+            .arg(max)
+            .arg(millis(ttl).max(1))
+            .to_owned();
+        Ok(self.conn.query::<i64>(&cmd).await? == 1)
     }
 
     pub async fn release(&self, key: &str, token: &ClaimToken) -> Result<(), StoreError> {

@@ -6,11 +6,12 @@ use std::time::Instant;
 
 use futures_util::stream::{self, StreamExt};
 
+use super::vod::RequestScope;
 use super::{Dispatcher, NotSent, Report, Settled, backoff};
 use crate::action::Action;
 use crate::channel::Outcome;
 use crate::dedup::{Claim, ClaimToken};
-use crate::event::Delivery;
+use crate::event::{Delivery, Event};
 use crate::outbox::{Next, OutboxItem, next_due};
 
 /// How often a duplicate checks whether the holder of an in-flight action has finished.
@@ -19,11 +20,23 @@ const IN_FLIGHT_POLL: std::time::Duration = std::time::Duration::from_millis(100
 impl Dispatcher {
     /// Runs every action of `delivery`, concurrently, within `deadline`.
     pub async fn dispatch(&self, delivery: &Delivery, deadline: Instant) -> Report {
+        self.dispatch_with(delivery, deadline, RequestScope::default()).await
+    }
+
+    /// [`Dispatcher::dispatch`] with the request's `scope` (the credentials Function Compute
+    /// gave the invocation, for VOD calls).
+    pub async fn dispatch_with(
+        &self,
+        delivery: &Delivery,
+        deadline: Instant,
+        mut scope: RequestScope<'_>,
+    ) -> Report {
         let mut report = Report { events: delivery.events.len(), ..Report::default() };
+        self.videos_to_enrich(&delivery.events, &mut scope);
         let mut actions = Vec::new();
         for event in &delivery.events {
             match self.router.plan(event) {
-                Ok(planned) => actions.extend(planned),
+                Ok(planned) => actions.extend(planned.into_iter().map(|a| (event, a))),
                 Err(err) => {
                     tracing::error!(identity = %event.identity(), error = %err, "cannot render this event's messages");
                     report.failed_permanently += 1;
@@ -34,7 +47,7 @@ impl Dispatcher {
         // Concurrently, but at most `max_concurrent_sends` at once: a delivery of many events must
         // not become as many simultaneous requests (sockets, memory) as it has actions.
         // (The futures are made first: a lazy map in the stream trips the compiler's Send check.)
-        let runs: Vec<_> = actions.iter().map(|a| self.run(a, deadline)).collect();
+        let runs: Vec<_> = actions.iter().map(|(event, a)| self.run(event, a, deadline, &scope)).collect();
         let results: Vec<_> =
             stream::iter(runs).buffer_unordered(self.timing.max_concurrent_sends).collect().await;
         for (settled, attempts, store_down) in results {
@@ -48,9 +61,11 @@ impl Dispatcher {
                 Settled::Queued => report.queued += 1,
                 Settled::InFlightElsewhere => report.in_flight_elsewhere += 1,
                 Settled::Held => report.held += 1,
+                Settled::Skipped => report.skipped += 1,
             }
         }
         if report.held > 0 {
+            let actions: Vec<Action> = actions.into_iter().map(|(_, a)| a).collect();
             report.digests = self.flush_held(&actions, deadline).await;
         }
         report
@@ -73,11 +88,20 @@ impl Dispatcher {
 
     /// One action: claim, send, settle. Returns how it ended, the attempts made, and whether
     /// the dedup store was unreachable.
-    async fn run(&self, action: &Action, deadline: Instant) -> (Settled, u32, bool) {
+    async fn run(
+        &self,
+        event: &Event,
+        action: &Action,
+        deadline: Instant,
+        scope: &RequestScope<'_>,
+    ) -> (Settled, u32, bool) {
         loop {
             match self.dedup.claim(&action.key, self.timing.lease).await {
                 Ok(Claim::Acquired(token)) => {
-                    return self.deliver(action, Some(&token), deadline).await;
+                    // After the claim: a duplicate whose action is done asks the VOD API nothing.
+                    let enriched = self.enriched(event, action, scope, deadline).await;
+                    let action = enriched.as_ref().unwrap_or(action);
+                    return self.deliver(action, Some(&token), deadline, scope).await;
                 }
                 Ok(Claim::AlreadyDone) => {
                     tracing::info!(key = %action.key, channel = %action.channel, "duplicate: already delivered");
@@ -96,7 +120,7 @@ impl Dispatcher {
                 }
                 Err(err) => {
                     tracing::warn!(key = %action.key, error = %err, "dedup store unreachable: delivering without duplicate protection");
-                    let (settled, attempts, _) = self.deliver(action, None, deadline).await;
+                    let (settled, attempts, _) = self.deliver(action, None, deadline, scope).await;
                     return (settled, attempts, true);
                 }
             }
@@ -117,12 +141,22 @@ impl Dispatcher {
         action: &Action,
         token: Option<&ClaimToken>,
         deadline: Instant,
+        scope: &RequestScope<'_>,
     ) -> (Settled, u32, bool) {
         let Some(channel) = self.channels.get(&action.channel) else {
             tracing::error!(channel = %action.channel, "action for a channel that is not configured");
             self.release(&action.key, token).await;
             return (Settled::FailedPermanently, 0, false);
         };
+        if channel.kind == crate::config::ChannelType::Vod && !self.repeat_allowed(channel, action).await {
+            tracing::warn!(
+                key = %action.key, channel = %channel.name,
+                "loop guard: this call was already made max_repeats times for the video and workflow; skipped"
+            );
+            // Done: a redelivery must not try again.
+            let store_down = !self.complete(&action.key, token).await;
+            return (Settled::Skipped, 0, store_down);
+        }
         let mut attempts = 0u32;
         let mut last_error = String::new();
         loop {
@@ -136,7 +170,7 @@ impl Dispatcher {
                 Err(NotSent::NoTime) => break,
             }
             attempts += 1;
-            match self.send_before(channel, action, deadline).await {
+            match self.send_before(channel, action, deadline, scope).await {
                 Outcome::Delivered => {
                     tracing::info!(key = %action.key, channel = %action.channel, route = %action.route, attempts, "delivered");
                     let store_down = !self.complete(&action.key, token).await;

@@ -44,6 +44,7 @@ use std::time::Instant;
 use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
 
+use super::vod::RequestScope;
 use super::{Dispatcher, MIN_ATTEMPT};
 use crate::action::Action;
 use crate::budget::{Mode, Take};
@@ -218,7 +219,7 @@ impl Dispatcher {
             payload: body,
             brief: None,
         };
-        match self.send_before(config, &message, deadline).await {
+        match self.send_before(config, &message, deadline, &RequestScope::default()).await {
             Outcome::Delivered => {
                 self.settle_delivered(outbox, entries).await;
                 tracing::info!(channel = %config.name, actions = entries.len(), "digest delivered");
@@ -301,6 +302,7 @@ static NO_BRIEF: Brief = Brief {
     failed: false,
     title: None,
     video_id: None,
+    workflow_id: None,
     task_id: None,
     event_time: None,
     node: None,

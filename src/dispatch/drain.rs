@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use futures_util::stream::{self, StreamExt};
 
+use super::vod::RequestScope;
 use super::{Dispatcher, DrainReport, NotSent};
 use crate::action::Action;
 use crate::channel::Outcome;
@@ -152,7 +153,7 @@ impl Dispatcher {
             Err(NotSent::Hold) => return self.held_back(action, "it waits for the channel's next digest"),
             Err(NotSent::NoTime) => return self.held_back(action, "no time left in this drain"),
         }
-        let outcome = self.send_before(channel, action, deadline).await;
+        let outcome = self.send_before(channel, action, deadline, &RequestScope::default()).await;
         match outcome {
             Outcome::Delivered => {
                 tracing::info!(key = %action.key, channel = %action.channel, attempts = item.attempts + 1, "outbox item delivered");

@@ -34,6 +34,9 @@ mod callback;
 mod digest;
 mod drain;
 mod settle;
+mod vod;
+
+pub use vod::RequestScope;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -70,6 +73,9 @@ pub struct Report {
     pub in_flight_elsewhere: usize,
     /// Held in the outbox for a digest: the channel's budget was spent (or a digest waits).
     pub held: usize,
+    /// `vod` calls not made: the loop guard's `max_repeats` was reached for their video.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped: usize,
     /// Digest messages this request sent (of actions held by it and by others).
     #[serde(skip_serializing_if = "is_zero")]
     pub digests: usize,
@@ -123,6 +129,8 @@ enum Settled {
     InFlightElsewhere,
     /// In the outbox, waiting for a digest.
     Held,
+    /// A `vod` call the loop guard stopped.
+    Skipped,
 }
 
 /// Timing settings, from `[delivery]`, `[dedup]` and `[outbox]`.
@@ -149,6 +157,9 @@ pub struct Dispatcher {
     /// is an outbox to hold them in), in configuration order.
     digest_channels: Vec<String>,
     budgets: Budgets,
+    /// The VOD API (`None` when `[vod] endpoint` is not a URL: check-config says so).
+    vod: Option<crate::vod::VodApi>,
+    vod_config: crate::config::VodConfig,
     sender: Sender,
     dedup: DedupStore,
     outbox: Option<Outbox>,
@@ -187,6 +198,8 @@ impl Dispatcher {
             channels,
             digest_channels,
             budgets: Budgets::new(config, redis),
+            vod: crate::vod::VodApi::from_config(&config.vod).ok(),
+            vod_config: config.vod.clone(),
             sender: Sender::new(),
             timing: Timing {
                 attempt_timeout: Duration::from_millis(config.delivery.attempt_timeout_ms),
@@ -243,10 +256,21 @@ impl Dispatcher {
     }
 
     /// One attempt with what is left of the deadline (bounded by the attempt timeout); run
-    /// after [`Dispatcher::pace`].
-    async fn send_before(&self, channel: &ChannelConfig, action: &Action, deadline: Instant) -> Outcome {
+    /// after [`Dispatcher::pace`]. A `vod` channel's action is a VOD call, signed with the
+    /// credentials of `scope`.
+    async fn send_before(
+        &self,
+        channel: &ChannelConfig,
+        action: &Action,
+        deadline: Instant,
+        scope: &RequestScope<'_>,
+    ) -> Outcome {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        self.sender.send(channel, action, remaining.min(self.timing.attempt_timeout)).await
+        let timeout = remaining.min(self.timing.attempt_timeout);
+        if channel.kind == crate::config::ChannelType::Vod {
+            return self.call_vod(action, scope, timeout).await;
+        }
+        self.sender.send(channel, action, timeout).await
     }
 }
 

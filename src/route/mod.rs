@@ -16,7 +16,8 @@ use serde_json::Value;
 use crate::action::Action;
 use crate::channel::{self, Message};
 use crate::config::{
-    ChannelConfig, Config, ConfigError, Locale, Problem, RouteConfig, channel_location, route_location,
+    ChannelConfig, ChannelType, Config, ConfigError, Locale, Problem, RouteConfig, channel_location,
+    route_location,
 };
 use crate::digest::{Brief, Digest};
 use crate::event::Event;
@@ -73,6 +74,9 @@ impl Router {
         for (c, (locale, _)) in config.channels.iter().zip(&languages) {
             let (name, source) = channel::builtin_template(c);
             builtins.push(Builtin { name, source, locale: *locale });
+            if let Some((name, source)) = channel::builtin_video_template(c).filter(|_| config.vod.enrich) {
+                builtins.push(Builtin { name, source, locale: *locale });
+            }
             if let Some((name, source)) = channel::builtin_digest_template(c).filter(|_| channel::digests(c))
             {
                 digest_builtins.push(Builtin { name, source, locale: *locale });
@@ -107,7 +111,7 @@ impl Router {
                     channel_location(index, &channel.name)
                 };
                 for (sample, prepared) in &prepared {
-                    if let Err(err) = self.payload(route, index, prepared) {
+                    if let Err(err) = self.payload(route, index, prepared, None) {
                         let message = format!(
                             "fails to render for route {:?} on the sample {sample} event: {}",
                             route.config.name, err.message
@@ -170,6 +174,7 @@ impl Router {
             builtin,
             locale: *locale,
             utc_offset: offset.as_deref(),
+            video: None,
         };
         let digest = Digest::of(briefs);
         let (headline, text) = self.templates.render_digest(&target, &digest)?;
@@ -182,12 +187,14 @@ impl Router {
         Ok(channel::digest_message(channel, &text))
     }
 
-    /// The body of the action sending `prepared`'s event to channel `index` through `route`.
+    /// The body of the action sending `prepared`'s event to channel `index` through `route`;
+    /// `video`: what the VOD API said of its video, when it was looked up.
     fn payload(
         &self,
         route: &CompiledRoute,
         index: usize,
         prepared: &Prepared<'_>,
+        video: Option<&Value>,
     ) -> Result<Value, RenderError> {
         let channel = &self.channels[index];
         let (locale, offset) = &self.languages[index];
@@ -198,7 +205,12 @@ impl Router {
             builtin: channel::builtin_template(channel).0,
             locale,
             utc_offset,
+            video,
         };
+        if channel.kind == ChannelType::Vod {
+            let params = self.templates.render_params(&target, &route.config, prepared)?;
+            return Ok(channel::vod::call(channel.action.as_deref().unwrap_or_default(), params));
+        }
         let text = self.templates.render(&target, &route.config, prepared)?;
         let message = Message {
             headline: self.templates.headline(prepared, locale),
@@ -209,12 +221,30 @@ impl Router {
             summary: prepared.summary(),
             failed: prepared.failed(),
             event: prepared.event(),
+            video,
         };
         channel::message(channel, &message).map_err(|message| RenderError {
             route: route.config.name.clone(),
             channel: channel.name.clone(),
             message,
         })
+    }
+
+    /// `action`'s body made again for `event` with what the VOD API said of its video.
+    pub fn payload_with_video(
+        &self,
+        event: &Event,
+        action: &Action,
+        video: &Value,
+    ) -> Result<Value, RenderError> {
+        let not_found = || RenderError {
+            route: action.route.clone(),
+            channel: action.channel.clone(),
+            message: "the route or channel is no longer configured".to_owned(),
+        };
+        let route = self.routes.iter().find(|r| r.config.name == action.route).ok_or_else(not_found)?;
+        let index = self.channels.iter().position(|c| c.name == action.channel).ok_or_else(not_found)?;
+        self.payload(route, index, &self.templates.prepare(event), Some(video))
     }
 
     /// The actions `event` causes, in route order (and channel order within a route).
@@ -228,7 +258,7 @@ impl Router {
             let prepared = prepared.get_or_insert_with(|| self.templates.prepare(event));
             for &index in &route.channels {
                 let channel = &self.channels[index];
-                let payload = self.payload(route, index, prepared)?;
+                let payload = self.payload(route, index, prepared, None)?;
                 actions.push(Action {
                     key: Action::key_for(prepared.identity(), &route.config.name, &channel.name),
                     event: prepared.identity().to_owned(),
@@ -236,7 +266,8 @@ impl Router {
                     channel: channel.name.clone(),
                     channel_type: channel.kind,
                     payload,
-                    brief: channel::digests(channel)
+                    // Digests say what they cover with it; a vod channel's loop guard reads its ids.
+                    brief: (channel::digests(channel) || channel.kind == ChannelType::Vod)
                         .then(|| Brief::of(prepared.summary(), prepared.failed())),
                 });
             }

@@ -41,10 +41,27 @@ pub const PLAIN: &str = r#"{{ t("Status") }}{{ t(": ") }}{{ status | status_word
     ↳ {% if node.error_code %}{{ node.error_code | oneline }}{% if node.error_message %}: {% endif %}{% endif %}{{ node.error_message | clip(300) | oneline }}
 {% endif %}
 {% endfor %}
-{% endif %}"#;
+{% endif %}
+{% include "builtin:plain-video" ignore missing %}"#;
 
 /// A digest's headline: how many events it names, how many failed and succeeded. Plain text.
 pub const DIGEST_HEADLINE: &str = r#"{{ marker }} {{ t("VOD digest") }}{{ t(": ") }}{{ count }} {{ t("events") }}
 {%- if failed_count %} · {{ failed_count }} {{ t("failed") }}{% endif %}
 {%- if ok_count %} · {{ ok_count }} {{ t("succeeded") }}{% endif %}
 {%- if other_count %} · {{ other_count }} {{ t("other") }}{% endif %}"#;
+
+/// The play links and cover of `[vod] enrich` in plain text, included at the end of
+/// [`PLAIN`]; compiled only when enrichment is on.
+pub const PLAIN_VIDEO: &str = r#"{% if video %}
+{% if video.available %}
+{% for p in video.play_urls %}
+{{ p.url | link(t("Watch") ~ " " ~ (p.definition or "") ~ " " ~ (p.format or "")) }}
+{% endfor %}
+{% if video.cover_url %}
+{{ video.cover_url | link(t("Cover")) }}
+{% endif %}
+{{ t("Links valid until") }} {{ video.expires_at | time | oneline }}
+{% else %}
+{{ t("Play links unavailable") }}{{ t(": ") }}{{ video.reason | clip(200) | oneline }}
+{% endif %}
+{% endif %}"#;

@@ -53,6 +53,33 @@ impl Markup {
     }
 }
 
+/// A link to `url` reading `label`, in `markup`. The URL is kept as it is (a signed URL's `_`,
+/// `&` and `=` must reach the reader untouched), except the few characters that would end the
+/// link early in that markup, percent-encoded (which leaves the URL the same URL): `(`, `)`,
+/// spaces and angle brackets in markdown; `|` and angle brackets on Slack, where `&` is written
+/// `&amp;` as everywhere in Slack text (Slack reads it back). Plain text: `label: url`.
+pub fn link(url: &str, label: &str, markup: Markup) -> String {
+    let url = one_line(url);
+    let encode = |breaking: &[(char, &str)]| -> String {
+        url.chars()
+            .map(|c| {
+                breaking.iter().find(|(b, _)| *b == c).map_or_else(|| c.to_string(), |(_, e)| (*e).to_owned())
+            })
+            .collect()
+    };
+    match markup {
+        Markup::Dingtalk | Markup::Wecom | Markup::Lark => {
+            let url = encode(&[('(', "%28"), (')', "%29"), (' ', "%20"), ('<', "%3C"), ('>', "%3E")]);
+            format!("[{}]({url})", escape(label, markup))
+        }
+        Markup::Slack => {
+            let url = encode(&[('|', "%7C"), ('<', "%3C"), ('>', "%3E"), (' ', "%20"), ('&', "&amp;")]);
+            format!("<{url}|{}>", escape(label, markup))
+        }
+        Markup::Text => format!("{}: {url}", one_line(label)),
+    }
+}
+
 /// `text` on one line, safe to put anywhere inline in a message in `markup`.
 pub fn escape(text: &str, markup: Markup) -> String {
     let text = one_line(text);

@@ -56,7 +56,7 @@ use crate::text;
 pub use markup::{Markup, code, escape};
 
 /// The variables every template sees (see the module documentation).
-pub const VARIABLES: [&str; 24] = [
+pub const VARIABLES: [&str; 25] = [
     "event_type",
     "status",
     "ok",
@@ -81,6 +81,7 @@ pub const VARIABLES: [&str; 24] = [
     "markup",
     "locale",
     "utc_offset",
+    "video",
 ];
 
 /// The variables a digest template sees: the fields of a digest (`count`, `failed_count`,
@@ -120,6 +121,8 @@ pub struct Templates {
     routes: HashMap<String, Compiled>,
     /// Channel name → its template, for channels that have one.
     channels: HashMap<String, Compiled>,
+    /// Channel name → its `vod` call's parameters (name, compiled template), in `env`.
+    params: HashMap<String, Vec<(String, Compiled)>>,
     /// Channel name → its digest template, for channels that have one (in `env`).
     digests: HashMap<String, Compiled>,
     /// The built-in digest templates, compiled into `digest_env` on the first digest.
@@ -140,6 +143,7 @@ const HEADLINE: &str = "builtin:headline";
 /// would make every channel's message too large to send).
 pub const MAX_HEADLINE_CHARS: usize = 200;
 const PLAIN: &str = "builtin:plain";
+const PLAIN_VIDEO: &str = "builtin:plain-video";
 const DIGEST_HEADLINE: &str = "builtin:digest-headline";
 
 /// A built-in template to compile: its name and source, for a channel whose messages are in
@@ -161,6 +165,9 @@ pub struct Target<'a> {
     /// The language of the message, and the offset its times are shown in (`None`: as sent).
     pub locale: Locale,
     pub utc_offset: Option<&'a str>,
+    /// What the VOD API said of the event's video (`[vod] enrich`): the template variable
+    /// `video`, absent when not looked up.
+    pub video: Option<&'a Value>,
 }
 
 impl Templates {
@@ -186,18 +193,30 @@ impl Templates {
         locales.extend(builtins.iter().map(|b| b.locale));
         locales.sort_by_key(|l| *l as usize);
         locales.dedup();
-        let shared = [(HEADLINE, defaults::HEADLINE), (PLAIN, defaults::PLAIN)];
+        // The play links are compiled (and so included) only when enrichment is on: compiling
+        // them is a tenth of a six-channel start-up.
+        let mut shared = vec![(HEADLINE, defaults::HEADLINE), (PLAIN, defaults::PLAIN)];
+        if config.vod.enrich {
+            shared.push((PLAIN_VIDEO, defaults::PLAIN_VIDEO));
+        }
         let wanted = shared
             .iter()
             .flat_map(|&(name, source)| locales.iter().map(move |&locale| Builtin { name, source, locale }))
             .chain(builtins.iter().copied());
-        let includable: Vec<&str> = shared.iter().map(|(name, _)| *name).collect();
+        // What built-ins include: the shared ones, and each channel's play links.
+        let includable: Vec<&str> = [HEADLINE, PLAIN, PLAIN_VIDEO]
+            .into_iter()
+            .chain(builtins.iter().map(|b| b.name).filter(|name| name.ends_with("-video")))
+            .collect();
         for builtin in wanted {
             let name = locale::template_name(builtin.name, builtin.locale).into_owned();
             if env.get_template(&name).is_ok() {
                 continue; // several channels share a built-in
             }
-            let source = locale::localize(builtin.source, builtin.locale, &includable);
+            let mut source = locale::localize(builtin.source, builtin.locale, &includable);
+            if !config.vod.enrich {
+                source = without_video(&source);
+            }
             if let Err(err) = env.add_template_owned(name, source) {
                 let message = format!("built-in template does not compile: {err}");
                 problems.push(Problem::new(builtin.name, message));
@@ -247,6 +266,20 @@ impl Templates {
                 }
             }
         }
+        let mut params = HashMap::new();
+        for (i, channel) in config.channels.iter().enumerate() {
+            let mut compiled_params = Vec::new();
+            for (name, source) in &channel.params {
+                let at = format!("{}.params.{name}", channel_location(i, &channel.name));
+                let template_name = format!("param:{}:{name}", channel.name);
+                if let Some(compiled) = compile(template_name, source, at, &known) {
+                    compiled_params.push((name.clone(), compiled));
+                }
+            }
+            if !compiled_params.is_empty() {
+                params.insert(channel.name.clone(), compiled_params);
+            }
+        }
         let mut routes = HashMap::new();
         for (i, route) in config.routes.iter().enumerate() {
             if let Some(source) = &route.template {
@@ -261,6 +294,7 @@ impl Templates {
                 env,
                 routes,
                 channels,
+                params,
                 digests,
                 digest_builtins: digest_builtins.to_vec(),
                 digest_env: OnceLock::new(),
@@ -333,12 +367,52 @@ impl Templates {
             .env
             .get_template(&compiled.name)
             .map_err(|e| RenderError::new(route, channel, e.to_string()))?;
-        let event_tree = if compiled.needs_event {
+        let ctx = self.context(target, route, prepared, compiled.needs_event);
+        let rendered = template.render(ctx).map_err(|e| RenderError::new(route, channel, e.to_string()))?;
+        Ok(rendered.trim_matches('\n').to_owned())
+    }
+
+    /// The parameters of a `vod` channel's call for (`target`, `route`): each rendered.
+    pub fn render_params(
+        &self,
+        target: &Target<'_>,
+        route: &RouteConfig,
+        prepared: &Prepared<'_>,
+    ) -> Result<serde_json::Map<String, Value>, RenderError> {
+        let channel = target.channel;
+        let mut params = serde_json::Map::new();
+        let Some(compiled) = self.params.get(&channel.name) else { return Ok(params) };
+        let needs_event = compiled.iter().any(|(_, c)| c.needs_event);
+        let ctx = self.context(target, route, prepared, needs_event);
+        for (name, c) in compiled {
+            let template = self
+                .env
+                .get_template(&c.name)
+                .map_err(|e| RenderError::new(route, channel, e.to_string()))?;
+            let value = template
+                .render(ctx.clone())
+                .map_err(|e| RenderError::new(route, channel, format!("params.{name}: {e}")))?;
+            params.insert(name.clone(), Value::String(value.trim().to_owned()));
+        }
+        Ok(params)
+    }
+
+    /// What a message or a call's parameters see of an event on `target`.
+    fn context(
+        &self,
+        target: &Target<'_>,
+        route: &RouteConfig,
+        prepared: &Prepared<'_>,
+        needs_event: bool,
+    ) -> minijinja::Value {
+        let channel = target.channel;
+        let event_tree = if needs_event {
             prepared.tree.get_or_init(|| minijinja::Value::from_serialize(prepared.event.decoded())).clone()
         } else {
             minijinja::Value::UNDEFINED // falls through to the base's `none`
         };
-        let ctx = context! {
+        let video = target.video.map_or(minijinja::Value::UNDEFINED, minijinja::Value::from_serialize);
+        context! {
             route => route.name.as_str(),
             channel => channel.name.as_str(),
             channel_type => channel.kind.as_str(),
@@ -347,10 +421,9 @@ impl Templates {
             headline => self.headline(prepared, target.locale),
             locale => target.locale.as_str(),
             utc_offset => target.utc_offset,
+            video => video,
             ..prepared.base.clone()
-        };
-        let rendered = template.render(ctx).map_err(|e| RenderError::new(route, channel, e.to_string()))?;
-        Ok(rendered.trim_matches('\n').to_owned())
+        }
     }
 
     /// The headline and text of a digest for `target` (whose `builtin` names the channel's
@@ -463,6 +536,30 @@ pub fn status_marker(status: &str) -> &'static str {
     }
 }
 
+/// A built-in's source without its play-links include (`{% include "builtin:<x>-video" ignore
+/// missing %}`), for when enrichment is off: a missing include costs an error at every render.
+fn without_video(source: &str) -> String {
+    const OPEN: &str = "{% include \"builtin:";
+    const CLOSE: &str = "-video\" ignore missing %}";
+    let mut out = String::with_capacity(source.len());
+    let mut rest = source;
+    while let Some(start) = rest.find(OPEN) {
+        let after = &rest[start..];
+        match after.find("%}") {
+            Some(end) if after[..end + 2].ends_with(CLOSE) => {
+                out.push_str(&rest[..start]);
+                rest = &after[end + 2..];
+            }
+            _ => {
+                out.push_str(&rest[..start + OPEN.len()]);
+                rest = &rest[start + OPEN.len()..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The environment of the built-in digest templates: the digest headline in every locale they
 /// use, and each of them in its own.
 fn digest_environment(builtins: &[Builtin]) -> Result<Environment<'static>, String> {
@@ -514,6 +611,9 @@ fn environment() -> Environment<'static> {
         minijinja::Value::from(locale::time(&plain(&value), offset.as_ref().and_then(|o| o.as_str())))
     });
     env.add_filter("oneline", |value: minijinja::Value| text::one_line(&plain(&value)));
+    env.add_filter("link", |state: &State<'_, '_>, url: minijinja::Value, label: String| {
+        markup::link(&plain(&url), &label, markup_in(state))
+    });
     env.add_filter("marker", |value: minijinja::Value| status_marker(&plain(&value)).to_owned());
     env.add_filter("clip", |value: minijinja::Value, max: usize| {
         if value.is_none() || value.is_undefined() {
@@ -582,7 +682,14 @@ mod tests {
     }
 
     fn target(channel: &ChannelConfig) -> Target<'_> {
-        Target { channel, markup: Markup::Wecom, builtin: BUILTIN.0, locale: Locale::En, utc_offset: None }
+        Target {
+            channel,
+            markup: Markup::Wecom,
+            builtin: BUILTIN.0,
+            locale: Locale::En,
+            utc_offset: None,
+            video: None,
+        }
     }
 
     fn render(templates: &Templates, channel: &ChannelConfig, route: &RouteConfig, event: &Event) -> String {
@@ -644,8 +751,14 @@ mod tests {
         let templates = Templates::compile(&config(vec![ch.clone()], vec![r.clone()]), &[], &[]).unwrap();
         let event = failed();
         let prepared = templates.prepare(&event);
-        let slack =
-            Target { channel: &ch, markup: Markup::Slack, builtin: "", locale: Locale::En, utc_offset: None };
+        let slack = Target {
+            channel: &ch,
+            markup: Markup::Slack,
+            builtin: "",
+            locale: Locale::En,
+            utc_offset: None,
+            video: None,
+        };
         assert_eq!(templates.render(&slack, &r, &prepared).unwrap(), "*x* &lt;y&gt; `id_1`");
         let dingtalk = Target { markup: Markup::Dingtalk, ..slack };
         assert_eq!(templates.render(&dingtalk, &r, &prepared).unwrap(), r"\*x\* \<y\> id_1");

@@ -14,6 +14,7 @@ pub mod process;
 pub mod redis;
 pub mod standins;
 pub mod vod;
+pub mod vodapi;
 pub mod vodhook;
 
 pub use client::{Answer, callback, http_client, post};

@@ -176,7 +176,9 @@ impl StandIn {
                 format!("{base}/hooks/vodhook"),
                 Some(format!("whsec_{}", STANDARD.encode(&Sha256::digest(unique_hex(16).as_bytes())[..24]))),
             ),
-            ChannelType::Log => panic!("the log channel sends nothing over HTTP: it has no stand-in"),
+            ChannelType::Log | ChannelType::Vod => {
+                panic!("log and vod channels send no messages over HTTP: no stand-in here")
+            }
         };
         let (stop, stopped) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -194,14 +196,7 @@ impl StandIn {
             limits,
             meter: Mutex::new(Meter::default()),
         });
-        let app = axum::Router::new().fallback(handle).with_state(shared.clone());
-        let mut shutdown = stopped;
-        tokio::spawn(async move {
-            let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = shutdown.wait_for(|stop| *stop).await;
-            });
-            let _ = server.await;
-        });
+        serve_until(listener, axum::Router::new().fallback(handle).with_state(shared.clone()), stopped);
         StandIn { kind, url, shared, stop }
     }
 
@@ -302,6 +297,16 @@ impl StandIn {
     fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
         self.shared.book.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Serves `app` on `listener` until `stopped` says so (every stand-in's server).
+pub fn serve_until(listener: tokio::net::TcpListener, app: axum::Router, mut stopped: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        });
+        let _ = server.await;
+    });
 }
 
 impl Drop for StandIn {
@@ -454,7 +459,7 @@ fn check(shared: &Shared, method: &Method, request: &Request) -> Result<(), Refu
         ChannelType::Wecom => check_wecom(shared, request),
         ChannelType::Slack => check_slack(shared, request),
         ChannelType::Webhook => check_webhook(shared, request),
-        ChannelType::Log => unreachable!("no log stand-in"),
+        ChannelType::Log | ChannelType::Vod => unreachable!("no log or vod stand-in"),
     }
 }
 

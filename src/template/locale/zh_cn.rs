@@ -24,6 +24,11 @@ pub const TABLE: Table = Table {
         ("VOD digest", "VOD 汇总"),
         ("events", "个事件"),
         ("other", "个其他"),
+        // Play links (`[vod] enrich`).
+        ("Watch", "观看"),
+        ("Cover", "封面"),
+        ("Links valid until", "链接有效期至"),
+        ("Play links unavailable", "暂无播放链接"),
     ],
     statuses: &[("Succeed", "成功"), ("Failed", "失败")],
     units: ["天", "小时", "分", "秒"],
