@@ -149,10 +149,6 @@ impl Dispatcher {
             return (Settled::FailedPermanently, 0, false);
         };
         if channel.kind == crate::config::ChannelType::Vod && !self.repeat_allowed(channel, action).await {
-            tracing::warn!(
-                key = %action.key, channel = %channel.name,
-                "loop guard: this call was already made max_repeats times for the video and workflow; skipped"
-            );
             // Done: a redelivery must not try again.
             let store_down = !self.complete(&action.key, token).await;
             return (Settled::Skipped, 0, store_down);

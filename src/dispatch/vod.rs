@@ -95,7 +95,14 @@ impl Dispatcher {
             brief.workflow_id.as_deref().unwrap_or("")
         );
         match self.dedup.admit(&guard, &action.key, max, self.timing.done_ttl).await {
-            Ok(allowed) => allowed,
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::warn!(
+                    key = %action.key, channel = %channel.name, max_repeats = max,
+                    "loop guard: this call was made max_repeats times for the video and workflow; skipped"
+                );
+                false
+            }
             Err(err) => {
                 tracing::warn!(key = %action.key, error = %err, "loop guard unavailable: calling");
                 true

@@ -185,117 +185,16 @@ impl Templates {
         builtins: &[Builtin],
         digest_builtins: &[Builtin],
     ) -> Result<Self, ConfigError> {
-        let mut problems = Vec::new();
         let mut env = environment();
-        // The headline and the shared facts in every locale a channel uses; each channel's
-        // built-in in its own. Labels are filled in here (`locale::localize`), not per render.
-        let mut locales = vec![Locale::En];
-        locales.extend(builtins.iter().map(|b| b.locale));
-        locales.sort_by_key(|l| *l as usize);
-        locales.dedup();
-        // The play links are compiled (and so included) only when enrichment is on: compiling
-        // them is a tenth of a six-channel start-up.
-        let mut shared = vec![(HEADLINE, defaults::HEADLINE), (PLAIN, defaults::PLAIN)];
-        if config.vod.enrich {
-            shared.push((PLAIN_VIDEO, defaults::PLAIN_VIDEO));
-        }
-        let wanted = shared
-            .iter()
-            .flat_map(|&(name, source)| locales.iter().map(move |&locale| Builtin { name, source, locale }))
-            .chain(builtins.iter().copied());
-        // What built-ins include: the shared ones, and each channel's play links.
-        let includable: Vec<&str> = [HEADLINE, PLAIN, PLAIN_VIDEO]
-            .into_iter()
-            .chain(builtins.iter().map(|b| b.name).filter(|name| name.ends_with("-video")))
-            .collect();
-        for builtin in wanted {
-            let name = locale::template_name(builtin.name, builtin.locale).into_owned();
-            if env.get_template(&name).is_ok() {
-                continue; // several channels share a built-in
-            }
-            let mut source = locale::localize(builtin.source, builtin.locale, &includable);
-            if !config.vod.enrich {
-                source = without_video(&source);
-            }
-            if let Err(err) = env.add_template_owned(name, source) {
-                let message = format!("built-in template does not compile: {err}");
-                problems.push(Problem::new(builtin.name, message));
-            }
-        }
-        let globals: Vec<String> = env.globals().map(|(k, _)| k.to_owned()).collect();
-        let known: BTreeSet<String> =
-            VARIABLES.iter().map(|v| v.to_string()).chain(globals.clone()).collect();
-        let digest_known: BTreeSet<String> =
-            DIGEST_VARIABLES.iter().map(|v| v.to_string()).chain(globals).collect();
-        let mut compile =
-            |name: String, source: &str, at: String, known: &BTreeSet<String>| -> Option<Compiled> {
-                if let Err(err) = env.add_template_owned(name.clone(), source.to_owned()) {
-                    problems.push(Problem::new(at, format!("template does not compile: {err}")));
-                    return None;
-                }
-                let template = env.get_template(&name).ok()?;
-                let used = template.undeclared_variables(false);
-                let mut unknown: Vec<&str> =
-                    used.iter().filter(|v| !known.contains(*v)).map(String::as_str).collect();
-                if !unknown.is_empty() {
-                    unknown.sort_unstable();
-                    let listed: Vec<&str> = known.iter().map(String::as_str).collect();
-                    problems.push(Problem::new(
-                        at,
-                        format!("unknown variable(s) {} (known: {})", unknown.join(", "), listed.join(", ")),
-                    ));
-                }
-                Some(Compiled { needs_event: used.contains("event"), name })
-            };
-        let mut channels = HashMap::new();
-        for (i, channel) in config.channels.iter().enumerate() {
-            if let Some(source) = &channel.template {
-                let at = format!("{}.template", channel_location(i, &channel.name));
-                if let Some(compiled) = compile(format!("channel:{}", channel.name), source, at, &known) {
-                    channels.insert(channel.name.clone(), compiled);
-                }
-            }
-        }
-        let mut digests = HashMap::new();
-        for (i, channel) in config.channels.iter().enumerate() {
-            if let Some(source) = &channel.digest_template {
-                let at = format!("{}.digest_template", channel_location(i, &channel.name));
-                if let Some(compiled) = compile(format!("digest:{}", channel.name), source, at, &digest_known)
-                {
-                    digests.insert(channel.name.clone(), compiled);
-                }
-            }
-        }
-        let mut params = HashMap::new();
-        for (i, channel) in config.channels.iter().enumerate() {
-            let mut compiled_params = Vec::new();
-            for (name, source) in &channel.params {
-                let at = format!("{}.params.{name}", channel_location(i, &channel.name));
-                let template_name = format!("param:{}:{name}", channel.name);
-                if let Some(compiled) = compile(template_name, source, at, &known) {
-                    compiled_params.push((name.clone(), compiled));
-                }
-            }
-            if !compiled_params.is_empty() {
-                params.insert(channel.name.clone(), compiled_params);
-            }
-        }
-        let mut routes = HashMap::new();
-        for (i, route) in config.routes.iter().enumerate() {
-            if let Some(source) = &route.template {
-                let at = format!("{}.template", route_location(i, &route.name));
-                if let Some(compiled) = compile(format!("route:{}", route.name), source, at, &known) {
-                    routes.insert(route.name.clone(), compiled);
-                }
-            }
-        }
+        let mut problems = add_builtins(&mut env, config, builtins);
+        let user = UserTemplates::compile(&mut env, config, &mut problems);
         if problems.is_empty() {
             Ok(Templates {
                 env,
-                routes,
-                channels,
-                params,
-                digests,
+                routes: user.routes,
+                channels: user.channels,
+                params: user.params,
+                digests: user.digests,
                 digest_builtins: digest_builtins.to_vec(),
                 digest_env: OnceLock::new(),
             })
@@ -533,6 +432,130 @@ pub fn status_marker(status: &str) -> &'static str {
         TaskStatus::Succeed => "✅",
         TaskStatus::Failed => "❌",
         TaskStatus::Other(_) => "⚠️",
+    }
+}
+
+/// Compiles the shared built-ins in every locale a channel uses and each channel's built-in in
+/// its own; the problems (none, unless a built-in is broken).
+fn add_builtins(env: &mut Environment<'static>, config: &Config, builtins: &[Builtin]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    // The headline and the shared facts in every locale a channel uses; each channel's
+    // built-in in its own. Labels are filled in here (`locale::localize`), not per render.
+    let mut locales = vec![Locale::En];
+    locales.extend(builtins.iter().map(|b| b.locale));
+    locales.sort_by_key(|l| *l as usize);
+    locales.dedup();
+    // The play links are compiled (and so included) only when enrichment is on: compiling
+    // them is a tenth of a six-channel start-up.
+    let mut shared = vec![(HEADLINE, defaults::HEADLINE), (PLAIN, defaults::PLAIN)];
+    if config.vod.enrich {
+        shared.push((PLAIN_VIDEO, defaults::PLAIN_VIDEO));
+    }
+    let wanted = shared
+        .iter()
+        .flat_map(|&(name, source)| locales.iter().map(move |&locale| Builtin { name, source, locale }))
+        .chain(builtins.iter().copied());
+    // What built-ins include: the shared ones, and each channel's play links.
+    let includable: Vec<&str> = [HEADLINE, PLAIN, PLAIN_VIDEO]
+        .into_iter()
+        .chain(builtins.iter().map(|b| b.name).filter(|name| name.ends_with("-video")))
+        .collect();
+    for builtin in wanted {
+        let name = locale::template_name(builtin.name, builtin.locale).into_owned();
+        if env.get_template(&name).is_ok() {
+            continue; // several channels share a built-in
+        }
+        let mut source = locale::localize(builtin.source, builtin.locale, &includable);
+        if !config.vod.enrich {
+            source = without_video(&source);
+        }
+        if let Err(err) = env.add_template_owned(name, source) {
+            let message = format!("built-in template does not compile: {err}");
+            problems.push(Problem::new(builtin.name, message));
+        }
+    }
+    problems
+}
+
+/// The templates a configuration sets, compiled into the environment: per channel (`template`,
+/// `digest_template`, a `vod` channel's `params`) and per route.
+struct UserTemplates {
+    channels: HashMap<String, Compiled>,
+    digests: HashMap<String, Compiled>,
+    params: HashMap<String, Vec<(String, Compiled)>>,
+    routes: HashMap<String, Compiled>,
+}
+
+impl UserTemplates {
+    fn compile(env: &mut Environment<'static>, config: &Config, problems: &mut Vec<Problem>) -> Self {
+        let globals: Vec<String> = env.globals().map(|(k, _)| k.to_owned()).collect();
+        let known: BTreeSet<String> =
+            VARIABLES.iter().map(|v| v.to_string()).chain(globals.clone()).collect();
+        let digest_known: BTreeSet<String> =
+            DIGEST_VARIABLES.iter().map(|v| v.to_string()).chain(globals).collect();
+        let mut compile =
+            |name: String, source: &str, at: String, known: &BTreeSet<String>| -> Option<Compiled> {
+                if let Err(err) = env.add_template_owned(name.clone(), source.to_owned()) {
+                    problems.push(Problem::new(at, format!("template does not compile: {err}")));
+                    return None;
+                }
+                let template = env.get_template(&name).ok()?;
+                let used = template.undeclared_variables(false);
+                let mut unknown: Vec<&str> =
+                    used.iter().filter(|v| !known.contains(*v)).map(String::as_str).collect();
+                if !unknown.is_empty() {
+                    unknown.sort_unstable();
+                    let listed: Vec<&str> = known.iter().map(String::as_str).collect();
+                    problems.push(Problem::new(
+                        at,
+                        format!("unknown variable(s) {} (known: {})", unknown.join(", "), listed.join(", ")),
+                    ));
+                }
+                Some(Compiled { needs_event: used.contains("event"), name })
+            };
+        let mut channels = HashMap::new();
+        for (i, channel) in config.channels.iter().enumerate() {
+            if let Some(source) = &channel.template {
+                let at = format!("{}.template", channel_location(i, &channel.name));
+                if let Some(compiled) = compile(format!("channel:{}", channel.name), source, at, &known) {
+                    channels.insert(channel.name.clone(), compiled);
+                }
+            }
+        }
+        let mut digests = HashMap::new();
+        for (i, channel) in config.channels.iter().enumerate() {
+            if let Some(source) = &channel.digest_template {
+                let at = format!("{}.digest_template", channel_location(i, &channel.name));
+                if let Some(compiled) = compile(format!("digest:{}", channel.name), source, at, &digest_known)
+                {
+                    digests.insert(channel.name.clone(), compiled);
+                }
+            }
+        }
+        let mut params = HashMap::new();
+        for (i, channel) in config.channels.iter().enumerate() {
+            let mut compiled_params = Vec::new();
+            for (name, source) in &channel.params {
+                let at = format!("{}.params.{name}", channel_location(i, &channel.name));
+                let template_name = format!("param:{}:{name}", channel.name);
+                if let Some(compiled) = compile(template_name, source, at, &known) {
+                    compiled_params.push((name.clone(), compiled));
+                }
+            }
+            if !compiled_params.is_empty() {
+                params.insert(channel.name.clone(), compiled_params);
+            }
+        }
+        let mut routes = HashMap::new();
+        for (i, route) in config.routes.iter().enumerate() {
+            if let Some(source) = &route.template {
+                let at = format!("{}.template", route_location(i, &route.name));
+                if let Some(compiled) = compile(format!("route:{}", route.name), source, at, &known) {
+                    routes.insert(route.name.clone(), compiled);
+                }
+            }
+        }
+        UserTemplates { channels, digests, params, routes }
     }
 }
 
