@@ -205,19 +205,20 @@ async fn fc_credential_headers_count_only_on_fc() {
         ("x-fc-access-key-id", FC_ID.to_owned()),
         ("x-fc-access-key-secret", "a-client-made-this-up".to_owned()),
     ];
-    // Throttled once (retried within the deadline), then made.
+    // Throttled, then a 500 (both retried within the deadline), then made.
     api.answer_next(1, Answer::Throttling);
+    api.answer_next(1, Answer::ServerError);
     let answer =
         post(&server.url("/"), event(vodhook::samples::FAILED, &unique("t"), &unique("f")), &forged).await;
     assert_eq!(answer.status, 200, "{}\n{}", answer.text, server.output());
     let submits = api.verified("SubmitWorkflowJob");
-    assert_eq!(submits.len(), 2, "one throttled, one made: {:?}", api.calls());
+    assert_eq!(submits.len(), 3, "throttled, a 500, made: {:?}", api.calls());
     assert!(submits.iter().all(|c| c.access_key_id == ENV_ID), "{submits:?}");
     // A missing video is permanent: not retried.
     api.answer_next(1, Answer::NotFound);
     let answer =
         post(&server.url("/"), event(vodhook::samples::FAILED, &unique("t"), &unique("f")), &[]).await;
     assert_eq!(answer.json["failed_permanently"], 1, "{}", answer.text);
-    assert_eq!(api.verified("SubmitWorkflowJob").len(), 3);
+    assert_eq!(api.verified("SubmitWorkflowJob").len(), 4);
     assert!(!server.output().contains(ENV_SECRET));
 }
