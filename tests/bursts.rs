@@ -362,3 +362,30 @@ async fn without_redis_each_instance_paces_itself() {
     assert_eq!(statuses, [200, 200, 200, 503, 503], "{}", cluster.logs());
     assert_eq!((robot.received().len(), robot.over_limit()), (3, 0));
 }
+
+/// A digest the robot refuses with a 5xx is a failed round for each action it covers: they wait
+/// on the outbox's schedule (here a minute), not due again at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_digest_reschedules_its_actions_on_the_outbox_schedule() {
+    let redis = tokio::task::block_in_place(RedisServer::start);
+    let robot =
+        StandIn::start_limited(ChannelType::Dingtalk, three_per_ten_seconds(ChannelType::Dingtalk)).await;
+    let cluster =
+        Cluster::start(1, &config(&redis, &robot, THREE_PER_TEN, "[outbox]\nschedule_secs = [60]\n")).await;
+    let run = run_id("r");
+    let tasks: Vec<String> = (0..8).map(|i| task(&run, i)).collect();
+    let answers = send_spread(&cluster, &tasks, Duration::from_millis(20)).await;
+    assert_eq!(answers.iter().map(|(_, a, _)| count(a, "held")).sum::<u64>(), 5, "{answers:?}");
+    tokio::time::sleep(Duration::from_millis(10_600)).await;
+    robot.fail_next(1, Behaviour::ServerError);
+    let drained = cluster.cli(&["drain"]).await;
+    assert!(drained.status.success(), "{}", drained.output());
+    let list = cluster.cli(&["outbox", "list", "--json"]).await;
+    let waiting: Vec<Value> = list.ndjson().into_iter().filter(|l| l["state"] == "waiting").collect();
+    assert_eq!(waiting.len(), 5, "{}", list.output());
+    let now = vodhook::clock::unix_now();
+    for item in &waiting {
+        assert_eq!(item["attempts"], 1, "one failed round: {item}");
+        assert!(item["due"].as_i64().unwrap_or(0) > now + 30, "due on the schedule, not now: {item}");
+    }
+}

@@ -81,8 +81,11 @@ impl Entry {
 enum Step {
     /// Go on with the next message.
     Next,
-    /// Stop the round: the rest goes back.
+    /// Stop the round: this message's actions and the rest go back, untried.
     Stop,
+    /// Stop the round: this message's actions are settled (a failed round each), the rest goes
+    /// back.
+    StopAfter,
 }
 
 impl Dispatcher {
@@ -119,6 +122,10 @@ impl Dispatcher {
             match self.send_message(outbox, config, now, body, deadline, &mut round).await {
                 Step::Next => rest = next,
                 Step::Stop => break,
+                Step::StopAfter => {
+                    rest = next;
+                    break;
+                }
             }
         }
         if !rest.is_empty() {
@@ -237,7 +244,7 @@ impl Dispatcher {
                 for entry in entries {
                     self.fail_round(outbox, entry, &reason, round).await;
                 }
-                Step::Stop
+                Step::StopAfter
             }
             Outcome::Permanent { reason } => {
                 for entry in entries {
