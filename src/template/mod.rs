@@ -465,10 +465,10 @@ fn add_builtins(env: &mut Environment<'static>, config: &Config, builtins: &[Bui
         if env.get_template(&name).is_ok() {
             continue; // several channels share a built-in
         }
-        let mut source = locale::localize(builtin.source, builtin.locale, &includable);
-        if !config.vod.enrich {
-            source = without_video(&source);
-        }
+        // Before localizing, which would rename the include to the locale's copy.
+        let source: std::borrow::Cow<'_, str> =
+            if config.vod.enrich { builtin.source.into() } else { without_video(builtin.source).into() };
+        let source = locale::localize(&source, builtin.locale, &includable);
         if let Err(err) = env.add_template_owned(name, source) {
             let message = format!("built-in template does not compile: {err}");
             problems.push(Problem::new(builtin.name, message));
@@ -794,5 +794,27 @@ mod tests {
         assert_eq!(status_marker("Failed"), "❌");
         assert_eq!(status_marker("Canceled"), "⚠️");
         assert_eq!(status_marker(""), "⚠️");
+    }
+
+    /// With enrichment off the play-links includes are gone from every built-in, in every
+    /// locale (a missing include would cost an error at each render); with it on they are there.
+    #[test]
+    fn play_link_includes_only_with_enrichment() {
+        let video = Builtin { name: "builtin:x-video", source: "links", locale: Locale::ZhCn };
+        let channel = Builtin {
+            name: "builtin:x",
+            source: "text{% include \"builtin:x-video\" ignore missing %}",
+            locale: Locale::ZhCn,
+        };
+        for enrich in [false, true] {
+            let mut config = config(vec![], vec![]);
+            config.vod.enrich = enrich;
+            let builtins: Vec<Builtin> = if enrich { vec![channel, video] } else { vec![channel] };
+            let templates = Templates::compile(&config, &builtins, &[]).unwrap();
+            for name in ["builtin:plain@zh-CN", "builtin:plain", "builtin:x@zh-CN"] {
+                let source = templates.env.get_template(name).unwrap().source().to_owned();
+                assert_eq!(source.contains("-video"), enrich, "{name} (enrich = {enrich}): {source}");
+            }
+        }
     }
 }
