@@ -73,6 +73,7 @@ pub const TEMPLATE: (&str, &str) = (
 pub const VIDEO_TEMPLATE: (&str, &str) = (
     "builtin:wecom-video",
     r#"{% if video %}
+
 {% if video.available %}
 {{ t("Watch") }}{{ t(": ") }}{% for p in video.play_urls %}{{ p.url | link((p.definition or "") ~ " " ~ (p.format or "")) }}{% if not loop.last %} · {% endif %}{% endfor %}
 
