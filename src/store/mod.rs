@@ -14,6 +14,8 @@
 //! - `<prefix>sig:<family>:<signature>`: the replay guard, one key per signature and script.
 //! - `<prefix>{budget:<channel>}:window`: a chat channel's rate budget, one key per channel and
 //!   script (tagged so that a budget stays one key in one slot whatever else joins it later).
+//! - `<prefix>cache:vodplay|<VideoId>`: what `GetPlayInfo` said of a video (plain `GET`/`SET`),
+//!   and `<prefix>guard:vod|…`: a `vod` channel's repeat guard, one set per script.
 //! - `<prefix>{outbox}:items`, `:due`, `:dead`, `:dead_at`: the outbox. Its scripts move an
 //!   action between these keys atomically, so they share the hash tag `{outbox}` and live in one
 //!   slot (on one node: the outbox is small, and what drains it is one script at a time).
