@@ -27,7 +27,6 @@
 //! [`STORE_RETRY`], so an unreachable Redis costs one timeout, not one per message.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -188,7 +187,7 @@ pub struct Budgets {
     channels: HashMap<String, Channel>,
     redis: Option<RedisConn>,
     /// Makes every counted member unique across instances.
-    instance: u64,
+    instance: String,
     counter: AtomicU64,
     /// Until when the shared budgets are skipped (the store failed).
     store_down_until: Mutex<Option<Instant>>,
@@ -222,8 +221,7 @@ impl Budgets {
                 Some((c.name.clone(), Channel { limits, key, local: Mutex::new(LocalWindow::default()) }))
             })
             .collect();
-        // Unique, not secret: std's randomly keyed hasher (as the dedup store's claim tokens).
-        let instance = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+        let instance = crate::dedup::unique_hex();
         Self { channels, redis, instance, counter: AtomicU64::new(0), store_down_until: Mutex::new(None) }
     }
 
@@ -266,7 +264,7 @@ impl Budgets {
         limits: &Limits,
         mode: Mode,
     ) -> Result<Take, StoreError> {
-        let member = format!("{:x}:{}", self.instance, self.counter.fetch_add(1, Ordering::Relaxed));
+        let member = format!("{}:{}", self.instance, self.counter.fetch_add(1, Ordering::Relaxed));
         let mode_arg = match mode {
             Mode::Peek => 0,
             Mode::Single => 1,
@@ -358,15 +356,15 @@ impl LocalWindow {
     }
 
     /// With `limit` messages allowed in any `span`: how long until one more may go, if not now.
+    /// (`sent` is in time order, so those inside `span` are its tail.)
     fn wait_for(&self, limit: u32, span: Duration, now: Instant) -> Option<Duration> {
-        let inside: Vec<&Instant> =
-            self.sent.iter().filter(|t| now.saturating_duration_since(**t) < span).collect();
+        let inside = self.sent.iter().rev().take_while(|t| now.saturating_duration_since(**t) < span).count();
         let limit = limit as usize;
-        if inside.len() < limit {
+        if limit == 0 || inside < limit {
             return None;
         }
-        let frees = inside[inside.len() - limit];
-        Some((*frees + span).saturating_duration_since(now).max(Duration::from_millis(1)))
+        let frees = self.sent[self.sent.len() - limit];
+        Some((frees + span).saturating_duration_since(now).max(Duration::from_millis(1)))
     }
 
     pub fn block(&mut self, until: Instant) {

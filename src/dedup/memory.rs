@@ -107,13 +107,13 @@ impl MemoryStore {
     }
 
     pub fn cache_get(&self, key: &str) -> Option<String> {
-        let extras = self.extras.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let extras = self.extras();
         extras.cache.get(key).filter(|(_, expires)| *expires > Instant::now()).map(|(v, _)| v.clone())
     }
 
     pub fn cache_put(&self, key: &str, value: &str, ttl: Duration) {
         let now = Instant::now();
-        let mut extras = self.extras.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut extras = self.extras();
         if extras.cache.len() >= self.capacity {
             extras.cache.retain(|_, (_, expires)| *expires > now);
         }
@@ -124,7 +124,7 @@ impl MemoryStore {
 
     pub fn admit(&self, key: &str, member: &str, max: u32, ttl: Duration) -> bool {
         let now = Instant::now();
-        let mut extras = self.extras.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut extras = self.extras();
         if extras.guards.len() >= self.capacity {
             extras.guards.retain(|_, (_, expires)| *expires > now);
         }
@@ -141,6 +141,10 @@ impl MemoryStore {
         entry.0.insert(member.to_owned());
         entry.1 = deadline(now, ttl);
         true
+    }
+
+    fn extras(&self) -> MutexGuard<'_, Extras> {
+        self.extras.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

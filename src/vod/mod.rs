@@ -19,7 +19,6 @@ pub mod play;
 pub mod sign;
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use http::HeaderMap;
@@ -189,7 +188,8 @@ impl VodApi {
             ("x-acs-action".into(), action.to_owned()),
             ("x-acs-version".into(), API_VERSION.into()),
             ("x-acs-date".into(), now.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
-            ("x-acs-signature-nonce".into(), nonce()),
+            // Unique per request: the API refuses a nonce it has seen.
+            ("x-acs-signature-nonce".into(), crate::dedup::unique_hex()),
             ("x-acs-content-sha256".into(), sha256_hex(b"")),
         ];
         if let Some(token) = &credentials.security_token {
@@ -235,17 +235,6 @@ fn classify(action: &str, status: http::StatusCode, json: &Value) -> CallError {
 fn describe(action: &str, error: reqwest::Error) -> String {
     let kind = if error.is_timeout() { "timed out" } else { "could not be reached" };
     format!("VOD {action}: the API {kind}: {}", crate::text::with_causes(&error.without_url()))
-}
-
-/// Unique per request (the API refuses a nonce it has seen): std's randomly keyed hasher over a
-/// counter and the clock, as the dedup store's claim tokens.
-fn nonce() -> String {
-    use std::hash::BuildHasher;
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let seed = (COUNTER.fetch_add(1, Ordering::Relaxed), std::time::SystemTime::now(), std::process::id());
-    let a = std::collections::hash_map::RandomState::new().hash_one(seed);
-    let b = std::collections::hash_map::RandomState::new().hash_one((seed, a));
-    format!("{a:016x}{b:016x}")
 }
 
 /// A number the API sends as a number or a string (its own examples quote `Size`, `Width`).
