@@ -233,6 +233,57 @@ pub struct VodConfig {
     /// The most one enrichment may take out of a callback's deadline; slower, and the message
     /// goes without links.
     pub timeout_ms: u64,
+    /// The largest API answer read (its answers are a few KB); a larger one fails the call, to
+    /// be retried, and is not read further.
+    pub max_answer_bytes: usize,
+}
+
+impl VodConfig {
+    /// Where the API is: `endpoint` when set, else the region's
+    /// (`https://vod.<region>.aliyuncs.com`; `cn-hangzhou` is served from Shanghai). One rule for
+    /// `check-config` and the client. A region is `[a-z0-9-]+`; an endpoint is an http(s) URL
+    /// with a host and nothing else that could move the request elsewhere: no user or password
+    /// (`https://vod.example.com@127.0.0.1/` goes to 127.0.0.1), no path but `/`, no query.
+    /// Errors name the key and never quote an endpoint (it could carry a password).
+    pub fn endpoint(&self) -> Result<url::Url, Problem> {
+        let Some(raw) = &self.endpoint else {
+            let region = self.region.as_str();
+            if region.is_empty()
+                || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                return Err(Problem::new(
+                    "vod.region",
+                    format!(
+                        "{:?} is not a region id: expected lowercase letters, digits and '-' (e.g. \"cn-shanghai\")",
+                        crate::text::truncate_chars(region, 40)
+                    ),
+                ));
+            }
+            let region = if region == "cn-hangzhou" { "cn-shanghai" } else { region };
+            let url = format!("https://vod.{region}.aliyuncs.com/");
+            return url::Url::parse(&url)
+                .map_err(|e| Problem::new("vod.region", format!("gives no URL ({e})")));
+        };
+        let bad = |message: &str| Problem::new("vod.endpoint", message.to_owned());
+        let url = url::Url::parse(raw).map_err(|e| bad(&format!("is not a valid URL ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad("must be an https:// URL (http:// for a local stand-in)"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad(
+                "must not carry a user name or password (user@host sends the request to that host)",
+            ));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(bad("has no host"));
+        }
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            return Err(bad(
+                "must be the API's address alone (e.g. \"https://vod.cn-shanghai.aliyuncs.com\"): no path, query or fragment",
+            ));
+        }
+        Ok(url)
+    }
 }
 
 impl Default for VodConfig {
@@ -245,6 +296,7 @@ impl Default for VodConfig {
             formats: None,
             auth_timeout_secs: 3600,
             timeout_ms: 1500,
+            max_answer_bytes: 64 * 1024,
         }
     }
 }

@@ -33,6 +33,7 @@ pub mod outbox;
 pub mod probe;
 pub mod redact;
 mod replay;
+mod reply;
 pub mod route;
 pub mod runtime;
 pub mod samples;

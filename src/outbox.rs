@@ -338,7 +338,10 @@ impl Outbox {
                 async move { cmd.query_async(&mut c).await }
             })
             .await?;
-        Ok(added == 1)
+        match added {
+            0 | 1 => Ok(added == 1),
+            answer => Err(StoreError::Unexpected { what: "an outbox push", answer }),
+        }
     }
 
     /// Takes up to `limit` items due by `now` (unix seconds) for this drainer alone, for the

@@ -123,7 +123,11 @@ impl ReplayGuard {
                         async move { cmd.query_async(&mut c).await }
                     })
                     .await?;
-                Ok(if accepted == 1 { Seen::SameBody } else { Seen::OtherBody })
+                match accepted {
+                    1 => Ok(Seen::SameBody),
+                    0 => Ok(Seen::OtherBody),
+                    answer => Err(StoreError::Unexpected { what: "the replay guard", answer }),
+                }
             }
         }
     }

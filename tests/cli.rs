@@ -244,6 +244,25 @@ fn check_config_checks_the_tls_ca_file_and_cluster_settings() {
             "dedup.url: selects database \"2\", but a Redis Cluster has only database 0",
         ),
         ("[outbox]\ndead_letter_days = 0\n".to_owned(), "outbox.dead_letter_days: must be at least 1"),
+        // Turning certificate checks off is refused here, not only when connecting.
+        (
+            "[dedup]\nbackend = \"redis\"\nurl = \"rediss://h:6380/0#insecure\"\n".to_owned(),
+            "dedup.url: asks for TLS without certificate verification",
+        ),
+        (
+            "[dedup]\nbackend = \"redis\"\nurl = \"rediss://h:6380/0?insecure=true\"\n".to_owned(),
+            "dedup.url: asks for TLS without certificate verification",
+        ),
+        // A region or endpoint that would send the signed VOD call to another host.
+        (
+            "[vod]\nregion = \"cn-shanghai.evil.example/x?\"\n".to_owned(),
+            "vod.region: \"cn-shanghai.evil.example/x?\" is not a region id",
+        ),
+        (
+            "[vod]\nendpoint = \"https://vod.cn-shanghai.aliyuncs.com@127.0.0.1:1/\"\n".to_owned(),
+            "vod.endpoint: must not carry a user name or password",
+        ),
+        ("[vod]\nmax_answer_bytes = 0\n".to_owned(), "vod.max_answer_bytes: must be more than 0"),
     ];
     for (toml, problem) in cases {
         let file = write(&dir, "redis.toml", &toml);

@@ -904,6 +904,27 @@ async fn the_replay_guard_is_shared_through_redis() {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
 }
 
+/// A store that answers every script with a well-formed value no script returns (`:2`): the
+/// answers cannot be trusted, so the one rule for such answers applies — fail open with a
+/// warning, as for a store out of reach. Before that rule a validly signed callback was refused
+/// as "signature used before".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_a_store_cannot_give_fail_open_with_a_warning() {
+    let liar = support::redis::LyingRedis::start(2);
+    let config = format!("[dedup]\nbackend = \"redis\"\nurl = \"{}\"\n", liar.url());
+    let env = [("VODHOOK_AUTH_KEY", KEY), ("VODHOOK_CALLBACK_URL", CALLBACK_URL)];
+    let vodhook = InProcess::new(&config, &env);
+    let headers = [signed(CALLBACK_URL, unix_now(), KEY), vec![json_ct()]].concat();
+    let event = workflow_event("liar-a", 1, "2025-04-01T02:30:00Z").to_string();
+    let reply = vodhook.post("/", &headers, event).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let logs = vodhook.text();
+    assert!(
+        logs.contains("Redis answered the replay guard with 2, which it cannot return: not trusted"),
+        "{logs}"
+    );
+}
+
 // --- IMS callbacks --------------------------------------------------------------------------------
 
 const IMS_KEY: &str = "ims-k3y-4c2e8a1f";

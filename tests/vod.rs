@@ -222,3 +222,44 @@ async fn fc_credential_headers_count_only_on_fc() {
     assert_eq!(api.verified("SubmitWorkflowJob").len(), 4);
     assert!(!server.output().contains(ENV_SECRET));
 }
+
+/// Found by an outside attack: VOD API answers were read whole. A `SubmitWorkflowJob` answering
+/// 1 GiB of whitespace took the process to over 1 GiB and counted as a successful call; an HTML
+/// page with a 200 did too; `GetPlayInfo` answering 1 GiB took 838 MiB. Now answers are read up
+/// to `[vod] max_answer_bytes`: the calls fail (to be retried), memory stays flat, the message
+/// goes out without links, and the callback is answered 200 with the call queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_or_foreign_api_answers_fail_the_call_and_cost_no_memory() {
+    const GIB: u64 = 1 << 30;
+    let redis = tokio::task::block_in_place(RedisServer::start);
+    let api = VodApi::start(keys()).await;
+    let robot = StandIn::start(ChannelType::Dingtalk).await;
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = instances(1, &config(&redis, &api, &robot), &dir).await;
+    let server = &nodes[0];
+    let before = server.peak_rss_kib();
+    api.set_answer(Answer::Huge(GIB));
+    let started = Instant::now();
+    let answer =
+        post(&server.url("/"), event(vodhook::samples::FAILED, &unique("t"), &unique("huge")), &[]).await;
+    assert_eq!(answer.status, 200, "{}\n{}", answer.text, server.output());
+    assert!(started.elapsed() < Duration::from_secs(5), "past VOD's 5 s: {:?}", started.elapsed());
+    assert_eq!(answer.json["delivered"], 1, "the DingTalk message only: {}", answer.text);
+    assert_eq!(answer.json["queued"], 1, "the call is left for retry: {}", answer.text);
+    assert!(server.output().contains("larger than vod.max_answer_bytes"), "{}", server.output());
+    // Enrichment answered 1 GiB too: the message goes without links.
+    let answer =
+        post(&server.url("/"), event(vodhook::samples::SUCCEED, &unique("t"), &unique("huge")), &[]).await;
+    assert_eq!((answer.status, &answer.json["delivered"]), (200, &json!(1)), "{}", answer.text);
+    let message = text_of(robot.received().last().expect("the success's message"));
+    assert!(!message.contains(vodapi::PLAY_URL_HD), "{message}");
+    let peak_mib = server.peak_rss_kib() / 1024;
+    assert!(peak_mib < 64, "peak RSS {peak_mib} MiB (it was {} MiB before the calls)", before / 1024);
+
+    // A 200 that is not the API's JSON is no success either.
+    api.set_answer(Answer::Html);
+    let answer =
+        post(&server.url("/"), event(vodhook::samples::FAILED, &unique("t"), &unique("html")), &[]).await;
+    assert_eq!(answer.json["queued"], 1, "{}", answer.text);
+    assert!(server.output().contains("HTTP 200 without the API's JSON"), "{}", server.output());
+}

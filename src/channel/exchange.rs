@@ -183,14 +183,8 @@ async fn exchange(client: &reqwest::Client, post: Post) -> Result<Reply, reqwest
     let mut response = client.post(post.url).headers(post.headers).body(post.body).send().await?;
     let status = response.status();
     let retry_after = retry_after(response.headers(), Utc::now());
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = MAX_REPLY_BYTES - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() == MAX_REPLY_BYTES {
-            break;
-        }
-    }
+    // A reply cut at the cap keeps its beginning, where the services put their codes.
+    let body = crate::reply::read_capped(&mut response, MAX_REPLY_BYTES).await?.body;
     Ok(Reply { status, retry_after, body: Bytes::from(body) })
 }
 

@@ -118,13 +118,8 @@ fn rate_settings(channel: &ChannelConfig, at: &str, f: &mut Findings) {
 /// `[vod]`: where the API is and how enrichment asks it.
 fn vod(config: &Config, f: &mut Findings) {
     let v = &config.vod;
-    if v.region.trim().is_empty() {
-        f.problem("vod.region", "is empty (e.g. \"cn-shanghai\")");
-    }
-    if let Some(endpoint) = &v.endpoint
-        && let Err(message) = super::http_url(endpoint)
-    {
-        f.problem("vod.endpoint", message);
+    if let Err(problem) = v.endpoint() {
+        f.push_problem(problem);
     }
     if let Some(output) = &v.output_type
         && output != "oss"
@@ -132,7 +127,8 @@ fn vod(config: &Config, f: &mut Findings) {
     {
         f.problem("vod.output_type", "must be \"oss\" or \"cdn\"");
     }
-    for (name, value) in [("auth_timeout_secs", v.auth_timeout_secs), ("timeout_ms", v.timeout_ms)] {
+    let sizes = [("auth_timeout_secs", v.auth_timeout_secs), ("timeout_ms", v.timeout_ms)];
+    for (name, value) in sizes.into_iter().chain([("max_answer_bytes", v.max_answer_bytes as u64)]) {
         if value == 0 {
             f.problem(format!("vod.{name}"), "must be more than 0");
         }
@@ -265,6 +261,11 @@ fn dedup(config: &Config, f: &mut Findings) {
             f.problem("dedup.url", "is required with backend = \"redis\" (redis://host:6379/0)");
         }
         (DedupBackend::Redis, Some(url)) => match url::Url::parse(url.expose()) {
+            Ok(u) if skips_verification(&u) => f.problem(
+                "dedup.url",
+                "asks for TLS without certificate verification (#insecure / insecure=...): not \
+                 allowed; to trust a private CA, name it in dedup.tls_ca_file",
+            ),
             Ok(u) if matches!(u.scheme(), "redis" | "rediss" | "redis+unix" | "unix") => {}
             Ok(_) => f.problem("dedup.url", "must be a redis://, rediss:// or unix:// URL"),
             Err(err) => f.problem("dedup.url", format!("is not a valid URL ({err})")),
@@ -282,6 +283,13 @@ fn dedup(config: &Config, f: &mut Findings) {
         f.problem("dedup.capacity", "must be more than 0");
     }
     redis_shape(d, f);
+}
+
+/// redis-rs reads `rediss://host#insecure` and `?insecure=true` as "do not check the server's
+/// certificate", which would let anyone on the path read the store (and its password).
+fn skips_verification(url: &url::Url) -> bool {
+    url.fragment().is_some_and(|f| f.eq_ignore_ascii_case("insecure"))
+        || url.query_pairs().any(|(k, _)| k.eq_ignore_ascii_case("insecure"))
 }
 
 /// `cluster` and `tls_ca_file` make sense only for some Redis URLs. (That the CA file holds a

@@ -72,11 +72,12 @@ impl RedisStore {
                 async move { cmd.query_async(&mut c).await }
             })
             .await?;
-        Ok(match code {
-            1 => Claim::Acquired(token),
-            2 => Claim::AlreadyDone,
-            _ => Claim::InFlight,
-        })
+        match code {
+            3 => Ok(Claim::InFlight),
+            1 => Ok(Claim::Acquired(token)),
+            2 => Ok(Claim::AlreadyDone),
+            answer => Err(StoreError::Unexpected { what: "a claim", answer }),
+        }
     }
 
     pub async fn complete(&self, key: &str, token: &ClaimToken, ttl: Duration) -> Result<(), StoreError> {
@@ -89,7 +90,11 @@ impl RedisStore {
                 async move { cmd.query_async(&mut c).await }
             })
             .await?;
-        if code == 1 { Ok(()) } else { Err(StoreError::LeaseLost { key: key.to_owned() }) }
+        match code {
+            1 => Ok(()),
+            0 => Err(StoreError::LeaseLost { key: key.to_owned() }),
+            answer => Err(StoreError::Unexpected { what: "a completion", answer }),
+        }
     }
 
     pub async fn cache_get(&self, key: &str) -> Result<Option<String>, StoreError> {

@@ -24,6 +24,13 @@ pub enum StoreError {
     /// the action may be sent twice. Raise the lease if this happens.
     #[error("the claim on `{key}` was lost (lease expired and taken over): it may be sent twice")]
     LeaseLost { key: String },
+    /// Redis answered a script with a value the script cannot return (`2` where it answers 0
+    /// or 1): the store is not the one the scripts were written for, or not honest. Treated
+    /// like any failed store call, by the same rule everywhere: fail open with a warning
+    /// (deliver without duplicate protection, accept a validly signed callback) rather than
+    /// refuse or skip on an answer that cannot be trusted.
+    #[error("Redis answered {what} with {answer}, which it cannot return: not trusted")]
+    Unexpected { what: &'static str, answer: i64 },
     /// An outbox entry that does not decode (written by an incompatible version).
     #[error("outbox entry `{key}` is unreadable: {reason}")]
     Corrupt { key: String, reason: String },

@@ -101,6 +101,8 @@ pub enum CallError {
 pub struct VodApi {
     endpoint: url::Url,
     host: String,
+    /// Answers are read up to this (`[vod] max_answer_bytes`); a longer one fails the call.
+    max_answer_bytes: usize,
     client: OnceLock<Result<reqwest::Client, String>>,
 }
 
@@ -110,25 +112,17 @@ impl std::fmt::Debug for VodApi {
     }
 }
 
-/// The endpoint of `region`: `https://vod.<region>.aliyuncs.com`, except `cn-hangzhou`, which
-/// VOD serves from `vod.cn-shanghai.aliyuncs.com`.
-pub fn endpoint_of(region: &str) -> String {
-    let region = if region == "cn-hangzhou" { "cn-shanghai" } else { region };
-    format!("https://vod.{region}.aliyuncs.com")
-}
-
 impl VodApi {
-    /// The API of `[vod]`: its `endpoint`, else its `region`'s.
-    pub fn from_config(config: &VodConfig) -> Result<VodApi, String> {
-        let raw = config.endpoint.clone().unwrap_or_else(|| endpoint_of(&config.region));
-        let endpoint =
-            url::Url::parse(&raw).map_err(|e| format!("vod.endpoint {raw:?} is not a URL ({e})"))?;
+    /// The API of `[vod]`: its `endpoint`, else its `region`'s (the rule is
+    /// [`VodConfig::endpoint`], which `check-config` applies too).
+    pub fn from_config(config: &VodConfig) -> Result<VodApi, crate::config::Problem> {
+        let endpoint = config.endpoint()?;
         let host = match (endpoint.host_str(), endpoint.port()) {
             (Some(host), Some(port)) => format!("{host}:{port}"),
             (Some(host), None) => host.to_owned(),
-            (None, _) => return Err(format!("vod.endpoint {raw:?} has no host")),
+            (None, _) => return Err(crate::config::Problem::new("vod.endpoint", "has no host")),
         };
-        Ok(VodApi { endpoint, host, client: OnceLock::new() })
+        Ok(VodApi { endpoint, host, max_answer_bytes: config.max_answer_bytes, client: OnceLock::new() })
     }
 
     /// Calls `action` with `params`, signed with `credentials`, within `timeout`; the answer's
@@ -165,12 +159,20 @@ impl VodApi {
         for (name, value) in &headers {
             request = request.header(name.as_str(), value.as_str());
         }
-        let response = request.send().await.map_err(|e| CallError::Retry(describe(action, e)))?;
+        let mut response = request.send().await.map_err(|e| CallError::Retry(describe(action, e)))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| CallError::Retry(describe(action, e)))?;
-        let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let answer = crate::reply::read_capped(&mut response, self.max_answer_bytes)
+            .await
+            .map_err(|e| CallError::Retry(describe(action, e)))?;
+        if answer.cut {
+            return Err(CallError::Retry(format!(
+                "VOD {action}: the answer is larger than vod.max_answer_bytes ({} bytes): not read",
+                self.max_answer_bytes
+            )));
+        }
+        let json: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
         if status.is_success() {
-            return Ok(json);
+            return documented(action, json);
         }
         Err(classify(action, status, &json))
     }
@@ -216,6 +218,18 @@ impl VodApi {
     }
 }
 
+/// A successful answer is the API's JSON object with its `RequestId`; anything else (an HTML
+/// page from a proxy, whitespace, a bare value) did not come from the API, so the call is not
+/// known to have happened: worth trying again, never counted as done.
+fn documented(action: &str, json: Value) -> Result<Value, CallError> {
+    match json.get("RequestId").and_then(Value::as_str) {
+        Some(id) if !id.is_empty() => Ok(json),
+        _ => Err(CallError::Retry(format!(
+            "VOD {action}: HTTP 200 without the API's JSON (no RequestId): not an answer of the VOD API"
+        ))),
+    }
+}
+
 /// What an error answer means (see the module documentation).
 fn classify(action: &str, status: http::StatusCode, json: &Value) -> CallError {
     let field = |name: &str| json.get(name).and_then(Value::as_str).unwrap_or("");
@@ -250,10 +264,41 @@ pub fn number(value: &Value) -> Option<f64> {
 mod tests {
     use super::*;
 
+    fn endpoint(region: &str, endpoint: Option<&str>) -> Result<String, String> {
+        let config =
+            VodConfig { region: region.into(), endpoint: endpoint.map(str::to_owned), ..Default::default() };
+        config.endpoint().map(|u| u.to_string()).map_err(|p| p.to_string())
+    }
+
     #[test]
     fn hangzhou_is_served_from_shanghai() {
-        assert_eq!(endpoint_of("cn-hangzhou"), "https://vod.cn-shanghai.aliyuncs.com");
-        assert_eq!(endpoint_of("ap-southeast-1"), "https://vod.ap-southeast-1.aliyuncs.com");
+        assert_eq!(endpoint("cn-hangzhou", None).unwrap(), "https://vod.cn-shanghai.aliyuncs.com/");
+        assert_eq!(endpoint("ap-southeast-1", None).unwrap(), "https://vod.ap-southeast-1.aliyuncs.com/");
+    }
+
+    /// Found by an outside attack: both passed check-config and sent the signed call elsewhere.
+    #[test]
+    fn a_region_or_endpoint_cannot_move_the_call_to_another_host() {
+        let err = endpoint("cn-shanghai.evil.example/x?", None).unwrap_err();
+        assert!(
+            err.starts_with("vod.region: ") && err.contains("lowercase letters, digits and '-'"),
+            "{err}"
+        );
+        assert!(endpoint("", None).unwrap_err().starts_with("vod.region: "));
+        let err =
+            endpoint("cn-shanghai", Some("https://vod.cn-shanghai.aliyuncs.com@127.0.0.1:1/")).unwrap_err();
+        assert!(err.starts_with("vod.endpoint: ") && err.contains("user name or password"), "{err}");
+        let err = endpoint("cn-shanghai", Some("https://user:hunter2pass@vod.example.com/")).unwrap_err();
+        assert!(!err.contains("hunter2pass"), "{err}");
+        for moved in
+            ["https://vod.example.com/x", "https://vod.example.com/?a=1", "https://vod.example.com/#f"]
+        {
+            let err = endpoint("cn-shanghai", Some(moved)).unwrap_err();
+            assert!(err.contains("no path, query or fragment"), "{moved}: {err}");
+        }
+        assert!(endpoint("cn-shanghai", Some("ftp://vod.example.com")).unwrap_err().contains("https://"));
+        // Plain http stays allowed, for stand-ins; a trailing slash or none is the same.
+        assert_eq!(endpoint("x", Some("http://127.0.0.1:8080")).unwrap(), "http://127.0.0.1:8080/");
     }
 
     #[test]

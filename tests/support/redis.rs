@@ -501,3 +501,56 @@ impl Redis {
         }
     }
 }
+
+/// A server that speaks RESP and answers every command with the same well-formed integer
+/// (`:2`): a store that cannot be trusted, for what vodhook does with answers its scripts cannot
+/// give. Each connection on its own thread; stops when dropped (the listener closes).
+pub struct LyingRedis {
+    port: u16,
+    _listener: std::sync::Arc<std::net::TcpListener>,
+}
+
+impl LyingRedis {
+    pub fn start(answer: i64) -> LyingRedis {
+        let listener = std::sync::Arc::new(std::net::TcpListener::bind("127.0.0.1:0").expect("bind"));
+        let port = listener.local_addr().expect("local addr").port();
+        let accepting = listener.clone();
+        std::thread::spawn(move || {
+            for stream in accepting.incoming() {
+                let Ok(stream) = stream else { return };
+                std::thread::spawn(move || answer_every_command(stream, answer));
+            }
+        });
+        LyingRedis { port, _listener: listener }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+/// Reads RESP arrays of bulk strings (what clients send) and answers each with `:answer`.
+fn answer_every_command(stream: TcpStream, answer: i64) {
+    let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+    let mut writer = stream;
+    let mut line = String::new();
+    let read_line = |reader: &mut std::io::BufReader<TcpStream>, line: &mut String| {
+        line.clear();
+        std::io::BufRead::read_line(reader, line).ok().filter(|n| *n > 0).map(|_| line.trim_end().to_owned())
+    };
+    while let Some(head) = read_line(&mut reader, &mut line) {
+        if let Some(count) = head.strip_prefix('*').and_then(|n| n.parse::<usize>().ok()) {
+            for _ in 0..count {
+                let Some(len) = read_line(&mut reader, &mut line) else { return };
+                let len: usize = len.trim_start_matches('$').parse().unwrap_or(0);
+                let mut data = vec![0; len + 2];
+                if reader.read_exact(&mut data).is_err() {
+                    return;
+                }
+            }
+        }
+        if writer.write_all(format!(":{answer}\r\n").as_bytes()).is_err() {
+            return;
+        }
+    }
+}

@@ -41,6 +41,10 @@ pub enum Answer {
     NotFound,
     /// Never answer.
     Hang,
+    /// HTTP 200 streaming this many bytes of whitespace (never all in memory here).
+    Huge(u64),
+    /// HTTP 200 with an HTML page (a proxy's, say), not the API's JSON.
+    Html,
 }
 
 /// One call as the stand-in saw it.
@@ -171,12 +175,32 @@ async fn handle(
         Answer::NotFound => {
             error(StatusCode::NOT_FOUND, "InvalidVideo.NotFound", "The video does not exist.")
         }
+        Answer::Huge(bytes) => huge(bytes),
+        Answer::Html => Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", "text/html")
+            .body(Body::from("<html><body>Welcome to the proxy</body></html>"))
+            .expect("an HTML answer"),
         Answer::Hang => {
             let mut stop = shared.stop.clone();
             let _ = stop.wait_for(|s| *s).await;
             error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "stopped")
         }
     }
+}
+
+/// `bytes` of spaces, produced as they are sent, 64 KiB a chunk.
+fn huge(bytes: u64) -> Response {
+    static CHUNK: [u8; 64 * 1024] = [b' '; 64 * 1024];
+    let chunks = bytes.div_ceil(CHUNK.len() as u64);
+    let stream = futures_util::stream::iter(
+        (0..chunks).map(|_| Ok::<_, std::convert::Infallible>(Bytes::from_static(&CHUNK))),
+    );
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(Body::from_stream(stream))
+        .expect("a streamed answer")
 }
 
 fn credential_of(authorization: &str) -> Option<String> {

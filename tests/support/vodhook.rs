@@ -179,6 +179,17 @@ impl Vodhook {
     }
 
     /// `http://127.0.0.1:<port>/` + `path` (with or without its leading slash).
+    /// The process's peak resident memory so far (`VmHWM` in `/proc/<pid>/status`), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.pid()))
+            .expect("read the process's status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/<pid>/status")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}/{}", self.addr, path.trim_start_matches('/'))
     }
