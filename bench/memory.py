@@ -39,6 +39,27 @@ class Sink(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class Huge(http.server.BaseHTTPRequestHandler):
+    """Answers every request with 1 GiB of whitespace, written as it goes: a receiver (or a VOD
+    API) that answers far more than anyone reads."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(1024 * MIB))
+        self.end_headers()
+        chunk = b" " * (64 * 1024)
+        try:
+            for _ in range(1024 * MIB // len(chunk)):
+                self.wfile.write(chunk)
+        except OSError:
+            pass  # the reader stopped reading: what we want
+
+    def log_message(self, *args):
+        pass
+
+
 def workflow(task, nodes, message_bytes):
     activities = {
         f"VodTranscode_{i:05}": {
@@ -80,15 +101,16 @@ def post(port, body):
         return e.code
 
 
-def run(binary, sink_port, name, body, copies=1, extra=""):
+def run(binary, sink_port, name, body, copies=1, extra="", channels=("log", "hook")):
     port = free_port()
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as config:
         config.write(extra)
         config.write(
             f'[[channels]]\nname = "log"\ntype = "log"\n\n[[channels]]\nname = "hook"\ntype = "webhook"\n'
-            f'url = "http://127.0.0.1:{sink_port}/hook"\n\n[[routes]]\nname = "all"\nchannels = ["log", "hook"]\n'
+            f'url = "http://127.0.0.1:{sink_port}/hook"\n\n[[routes]]\nname = "all"\nchannels = {json.dumps(list(channels))}\n'
         )
-    env = dict(os.environ, VODHOOK_LISTEN=f"127.0.0.1:{port}", VODHOOK_CONFIG=config.name, RUST_LOG="warn")
+    env = dict(os.environ, VODHOOK_LISTEN=f"127.0.0.1:{port}", VODHOOK_CONFIG=config.name, RUST_LOG="warn",
+               ALIBABA_CLOUD_ACCESS_KEY_ID="LTAIbench", ALIBABA_CLOUD_ACCESS_KEY_SECRET="bench-secret")
     proc = subprocess.Popen([binary, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(500):
@@ -128,6 +150,19 @@ def main():
     for name, body, copies, *extra in cases:
         assert len(body) <= MIB, (name, len(body))
         run(binary, sink_port, name, body, copies, extra[0] if extra else "")
+    # What the services answer: 1 GiB from a webhook receiver, and from the VOD API (a `vod`
+    # channel's SubmitWorkflowJob and enrichment's GetPlayInfo), 20 callbacks at once.
+    huge = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Huge)
+    threading.Thread(target=huge.serve_forever, daemon=True).start()
+    huge_port = huge.server_address[1]
+    failed = json.dumps(workflow("huge", 3, 200)).encode()
+    succeeded = json.dumps(dict(workflow("huge-ok", 3, 200), Status="Succeed")).encode()
+    run(binary, huge_port, "a webhook receiver answering 1 GiB, 20 at once", failed, 20)
+    vod = (f'[vod]\nendpoint = "http://127.0.0.1:{huge_port}"\nenrich = true\n\n'
+           '[[channels]]\nname = "rerun"\ntype = "vod"\naction = "SubmitWorkflowJob"\n'
+           'params = { WorkflowId = "wf", MediaId = "{{ video_id }}" }\n\n')
+    run(binary, sink_port, "the VOD API answering 1 GiB (SubmitWorkflowJob), 20 at once", failed, 20, vod, ("log", "hook", "rerun"))
+    run(binary, sink_port, "the VOD API answering 1 GiB (GetPlayInfo), 20 at once", succeeded, 20, vod)
 
 
 if __name__ == "__main__":

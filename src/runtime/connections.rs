@@ -49,17 +49,30 @@ impl Connection {
     }
 }
 
+/// A connection [`Connections::admit`] let in.
+#[derive(Debug)]
+pub struct Admitted {
+    pub id: u64,
+    pub connection: Arc<Connection>,
+    /// An older connection was told to close to make room: its descriptor is free only once its
+    /// task has run, so the accept loop waits for that before taking more (else it runs out of
+    /// descriptors while closed connections still hold theirs).
+    pub made_room: bool,
+}
+
 /// The registry of open connections, oldest first.
 #[derive(Debug)]
 pub struct Connections {
     cap: usize,
     open: Mutex<(u64, BTreeMap<u64, Arc<Connection>>)>,
+    /// Signalled when a connection has ended (its descriptor is free again).
+    released: Notify,
 }
 
 impl Connections {
     /// At most `cap` connections at once.
     pub fn new(cap: usize) -> Self {
-        Connections { cap: cap.max(1), open: Mutex::new((0, BTreeMap::new())) }
+        Connections { cap: cap.max(1), open: Mutex::new((0, BTreeMap::new())), released: Notify::new() }
     }
 
     /// The cap: `configured`, lowered to leave [`RESERVED_DESCRIPTORS`] of the process's
@@ -78,10 +91,11 @@ impl Connections {
     /// Registers a new connection; at the cap, first closes the oldest one that has not sent a
     /// whole request. `None` when every open connection is handling a request: the new one is
     /// then closed instead.
-    pub fn admit(&self) -> Option<(u64, Arc<Connection>)> {
+    pub fn admit(&self) -> Option<Admitted> {
         let mut guard = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let (next, open) = &mut *guard;
-        if open.len() >= self.cap {
+        let made_room = open.len() >= self.cap;
+        if made_room {
             let oldest_idle = open.iter().find(|(_, c)| c.evictable()).map(|(id, _)| *id)?;
             if let Some(evicted) = open.remove(&oldest_idle) {
                 // notify_one keeps the permit if the task is not waiting yet.
@@ -93,7 +107,7 @@ impl Connections {
         let connection =
             Arc::new(Connection { phase: AtomicU8::new(Phase::Idle as u8), closed: Notify::new() });
         open.insert(id, connection.clone());
-        Some((id, connection))
+        Some(Admitted { id, connection, made_room })
     }
 
     /// Closes the oldest connection that has not sent a whole request, if any (when the process
@@ -113,6 +127,14 @@ impl Connections {
     /// The connection `id` has closed.
     pub fn remove(&self, id: u64) {
         self.open.lock().unwrap_or_else(|p| p.into_inner()).1.remove(&id);
+        // notify_one keeps a permit when nobody waits: a waiter that arrives just after a
+        // release returns at once rather than missing it.
+        self.released.notify_one();
+    }
+
+    /// Completes when a connection has ended since the last call (see [`Connections::remove`]).
+    pub async fn released(&self) {
+        self.released.notified().await
     }
 
     #[cfg(test)]
@@ -145,14 +167,16 @@ mod tests {
     #[tokio::test]
     async fn at_the_cap_the_oldest_idle_connection_makes_room() {
         let connections = Connections::new(3);
-        let (a, first) = connections.admit().unwrap();
-        let (_, second) = connections.admit().unwrap();
-        let (_, third) = connections.admit().unwrap();
+        let Admitted { id: a, connection: first, .. } = connections.admit().unwrap();
+        let second = connections.admit().unwrap().connection;
+        let third = connections.admit().unwrap().connection;
         first.set_phase(Phase::Handling);
         second.set_phase(Phase::ReadingBody);
         // Full: the oldest that has not sent a whole request (the second, its body still
         // arriving) goes; the first, handling a request, stays.
-        let (_, fourth) = connections.admit().unwrap();
+        let fourth = connections.admit().unwrap();
+        assert!(fourth.made_room);
+        let fourth = fourth.connection;
         assert_eq!(connections.len(), 3);
         assert!(was_evicted(&second).await);
         assert!(!was_evicted(&first).await);

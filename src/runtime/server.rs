@@ -28,7 +28,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -86,11 +86,11 @@ struct Server {
 /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
 pub async fn serve(app: Arc<App>, addr: SocketAddr) -> std::io::Result<()> {
     let shutdown = shutdown_signal()?;
-    let listener = TcpListener::bind(addr).await?;
-    let origin =
-        if on_function_compute(|k| std::env::var(k).ok()) { Origin::FunctionCompute } else { Origin::Server };
     let limits = app.server_config().clone();
     let connections = Connections::new(Connections::cap_for(limits.max_connections));
+    let listener = bind(addr, limits.max_connections.max(connections.cap()))?;
+    let origin =
+        if on_function_compute(|k| std::env::var(k).ok()) { Origin::FunctionCompute } else { Origin::Server };
     tracing::info!(addr = %listener.local_addr()?, ?origin, max_connections = connections.cap(), "vodhook listening");
     let server = Arc::new(Server { app, origin, limits, connections });
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -100,7 +100,14 @@ pub async fn serve(app: Arc<App>, addr: SocketAddr) -> std::io::Result<()> {
         tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => accept(&server, stream, &stop_rx, &mut tasks),
+                Ok((stream, _)) => {
+                    if accept(&server, stream, &stop_rx, &mut tasks) {
+                        // At the cap: let the connection closed for this one release its
+                        // descriptor before accepting more (at most 5 ms).
+                        let released = server.connections.released();
+                        let _ = tokio::time::timeout(Duration::from_millis(5), released).await;
+                    }
+                }
                 Err(err) => refused_accept(&server, &err).await,
             },
         }
@@ -116,17 +123,38 @@ pub async fn serve(app: Arc<App>, addr: SocketAddr) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Listens on `addr` with a queue of `backlog` connections (`[server] max_connections`, the cap
+/// before it is lowered to the descriptor limit: a queued connection holds no descriptor of
+/// ours). The usual `bind` (std's, and tokio's through mio) asks for 128: a burst of connections
+/// opened at once (an attacker's, or many callbacks) overflows that before the loop accepts
+/// them, and the kernel drops the SYNs it has no room for, which a client sends again only a
+/// second later. The kernel caps the queue at `net.core.somaxconn` (4096 on current kernels).
+fn bind(addr: SocketAddr, backlog: usize) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(u32::try_from(backlog).unwrap_or(u32::MAX).max(128))
+}
+
 /// Registers the connection (closing an idle one at the cap) and serves it on its own task.
-fn accept(server: &Arc<Server>, stream: TcpStream, stop: &watch::Receiver<bool>, tasks: &mut JoinSet<()>) {
-    let Some((id, connection)) = server.connections.admit() else {
+/// True when another connection was closed to make room.
+fn accept(
+    server: &Arc<Server>,
+    stream: TcpStream,
+    stop: &watch::Receiver<bool>,
+    tasks: &mut JoinSet<()>,
+) -> bool {
+    let Some(admitted) = server.connections.admit() else {
         tracing::warn!(
             max = server.connections.cap(),
             "connection refused: every connection is handling a request"
         );
-        return; // dropping the stream closes it
+        return false; // dropping the stream closes it
     };
     let _ = stream.set_nodelay(true);
-    tasks.spawn(serve_connection(server.clone(), stream, id, connection, stop.clone()));
+    let connection = serve_connection(server.clone(), stream, admitted.id, admitted.connection, stop.clone());
+    tasks.spawn(connection);
+    admitted.made_room
 }
 
 /// `accept` failed: out of descriptors (close an idle connection to recover) or a passing error.
@@ -135,11 +163,14 @@ async fn refused_accept(server: &Server, err: &std::io::Error) {
         matches!(err.raw_os_error(), Some(code) if code == libc::EMFILE || code == libc::ENFILE);
     if out_of_descriptors && server.connections.evict_one() {
         tracing::warn!(error = %err, "out of file descriptors: closed the oldest idle connection");
+        // Accept again as soon as a connection's task has released its descriptor (the evicted
+        // one's, usually within microseconds), not after a fixed pause: while the loop waits,
+        // the listen queue fills.
+        let _ = tokio::time::timeout(Duration::from_millis(5), server.connections.released()).await;
     } else {
         tracing::warn!(error = %err, "accept failed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // Let the closed connection's task run (and release its descriptor) before accepting again.
-    tokio::time::sleep(Duration::from_millis(5)).await;
 }
 
 async fn serve_connection(
@@ -162,18 +193,22 @@ async fn serve_connection(
         .header_read_timeout(Duration::from_millis(server.limits.header_read_timeout_ms))
         .max_buf_size(MAX_HEADER_BYTES.max(8192))
         .keep_alive(true);
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        result = conn.as_mut() => {
-            if let Err(err) = result {
-                tracing::debug!(id, error = %err, "connection ended");
+    // In a block of its own, so that the connection (and its socket) is closed before the
+    // registry hears it is gone: the accept loop may be waiting for that descriptor.
+    {
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        tokio::pin!(conn);
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(err) = result {
+                    tracing::debug!(id, error = %err, "connection ended");
+                }
             }
-        }
-        () = connection.evicted() => tracing::debug!(id, "connection closed to make room for a new one"),
-        () = stopped(&mut stop) => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.as_mut().await;
+            () = connection.evicted() => tracing::debug!(id, "connection closed to make room for a new one"),
+            () = stopped(&mut stop) => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.as_mut().await;
+            }
         }
     }
     server.connections.remove(id);
