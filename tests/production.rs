@@ -438,3 +438,67 @@ async fn a_cluster_node_killed_mid_run_costs_dedup_not_messages() {
     assert!(unavailable > 0, "the dead node's keys were answered dedup_unavailable");
     assert!(cluster.logs().contains("dedup store unreachable"), "and logged");
 }
+
+// ---- nothing lost to a permanent rejection -----------------------------------------------------
+
+/// Found by a new user: a wrong DingTalk secret (`310000 sign not match`) made the message fail
+/// permanently and vanish — `outbox list` showed no dead letter, so fixing the secret left
+/// nothing to replay. Now the rejected message is a dead letter with the service's code and
+/// message; once the configuration is fixed, `outbox replay` signs it with the new secret and
+/// it arrives exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_refused_for_a_wrong_secret_is_a_dead_letter_replayed_once_fixed() {
+    let redis = tokio::task::block_in_place(|| Redis::start(Shape::Plain));
+    let robot = StandIn::start(ChannelType::Dingtalk).await;
+    let secret = robot.secret().expect("a DingTalk signing secret").to_owned();
+    let wrong = robot.channel_toml("ops").replace(&secret, "SECthis-is-not-the-robot-secret");
+    let config_with = |channel: &str| {
+        format!("{}\n\n{channel}\n\n[[routes]]\nname = \"all\"\nchannels = [\"ops\"]\n", redis.dedup_toml())
+    };
+    let cluster = Cluster::start(1, &config_with(&wrong)).await;
+    let id = task("refused", 0);
+    let answer = post(&cluster.node(0).url("/"), callback(&id), &[]).await;
+    assert_eq!((answer.status, count(&answer.json, "failed_permanently")), (200, 1), "{}", answer.text);
+    assert!(robot.received().is_empty(), "the robot accepted a badly signed message");
+
+    let listed = cluster.cli(&["outbox", "list", "--json"]).await.ndjson();
+    assert_eq!(listed.len(), 1, "one dead letter: {listed:?}");
+    let shown = listed[0].to_string();
+    assert!(
+        shown.contains("310000") && shown.contains("sign not match"),
+        "the service's code and message: {shown}"
+    );
+    assert!(!shown.contains(&secret), "a secret in the dead letter: {shown}");
+
+    // The secret is fixed in the file; the replay signs with it.
+    std::fs::write(cluster.config_path(), config_with(&robot.channel_toml("ops")))
+        .expect("fix the configuration");
+    let replayed = cluster.cli(&["outbox", "replay", "--dead"]).await;
+    assert_eq!(count(&report(&replayed), "delivered"), 1, "{}", replayed.output());
+    let again = cluster.cli(&["outbox", "replay", "--dead"]).await;
+    assert_eq!(count(&report(&again), "moved"), 0, "{}", again.output());
+    let delivered = robot.received();
+    assert_eq!(delivered.len(), 1, "exactly once: {delivered:?}");
+    assert!(delivered[0].json.to_string().contains(&id), "{:?}", delivered[0].json);
+}
+
+/// Without Redis there is no outbox: the error line keeps the rendered message (and never a
+/// secret), so that it can be resent by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_outbox_the_refused_message_is_in_the_error_line() {
+    let robot = StandIn::start(ChannelType::Dingtalk).await;
+    let secret = robot.secret().expect("a DingTalk signing secret").to_owned();
+    let wrong = robot.channel_toml("ops").replace(&secret, "SECthis-is-not-the-robot-secret");
+    let config = format!("{wrong}\n\n[[routes]]\nname = \"all\"\nchannels = [\"ops\"]\n");
+    let cluster = Cluster::start(1, &config).await;
+    let id = task("refused-mem", 0);
+    let answer = post(&cluster.node(0).url("/"), callback(&id), &[]).await;
+    assert_eq!(count(&answer.json, "failed_permanently"), 1, "{}", answer.text);
+    let logs = cluster.logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("delivery failed permanently"))
+        .unwrap_or_else(|| panic!("no error line:\n{logs}"));
+    assert!(line.contains(&id) && line.contains("markdown") && line.contains("310000"), "{line}");
+    assert!(!line.contains(&secret) && !line.contains("SECthis-is-not"), "{line}");
+}

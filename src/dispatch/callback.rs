@@ -173,10 +173,7 @@ impl Dispatcher {
                     return (Settled::Delivered, attempts, store_down);
                 }
                 Outcome::Permanent { reason } => {
-                    tracing::error!(
-                        key = %action.key, channel = %action.channel, route = %action.route, %reason,
-                        "delivery failed permanently (configuration error?): not retried"
-                    );
+                    self.keep_rejected(action, attempts, reason).await;
                     self.release(&action.key, token).await;
                     return (Settled::FailedPermanently, attempts, false);
                 }
@@ -202,6 +199,35 @@ impl Dispatcher {
             }
         }
         (self.leave_for_retry(action, token, attempts, last_error).await, attempts, false)
+    }
+
+    /// The service refused the message for good (a bad secret or token, a malformed body, a
+    /// robot gone): sending it again unchanged would fail again, but the message must not be
+    /// lost — the fix is usually in the configuration, and signing happens at send time, so
+    /// once it is fixed the same message goes through. With an outbox it becomes a dead letter
+    /// (`vodhook outbox list`, `outbox replay`); without one, the error line carries the rendered
+    /// body, so that it can be resent by hand. Neither holds a secret: the URL and the signing
+    /// secret are added when sending.
+    async fn keep_rejected(&self, action: &Action, attempts: u32, reason: String) {
+        let Some(outbox) = &self.outbox else {
+            tracing::error!(
+                key = %action.key, channel = %action.channel, route = %action.route, %reason,
+                body = %action.payload,
+                "delivery failed permanently (configuration error?): not retried; with no outbox the message is only in this line"
+            );
+            return;
+        };
+        let now = crate::clock::unix_now();
+        let item = OutboxItem {
+            action: action.clone(),
+            attempts,
+            first_seen: now,
+            due: now,
+            last_error: reason.clone(),
+            held: false,
+        };
+        let reason = format!("refused by the service: {reason}");
+        let _ = self.dead_letter(outbox, item, reason).await;
     }
 
     /// The channel's budget is spent (or a digest waits): into the outbox, due now, for the
