@@ -165,6 +165,11 @@ impl Verifier {
         self.max_skew_secs
     }
 
+    /// The callback URL signatures are checked against (what VOD must be configured with).
+    pub fn callback_url(&self) -> &str {
+        &self.callback_url
+    }
+
     /// Verifies a callback's headers at `now` (unix seconds).
     pub fn verify(&self, headers: &HeaderMap, now: i64) -> Result<Verified, AuthError> {
         let present = |family: Family| {

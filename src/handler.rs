@@ -288,7 +288,13 @@ impl App {
         let verified = match verifier.verify(headers, now) {
             Ok(verified) => verified,
             Err(err) => {
-                tracing::warn!(reason = %err, "callback refused: signature check failed");
+                // The URL is what the signature covers first: a URL that differs from VOD's by a
+                // byte (scheme, trailing slash, port) is the usual cause. Not a secret.
+                tracing::warn!(
+                    reason = %err, expected_callback_url = verifier.callback_url(),
+                    compare = "md5hex(\"<callback URL>|<X-VOD-TIMESTAMP>|<auth key>\"): the URL must be the one configured in VOD, byte for byte",
+                    "callback refused: signature check failed"
+                );
                 return Err(Box::new(error_response(StatusCode::UNAUTHORIZED, &err.to_string(), "")));
             }
         };

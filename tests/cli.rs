@@ -436,6 +436,71 @@ fn sign_prints_the_documented_vector() {
     );
 }
 
+/// `sign --config` signs for the callback URL and key the server checks against (the trap was a
+/// signature for another URL, and a 401 a newcomer could not explain); `check-config --config`
+/// works like every other command's `--config`.
+#[test]
+fn sign_and_check_config_take_the_configuration() {
+    let dir = scratch();
+    let file = write(
+        &dir,
+        "signed.toml",
+        "[auth]\ncallback_url = \"https://www.example.com/your/callback\"\nkey = \"${MY_KEY}\"\n",
+    );
+    let args = ["sign", "--config", &file, "--timestamp", "1519375990"];
+    let run = run_cli(dir.path(), &args, &[("MY_KEY", "test123")]);
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert!(run.stdout.ends_with("X-VOD-SIGNATURE: c72b60894140fa98920f1279219b7ed4\n"), "{run:?}");
+    let run = run_cli(dir.path(), &["sign", "--timestamp", "1"], &[]);
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    assert!(run.stderr.contains("no callback URL: give --url, or --config"), "{run:?}");
+
+    let run = run_cli(dir.path(), &["check-config", "--config", &file], &[("MY_KEY", "k")]);
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let run = run_cli(dir.path(), &["check-config", "--config", &path_of("nope.toml")], &[]);
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    assert!(run.stderr.contains("cannot read"), "{run:?}");
+    // Every argument says what it is.
+    let commands =
+        ["check-config", "plan", "serve", "drain", "check-redis", "sign", "simulate", "outbox list"];
+    for command in commands.into_iter().chain(["outbox replay", "outbox purge", "parse"]) {
+        let args: Vec<&str> = command.split(' ').chain(["--help"]).collect();
+        let run = run_cli(dir.path(), &args, &[]);
+        let bare: Vec<&str> = run
+            .stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with('-') || l.trim_start().starts_with('['))
+            .filter(|l| !has_help(l))
+            .collect();
+        assert!(bare.is_empty(), "{command}: arguments without help: {bare:?}\n{}", run.stdout);
+    }
+}
+
+/// Whether an argument's line in clap's help says something besides its name, env and default.
+fn has_help(line: &str) -> bool {
+    let Some((_, mut rest)) = line.trim().split_once("  ") else { return false };
+    for marker in ["[env: ", "[default: ", "[possible values: "] {
+        if let Some(i) = rest.find(marker) {
+            rest = &rest[..i];
+        }
+    }
+    !rest.trim().is_empty()
+}
+
+/// With no server listening, `simulate` names the address, the cause and what to do.
+#[test]
+fn simulate_without_a_server_says_what_to_do() {
+    let dir = scratch();
+    let target = format!("http://127.0.0.1:{}/", support::process::free_port());
+    let run = run_cli(dir.path(), &["simulate", "--target", &target], &[]);
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    assert!(run.stderr.contains(&target[..target.len() - 1]), "{run:?}");
+    assert!(
+        run.stderr.contains("Connection refused") && run.stderr.contains("is `vodhook serve` running"),
+        "{run:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulate_acts_as_vod_against_a_running_vodhook() {
     let ding = StandIn::start(ChannelType::Dingtalk).await;
@@ -491,6 +556,12 @@ async fn simulate_acts_as_vod_against_a_running_vodhook() {
     assert!(run.stdout.starts_with("200\n") && run.stdout.contains("\"events\":1"), "{run:?}");
     let run = simulate(&["--key", key, "--callback-url", "https://elsewhere.example.com/", &file]);
     assert!(run.stdout.starts_with("401\n"), "signed for another URL: {run:?}");
+    // The 401's log line names the URL the server checked against.
+    assert!(server.output().contains(&format!("expected_callback_url\":\"{target}")), "{}", server.output());
+    // --config: the server's own URL and key, whatever the target.
+    let config = server.config_path().to_str().unwrap().to_owned();
+    let run = simulate(&["--config", &config, &file]);
+    assert!(run.stdout.starts_with("200\n"), "signed for the configured URL: {run:?}");
     assert!(!server.output().contains(key), "the key was logged");
 }
 

@@ -356,6 +356,8 @@ async fn callback_authentication() {
             case.reason
         );
         assert_eq!(refusal["level"], "WARN", "{}", case.name);
+        // It names the URL the server checked against, so it can be compared with VOD's.
+        assert_eq!(refusal["fields"]["expected_callback_url"], CALLBACK_URL, "{}", case.name);
         // Nothing else happened: the refusal, then the request's summary line with no event.
         let summary = lines.iter().find(|l| message(l) == "request done").expect("a summary line");
         assert_eq!(summary["fields"]["status"], 401, "{}: {summary}", case.name);

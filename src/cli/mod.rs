@@ -39,11 +39,13 @@ enum Command {
         /// Listen address; default from VODHOOK_LISTEN, FC_CUSTOM_LISTEN_PORT, FC_SERVER_PORT, else 127.0.0.1:9000.
         #[arg(long)]
         listen: Option<String>,
+        /// The configuration file (else $VODHOOK_CONFIG, else ./vodhook.toml, else the built-in one).
         #[arg(long, env = env::CONFIG)]
         config: Option<PathBuf>,
     },
     /// Run as an AWS Lambda function (lambda_http).
     Lambda {
+        /// The configuration file (else $VODHOOK_CONFIG, else ./vodhook.toml, else the built-in one).
         #[arg(long, env = env::CONFIG)]
         config: Option<PathBuf>,
     },
@@ -54,33 +56,51 @@ enum Command {
     },
     /// Print the actions a delivery would cause (NDJSON). Sends nothing.
     Plan {
+        /// The configuration file (else $VODHOOK_CONFIG, else ./vodhook.toml, else the built-in one).
         #[arg(long, env = env::CONFIG)]
         config: Option<PathBuf>,
+        /// The delivery as it arrived (any envelope); `-` or nothing for stdin.
         input: Option<PathBuf>,
     },
     /// Load and validate a configuration; exit 1 and say what is wrong where.
-    CheckConfig { file: Option<PathBuf> },
-    /// Print the two headers VOD would send with a callback.
+    CheckConfig {
+        /// The configuration file (the same as --config).
+        file: Option<PathBuf>,
+        /// The configuration file (else $VODHOOK_CONFIG, else ./vodhook.toml, else the built-in one).
+        #[arg(long, conflicts_with = "file")]
+        config: Option<PathBuf>,
+    },
+    /// Print the two headers VOD would send with a callback:
+    /// X-VOD-SIGNATURE = md5hex("<callback URL>|<timestamp>|<auth key>").
     Sign {
-        /// The callback URL exactly as configured in VOD.
+        /// The callback URL exactly as configured in VOD (else `[auth] callback_url` of --config).
         #[arg(long)]
-        url: String,
+        url: Option<String>,
+        /// The auth key (else `[auth] key` of --config).
         #[arg(long, env = env::AUTH_KEY, hide_env_values = true)]
-        key: String,
+        key: Option<String>,
+        /// Sign for the callback URL and key this configuration checks against.
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// Unix seconds; default now.
         #[arg(long)]
         timestamp: Option<i64>,
     },
     /// Act as VOD: send a signed callback to a running vodhook and print the answer.
     Simulate {
+        /// Where the running vodhook listens.
         #[arg(long, default_value = "http://127.0.0.1:9000/")]
         target: String,
-        /// Sign with this auth key (else unsigned).
+        /// Sign with this auth key (else `[auth] key` of --config, else unsigned).
         #[arg(long, env = env::AUTH_KEY, hide_env_values = true)]
         key: Option<String>,
-        /// The URL to sign (as configured in VOD); default the target.
+        /// The URL to sign (as configured in VOD); default `[auth] callback_url` of --config,
+        /// else the target.
         #[arg(long, env = env::CALLBACK_URL)]
         callback_url: Option<String>,
+        /// Sign for the callback URL and key this configuration (the server's) checks against.
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// `http`: a VOD HTTP callback; `mns`: FC's MNS queue trigger (CloudEvents) to /invoke.
         #[arg(long, value_enum, default_value_t = Via::Http)]
         via: Via,
@@ -92,12 +112,14 @@ enum Command {
     },
     /// Deliver what the outbox holds and is due (what the timer trigger does).
     Drain {
+        /// The configuration file (else $VODHOOK_CONFIG, else ./vodhook.toml, else the built-in one).
         #[arg(long, env = env::CONFIG)]
         config: Option<PathBuf>,
     },
     /// Check that the Redis of `[dedup]` is fit for vodhook: connection, TLS, topology, scripts,
     /// key slots, round trip, outbox counts. Exit 1 naming the failing step.
     CheckRedis {
+        /// The configuration file (else $VODHOOK_CONFIG, else ./vodhook.toml, else the built-in one).
         #[arg(long, env = env::CONFIG)]
         config: Option<PathBuf>,
     },
@@ -158,7 +180,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
             let setup = load_setup(config.as_deref())?;
             plan(&setup, &read_input(input.as_deref())?)
         }
-        Command::CheckConfig { file } => Ok(check_config(file.as_deref())),
+        Command::CheckConfig { file, config } => Ok(check_config(file.or(config).as_deref())),
         Command::Drain { config } => drain(config.as_deref()),
         Command::CheckRedis { config } => {
             let setup = load_setup(config.as_deref())?;
@@ -168,22 +190,41 @@ fn run(command: Command) -> Result<ExitCode, String> {
             let setup = load_setup(command.config())?;
             tokio_runtime(false)?.block_on(outbox::run(command, setup))
         }
-        Command::Sign { url, key, timestamp } => {
+        Command::Sign { url, key, config, timestamp } => {
+            let (url, key) = signing(url, key, config.as_deref())?;
+            let url = url.ok_or("no callback URL: give --url, or --config with [auth] callback_url")?;
+            let key =
+                key.ok_or("no auth key: give --key (or VODHOOK_AUTH_KEY), or --config with [auth] key")?;
             let timestamp = timestamp.unwrap_or_else(unix_now);
             println!("X-VOD-TIMESTAMP: {timestamp}");
             println!("X-VOD-SIGNATURE: {}", auth::signature(&url, timestamp, &key));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Simulate { target, key, callback_url, via, example, file } => {
+        Command::Simulate { target, key, callback_url, config, via, example, file } => {
             let event = match (file, example) {
                 (Some(path), _) => read_input(Some(&path))?,
                 (None, Some(Example::Failed)) => samples::FAILED.as_bytes().to_vec(),
                 (None, _) => samples::SUCCEED.as_bytes().to_vec(),
             };
+            let (callback_url, key) = signing(callback_url, key, config.as_deref())?;
             let runtime = tokio_runtime(false)?;
             runtime.block_on(simulate(&target, key.as_deref(), callback_url.as_deref(), via, event))
         }
     }
+}
+
+/// The callback URL and auth key to sign with: those given, else `[auth]` of `config` (the
+/// configuration the server checks against, with the same `VODHOOK_*` overrides), so that a
+/// simulated callback is signed for the URL the server expects.
+fn signing(
+    url: Option<String>,
+    key: Option<String>,
+    config: Option<&std::path::Path>,
+) -> Result<(Option<String>, Option<String>), String> {
+    let Some(path) = config else { return Ok((url, key)) };
+    let auth = load_setup(Some(path))?.config.auth;
+    let key = key.or_else(|| auth.key.map(|k| k.expose().to_owned()));
+    Ok((url.or(auth.callback_url), key))
 }
 
 /// `vodhook serve`: the address from `--listen`, else the environment (see
@@ -404,10 +445,18 @@ async fn simulate(
                 .body(mns_trigger_body(&event, now))
         }
     };
-    let response = request
-        .send()
-        .await
-        .map_err(|e| format!("sending to {}: {}", crate::redact::redact_url(target), e.without_url()))?;
+    let response = request.send().await.map_err(|e| {
+        let hint = if e.is_connect() {
+            " (is `vodhook serve` running there? start it, or name its address with --target)"
+        } else {
+            ""
+        };
+        format!(
+            "sending to {}: {}{hint}",
+            crate::redact::redact_url(target),
+            crate::text::with_causes(&e.without_url())
+        )
+    })?;
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     println!("{}", status.as_u16());

@@ -23,6 +23,7 @@ use crate::setup::{Setup, State};
 pub enum OutboxCommand {
     /// What waits for delivery and why, and what was given up (dead letters).
     List {
+        /// The configuration file (else $VODHOOK_CONFIG, else ./vodhook.toml, else the built-in one).
         #[arg(long, env = env::CONFIG)]
         config: Option<PathBuf>,
         /// One JSON object per line instead of a table.
@@ -32,6 +33,7 @@ pub enum OutboxCommand {
     /// Deliver dead letters (--dead) or waiting items now, through the same claim as every send:
     /// an action delivered meanwhile is not sent again. Prints what it moved.
     Replay {
+        /// The configuration file (else $VODHOOK_CONFIG, else ./vodhook.toml, else the built-in one).
         #[arg(long, env = env::CONFIG)]
         config: Option<PathBuf>,
         #[command(flatten)]
@@ -42,6 +44,7 @@ pub enum OutboxCommand {
     },
     /// Remove dead letters (--dead) or waiting items (then --older-than is required) for good.
     Purge {
+        /// The configuration file (else $VODHOOK_CONFIG, else ./vodhook.toml, else the built-in one).
         #[arg(long, env = env::CONFIG)]
         config: Option<PathBuf>,
         /// Dead letters instead of waiting items.

@@ -88,7 +88,15 @@ pub async fn serve(app: Arc<App>, addr: SocketAddr) -> std::io::Result<()> {
     let shutdown = shutdown_signal()?;
     let limits = app.server_config().clone();
     let connections = Connections::new(Connections::cap_for(limits.max_connections));
-    let listener = bind(addr, limits.max_connections.max(connections.cap()))?;
+    let listener = bind(addr, limits.max_connections.max(connections.cap())).map_err(|err| {
+        let hint = match err.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                ": another process listens there; stop it, or choose another address with --listen or VODHOOK_LISTEN"
+            }
+            _ => "",
+        };
+        std::io::Error::new(err.kind(), format!("cannot listen on {addr}: {err}{hint}"))
+    })?;
     let origin =
         if on_function_compute(|k| std::env::var(k).ok()) { Origin::FunctionCompute } else { Origin::Server };
     tracing::info!(addr = %listener.local_addr()?, ?origin, max_connections = connections.cap(), "vodhook listening");
