@@ -10,7 +10,7 @@
 //! ```toml
 //! [auth]                          # optional: verify VOD's callback signature
 //! callback_url = "https://example.com/vod"
-//! key = "${VOD_AUTH_KEY}"         # ${VAR}: from the environment; $${ is a literal ${
+//! key = "${VODHOOK_AUTH_KEY}"     # ${VAR}: from the environment; $${ is a literal ${
 //!
 //! [[channels]]
 //! name = "ops"
@@ -689,14 +689,24 @@ impl Config {
     pub fn parse(text: &str, env: interpolate::Lookup<'_>) -> Result<(Config, Findings), ConfigError> {
         let mut config: Config =
             toml::from_str(text).map_err(|err| ConfigError::new(vec![toml_problem(text, &err)]))?;
-        let failed = interpolate::interpolate_config(&mut config, env);
+        let interpolated = interpolate::interpolate_config(&mut config, env);
         config.apply_env_overrides(env);
         if config.channels.is_empty() && config.routes.is_empty() {
             config.channels = Config::builtin().channels;
             config.routes = Config::builtin().routes;
         }
-        let findings = validate::validate(&config, failed);
+        let mut findings = validate::validate(&config, interpolated.problems);
+        findings.warnings.extend(interpolated.warnings);
         Ok((config, findings))
+    }
+
+    /// The environment variables the configuration text refers to with `${NAME}` (set or not):
+    /// what a deployment must provide. The `VODHOOK_*` variables the binary reads by itself are
+    /// not among them ([`env`]).
+    pub fn variables_in(text: &str) -> Result<std::collections::BTreeSet<String>, ConfigError> {
+        let config: Config =
+            toml::from_str(text).map_err(|err| ConfigError::new(vec![toml_problem(text, &err)]))?;
+        Ok(interpolate::variables(&config))
     }
 
     /// The built-in configuration: one `log` channel named `log`, one route `all` sending it
@@ -745,8 +755,9 @@ impl Config {
     }
 }
 
-/// The file to read, in order of precedence.
-fn locate(path: Option<&Path>, env: interpolate::Lookup<'_>) -> ConfigSource {
+/// The file to read, in order of precedence: `path`, `$VODHOOK_CONFIG`, `./vodhook.toml`, else
+/// the built-in configuration.
+pub fn locate(path: Option<&Path>, env: interpolate::Lookup<'_>) -> ConfigSource {
     if let Some(path) = path {
         return ConfigSource::File(path.to_path_buf());
     }

@@ -81,6 +81,7 @@ impl Setup {
             Ok((router, problems)) => {
                 findings.extend_problems(problems);
                 findings.extend_problems(router.check_samples());
+                findings.warnings.extend(router.overlaps());
                 Some(router)
             }
             Err(err) => {

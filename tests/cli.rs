@@ -673,3 +673,100 @@ channels = ["rerun"]
     assert_eq!(run.code(), Some(1), "{run:?}");
     assert!(run.stderr.contains("params.MediaId") && run.stderr.contains("no_such_filter"), "{}", run.stderr);
 }
+
+/// A plausible value for each variable the examples read.
+fn example_value(name: &str) -> &'static str {
+    match name {
+        "DINGTALK_SECRET" => "SECexample-signing-secret",
+        "WEBHOOK_SECRET" => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "REDIS_URL" => "redis://127.0.0.1:6379/0",
+        _ => "example-value",
+    }
+}
+
+/// Every configuration in examples/ passes `check-config` with no warning, given the variables
+/// `check-config --print-env` lists for it (and only those); the README's example is
+/// examples/readme.toml, word for word.
+#[test]
+fn every_example_configuration_checks_with_the_variables_it_declares() {
+    let dir = scratch();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let file = path.to_str().unwrap();
+        let listed = run_cli(dir.path(), &["check-config", "--print-env", file], &[]);
+        assert_eq!(listed.code(), Some(0), "{listed:?}");
+        let names: Vec<&str> = listed.stdout.lines().filter(|l| !l.starts_with('#')).collect();
+        assert!(!names.is_empty(), "{file}: reads no variable?");
+        let env: Vec<(&str, &str)> = names.iter().map(|n| (*n, example_value(n))).collect();
+        let run = run_cli(dir.path(), &["check-config", file], &env);
+        assert_eq!(run.code(), Some(0), "{file}: {run:?}");
+        assert!(!run.stdout.contains("warning") && !run.stderr.contains("warning"), "{file}: {run:?}");
+        // One variable fewer, and the server would not start: the list is complete.
+        let run = run_cli(dir.path(), &["check-config", file], &env[1..]);
+        assert_eq!(run.code(), Some(1), "{file} without {}: {run:?}", names[0]);
+        checked += 1;
+    }
+    assert!(checked >= 5, "{checked} examples");
+    let readme = std::fs::read_to_string(examples.join("../README.md")).unwrap();
+    let example = std::fs::read_to_string(examples.join("readme.toml")).unwrap();
+    assert!(readme.contains(&example), "README's configuration example differs from examples/readme.toml");
+}
+
+/// The README's own example once sent the webhook twice for a failure (`failures` with
+/// `continue = true` and the catch-all both named `pipeline`): `check-config` and `plan` now warn,
+/// naming both routes; routes whose `match` cannot both hold are not reported.
+#[test]
+fn one_event_reaching_a_channel_through_two_routes_is_a_warning() {
+    let dir = scratch();
+    let twice = r#"
+[[channels]]
+name = "pipeline"
+type = "log"
+
+[[routes]]
+name = "failures"
+match = { status = "Failed" }
+channels = ["pipeline"]
+continue = true
+
+[[routes]]
+name = "successes"
+match = { status = "Succeed" }
+channels = ["pipeline"]
+
+[[routes]]
+name = "everything-to-ci"
+channels = ["pipeline"]
+"#;
+    let file = write(&dir, "twice.toml", twice);
+    let run = run_cli(dir.path(), &["check-config", &file], &[]);
+    assert_eq!(run.code(), Some(0), "a warning, not a problem: {run:?}");
+    let warning = "routes[2] \"everything-to-ci\".channels: \"pipeline\" is also a channel of routes[0] \"failures\" (continue = true)";
+    assert!(run.output().contains(warning), "{run:?}");
+    assert!(
+        !run.output().contains("routes[1] \"successes\".channels"),
+        "Failed and Succeed cannot both hold: {run:?}"
+    );
+    let run = run_cli(dir.path(), &["plan", "--config", &file, &path_of("e2e-failed.json")], &[]);
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert!(run.stderr.contains("twice, through routes \"failures\" and \"everything-to-ci\""), "{run:?}");
+}
+
+/// `$NAME` without braces is kept as it is (it may be meant): a warning says how to read the
+/// variable; in a secret the name is not quoted.
+#[test]
+fn a_dollar_name_without_braces_is_a_warning() {
+    let dir = scratch();
+    let text = "[[channels]]\nname = \"ops\"\ntype = \"dingtalk\"\nurl = \"https://oapi.dingtalk.com/robot/send?access_token=$DINGTALK_TOKEN\"\nsecret = \"SEC$ecretPart\"\n[[routes]]\nname = \"r\"\nchannels = [\"ops\"]\n";
+    let file = write(&dir, "dollar.toml", text);
+    let run = run_cli(dir.path(), &["check-config", &file], &[]);
+    let out = run.output();
+    assert!(out.contains("channels[0] \"ops\".url: "), "{out}");
+    assert!(out.contains("to read an environment variable, write `${NAME}`"), "{out}");
+    assert!(!out.contains("ecretPart"), "part of the secret shown: {out}");
+}

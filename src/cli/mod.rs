@@ -69,6 +69,10 @@ enum Command {
         /// The configuration file (else $VODHOOK_CONFIG, else ./vodhook.toml, else the built-in one).
         #[arg(long, conflicts_with = "file")]
         config: Option<PathBuf>,
+        /// Print the environment variables the configuration reads (`${NAME}`), one per line, then
+        /// the `VODHOOK_*` ones vodhook reads by itself, as a comment; check nothing else.
+        #[arg(long)]
+        print_env: bool,
     },
     /// Print the two headers VOD would send with a callback:
     /// X-VOD-SIGNATURE = md5hex("<callback URL>|<timestamp>|<auth key>").
@@ -180,7 +184,10 @@ fn run(command: Command) -> Result<ExitCode, String> {
             let setup = load_setup(config.as_deref())?;
             plan(&setup, &read_input(input.as_deref())?)
         }
-        Command::CheckConfig { file, config } => Ok(check_config(file.or(config).as_deref())),
+        Command::CheckConfig { file, config, print_env: true } => print_env(file.or(config).as_deref()),
+        Command::CheckConfig { file, config, print_env: false } => {
+            Ok(check_config(file.or(config).as_deref()))
+        }
         Command::Drain { config } => drain(config.as_deref()),
         Command::CheckRedis { config } => {
             let setup = load_setup(config.as_deref())?;
@@ -253,6 +260,29 @@ fn check_config(file: Option<&std::path::Path>) -> ExitCode {
     }
 }
 
+/// `vodhook check-config --print-env`: what a deployment must set for this configuration.
+fn print_env(file: Option<&std::path::Path>) -> Result<ExitCode, String> {
+    let variables = match crate::config::locate(file, &|name: &str| std::env::var(name).ok()) {
+        crate::config::ConfigSource::BuiltIn => Default::default(),
+        crate::config::ConfigSource::File(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            crate::config::Config::variables_in(&text).map_err(|e| e.in_file(Some(&path)).to_string())?
+        }
+    };
+    for name in &variables {
+        println!("{name}");
+    }
+    let own = [
+        env::CALLBACK_URL,
+        env::AUTH_KEY,
+        env::AUTH_KEY_PREVIOUS,
+        env::IMS_AUTH_KEY,
+        env::IMS_AUTH_KEY_PREVIOUS,
+    ];
+    println!("# read by vodhook itself when set: {} {} {}", own.join(" "), env::CONFIG, env::LOG);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `vodhook drain`: what the timer trigger does, once.
 fn drain(config: Option<&std::path::Path>) -> Result<ExitCode, String> {
     let setup = load_setup(config)?;
@@ -303,6 +333,7 @@ fn plan(setup: &Setup, bytes: &[u8]) -> Result<ExitCode, String> {
     let mut out = std::io::stdout().lock();
     for event in &delivery.events {
         let actions = setup.router.plan(event).map_err(|e| format!("{}: {e}", event.identity()))?;
+        warn_twice_to_one_channel(&event.identity(), &actions);
         for action in &actions {
             let planned = Planned { action, pacing: pacing(&setup.config, &action.channel) };
             let line = serde_json::to_string(&planned).map_err(|e| e.to_string())?;
@@ -310,6 +341,18 @@ fn plan(setup: &Setup, bytes: &[u8]) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `plan`'s warning (on stderr) when two routes send one event to the same channel.
+fn warn_twice_to_one_channel(identity: &str, actions: &[crate::action::Action]) {
+    for (i, action) in actions.iter().enumerate() {
+        if let Some(earlier) = actions[..i].iter().find(|a| a.channel == action.channel) {
+            eprintln!(
+                "warning: {identity} goes to channel {:?} twice, through routes {:?} and {:?}",
+                action.channel, earlier.route, action.route
+            );
+        }
+    }
 }
 
 /// One line of `plan`: the action, and what its channel's budget does with it.

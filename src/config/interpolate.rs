@@ -61,9 +61,48 @@ fn is_var_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Expands every string of `config` in place; returns one problem per failing string.
-pub fn interpolate_config(config: &mut Config, lookup: Lookup<'_>) -> Vec<Problem> {
-    let mut run = Run { lookup, problems: Vec::new() };
+/// What interpolating a configuration found.
+#[derive(Debug, Default)]
+pub struct Interpolated {
+    /// One per string that could not be expanded (a variable not set, a malformed `${`).
+    pub problems: Vec<Problem>,
+    /// `$NAME` without braces, which is kept as it is: almost always a `${NAME}` mistyped.
+    pub warnings: Vec<Problem>,
+}
+
+/// The environment variables `config`'s strings refer to (`${NAME}`), whether set or not: what a
+/// deployment must provide (`check-config --print-env`).
+pub fn variables(config: &Config) -> std::collections::BTreeSet<String> {
+    let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    let record = |name: &str| {
+        asked.borrow_mut().insert(name.to_owned());
+        Some(String::new())
+    };
+    interpolate_config(&mut config.clone(), &record);
+    asked.into_inner()
+}
+
+/// The first `$NAME` (a `$` followed by a letter or `_`, not `${` or `$${`) in `text`.
+fn bare_reference(text: &str) -> Option<&str> {
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            rest = tail.strip_prefix('{').unwrap_or(tail);
+            continue;
+        }
+        let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+        if end > 0 && is_var_name(&after[..end]) {
+            return Some(&after[..end]);
+        }
+        rest = after;
+    }
+    None
+}
+
+/// Expands every string of `config` in place.
+pub fn interpolate_config(config: &mut Config, lookup: Lookup<'_>) -> Interpolated {
+    let mut run = Run { lookup, found: Interpolated::default() };
     let auth = &mut config.auth;
     run.opt_string(&mut auth.callback_url, "auth.callback_url");
     run.opt_secret(&mut auth.key, "auth.key");
@@ -94,19 +133,24 @@ pub fn interpolate_config(config: &mut Config, lookup: Lookup<'_>) -> Vec<Proble
         }
         run.opt_string(&mut route.template, &format!("{at}.template"));
     }
-    run.problems
+    run.found
 }
 
 struct Run<'a> {
     lookup: Lookup<'a>,
-    problems: Vec<Problem>,
+    found: Interpolated,
 }
 
 impl Run<'_> {
     fn string(&mut self, value: &mut String, at: &str) {
+        if let Some(name) = bare_reference(value) {
+            let message =
+                format!("`${name}` is kept as it is: write `${{{name}}}` to read the environment variable");
+            self.found.warnings.push(Problem::new(at, message));
+        }
         match expand(value, self.lookup) {
             Ok(expanded) => *value = expanded,
-            Err(message) => self.problems.push(Problem::new(at, message)),
+            Err(message) => self.found.problems.push(Problem::new(at, message)),
         }
     }
 
@@ -118,9 +162,14 @@ impl Run<'_> {
 
     fn opt_secret(&mut self, value: &mut Option<Secret>, at: &str) {
         if let Some(secret) = value {
+            if bare_reference(secret.expose()).is_some() {
+                // The name is not quoted: it could be part of a real secret.
+                let message = "holds `$` and a name, kept as they are: to read an environment variable, write `${NAME}`";
+                self.found.warnings.push(Problem::new(at, message));
+            }
             match expand(secret.expose(), self.lookup) {
                 Ok(expanded) => *secret = Secret::new(expanded),
-                Err(message) => self.problems.push(Problem::new(at, message)),
+                Err(message) => self.found.problems.push(Problem::new(at, message)),
             }
         }
     }
@@ -151,6 +200,15 @@ mod tests {
         assert_eq!(expand("cost: $5, $x, $", &env).unwrap(), "cost: $5, $x, $");
         assert_eq!(expand("no dollars", &env).unwrap(), "no dollars");
         assert_eq!(expand("猫${TOKEN}猫", &env).unwrap(), "猫abc\"def猫");
+    }
+
+    #[test]
+    fn a_bare_dollar_name_is_found_but_not_escapes_or_prices() {
+        assert_eq!(bare_reference("token=$DINGTALK_TOKEN&x"), Some("DINGTALK_TOKEN"));
+        assert_eq!(bare_reference("a ${TOKEN} b"), None);
+        assert_eq!(bare_reference("$${NOT} $$x"), None);
+        assert_eq!(bare_reference("costs $5 or $"), None);
+        assert_eq!(bare_reference("$_x"), Some("_x"));
     }
 
     #[test]

@@ -212,8 +212,8 @@ impl Dispatcher {
         let Some(outbox) = &self.outbox else {
             tracing::error!(
                 key = %action.key, channel = %action.channel, route = %action.route, %reason,
-                body = %action.payload,
-                "delivery failed permanently (configuration error?): not retried; with no outbox the message is only in this line"
+                body = %action.payload, kept = "only in this line: there is no outbox (redis) to keep it",
+                "delivery failed permanently (configuration error?): not retried"
             );
             return;
         };

@@ -34,6 +34,14 @@ pub struct Router {
     templates: Templates,
 }
 
+/// Whether no event can match both routes: their `match` tables want different values of one
+/// field (compared as `status` is, case-insensitively).
+fn exclusive(a: &RouteConfig, b: &RouteConfig) -> bool {
+    a.match_fields.iter().any(|(field, value)| {
+        b.match_fields.get(field).is_some_and(|other| !other.eq_ignore_ascii_case(value))
+    })
+}
+
 #[derive(Debug)]
 struct CompiledRoute {
     config: RouteConfig,
@@ -291,6 +299,33 @@ impl Router {
             }
         }
         names
+    }
+
+    /// Where one event can reach the same channel through two routes (an earlier route with
+    /// `continue = true` and a later one both naming it), as warnings: the channel then gets two
+    /// messages for the event, which is rarely meant. Routes whose `match` tables give one field
+    /// two different values cannot both match, and are not reported.
+    pub fn overlaps(&self) -> Vec<Problem> {
+        let mut warnings = Vec::new();
+        for (i, first) in self.routes.iter().enumerate().filter(|(_, r)| r.config.continue_matching) {
+            for (j, later) in self.routes.iter().enumerate().skip(i + 1) {
+                if exclusive(&first.config, &later.config) {
+                    continue;
+                }
+                for index in later.channels.iter().filter(|c| first.channels.contains(c)) {
+                    warnings.push(Problem::new(
+                        format!("{}.channels", route_location(j, &later.config.name)),
+                        format!(
+                            "{:?} is also a channel of {} (continue = true): an event both match is sent \
+                             to it twice; name it in one of the two routes",
+                            self.channels[*index].name,
+                            route_location(i, &first.config.name)
+                        ),
+                    ));
+                }
+            }
+        }
+        warnings
     }
 
     /// One line per route: `name: matchers → channels`, for `check-config`.
