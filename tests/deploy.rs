@@ -278,14 +278,17 @@ fn sam_function_is_the_same_bootstrap() {
     let file = format!("template.yml: Resources.{id}");
     assert_eq!(str_at(&file, &function, "Properties.Runtime"), "provided.al2023");
     assert_eq!(str_at(&file, &function, "Properties.Handler"), "bootstrap");
-    assert_eq!(str_at(&file, &function, "Metadata.BuildMethod"), "rust-cargolambda");
-
-    // The binary cargo-lambda builds (and scripts/package packs) is this package's binary.
-    let binary = str_at(&file, &function, "Metadata.BuildProperties.Binary");
-    let built = Path::new(env!("CARGO_BIN_EXE_vodhook")).file_stem().and_then(|s| s.to_str());
-    assert_eq!(Some(binary), built, "{file}: BuildProperties.Binary is not the crate's binary");
+    // The code is the zip scripts/package writes (the binary and the configuration beside it).
+    let code = str_at(&file, &function, "Properties.CodeUri");
+    assert_eq!(code, "target/lambda/vodhook.zip", "{file}: CodeUri");
+    let package = read("scripts/package");
     assert!(
-        read("scripts/package").contains(&format!("bin_name={binary}\n")),
+        package.contains("$out/lambda/vodhook.zip") && package.contains("out=target\n"),
+        "scripts/package writes no {code}"
+    );
+    let binary = Path::new(env!("CARGO_BIN_EXE_vodhook")).file_stem().and_then(|s| s.to_str());
+    assert!(
+        binary.is_some_and(|b| package.contains(&format!("bin_name={b}\n"))),
         "scripts/package builds another binary"
     );
 
