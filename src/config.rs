@@ -32,6 +32,7 @@
 //!
 //! Matchers are described in the `route::matcher` module, templates in the `template` module.
 
+mod explain;
 mod interpolate;
 mod validate;
 
@@ -688,7 +689,7 @@ impl Config {
     /// [`Config::load_with`] for text.
     pub fn parse(text: &str, env: interpolate::Lookup<'_>) -> Result<(Config, Findings), ConfigError> {
         let mut config: Config =
-            toml::from_str(text).map_err(|err| ConfigError::new(vec![toml_problem(text, &err)]))?;
+            toml::from_str(text).map_err(|err| ConfigError::new(shape_problems(text, &err)))?;
         let interpolated = interpolate::interpolate_config(&mut config, env);
         config.apply_env_overrides(env);
         if config.channels.is_empty() && config.routes.is_empty() {
@@ -766,6 +767,29 @@ pub fn locate(path: Option<&Path>, env: interpolate::Lookup<'_>) -> ConfigSource
     }
     let default = Path::new(DEFAULT_FILE);
     if default.is_file() { ConfigSource::File(default.to_path_buf()) } else { ConfigSource::BuiltIn }
+}
+
+/// Every problem of a file that does not deserialize: each section, channel and route on its own
+/// (see the `explain` module), the first one with serde's line and column; or, for text that is
+/// not TOML at all, the syntax error.
+fn shape_problems(text: &str, err: &toml::de::Error) -> Vec<Problem> {
+    let first = toml_problem(text, err);
+    let Ok(table) = toml::from_str::<toml::Table>(text) else { return vec![first] };
+    let mut problems = explain::shape_problems(&table);
+    if problems.is_empty() {
+        return vec![first];
+    }
+    // The problem serde stopped at gets its line and column.
+    let mut placed = false;
+    for problem in &mut problems {
+        let same =
+            first.message == problem.message || explain::mentions_same(&first.message, &problem.message);
+        if same && !placed && !first.at.is_empty() {
+            problem.message = format!("{} ({})", problem.message, first.at);
+            placed = true;
+        }
+    }
+    problems
 }
 
 /// A TOML error as a problem: line and column, and serde's message with any value in it
@@ -901,7 +925,11 @@ channels = ["hook"]
         let shown = err.unwrap_err().to_string();
         assert!(shown.contains("line 3") && shown.contains("dingtalk"), "{shown}");
         let err = Config::from_toml_str("[[channels]]\nnmae = \"a\"\n", &env_of(&[])).unwrap_err();
-        assert!(err.to_string().contains("unknown field `nmae`"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("channels[0]: unknown key `nmae`: did you mean `name`? (line 2, column 1)"),
+            "{err}"
+        );
         let err = Config::from_toml_str("[auth\nkey = \"s3cr3t-value\"", &env_of(&[])).unwrap_err();
         assert!(err.to_string().contains("line 1"), "{err}");
         assert!(!err.to_string().contains("s3cr3t"), "{err}");

@@ -81,7 +81,7 @@ impl Setup {
             Ok((router, problems)) => {
                 findings.extend_problems(problems);
                 findings.extend_problems(router.check_samples());
-                findings.warnings.extend(router.overlaps());
+                findings.warnings.extend(router.warnings());
                 Some(router)
             }
             Err(err) => {

@@ -167,8 +167,57 @@ pub fn join_path(prefix: &str, key: &str) -> String {
     }
 }
 
+/// The candidate closest to `word` when it is close enough to be a typo of it (case-insensitive
+/// edit distance at most a third of the longer word, and at most 3): "did you mean".
+pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let word_lower = word.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&word_lower, &c.to_lowercase()), c))
+        .filter(|(d, c)| *c != word && *d <= 3 && *d * 3 <= word.chars().count().max(c.chars().count()))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Edit distance over characters, a swap of two neighbours counting as one edit (optimal string
+/// alignment): `nmae` is one edit from `name`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    rows[0] = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (rows[i - 1][j] + 1).min(rows[i][j - 1] + 1).min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()]
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn nearest_finds_typos_not_strangers() {
+        use super::nearest;
+        assert_eq!(nearest("secert", ["secret", "url", "name"]), Some("secret"));
+        assert_eq!(nearest("Faild", ["Succeed", "Failed"]), Some("Failed"));
+        assert_eq!(
+            nearest("TranscodeCompleted", ["TranscodeComplete", "SnapshotComplete"]),
+            Some("TranscodeComplete")
+        );
+        assert_eq!(nearest("zzz", ["secret", "url"]), None);
+        assert_eq!(nearest("url", ["url"]), None, "the word itself is no suggestion");
+        assert_eq!(nearest("nmae", ["name", "type"]), Some("name"));
+        assert_eq!(nearest("zh-cn", ["en", "zh-CN"]), Some("zh-CN"));
+    }
+
     use super::*;
 
     #[test]

@@ -287,7 +287,10 @@ fn check_config_checks_locales_and_offsets() {
     let dir = scratch();
     let channel = "[[channels]]\nname = \"ops\"\ntype = \"log\"\n";
     let cases = [
-        ("[messages]\nlocale = \"fr\"\n".to_owned(), "unknown variant `fr`, expected `en` or `zh-CN`"),
+        (
+            "[messages]\nlocale = \"fr\"\n".to_owned(),
+            "messages.locale: \"fr\" is not one of en, zh-CN (line 2, column 10)",
+        ),
         (
             "[messages]\nutc_offset = \"UTC+8\"\n".to_owned(),
             "messages.utc_offset: \"UTC+8\" is not an offset",
@@ -297,7 +300,7 @@ fn check_config_checks_locales_and_offsets() {
             format!("{channel}utc_offset = \"+25:00\"\n"),
             r#"channels[0] "ops".utc_offset: "+25:00" is not an offset"#,
         ),
-        (format!("{channel}locale = \"ja\"\n"), "unknown variant `ja`"),
+        (format!("{channel}locale = \"ja\"\n"), "channels[0] \"ops\".locale: \"ja\" is not one of en, zh-CN"),
     ];
     for (toml, problem) in cases {
         let file = write(&dir, "messages.toml", &toml);
@@ -769,4 +772,86 @@ fn a_dollar_name_without_braces_is_a_warning() {
     assert!(out.contains("channels[0] \"ops\".url: "), "{out}");
     assert!(out.contains("to read an environment variable, write `${NAME}`"), "{out}");
     assert!(!out.contains("ecretPart"), "part of the secret shown: {out}");
+}
+
+/// A new user's typos, all in one file: each is reported, all in one run, at its place, with
+/// what was meant — none passes as "configuration OK".
+#[test]
+fn typos_are_caught_all_at_once_with_did_you_mean() {
+    let dir = scratch();
+    let shapes = r#"
+[[channels]]
+name = "ops"
+type = "dingtalk"
+url = "https://oapi.dingtalk.com/robot/send?access_token=t0k"
+secert = "SECabc"
+
+[[channels]]
+name = "team"
+type = "wecom"
+url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"
+locale = "zh-cn"
+
+[[routes]]
+name = "failures"
+match = { status = "Failed" }
+chanels = ["ops"]
+"#;
+    let file = write(&dir, "shapes.toml", shapes);
+    let run = run_cli(dir.path(), &["check-config", &file], &[]);
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    for expected in [
+        "channels[0] \"ops\": unknown key `secert`: did you mean `secret`?",
+        "channels[1] \"team\".locale: \"zh-cn\" is not one of en, zh-CN: did you mean \"zh-CN\"?",
+        "routes[0] \"failures\": unknown key `chanels`: did you mean `channels`?",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected:?} missing:\n{}", run.stderr);
+    }
+    assert!(run.stderr.contains("has 3 problems"), "{}", run.stderr);
+
+    let values = r#"
+[[channels]]
+name = "ops"
+type = "dingtalk"
+url = "https://oapi.dingtalk.com/robot/send"
+secret = "abc"
+
+[[channels]]
+name = "team"
+type = "wecom"
+url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
+
+[[routes]]
+name = "failures"
+match = { status = "Faild", source = "vdo" }
+matchers = ['event_type="TranscodeCompleted"']
+channels = ["ops", "team"]
+"#;
+    let file = write(&dir, "values.toml", values);
+    let run = run_cli(dir.path(), &["check-config", &file], &[]);
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    for expected in [
+        "routes[0] \"failures\".match.status: \"Faild\" is not a status VOD sends: did you mean \"Failed\"?",
+        "routes[0] \"failures\".match.source: \"vdo\" is not a source: did you mean \"vod\"?",
+        "channels[0] \"ops\".url: has no `access_token=` in its query",
+        "channels[0] \"ops\".secret: is not a DingTalk signing secret: those start with `SEC`",
+        "channels[1] \"team\".url: has no `key=` in its query",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected:?} missing:\n{}", run.stderr);
+    }
+    // An event type VOD does not document may be new: a warning, with the near one.
+    let fixed = values
+        .replace("robot/send\"", "robot/send?access_token=t\"")
+        .replace("\"abc\"", "\"SECabc\"")
+        .replace("send\"\n", "send?key=k\"\n")
+        .replace("Faild", "Failed")
+        .replace("vdo", "vod");
+    let run = run_cli(dir.path(), &["check-config", &write(&dir, "fixed.toml", &fixed)], &[]);
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert!(
+        run.output().contains(
+            "\"TranscodeCompleted\" is not an event type VOD documents: did you mean \"TranscodeComplete\"?"
+        ),
+        "{run:?}"
+    );
 }

@@ -369,6 +369,22 @@ fn check_url(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     }
 }
 
+/// A robot's URL must carry its credential in the query (`access_token` for DingTalk, `key` for
+/// WeCom): without it every message is refused. The host is not checked (stand-ins, proxies);
+/// the URL is never quoted (the credential lives in it).
+fn check_url_credential(channel: &ChannelConfig, at: &str, f: &mut Findings, param: &str, example: &str) {
+    let parsed = channel.url.as_ref().and_then(|u| url::Url::parse(u.expose()).ok());
+    let Some(url) = parsed.filter(|u| matches!(u.scheme(), "http" | "https")) else {
+        return; // check_url reports it
+    };
+    if !url.query_pairs().any(|(k, v)| k == param && !v.is_empty()) {
+        f.problem(
+            format!("{at}.url"),
+            format!("has no `{param}=` in its query: copy the robot's whole webhook address ({example})"),
+        );
+    }
+}
+
 /// An optional signing secret (DingTalk, Feishu): set means not empty.
 fn check_signing_secret(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     if channel.secret.as_ref().is_some_and(|s| s.is_empty()) {

@@ -73,6 +73,37 @@ impl Field {
     }
 }
 
+/// The event types VOD documents (its event-notification list) and IMS's `ProduceMediaComplete`:
+/// an `event_type` matcher naming another is probably a typo (new types do appear, so it is a
+/// warning, not a refusal).
+pub const KNOWN_EVENT_TYPES: &[&str] = &[
+    "FileUploadComplete",
+    "ImageUploadComplete",
+    "StreamTranscodeComplete",
+    "TranscodeComplete",
+    "SnapshotComplete",
+    "DynamicImageComplete",
+    "AddLiveRecordVideoComplete",
+    "LiveRecordVideoComposeStart",
+    "UploadByURLComplete",
+    "CreateAuditComplete",
+    "AIMediaAuditComplete",
+    "VideoAnalysisComplete",
+    "AIMediaDNAComplete",
+    "AIVideoTagComplete",
+    "AttachedMediaUploadComplete",
+    "ProduceMediaComplete",
+    "DeleteMediaComplete",
+    "MediaBaseChangeComplete",
+    "WorkflowTaskComplete",
+];
+
+/// The statuses VOD sends (workflow events the first two, most others the last two).
+const STATUSES: [&str; 4] = ["Succeed", "Failed", "success", "fail"];
+
+/// What a source can be.
+const SOURCES: [&str; 2] = ["vod", "ims"];
+
 /// The comparison of a matcher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -139,6 +170,34 @@ impl Matcher {
             (Op::Re | Op::NotRe, _) => Test::Pattern(anchored(value, field == Field::Status)?),
         };
         Ok(Matcher { field, op, value: value.to_owned(), test })
+    }
+
+    /// What is wrong with an equality's value on an enumerated field: `Err` for a value no
+    /// event can have (`status = "Faild"`, `source = "oss"`: the route would never fire),
+    /// `Ok(Some(warning))` for an event type VOD does not document. Regexes are not judged.
+    pub fn check_value(&self) -> Result<Option<String>, String> {
+        if !matches!(self.op, Op::Eq | Op::NotEq) || self.value.is_empty() {
+            return Ok(None);
+        }
+        let value = self.value.as_str();
+        let hint = |known: &[&'static str]| match crate::text::nearest(value, known.iter().copied()) {
+            Some(near) => format!(": did you mean {near:?}?"),
+            None => String::new(),
+        };
+        match self.field {
+            Field::Status if matches!(TaskStatus::parse(value), TaskStatus::Other(_)) => Err(format!(
+                "{value:?} is not a status VOD sends{} (Succeed or Failed; success and fail mean the same)",
+                hint(&STATUSES)
+            )),
+            Field::Source if !SOURCES.contains(&value) => {
+                Err(format!("{value:?} is not a source{} (vod or ims)", hint(&SOURCES)))
+            }
+            Field::EventType if !KNOWN_EVENT_TYPES.contains(&value) => Ok(Some(format!(
+                "{value:?} is not an event type VOD documents{}; the route takes only events of exactly that type",
+                hint(KNOWN_EVENT_TYPES)
+            ))),
+            _ => Ok(None),
+        }
     }
 
     /// A `match` table entry: `field = "value"`.

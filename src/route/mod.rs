@@ -32,6 +32,8 @@ pub struct Router {
     /// Per channel (same index): the locale and `utc_offset` its messages are written in.
     languages: Vec<(Locale, Option<String>)>,
     templates: Templates,
+    /// What compiling found doubtful (see [`Router::warnings`]).
+    warnings: Vec<Problem>,
 }
 
 /// Whether no event can match both routes: their `match` tables want different values of one
@@ -66,13 +68,13 @@ impl Router {
     /// did not, and the problems. So that `check-config` can still render the sample events with
     /// it and list every problem at once. An error only when the templates do not compile.
     pub fn build(config: &Config) -> Result<(Self, Vec<Problem>), ConfigError> {
-        let mut problems = Vec::new();
+        let (mut problems, mut warnings) = (Vec::new(), Vec::new());
         let by_name: HashMap<&str, usize> =
             config.channels.iter().enumerate().map(|(i, c)| (c.name.as_str(), i)).collect();
         let mut routes = Vec::with_capacity(config.routes.len());
         for (i, route) in config.routes.iter().enumerate() {
             let at = route_location(i, &route.name);
-            let matchers = compile_matchers(route, &at, &mut problems);
+            let matchers = compile_matchers(route, &at, &mut problems, &mut warnings);
             let channels = resolve_channels(route, &at, &by_name, &mut problems);
             routes.push(CompiledRoute { config: route.clone(), matchers, channels });
         }
@@ -92,7 +94,8 @@ impl Router {
         }
         match Templates::compile(config, &builtins, &digest_builtins) {
             Ok(templates) => {
-                Ok((Router { routes, channels: config.channels.clone(), languages, templates }, problems))
+                let channels = config.channels.clone();
+                Ok((Router { routes, channels, languages, templates, warnings }, problems))
             }
             Err(err) => {
                 problems.extend(err.problems);
@@ -301,11 +304,16 @@ impl Router {
         names
     }
 
+    /// What `check-config` warns of: matcher values VOD does not send, and [`Router::overlaps`].
+    pub fn warnings(&self) -> Vec<Problem> {
+        self.warnings.iter().cloned().chain(self.overlaps()).collect()
+    }
+
     /// Where one event can reach the same channel through two routes (an earlier route with
     /// `continue = true` and a later one both naming it), as warnings: the channel then gets two
     /// messages for the event, which is rarely meant. Routes whose `match` tables give one field
     /// two different values cannot both match, and are not reported.
-    pub fn overlaps(&self) -> Vec<Problem> {
+    fn overlaps(&self) -> Vec<Problem> {
         let mut warnings = Vec::new();
         for (i, first) in self.routes.iter().enumerate().filter(|(_, r)| r.config.continue_matching) {
             for (j, later) in self.routes.iter().enumerate().skip(i + 1) {
@@ -348,18 +356,31 @@ impl Router {
 }
 
 /// The `match` table's entries and the `matchers`, compiled; problems named by place.
-fn compile_matchers(route: &RouteConfig, at: &str, problems: &mut Vec<Problem>) -> Vec<Matcher> {
+/// The route's matchers; what cannot compile, or can never match, goes to `problems`, and
+/// doubtful values (an event type VOD does not document) to `warnings`.
+fn compile_matchers(
+    route: &RouteConfig,
+    at: &str,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+) -> Vec<Matcher> {
+    let table = route
+        .match_fields
+        .iter()
+        .map(|(field, value)| (format!("{at}.match.{field}"), Matcher::from_pair(field, value)));
+    let listed = route
+        .matchers
+        .iter()
+        .enumerate()
+        .map(|(j, text)| (format!("{at}.matchers[{j}]"), Matcher::parse(text)));
     let mut matchers = Vec::new();
-    for (field, value) in &route.match_fields {
-        match Matcher::from_pair(field, value) {
-            Ok(m) => matchers.push(m),
-            Err(message) => problems.push(Problem::new(format!("{at}.match.{field}"), message)),
-        }
-    }
-    for (j, text) in route.matchers.iter().enumerate() {
-        match Matcher::parse(text) {
-            Ok(m) => matchers.push(m),
-            Err(message) => problems.push(Problem::new(format!("{at}.matchers[{j}]"), message)),
+    for (place, compiled) in table.chain(listed) {
+        match compiled.and_then(|m| m.check_value().map(|warning| (m, warning))) {
+            Ok((m, warning)) => {
+                warnings.extend(warning.map(|w| Problem::new(place, w)));
+                matchers.push(m);
+            }
+            Err(message) => problems.push(Problem::new(place, message)),
         }
     }
     matchers
