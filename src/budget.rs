@@ -55,7 +55,7 @@ impl Limits {
     /// The limits of `channel`: its settings, else its service's documented ones. `None` when
     /// the channel has neither a per-minute nor a per-second limit.
     pub fn of(channel: &ChannelConfig, margin: Duration) -> Option<Limits> {
-        let service: ServiceLimits = channel::service_limits(channel.kind);
+        let service: ServiceLimits = channel::service_limits(channel.kind());
         let per_window = channel.rate_per_minute.or(service.per_minute).filter(|n| *n > 0);
         let per_second = channel.rate_per_second.or(service.per_second).filter(|n| *n > 0);
         if per_window.is_none() && per_second.is_none() {

@@ -32,6 +32,7 @@
 //!
 //! Matchers are described in the `route::matcher` module, templates in the `template` module.
 
+mod channel;
 mod explain;
 mod interpolate;
 mod validate;
@@ -43,6 +44,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::redact::Secret;
 
+pub use channel::{
+    Address, COMMON_KEYS, ChannelConfig, ChannelType, Feishu, Log, Robot, Service, VodCall, Webhook,
+    foreign_key_problem,
+};
 pub use interpolate::Lookup;
 pub use validate::{Findings, http_url};
 
@@ -368,128 +373,6 @@ impl Default for OutboxConfig {
             max_age_secs: 3 * 24 * 3600,
             dead_letter_days: 14,
             take_lease_secs: 60,
-        }
-    }
-}
-
-/// The kinds of channel vodhook delivers to: the `type` of a `[[channels]]` entry. What each
-/// one means lives in `channel::<kind>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChannelType {
-    Dingtalk,
-    Feishu,
-    Wecom,
-    Slack,
-    Webhook,
-    Log,
-    /// A VOD OpenAPI call (`action`, `params`), not a message.
-    Vod,
-}
-
-impl ChannelType {
-    pub const ALL: [ChannelType; 7] = [
-        ChannelType::Dingtalk,
-        ChannelType::Feishu,
-        ChannelType::Wecom,
-        ChannelType::Slack,
-        ChannelType::Webhook,
-        ChannelType::Log,
-        ChannelType::Vod,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChannelType::Dingtalk => "dingtalk",
-            ChannelType::Feishu => "feishu",
-            ChannelType::Wecom => "wecom",
-            ChannelType::Slack => "slack",
-            ChannelType::Webhook => "webhook",
-            ChannelType::Log => "log",
-            ChannelType::Vod => "vod",
-        }
-    }
-}
-
-impl std::fmt::Display for ChannelType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChannelConfig {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: ChannelType,
-    /// Required for every type but `log`. A secret: chat services put tokens in URLs.
-    pub url: Option<Secret>,
-    /// DingTalk/Feishu signing secret, or the webhook's `whsec_...` secret.
-    pub secret: Option<Secret>,
-    /// Extra HTTP headers (webhook).
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// Default template for this channel (else the channel type's built-in one).
-    pub template: Option<String>,
-    /// Messages the channel takes in any `rate_window_secs` (60) window; the default is the
-    /// service's documented limit (DingTalk, WeCom 20; Feishu 100). Shared by every instance
-    /// through Redis (see the `budget` module).
-    pub rate_per_minute: Option<u32>,
-    /// Messages the channel takes in any one second (Feishu 5, Slack 1 by default).
-    pub rate_per_second: Option<u32>,
-    /// The window `rate_per_minute` is counted over, in seconds (60: leave it, except to test).
-    pub rate_window_secs: Option<u32>,
-    /// How long the channel is left alone after the service says "too fast" without a
-    /// `Retry-After` (DingTalk 130101: 600 s, its documented block; others 60 s).
-    pub block_secs: Option<u64>,
-    /// Whether actions that find the budget spent wait for one merged message (default: true
-    /// for chat channels; webhooks and logs send one event per request).
-    pub digest: Option<bool>,
-    /// The template of this channel's digests (else the type's built-in one).
-    pub digest_template: Option<String>,
-    /// `vod`: the OpenAPI action to call (`SubmitWorkflowJob`, `UpdateVideoInfo`, ...).
-    pub action: Option<String>,
-    /// `vod`: the call's parameters, each a template rendered per event.
-    #[serde(default)]
-    pub params: BTreeMap<String, String>,
-    /// `vod`: calls of `action` for one (VideoId, WorkflowId) within the dedup TTL (1): the loop
-    /// guard, so a re-run's own failure does not re-run it again.
-    pub max_repeats: Option<u32>,
-    /// Feishu: `interactive` (default) or `post`.
-    pub msg_type: Option<String>,
-    /// Webhook: the largest document sent (default 256 KiB); a bigger one goes without the
-    /// decoded `event`, saying so.
-    pub max_body_bytes: Option<usize>,
-    /// The language of this channel's messages (else `[messages] locale`).
-    pub locale: Option<Locale>,
-    /// The offset this channel's times are shown in (else `[messages] utc_offset`).
-    pub utc_offset: Option<String>,
-}
-
-impl ChannelConfig {
-    /// A channel of `kind` named `name` with every optional setting left out.
-    pub fn new(name: &str, kind: ChannelType) -> Self {
-        Self {
-            name: name.to_owned(),
-            kind,
-            url: None,
-            secret: None,
-            headers: BTreeMap::new(),
-            template: None,
-            rate_per_minute: None,
-            rate_per_second: None,
-            rate_window_secs: None,
-            block_secs: None,
-            digest: None,
-            digest_template: None,
-            action: None,
-            params: BTreeMap::new(),
-            max_repeats: None,
-            msg_type: None,
-            max_body_bytes: None,
-            locale: None,
-            utc_offset: None,
         }
     }
 }
@@ -860,7 +743,7 @@ channels = ["hook"]
     fn no_file_means_one_log_channel_for_everything() {
         let config = Config::from_toml_str("", &env_of(&[])).unwrap();
         assert_eq!(config.channels.len(), 1);
-        assert_eq!((config.channels[0].name.as_str(), config.channels[0].kind), ("log", ChannelType::Log));
+        assert_eq!((config.channels[0].name.as_str(), config.channels[0].kind()), ("log", ChannelType::Log));
         assert_eq!(config.routes[0].name, "all");
         assert!(config.routes[0].matchers.is_empty() && config.routes[0].match_fields.is_empty());
         let only_auth = Config::from_toml_str("[server]\nmax_body_bytes = 10\n", &env_of(&[])).unwrap();
@@ -871,9 +754,10 @@ channels = ["hook"]
     #[test]
     fn interpolates_after_parsing_so_quotes_cannot_break_the_file() {
         let config = Config::from_toml_str(GOOD, &env_of(GOOD_ENV)).unwrap();
-        let url = config.channels[0].url.as_ref().unwrap().expose();
+        let url = config.channels[0].url().unwrap().expose();
         assert_eq!(url, "https://oapi.dingtalk.com/robot/send?access_token=tok\"en&x");
-        assert_eq!(config.channels[1].headers["Authorization"], "Bearer t0k3n");
+        let Service::Webhook(hook) = &config.channels[1].service else { panic!("a webhook") };
+        assert_eq!(hook.headers["Authorization"], "Bearer t0k3n");
         assert_eq!(config.auth.key.as_ref().unwrap().expose(), "auth-key-value");
         assert!(config.routes[0].continue_matching);
     }
@@ -923,11 +807,16 @@ channels = ["hook"]
         assert!(!shown.contains("12345678"), "{shown}");
         let err = Config::from_toml_str("[[channels]]\nname = \"a\"\ntype = \"telegram\"\n", &env_of(&[]));
         let shown = err.unwrap_err().to_string();
-        assert!(shown.contains("line 3") && shown.contains("dingtalk"), "{shown}");
+        // The place of a channel's problem is its key path and the line its table starts on.
+        assert!(
+            shown.contains("channels[0] \"a\".type: \"telegram\" is not one of dingtalk")
+                && shown.contains("line 1"),
+            "{shown}"
+        );
         let err = Config::from_toml_str("[[channels]]\nnmae = \"a\"\n", &env_of(&[])).unwrap_err();
         assert!(
             err.to_string()
-                .contains("channels[0]: unknown key `nmae`: did you mean `name`? (line 2, column 1)"),
+                .contains("channels[0]: unknown key `nmae`: did you mean `name`? (line 1, column 1)"),
             "{err}"
         );
         let err = Config::from_toml_str("[auth\nkey = \"s3cr3t-value\"", &env_of(&[])).unwrap_err();

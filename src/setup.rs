@@ -104,9 +104,9 @@ impl Setup {
             .config
             .channels
             .iter()
-            .map(|c| match &c.url {
-                Some(url) => format!("{} ({}) → {}", c.name, c.kind, redact_url(url.expose())),
-                None => format!("{} ({})", c.name, c.kind),
+            .map(|c| match c.url() {
+                Some(url) => format!("{} ({}) → {}", c.name, c.kind(), redact_url(url.expose())),
+                None => format!("{} ({})", c.name, c.kind()),
             })
             .collect();
         ConfigReport {
@@ -226,7 +226,7 @@ template = "{% if %}"
             r#"channels[1] "ops".url: must be an http:// or https:// URL"#,
             r#"channels[2] "hook".url: is not a valid URL"#,
             r#"channels[2] "hook".secret: must start with `whsec_`"#,
-            r#"channels[2] "hook".msg_type: applies to feishu channels only"#,
+            r#"channels[2] "hook".msg_type: is a setting of feishu channels, not of webhook ones"#,
             r#"routes[0] "r1".match.colour: unknown field `colour`"#,
             r#"routes[0] "r1".matchers[0]: unknown field `titel`"#,
             r#"routes[0] "r1".matchers[1]: invalid regex"#,

@@ -90,12 +90,17 @@ async fn wrong_credentials_are_refused_for_good(kind: ChannelType) {
     match standin.secret() {
         Some(_) if kind == ChannelType::Webhook => {
             let other = base64::engine::general_purpose::STANDARD.encode(b"not the stand-in's secret");
-            config.secret = Some(Secret::new(format!("whsec_{other}")));
+            *config.service.secret_mut().expect("a signing service") =
+                Some(Secret::new(format!("whsec_{other}")));
         }
-        Some(_) => config.secret = Some(Secret::new("SECnot-the-stand-ins-secret")),
+        Some(_) => {
+            *config.service.secret_mut().expect("a signing service") =
+                Some(Secret::new("SECnot-the-stand-ins-secret"))
+        }
         None => {
             let forged = "0".repeat(standin.token().len());
-            config.url = Some(Secret::new(standin.url().replace(standin.token(), &forged)));
+            let url = Secret::new(standin.url().replace(standin.token(), &forged));
+            *config.service.url_mut().expect("a robot's address") = Some(url);
         }
     }
     let outcome = Sender::new().send(&config, &action(kind), TIMEOUT).await;
@@ -222,8 +227,9 @@ async fn webhook_id_is_the_action_message_id_on_every_attempt() {
 async fn webhook_sends_the_configured_headers() {
     let standin = StandIn::start(ChannelType::Webhook).await;
     let mut config = standin.channel_config("ops");
-    config.headers.insert("Authorization".into(), "Bearer header-secret-123".into());
-    config.headers.insert("X-Environment".into(), "staging".into());
+    let vodhook::config::Service::Webhook(hook) = &mut config.service else { panic!("a webhook channel") };
+    hook.headers.insert("Authorization".into(), "Bearer header-secret-123".into());
+    hook.headers.insert("X-Environment".into(), "staging".into());
     let outcome = Sender::new().send(&config, &action(ChannelType::Webhook), TIMEOUT).await;
     assert_eq!(outcome, Outcome::Delivered);
     let received = standin.received();

@@ -28,8 +28,8 @@ use serde_json::{Value, json};
 
 use super::exchange::{CodeMeaning, CodeTable, Post, Reply, classify_coded, hmac_sha256};
 use super::{
-    ChannelError, Message, Outcome, ServiceLimits, Setting, channel_secret, channel_url,
-    check_signing_secret, check_unused, check_url, check_url_credential, fit, non_empty, whole,
+    ChannelError, Message, Outcome, ServiceLimits, channel_secret, channel_url, check_signing_secret,
+    check_url, check_url_credential, fit, non_empty, whole,
 };
 use crate::action::Action;
 use crate::config::{ChannelConfig, Findings};
@@ -129,13 +129,12 @@ pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
         "https://oapi.dingtalk.com/robot/send?access_token=…",
     );
     check_signing_secret(channel, at, f);
-    if channel.secret.as_ref().is_some_and(|s| !s.is_empty() && !s.expose().starts_with("SEC")) {
+    if channel.secret().is_some_and(|s| !s.is_empty() && !s.expose().starts_with("SEC")) {
         f.problem(
             format!("{at}.secret"),
             "is not a DingTalk signing secret: those start with `SEC` (the robot's 加签 setting shows it)",
         );
     }
-    check_unused(channel, at, f, &[Setting::Headers, Setting::MsgType, Setting::MaxBodyBytes]);
 }
 
 /// `{"msgtype": "markdown", "markdown": {"title", "text"}}`: the title is what the notification

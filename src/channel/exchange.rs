@@ -66,10 +66,12 @@ impl Sender {
         timeout: Duration,
         scrubber: &Scrubber,
     ) -> Outcome {
-        if channel.kind != action.channel_type {
+        if channel.kind() != action.channel_type {
             return Outcome::permanent(format!(
                 "the action was made for a {} channel but channel `{}` is now a {} channel",
-                action.channel_type, channel.name, channel.kind
+                action.channel_type,
+                channel.name,
+                channel.kind()
             ));
         }
         let post = match prepare(channel, action, Utc::now()) {
@@ -87,7 +89,7 @@ impl Sender {
             Ok(Err(e)) => Outcome::retry(format!("request to {target} failed: {}", describe(e))),
             // The whole reply is scrubbed before anything is cut from it for a reason: a secret the
             // service echoed across the cut would otherwise leave its first characters behind.
-            Ok(Ok(reply)) => classify(channel.kind, &reply.scrubbed(scrubber)),
+            Ok(Ok(reply)) => classify(channel.kind(), &reply.scrubbed(scrubber)),
         }
     }
 
@@ -366,7 +368,8 @@ mod tests {
         const TOKEN: &str = "bare-token-9f8e7d6c5b4a";
         let port = echoing_receiver(TOKEN).await;
         let mut channel = channel(ChannelType::Webhook, &format!("http://127.0.0.1:{port}/hook"), None);
-        channel.headers.insert("Authorization".into(), format!("Bearer {TOKEN}"));
+        crate::channel::test_support::headers(&mut channel)
+            .insert("Authorization".into(), format!("Bearer {TOKEN}"));
         let outcome = Sender::new()
             .send(&channel, &action(ChannelType::Webhook, Value::Null), Duration::from_secs(5))
             .await;

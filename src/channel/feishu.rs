@@ -29,11 +29,11 @@ use serde_json::{Value, json};
 
 use super::exchange::{CodeMeaning, CodeTable, Post, Reply, classify_coded, hmac_sha256};
 use super::{
-    ChannelError, DigestText, Message, Outcome, ServiceLimits, Setting, channel_secret, channel_url,
-    check_signing_secret, check_unused, check_url, fit, non_empty, whole,
+    ChannelError, DigestText, Message, Outcome, ServiceLimits, channel_secret, channel_url,
+    check_signing_secret, check_url, fit, non_empty, whole,
 };
 use crate::action::Action;
-use crate::config::{ChannelConfig, Findings};
+use crate::config::{ChannelConfig, Feishu, Findings, Service};
 use crate::template::Markup;
 use crate::text::truncate_chars;
 
@@ -137,7 +137,7 @@ pub(super) fn digest_template(channel: &ChannelConfig) -> (&'static str, &'stati
 const POST_TEMPLATE: (&str, &str) = ("builtin:feishu-post", r#"{% include "builtin:plain" %}"#);
 
 fn is_post(channel: &ChannelConfig) -> bool {
-    channel.msg_type.as_deref() == Some("post")
+    matches!(&channel.service, Service::Feishu(Feishu { msg_type: Some(t), .. }) if t == "post")
 }
 
 pub(super) fn template(channel: &ChannelConfig) -> (&'static str, &'static str) {
@@ -151,8 +151,7 @@ pub(super) fn markup(channel: &ChannelConfig) -> Markup {
 pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     check_url(channel, at, f);
     check_signing_secret(channel, at, f);
-    check_unused(channel, at, f, &[Setting::Headers, Setting::MaxBodyBytes]);
-    if let Some(t) = &channel.msg_type
+    if let Service::Feishu(Feishu { msg_type: Some(t), .. }) = &channel.service
         && t != "interactive"
         && t != "post"
     {

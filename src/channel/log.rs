@@ -4,9 +4,8 @@
 
 use serde_json::{Map, Value};
 
-use super::{Message, Outcome, ServiceLimits, Setting, check_unused};
+use super::{Message, Outcome, ServiceLimits};
 use crate::action::Action;
-use crate::config::{ChannelConfig, Findings};
 use crate::template::Markup;
 use crate::text::truncate_chars;
 
@@ -27,15 +26,6 @@ pub const TEMPLATE: (&str, &str) = (
 {%- if node.error_code or node.error_message %} ({% if node.error_code %}{{ node.error_code | oneline }}{% if node.error_message %}: {% endif %}{% endif %}{{ node.error_message | clip(200) | oneline }}){% endif %}
 {%- endfor %}"#,
 );
-
-pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
-    check_unused(
-        channel,
-        at,
-        f,
-        &[Setting::Url, Setting::Secret, Setting::Headers, Setting::MsgType, Setting::MaxBodyBytes],
-    );
-}
 
 /// The `log` channel's record: the rendered line and the facts to filter logs by.
 pub(super) fn message(m: &Message<'_>) -> Value {

@@ -53,7 +53,7 @@ use serde_json::Value;
 
 use crate::action::Action;
 pub use crate::config::ChannelType;
-use crate::config::{ChannelConfig, Findings, http_url};
+use crate::config::{ChannelConfig, Findings, Service, http_url};
 use crate::event::{Event, Summary};
 use crate::redact::Scrubber;
 use crate::template::Markup;
@@ -180,13 +180,16 @@ enum Request {
 /// Checks `channel`'s settings for its type; `at` names it in problems (`channels[2] "ops"`).
 pub fn check(channel: &ChannelConfig, at: &str) -> Findings {
     let mut f = Findings::default();
-    match channel.kind {
+    for key in &channel.foreign_keys {
+        f.problem(format!("{at}.{key}"), crate::config::foreign_key_problem(channel.kind(), key));
+    }
+    match channel.kind() {
         ChannelType::Dingtalk => dingtalk::check(channel, at, &mut f),
         ChannelType::Feishu => feishu::check(channel, at, &mut f),
         ChannelType::Wecom => wecom::check(channel, at, &mut f),
         ChannelType::Slack => slack::check(channel, at, &mut f),
         ChannelType::Webhook => webhook::check(channel, at, &mut f),
-        ChannelType::Log => log::check(channel, at, &mut f),
+        ChannelType::Log => {}
         ChannelType::Vod => vod::check(channel, at, &mut f),
     }
     f
@@ -194,7 +197,7 @@ pub fn check(channel: &ChannelConfig, at: &str) -> Findings {
 
 /// The built-in template of `channel` (name, source): what it says when no template is configured.
 pub fn builtin_template(channel: &ChannelConfig) -> (&'static str, &'static str) {
-    match channel.kind {
+    match channel.kind() {
         ChannelType::Dingtalk => dingtalk::TEMPLATE,
         ChannelType::Feishu => feishu::template(channel),
         ChannelType::Wecom => wecom::TEMPLATE,
@@ -209,7 +212,7 @@ pub fn builtin_template(channel: &ChannelConfig) -> (&'static str, &'static str)
 /// includes when it is compiled; `None` where the shared plain-text one serves (Feishu `post`,
 /// webhooks, logs) or there is no message (`vod`).
 pub fn builtin_video_template(channel: &ChannelConfig) -> Option<(&'static str, &'static str)> {
-    match channel.kind {
+    match channel.kind() {
         ChannelType::Dingtalk => Some(dingtalk::VIDEO_TEMPLATE),
         ChannelType::Feishu => feishu::video_template(channel),
         ChannelType::Wecom => Some(wecom::VIDEO_TEMPLATE),
@@ -220,7 +223,7 @@ pub fn builtin_video_template(channel: &ChannelConfig) -> Option<(&'static str, 
 
 /// The markup `channel`'s messages are written in (templates see it as `markup`).
 pub fn markup(channel: &ChannelConfig) -> Markup {
-    match channel.kind {
+    match channel.kind() {
         ChannelType::Dingtalk => dingtalk::MARKUP,
         ChannelType::Feishu => feishu::markup(channel),
         ChannelType::Wecom => wecom::MARKUP,
@@ -234,7 +237,7 @@ pub fn markup(channel: &ChannelConfig) -> Markup {
 /// The service's JSON body for `message`, unsigned. An error when the message cannot be one
 /// (a chat message with no text).
 pub fn message(channel: &ChannelConfig, message: &Message<'_>) -> Result<Value, String> {
-    match channel.kind {
+    match channel.kind() {
         ChannelType::Dingtalk => dingtalk::message(message),
         ChannelType::Feishu => feishu::message(channel, message),
         ChannelType::Wecom => wecom::message(message),
@@ -263,7 +266,7 @@ pub fn service_limits(kind: ChannelType) -> ServiceLimits {
 /// whose receivers expect one event per request.
 pub fn digests(channel: &ChannelConfig) -> bool {
     let chat = matches!(
-        channel.kind,
+        channel.kind(),
         ChannelType::Dingtalk | ChannelType::Feishu | ChannelType::Wecom | ChannelType::Slack
     );
     chat && channel.digest.unwrap_or(true)
@@ -272,7 +275,7 @@ pub fn digests(channel: &ChannelConfig) -> bool {
 /// The built-in digest template of a chat `channel` (name, source); `None` for webhooks and
 /// logs, which send no digests.
 pub fn builtin_digest_template(channel: &ChannelConfig) -> Option<(&'static str, &'static str)> {
-    match channel.kind {
+    match channel.kind() {
         ChannelType::Dingtalk => Some(dingtalk::DIGEST_TEMPLATE),
         ChannelType::Feishu => Some(feishu::digest_template(channel)),
         ChannelType::Wecom => Some(wecom::DIGEST_TEMPLATE),
@@ -289,7 +292,7 @@ pub fn digest_message(channel: &ChannelConfig, digest: &DigestText<'_>) -> Optio
     if text.trim().is_empty() {
         return None;
     }
-    match channel.kind {
+    match channel.kind() {
         ChannelType::Dingtalk => dingtalk::digest(headline, text),
         ChannelType::Feishu => feishu::digest(channel, digest),
         ChannelType::Wecom => wecom::digest(text),
@@ -299,7 +302,7 @@ pub fn digest_message(channel: &ChannelConfig, digest: &DigestText<'_>) -> Optio
 }
 
 fn prepare(channel: &ChannelConfig, action: &Action, now: DateTime<Utc>) -> Result<Request, ChannelError> {
-    let post = match channel.kind {
+    let post = match channel.kind() {
         ChannelType::Dingtalk => dingtalk::prepare(channel, action, now),
         ChannelType::Feishu => feishu::prepare(channel, action, now),
         ChannelType::Wecom => wecom::prepare(channel, action),
@@ -359,8 +362,8 @@ fn non_empty(text: &str) -> Result<&str, String> {
 
 /// `url` is required and must be http(s).
 fn check_url(channel: &ChannelConfig, at: &str, f: &mut Findings) {
-    match &channel.url {
-        None => f.problem(format!("{at}.url"), format!("is required for {} channels", channel.kind)),
+    match channel.url() {
+        None => f.problem(format!("{at}.url"), format!("is required for {} channels", channel.kind())),
         Some(url) => {
             if let Err(message) = http_url(url.expose()) {
                 f.problem(format!("{at}.url"), message);
@@ -373,7 +376,7 @@ fn check_url(channel: &ChannelConfig, at: &str, f: &mut Findings) {
 /// WeCom): without it every message is refused. The host is not checked (stand-ins, proxies);
 /// the URL is never quoted (the credential lives in it).
 fn check_url_credential(channel: &ChannelConfig, at: &str, f: &mut Findings, param: &str, example: &str) {
-    let parsed = channel.url.as_ref().and_then(|u| url::Url::parse(u.expose()).ok());
+    let parsed = channel.url().and_then(|u| url::Url::parse(u.expose()).ok());
     let Some(url) = parsed.filter(|u| matches!(u.scheme(), "http" | "https")) else {
         return; // check_url reports it
     };
@@ -387,53 +390,17 @@ fn check_url_credential(channel: &ChannelConfig, at: &str, f: &mut Findings, par
 
 /// An optional signing secret (DingTalk, Feishu): set means not empty.
 fn check_signing_secret(channel: &ChannelConfig, at: &str, f: &mut Findings) {
-    if channel.secret.as_ref().is_some_and(|s| s.is_empty()) {
+    if channel.secret().is_some_and(|s| s.is_empty()) {
         f.problem(format!("{at}.secret"), "is empty: set the robot's signing secret, or remove the setting");
     }
-}
-
-/// Settings this channel type does not use: `secret` and `headers` are ignored (with a warning),
-/// `msg_type` is a mistake.
-fn check_unused(channel: &ChannelConfig, at: &str, f: &mut Findings, unused: &[Setting]) {
-    let kind = channel.kind;
-    for setting in unused {
-        match setting {
-            Setting::Secret if channel.secret.is_some() => {
-                f.warning(format!("{at}.secret"), format!("ignored by {kind} channels"))
-            }
-            Setting::Headers if !channel.headers.is_empty() => {
-                f.warning(format!("{at}.headers"), format!("ignored by {kind} channels"))
-            }
-            Setting::MsgType if channel.msg_type.is_some() => {
-                f.problem(format!("{at}.msg_type"), "applies to feishu channels only")
-            }
-            Setting::Url if channel.url.is_some() => {
-                f.warning(format!("{at}.url"), format!("ignored by {kind} channels"))
-            }
-            Setting::MaxBodyBytes if channel.max_body_bytes.is_some() => {
-                f.problem(format!("{at}.max_body_bytes"), "applies to webhook channels only")
-            }
-            _ => {}
-        }
-    }
-}
-
-/// A channel setting, for [`check_unused`].
-enum Setting {
-    Url,
-    Secret,
-    Headers,
-    MsgType,
-    MaxBodyBytes,
 }
 
 /// The channel's URL, parsed and checked with the same rule as `check`.
 fn channel_url(channel: &ChannelConfig) -> Result<url::Url, ChannelError> {
     let raw = channel
-        .url
-        .as_ref()
+        .url()
         .filter(|u| !u.is_empty())
-        .ok_or_else(|| ChannelError::Url(format!("is required for {} channels", channel.kind)))?;
+        .ok_or_else(|| ChannelError::Url(format!("is required for {} channels", channel.kind())))?;
     http_url(raw.expose()).map_err(ChannelError::Url)?;
     url::Url::parse(raw.expose()).map_err(|e| ChannelError::Url(format!("is not a valid URL ({e})")))
 }
@@ -441,7 +408,7 @@ fn channel_url(channel: &ChannelConfig) -> Result<url::Url, ChannelError> {
 /// The channel's secret, when one is configured (an empty one counts as none: `${VAR}` of an
 /// unset optional variable).
 fn channel_secret(channel: &ChannelConfig) -> Option<&str> {
-    channel.secret.as_ref().map(|s| s.expose()).filter(|s| !s.is_empty())
+    channel.secret().map(|s| s.expose()).filter(|s| !s.is_empty())
 }
 
 /// Hides a channel's secrets in text that may have picked them up: the URL, the signing
@@ -449,7 +416,7 @@ fn channel_secret(channel: &ChannelConfig) -> Option<&str> {
 /// values (`Authorization: Bearer …`).
 fn scrubber(channel: &ChannelConfig) -> Scrubber {
     let mut needles = Vec::new();
-    if let Some(url) = &channel.url {
+    if let Some(url) = channel.url() {
         needles.push(url.expose().to_owned());
         if let Ok(parsed) = url::Url::parse(url.expose()) {
             needles.push(parsed.as_str().to_owned());
@@ -465,14 +432,16 @@ fn scrubber(channel: &ChannelConfig) -> Scrubber {
             }
         }
     }
-    if let Some(secret) = &channel.secret {
+    if let Some(secret) = channel.secret() {
         needles.push(secret.expose().to_owned());
         if let Some(bare) = secret.expose().strip_prefix("whsec_") {
             needles.push(bare.to_owned());
         }
     }
-    for value in channel.headers.values() {
-        needles.extend(header_secrets(value));
+    if let Service::Webhook(hook) = &channel.service {
+        for value in hook.headers.values() {
+            needles.extend(header_secrets(value));
+        }
     }
     Scrubber::new(needles)
 }
@@ -501,10 +470,21 @@ pub(crate) mod test_support {
     use crate::redact::Secret;
 
     pub fn channel(kind: ChannelType, url: &str, secret: Option<&str>) -> ChannelConfig {
-        ChannelConfig {
-            url: Some(Secret::new(url)),
-            secret: secret.map(Secret::new),
-            ..ChannelConfig::new("test", kind)
+        let mut channel = ChannelConfig::new("test", kind);
+        if let Some(slot) = channel.service.url_mut() {
+            *slot = Some(Secret::new(url));
+        }
+        if let Some(slot) = channel.service.secret_mut() {
+            *slot = secret.map(Secret::new);
+        }
+        channel
+    }
+
+    /// The `headers` of a webhook channel.
+    pub fn headers(channel: &mut ChannelConfig) -> &mut std::collections::BTreeMap<String, String> {
+        match &mut channel.service {
+            Service::Webhook(hook) => &mut hook.headers,
+            _ => panic!("not a webhook channel"),
         }
     }
 
@@ -569,7 +549,7 @@ mod tests {
             "https://user:pa55word-long@example.com/hooks/0123456789abcdef?token=tok-secret-value&x=1",
             Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
         );
-        channel.headers.insert("Authorization".into(), "Bearer header-token-1".into());
+        test_support::headers(&mut channel).insert("Authorization".into(), "Bearer header-token-1".into());
         let scrubber = scrubber(&channel);
         let text = "failed: https://user:pa55word-long@example.com/hooks/0123456789abcdef?token=tok-secret-value&x=1 \
                     token tok-secret-value path 0123456789abcdef pw pa55word-long \
@@ -603,8 +583,9 @@ mod tests {
     #[test]
     fn header_values_are_secret_in_every_part() {
         let mut channel = channel(ChannelType::Webhook, "https://example.com/h", None);
-        channel.headers.insert("Authorization".into(), "Bearer bare-token-0123456789".into());
-        channel.headers.insert("X-Basic".into(), "Basic dXNlcjpzM2NyZXQtcGFzc3dvcmQ=".into()); // user:s3cret-password
+        let headers = test_support::headers(&mut channel);
+        headers.insert("Authorization".into(), "Bearer bare-token-0123456789".into());
+        headers.insert("X-Basic".into(), "Basic dXNlcjpzM2NyZXQtcGFzc3dvcmQ=".into()); // user:s3cret-password
         let clean =
             scrubber(&channel).clean("echo: bare-token-0123456789 and s3cret-password, user:s3cret-password");
         assert_eq!(clean, "echo: *** and ***, ***");
@@ -614,23 +595,14 @@ mod tests {
     fn every_http_channel_needs_an_http_url() {
         for kind in ChannelType::ALL.into_iter().filter(|k| !matches!(k, ChannelType::Log | ChannelType::Vod))
         {
-            let mut missing = channel(kind, "", None);
-            missing.url = None;
+            let missing = ChannelConfig::new("c", kind);
             assert_eq!(problems(&missing), [format!("c.url: is required for {kind} channels")]);
             let ftp = channel(kind, "ftp://example.com/x", None);
             assert_eq!(problems(&ftp), ["c.url: must be an http:// or https:// URL"]);
             let err = channel_url(&ftp).unwrap_err().to_string();
             assert_eq!(err, "`url`: must be an http:// or https:// URL", "{kind}");
         }
-        let mut log = channel(ChannelType::Log, "", None);
-        log.url = None;
+        let log = channel(ChannelType::Log, "", None);
         assert!(problems(&log).is_empty());
-    }
-
-    #[test]
-    fn msg_type_belongs_to_feishu() {
-        let mut slack = channel(ChannelType::Slack, "https://hooks.slack.com/services/x", None);
-        slack.msg_type = Some("post".into());
-        assert_eq!(problems(&slack), ["c.msg_type: applies to feishu channels only"]);
     }
 }

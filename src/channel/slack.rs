@@ -19,9 +19,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::exchange::{Post, Reply};
-use super::{
-    ChannelError, Message, Outcome, ServiceLimits, Setting, channel_url, check_unused, check_url, non_empty,
-};
+use super::{ChannelError, Message, Outcome, ServiceLimits, channel_url, check_url, non_empty};
 use crate::action::Action;
 use crate::config::{ChannelConfig, Findings};
 use crate::template::{Markup, escape};
@@ -109,12 +107,6 @@ pub const DIGEST_CHARS: usize = 12_000;
 
 pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     check_url(channel, at, f);
-    check_unused(
-        channel,
-        at,
-        f,
-        &[Setting::Secret, Setting::Headers, Setting::MsgType, Setting::MaxBodyBytes],
-    );
 }
 
 /// A plain-text header, the body in mrkdwn sections of at most 3000 characters, and the headline

@@ -21,8 +21,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{ServiceLimits, Setting, check_unused};
-use crate::config::{ChannelConfig, Findings};
+use super::ServiceLimits;
+use crate::config::{ChannelConfig, Findings, Service};
 use crate::template::Markup;
 
 pub const LIMITS: ServiceLimits = ServiceLimits::NONE;
@@ -33,7 +33,8 @@ pub const TEMPLATE: (&str, &str) = ("builtin:vod", "");
 pub const DEFAULT_MAX_REPEATS: u32 = 1;
 
 pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
-    match channel.action.as_deref() {
+    let Service::Vod(call) = &channel.service else { return };
+    match call.action.as_deref() {
         None => {
             f.problem(format!("{at}.action"), "is required for vod channels (e.g. \"SubmitWorkflowJob\")")
         }
@@ -43,25 +44,19 @@ pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
         ),
         Some(_) => {}
     }
-    for name in channel.params.keys() {
+    for name in call.params.keys() {
         if !name.starts_with(|c: char| c.is_ascii_alphabetic())
             || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.')
         {
             f.problem(format!("{at}.params.{name}"), "is not a parameter name (letters, digits and dots)");
         }
     }
-    if channel.max_repeats == Some(0) {
+    if call.max_repeats == Some(0) {
         f.problem(format!("{at}.max_repeats"), "must be at least 1 (remove the channel to make no calls)");
     }
     if channel.template.is_some() {
         f.warning(format!("{at}.template"), "ignored by vod channels: the call is `action` and `params`");
     }
-    check_unused(
-        channel,
-        at,
-        f,
-        &[Setting::Url, Setting::Secret, Setting::Headers, Setting::MsgType, Setting::MaxBodyBytes],
-    );
 }
 
 /// `SubmitWorkflowJob`, `GetPlayInfo`: a capital letter, then up to 63 letters and digits.
@@ -102,11 +97,13 @@ mod tests {
             problems(&channel),
             ["c.action: is required for vod channels (e.g. \"SubmitWorkflowJob\")"]
         );
-        channel.action = Some("submit workflow".into());
+        let Service::Vod(call) = &mut channel.service else { unreachable!() };
+        call.action = Some("submit workflow".into());
         assert!(problems(&channel)[0].contains("is not an OpenAPI action name"));
-        channel.action = Some("SubmitWorkflowJob".into());
-        channel.params.insert("Media Id".into(), "{{ video_id }}".into());
-        channel.max_repeats = Some(0);
+        let Service::Vod(call) = &mut channel.service else { unreachable!() };
+        call.action = Some("SubmitWorkflowJob".into());
+        call.params.insert("Media Id".into(), "{{ video_id }}".into());
+        call.max_repeats = Some(0);
         assert_eq!(
             problems(&channel),
             [

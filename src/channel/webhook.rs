@@ -25,12 +25,9 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::{Value, json};
 
 use super::exchange::{Post, Reply, hmac_sha256};
-use super::{
-    ChannelError, Message, Outcome, ServiceLimits, Setting, channel_secret, channel_url, check_unused,
-    check_url,
-};
+use super::{ChannelError, Message, Outcome, ServiceLimits, channel_secret, channel_url, check_url};
 use crate::action::Action;
-use crate::config::{ChannelConfig, Findings};
+use crate::config::{ChannelConfig, Findings, Service, Webhook};
 use crate::event::Summary;
 use crate::template::Markup;
 
@@ -91,18 +88,18 @@ pub fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), &'st
 
 pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     check_url(channel, at, f);
-    check_unused(channel, at, f, &[Setting::MsgType]);
-    if channel.max_body_bytes.is_some_and(|max| max < MIN_BODY_BYTES) {
+    let Some(hook) = settings(channel) else { return };
+    if hook.max_body_bytes.is_some_and(|max| max < MIN_BODY_BYTES) {
         f.problem(format!("{at}.max_body_bytes"), format!("must be at least {MIN_BODY_BYTES}"));
     }
-    if let Some(secret) = &channel.secret {
+    if let Some(secret) = &hook.secret {
         match signing_key(secret.expose()) {
             Ok((_, None)) => {}
             Ok((_, Some(warning))) => f.warning(format!("{at}.secret"), warning),
             Err(message) => f.problem(format!("{at}.secret"), message),
         }
     }
-    for (name, value) in &channel.headers {
+    for (name, value) in &hook.headers {
         if let Err(problem) = header(name, value) {
             f.problem(format!("{at}.headers.{name}"), problem);
         }
@@ -110,6 +107,14 @@ pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
 }
 
 /// The `webhook-signature` value: `v1,` and the base64 HMAC of `id.timestamp.body`.
+/// The webhook settings of `channel` (the functions here are called for webhook channels only).
+fn settings(channel: &ChannelConfig) -> Option<&Webhook> {
+    match &channel.service {
+        Service::Webhook(hook) => Some(hook),
+        _ => None,
+    }
+}
+
 pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     let mut message = Vec::with_capacity(id.len() + body.len() + 24);
     message.extend_from_slice(id.as_bytes());
@@ -130,7 +135,7 @@ pub(super) fn prepare(
         None => None,
     };
     let mut post = Post::json(channel_url(channel)?, &action.payload)?;
-    for (name, value) in &channel.headers {
+    for (name, value) in settings(channel).into_iter().flat_map(|hook| &hook.headers) {
         let (name, value) =
             header(name, value).map_err(|problem| ChannelError::BadHeader { name: name.clone(), problem })?;
         post.headers.insert(name, value);
@@ -194,7 +199,7 @@ pub(super) fn classify(reply: &Reply) -> Outcome {
 /// a warning is logged: receivers get a message, never nothing.
 pub(super) fn message(channel: &ChannelConfig, m: &Message<'_>) -> Value {
     let mut document = document(m);
-    let max = channel.max_body_bytes.unwrap_or(MAX_BODY_BYTES);
+    let max = settings(channel).and_then(|hook| hook.max_body_bytes).unwrap_or(MAX_BODY_BYTES);
     let size = serde_json::to_vec(&document).map_or(0, |bytes| bytes.len());
     if size > max {
         tracing::warn!(
@@ -284,14 +289,14 @@ mod tests {
         for (name, value, secret) in cases {
             let mut channel =
                 channel(ChannelType::Webhook, "https://example.com/hooks", secret.or(Some(SECRET)));
-            channel.headers.insert(name.into(), value.into());
+            headers(&mut channel).insert(name.into(), value.into());
             let checked = problems(&channel);
             let sent = prepare(&channel, &action(ChannelType::Webhook, json!({})), at_millis(0));
             assert_eq!(checked.is_empty(), sent.is_ok(), "{name}: check {checked:?}, send {sent:?}");
             assert!(!checked.is_empty(), "{name} (secret {secret:?}) must be refused");
         }
         let mut ok = channel(ChannelType::Webhook, "https://example.com/hooks", Some(SECRET));
-        ok.headers.insert("X-Team".into(), "vod".into());
+        headers(&mut ok).insert("X-Team".into(), "vod".into());
         assert!(problems(&ok).is_empty());
         assert!(prepare(&ok, &action(ChannelType::Webhook, json!({})), at_millis(0)).is_ok());
     }
@@ -299,7 +304,7 @@ mod tests {
     #[test]
     fn prepare_signs_exactly_the_body_it_sends() {
         let mut channel = channel(ChannelType::Webhook, "https://example.com/hooks", Some(SECRET));
-        channel.headers.insert("Authorization".into(), "Bearer t0ken".into());
+        headers(&mut channel).insert("Authorization".into(), "Bearer t0ken".into());
         let action =
             action(ChannelType::Webhook, json!({"event": {"Status": "Failed"}, "route": "failures"}));
         let post = prepare(&channel, &action, at_millis(1_614_265_330_000)).unwrap();
@@ -318,7 +323,7 @@ mod tests {
     fn headers_cannot_replace_the_ones_vodhook_sets() {
         for name in ["webhook-id", "Webhook-Signature", "Content-Type"] {
             let mut channel = channel(ChannelType::Webhook, "https://example.com/hooks", Some(SECRET));
-            channel.headers.insert(name.into(), "forged".into());
+            headers(&mut channel).insert(name.into(), "forged".into());
             let error =
                 prepare(&channel, &action(ChannelType::Webhook, json!({})), at_millis(0)).unwrap_err();
             assert_eq!(
@@ -339,7 +344,7 @@ mod tests {
     #[test]
     fn bad_headers_are_named_but_their_values_never_shown() {
         let mut channel = channel(ChannelType::Webhook, "https://example.com/hooks", None);
-        channel.headers.insert("X-Token".into(), "line\nbreak-secret".into());
+        headers(&mut channel).insert("X-Token".into(), "line\nbreak-secret".into());
         let error = prepare(&channel, &action(ChannelType::Webhook, json!({})), at_millis(0)).unwrap_err();
         assert_eq!(
             error.to_string(),

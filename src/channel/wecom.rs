@@ -19,8 +19,7 @@ use serde_json::{Value, json};
 
 use super::exchange::{CodeMeaning, CodeTable, Post, Reply, classify_coded};
 use super::{
-    ChannelError, Message, Outcome, ServiceLimits, Setting, channel_url, check_unused, check_url,
-    check_url_credential, non_empty,
+    ChannelError, Message, Outcome, ServiceLimits, channel_url, check_url, check_url_credential, non_empty,
 };
 use crate::action::Action;
 use crate::config::{ChannelConfig, Findings};
@@ -103,12 +102,6 @@ pub const DIGEST_TEMPLATE: (&str, &str) = (
 pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     check_url(channel, at, f);
     check_url_credential(channel, at, f, "key", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…");
-    check_unused(
-        channel,
-        at,
-        f,
-        &[Setting::Secret, Setting::Headers, Setting::MsgType, Setting::MaxBodyBytes],
-    );
 }
 
 /// `{"msgtype": "markdown", "markdown": {"content"}}`, cut to [`MAX_CONTENT_BYTES`] on a

@@ -115,11 +115,18 @@ pub fn interpolate_config(config: &mut Config, lookup: Lookup<'_>) -> Interpolat
         // The name first: later locations mention it.
         run.string(&mut channel.name, &format!("channels[{i}].name"));
         let at = super::channel_location(i, &channel.name);
-        run.opt_secret(&mut channel.url, &format!("{at}.url"));
-        run.opt_secret(&mut channel.secret, &format!("{at}.secret"));
-        run.map_values(&mut channel.headers, &format!("{at}.headers"));
+        if let Some(url) = channel.service.url_mut() {
+            run.opt_secret(url, &format!("{at}.url"));
+        }
+        if let Some(secret) = channel.service.secret_mut() {
+            run.opt_secret(secret, &format!("{at}.secret"));
+        }
+        match &mut channel.service {
+            super::Service::Webhook(hook) => run.map_values(&mut hook.headers, &format!("{at}.headers")),
+            super::Service::Feishu(feishu) => run.opt_string(&mut feishu.msg_type, &format!("{at}.msg_type")),
+            _ => {}
+        }
         run.opt_string(&mut channel.template, &format!("{at}.template"));
-        run.opt_string(&mut channel.msg_type, &format!("{at}.msg_type"));
     }
     for (i, route) in config.routes.iter_mut().enumerate() {
         run.string(&mut route.name, &format!("routes[{i}].name"));

@@ -103,11 +103,11 @@ fn rate_settings(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     if channel.block_secs == Some(0) {
         f.problem(format!("{at}.block_secs"), "must be more than 0 (remove it for the service's penalty)");
     }
-    let chat = !matches!(channel.kind, ChannelType::Webhook | ChannelType::Log | ChannelType::Vod);
+    let chat = !matches!(channel.kind(), ChannelType::Webhook | ChannelType::Log | ChannelType::Vod);
     if channel.digest == Some(true) && !chat {
         f.problem(
             format!("{at}.digest"),
-            format!("{} channels send one event per request: digests are for chat channels", channel.kind),
+            format!("{} channels send one event per request: digests are for chat channels", channel.kind()),
         );
     }
     if channel.digest_template.is_some() && (!chat || channel.digest == Some(false)) {
@@ -133,7 +133,7 @@ fn vod(config: &Config, f: &mut Findings) {
             f.problem(format!("vod.{name}"), "must be more than 0");
         }
     }
-    let uses_api = v.enrich || config.channels.iter().any(|c| c.kind == ChannelType::Vod);
+    let uses_api = v.enrich || config.channels.iter().any(|c| c.kind() == ChannelType::Vod);
     if !uses_api && (v.endpoint.is_some() || v.output_type.is_some() || v.formats.is_some()) {
         f.warning("vod", "no vod channel and `enrich` is off: the VOD API is never called");
     }

@@ -222,7 +222,7 @@ impl Dispatcher {
             event: first.event.clone(),
             route: first.route.clone(),
             channel: config.name.clone(),
-            channel_type: config.kind,
+            channel_type: config.kind(),
             payload: body,
             brief: None,
         };

@@ -86,11 +86,12 @@ impl Dispatcher {
     /// TTL. A store that cannot be asked allows it (the claim protects against duplicates).
     pub(super) async fn repeat_allowed(&self, channel: &ChannelConfig, action: &Action) -> bool {
         let Some(brief) = &action.brief else { return true };
-        let max = channel.max_repeats.unwrap_or(crate::channel::vod::DEFAULT_MAX_REPEATS);
+        let call = channel.call();
+        let max = call.and_then(|c| c.max_repeats).unwrap_or(crate::channel::vod::DEFAULT_MAX_REPEATS);
         let guard = format!(
             "vod|{}|{}|{}|{}",
             channel.name,
-            channel.action.as_deref().unwrap_or(""),
+            call.and_then(|c| c.action.as_deref()).unwrap_or(""),
             brief.video_id.as_deref().unwrap_or(""),
             brief.workflow_id.as_deref().unwrap_or("")
         );

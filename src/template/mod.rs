@@ -314,7 +314,7 @@ impl Templates {
         context! {
             route => route.name.as_str(),
             channel => channel.name.as_str(),
-            channel_type => channel.kind.as_str(),
+            channel_type => channel.kind().as_str(),
             markup => target.markup.as_str(),
             event => event_tree,
             headline => self.headline(prepared, target.locale),
@@ -336,7 +336,7 @@ impl Templates {
         let base = minijinja::Value::from_serialize(digest);
         let ctx = context! {
             channel => channel.name.as_str(),
-            channel_type => channel.kind.as_str(),
+            channel_type => channel.kind().as_str(),
             markup => target.markup.as_str(),
             locale => target.locale.as_str(),
             utc_offset => target.utc_offset,
@@ -535,7 +535,7 @@ impl UserTemplates {
         let mut params = HashMap::new();
         for (i, channel) in config.channels.iter().enumerate() {
             let mut compiled_params = Vec::new();
-            for (name, source) in &channel.params {
+            for (name, source) in channel.call().into_iter().flat_map(|call| &call.params) {
                 let at = format!("{}.params.{name}", channel_location(i, &channel.name));
                 let template_name = format!("param:{}:{name}", channel.name);
                 if let Some(compiled) = compile(template_name, source, at, &known) {
@@ -677,10 +677,11 @@ mod tests {
     use crate::redact::Secret;
 
     fn channel(kind: ChannelType) -> ChannelConfig {
-        ChannelConfig {
-            url: Some(Secret::new("https://example.com/hook")),
-            ..ChannelConfig::new(kind.as_str(), kind)
+        let mut channel = ChannelConfig::new(kind.as_str(), kind);
+        if let Some(url) = channel.service.url_mut() {
+            *url = Some(Secret::new("https://example.com/hook"));
         }
+        channel
     }
 
     fn route(template: Option<&str>) -> RouteConfig {

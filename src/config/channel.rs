@@ -1,0 +1,448 @@
+//! A `[[channels]]` entry: what every channel has (name, templates, pacing, language), and the
+//! settings of its service as a type of their own ([`Service`], selected by `type`).
+//!
+//! The TOML is what users write (`type = "dingtalk"` beside `url` and `secret`); each service
+//! takes its own keys and no other, so a key that belongs to another kind (`msg_type` on a
+//! DingTalk channel, `action` on a chat channel) is refused, naming the kind that takes it: a
+//! setting that does nothing is a mistake the user wants to hear about.
+
+use std::collections::BTreeMap;
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::Locale;
+use crate::redact::Secret;
+
+/// The kinds of channel: the `type` of a `[[channels]]` entry. What each one means lives in
+/// `channel::<kind>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelType {
+    Dingtalk,
+    Feishu,
+    Wecom,
+    Slack,
+    Webhook,
+    Log,
+    /// A VOD OpenAPI call (`action`, `params`), not a message.
+    Vod,
+}
+
+impl ChannelType {
+    pub const ALL: [ChannelType; 7] = [
+        ChannelType::Dingtalk,
+        ChannelType::Feishu,
+        ChannelType::Wecom,
+        ChannelType::Slack,
+        ChannelType::Webhook,
+        ChannelType::Log,
+        ChannelType::Vod,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelType::Dingtalk => "dingtalk",
+            ChannelType::Feishu => "feishu",
+            ChannelType::Wecom => "wecom",
+            ChannelType::Slack => "slack",
+            ChannelType::Webhook => "webhook",
+            ChannelType::Log => "log",
+            ChannelType::Vod => "vod",
+        }
+    }
+
+    /// The keys of this kind's own settings (besides [`COMMON_KEYS`]).
+    pub fn keys(self) -> &'static [&'static str] {
+        match self {
+            ChannelType::Dingtalk => &["url", "secret"],
+            ChannelType::Feishu => &["url", "secret", "msg_type"],
+            ChannelType::Wecom | ChannelType::Slack => &["url"],
+            ChannelType::Webhook => &["url", "secret", "headers", "max_body_bytes"],
+            ChannelType::Log => &[],
+            ChannelType::Vod => &["action", "params", "max_repeats"],
+        }
+    }
+}
+
+impl std::fmt::Display for ChannelType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A chat robot's address and, where the service signs, its signing secret.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Robot {
+    /// A secret: chat services put tokens in URLs. Required (`channel::check` says so).
+    pub url: Option<Secret>,
+    /// DingTalk's `SEC…` or Feishu's signing secret; unset when the robot does not sign.
+    pub secret: Option<Secret>,
+}
+
+/// A robot that does not sign (WeCom, Slack): its address only.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    pub url: Option<Secret>,
+}
+
+/// Feishu/Lark: a robot, and the kind of message.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Feishu {
+    pub url: Option<Secret>,
+    pub secret: Option<Secret>,
+    /// `interactive` (a card, the default) or `post` (rich text).
+    pub msg_type: Option<String>,
+}
+
+/// A Standard Webhooks receiver.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    pub url: Option<Secret>,
+    /// `whsec_<base64>`: the signing key.
+    pub secret: Option<Secret>,
+    /// Extra HTTP headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The largest document sent (default 256 KiB); a bigger one goes without the decoded
+    /// `event`, saying so.
+    pub max_body_bytes: Option<usize>,
+}
+
+/// The log: nothing to set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {}
+
+/// A VOD OpenAPI call per event, not a message.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VodCall {
+    /// The OpenAPI action (`SubmitWorkflowJob`, `UpdateVideoInfo`, ...).
+    pub action: Option<String>,
+    /// The call's parameters, each a template rendered per event.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// Calls of `action` for one (VideoId, WorkflowId) within the dedup TTL (1): the loop guard,
+    /// so a re-run's own failure does not re-run it again.
+    pub max_repeats: Option<u32>,
+}
+
+/// A channel's service with its own settings: what `type` selects.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Service {
+    Dingtalk(Robot),
+    Feishu(Feishu),
+    Wecom(Address),
+    Slack(Address),
+    Webhook(Webhook),
+    Log(Log),
+    Vod(VodCall),
+}
+
+impl Service {
+    /// The service of `kind`, every setting left out.
+    pub fn of(kind: ChannelType) -> Service {
+        match kind {
+            ChannelType::Dingtalk => Service::Dingtalk(Robot::default()),
+            ChannelType::Feishu => Service::Feishu(Feishu::default()),
+            ChannelType::Wecom => Service::Wecom(Address::default()),
+            ChannelType::Slack => Service::Slack(Address::default()),
+            ChannelType::Webhook => Service::Webhook(Webhook::default()),
+            ChannelType::Log => Service::Log(Log {}),
+            ChannelType::Vod => Service::Vod(VodCall::default()),
+        }
+    }
+
+    pub fn kind(&self) -> ChannelType {
+        match self {
+            Service::Dingtalk(_) => ChannelType::Dingtalk,
+            Service::Feishu(_) => ChannelType::Feishu,
+            Service::Wecom(_) => ChannelType::Wecom,
+            Service::Slack(_) => ChannelType::Slack,
+            Service::Webhook(_) => ChannelType::Webhook,
+            Service::Log(_) => ChannelType::Log,
+            Service::Vod(_) => ChannelType::Vod,
+        }
+    }
+
+    /// The address messages go to (`None` for the log and VOD calls, which have none).
+    pub fn url_mut(&mut self) -> Option<&mut Option<Secret>> {
+        match self {
+            Service::Dingtalk(Robot { url, .. })
+            | Service::Feishu(Feishu { url, .. })
+            | Service::Wecom(Address { url })
+            | Service::Slack(Address { url })
+            | Service::Webhook(Webhook { url, .. }) => Some(url),
+            Service::Log(_) | Service::Vod(_) => None,
+        }
+    }
+
+    /// The signing secret, for the services that sign.
+    pub fn secret_mut(&mut self) -> Option<&mut Option<Secret>> {
+        match self {
+            Service::Dingtalk(Robot { secret, .. })
+            | Service::Feishu(Feishu { secret, .. })
+            | Service::Webhook(Webhook { secret, .. }) => Some(secret),
+            _ => None,
+        }
+    }
+}
+
+/// The keys every channel takes, whatever its service.
+pub const COMMON_KEYS: [&str; 10] = [
+    "name",
+    "template",
+    "rate_per_minute",
+    "rate_per_second",
+    "rate_window_secs",
+    "block_secs",
+    "digest",
+    "digest_template",
+    "locale",
+    "utc_offset",
+];
+
+/// One `[[channels]]` entry.
+#[derive(Debug, Clone)]
+pub struct ChannelConfig {
+    pub name: String,
+    /// `type` and that service's own settings.
+    pub service: Service,
+    /// Default template for this channel (else the channel type's built-in one).
+    pub template: Option<String>,
+    /// Messages the channel takes in any `rate_window_secs` (60) window; the default is the
+    /// service's documented limit (DingTalk, WeCom 20; Feishu 100). Shared by every instance
+    /// through Redis (see the `budget` module).
+    pub rate_per_minute: Option<u32>,
+    /// Messages the channel takes in any one second (Feishu 5, Slack 1 by default).
+    pub rate_per_second: Option<u32>,
+    /// The window `rate_per_minute` is counted over, in seconds (60: leave it, except to test).
+    pub rate_window_secs: Option<u32>,
+    /// How long the channel is left alone after the service says "too fast" without a
+    /// `Retry-After` (DingTalk 130101: 600 s, its documented block; others 60 s).
+    pub block_secs: Option<u64>,
+    /// Whether actions that find the budget spent wait for one merged message (default: true
+    /// for chat channels; webhooks and logs send one event per request).
+    pub digest: Option<bool>,
+    /// The template of this channel's digests (else the type's built-in one).
+    pub digest_template: Option<String>,
+    /// The language of this channel's messages (else `[messages] locale`).
+    pub locale: Option<Locale>,
+    /// The offset this channel's times are shown in (else `[messages] utc_offset`).
+    pub utc_offset: Option<String>,
+    /// Keys set on this channel that belong to another kind of channel (`msg_type` on a
+    /// DingTalk channel): taken out so that the rest can be read, and refused by the channel's
+    /// check with the other problems of the file, not one at a time.
+    pub foreign_keys: Vec<&'static str>,
+}
+
+/// The common part, as serde reads it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Common {
+    name: String,
+    template: Option<String>,
+    rate_per_minute: Option<u32>,
+    rate_per_second: Option<u32>,
+    rate_window_secs: Option<u32>,
+    block_secs: Option<u64>,
+    digest: Option<bool>,
+    digest_template: Option<String>,
+    locale: Option<Locale>,
+    utc_offset: Option<String>,
+}
+
+impl ChannelConfig {
+    /// A channel of `kind` named `name` with every optional setting left out.
+    pub fn new(name: &str, kind: ChannelType) -> Self {
+        Self {
+            name: name.to_owned(),
+            service: Service::of(kind),
+            template: None,
+            rate_per_minute: None,
+            rate_per_second: None,
+            rate_window_secs: None,
+            block_secs: None,
+            digest: None,
+            digest_template: None,
+            locale: None,
+            utc_offset: None,
+            foreign_keys: Vec::new(),
+        }
+    }
+
+    pub fn kind(&self) -> ChannelType {
+        self.service.kind()
+    }
+
+    /// The address messages go to, where the service has one.
+    pub fn url(&self) -> Option<&Secret> {
+        match &self.service {
+            Service::Dingtalk(Robot { url, .. })
+            | Service::Feishu(Feishu { url, .. })
+            | Service::Wecom(Address { url })
+            | Service::Slack(Address { url })
+            | Service::Webhook(Webhook { url, .. }) => url.as_ref(),
+            Service::Log(_) | Service::Vod(_) => None,
+        }
+    }
+
+    /// The VOD API call this channel makes per event, when it makes calls rather than send
+    /// messages (`type = "vod"`).
+    pub fn call(&self) -> Option<&VodCall> {
+        match &self.service {
+            Service::Vod(call) => Some(call),
+            _ => None,
+        }
+    }
+
+    /// The signing secret, where the service signs and one is set.
+    pub fn secret(&self) -> Option<&Secret> {
+        match &self.service {
+            Service::Dingtalk(Robot { secret, .. })
+            | Service::Feishu(Feishu { secret, .. })
+            | Service::Webhook(Webhook { secret, .. }) => secret.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ChannelConfig {
+    /// The common keys into [`Common`], the rest (with `type`) into the [`Service`] they select;
+    /// a key of another service is named as such.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut table = toml::Table::deserialize(deserializer)?;
+        let is_known = |key: &str| {
+            key == "type"
+                || COMMON_KEYS.contains(&key)
+                || ChannelType::ALL.iter().any(|k| k.keys().contains(&key))
+        };
+        if let Some(unknown) = table.keys().find(|key| !is_known(key)) {
+            return Err(D::Error::custom(unknown_key(&table, unknown)));
+        }
+        let mut common = toml::Table::new();
+        for key in COMMON_KEYS {
+            if let Some(value) = table.remove(key) {
+                common.insert(key.to_owned(), value);
+            }
+        }
+        let common: Common =
+            toml::Value::Table(common).try_into().map_err(|e| D::Error::custom(e.message()))?;
+        let foreign_keys = take_foreign_keys(&mut table);
+        let service: Service = toml::Value::Table(table.clone())
+            .try_into()
+            .map_err(|e| D::Error::custom(service_error(&table, e.message())))?;
+        Ok(ChannelConfig {
+            name: common.name,
+            service,
+            template: common.template,
+            rate_per_minute: common.rate_per_minute,
+            rate_per_second: common.rate_per_second,
+            rate_window_secs: common.rate_window_secs,
+            block_secs: common.block_secs,
+            digest: common.digest,
+            digest_template: common.digest_template,
+            locale: common.locale,
+            utc_offset: common.utc_offset,
+            foreign_keys,
+        })
+    }
+}
+
+/// Removes from `table` the keys that its `type` does not take but another kind does.
+fn take_foreign_keys(table: &mut toml::Table) -> Vec<&'static str> {
+    let Some(kind) = table
+        .get("type")
+        .and_then(|t| t.as_str())
+        .and_then(|t| ChannelType::ALL.into_iter().find(|k| k.as_str() == t))
+    else {
+        return Vec::new();
+    };
+    let mut foreign = Vec::new();
+    for other in ChannelType::ALL {
+        for key in other.keys() {
+            if !kind.keys().contains(key) && !foreign.contains(key) && table.remove(*key).is_some() {
+                foreign.push(*key);
+            }
+        }
+    }
+    foreign
+}
+
+/// What is wrong with `key` set on a `kind` channel: the kinds that take it.
+pub fn foreign_key_problem(kind: ChannelType, key: &str) -> String {
+    let owners: Vec<&str> =
+        ChannelType::ALL.iter().filter(|k| k.keys().contains(&key)).map(|k| k.as_str()).collect();
+    let owners = match owners.as_slice() {
+        [init @ .., last] if !init.is_empty() => format!("{} and {last}", init.join(", ")),
+        _ => owners.join(""),
+    };
+    format!("is a setting of {owners} channels, not of {kind} ones: remove it (or change `type`)")
+}
+
+/// serde's error for the service part, an unknown key said as [`unknown_key`] says it.
+fn service_error(table: &toml::Table, message: &str) -> String {
+    match message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+        Some(unknown) => unknown_key(table, unknown),
+        None => message.to_owned(),
+    }
+}
+
+/// serde's wording for an unknown key, listing every key a channel of this `type` takes (so a
+/// "did you mean" can find the common ones too).
+fn unknown_key(table: &toml::Table, unknown: &str) -> String {
+    let kind = table.get("type").and_then(|t| t.as_str()).unwrap_or("");
+    let own = ChannelType::ALL.iter().find(|k| k.as_str() == kind).map_or(&[][..], |k| k.keys());
+    let known: Vec<String> =
+        ["type"].iter().chain(own).chain(COMMON_KEYS.iter()).map(|k| format!("`{k}`")).collect();
+    format!("unknown field `{unknown}`, expected one of {}", known.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ChannelConfig, String> {
+        toml::from_str(text).map_err(|e| e.message().to_owned())
+    }
+
+    #[test]
+    fn each_service_takes_its_own_keys() {
+        let ding = parse("name = \"a\"\ntype = \"dingtalk\"\nurl = \"https://x\"\nsecret = \"SEC1\"\nrate_per_minute = 5\n").unwrap();
+        assert_eq!((ding.kind(), ding.url().map(Secret::expose)), (ChannelType::Dingtalk, Some("https://x")));
+        assert_eq!(ding.rate_per_minute, Some(5));
+        let vod =
+            parse("name = \"r\"\ntype = \"vod\"\naction = \"SubmitWorkflowJob\"\nparams = { A = \"b\" }\n")
+                .unwrap();
+        assert!(matches!(&vod.service, Service::Vod(call) if call.params["A"] == "b"));
+        assert!(vod.url().is_none());
+    }
+
+    #[test]
+    fn a_key_of_another_kind_is_set_aside_for_the_check_to_refuse() {
+        let ding = parse(
+            "name = \"a\"\ntype = \"dingtalk\"\nurl = \"https://x\"\nmsg_type = \"post\"\naction = \"X\"\n",
+        )
+        .unwrap();
+        assert_eq!(ding.foreign_keys, ["msg_type", "action"]);
+        assert_eq!(
+            foreign_key_problem(ChannelType::Dingtalk, "msg_type"),
+            "is a setting of feishu channels, not of dingtalk ones: remove it (or change `type`)"
+        );
+        assert!(
+            foreign_key_problem(ChannelType::Wecom, "secret")
+                .starts_with("is a setting of dingtalk, feishu and webhook channels")
+        );
+        let err = parse("name = \"a\"\ntype = \"log\"\ntemplte = \"x\"\n").unwrap_err();
+        assert!(
+            err.starts_with("unknown field `templte`, expected one of `type`, `name`, `template`"),
+            "{err}"
+        );
+    }
+}
