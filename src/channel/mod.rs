@@ -265,11 +265,7 @@ pub fn service_limits(kind: ChannelType) -> ServiceLimits {
 /// true for chat services (their robots have small budgets) and false for webhooks and logs,
 /// whose receivers expect one event per request.
 pub fn digests(channel: &ChannelConfig) -> bool {
-    let chat = matches!(
-        channel.kind(),
-        ChannelType::Dingtalk | ChannelType::Feishu | ChannelType::Wecom | ChannelType::Slack
-    );
-    chat && channel.digest.unwrap_or(true)
+    channel.kind().is_chat() && channel.digest.unwrap_or(true)
 }
 
 /// The built-in digest template of a chat `channel` (name, source); `None` for webhooks and

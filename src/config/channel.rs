@@ -52,6 +52,23 @@ impl ChannelType {
         }
     }
 
+    /// A chat service: messages for people in a group, on a robot with a small rate budget
+    /// (digests, markup, and the capabilities the later features add).
+    pub fn is_chat(self) -> bool {
+        matches!(self, ChannelType::Dingtalk | ChannelType::Feishu | ChannelType::Wecom | ChannelType::Slack)
+    }
+
+    /// Its actions are VOD API calls, not messages.
+    pub fn makes_calls(self) -> bool {
+        self == ChannelType::Vod
+    }
+
+    /// Its messages are read by people (so `[messages]` language and offset apply); the log's
+    /// records are for operators' tools, and a call has no reader.
+    pub fn has_readers(self) -> bool {
+        self != ChannelType::Log
+    }
+
     /// The keys of this kind's own settings (besides [`COMMON_KEYS`]).
     pub fn keys(self) -> &'static [&'static str] {
         match self {

@@ -6,9 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::{
-    ChannelConfig, ChannelType, Config, DedupBackend, DedupConfig, Problem, channel_location, route_location,
-};
+use super::{ChannelConfig, Config, DedupBackend, DedupConfig, Problem, channel_location, route_location};
 
 /// What is wrong (the service refuses to start) and what is merely ignored.
 #[derive(Debug, Default)]
@@ -103,7 +101,7 @@ fn rate_settings(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     if channel.block_secs == Some(0) {
         f.problem(format!("{at}.block_secs"), "must be more than 0 (remove it for the service's penalty)");
     }
-    let chat = !matches!(channel.kind(), ChannelType::Webhook | ChannelType::Log | ChannelType::Vod);
+    let chat = channel.kind().is_chat();
     if channel.digest == Some(true) && !chat {
         f.problem(
             format!("{at}.digest"),
@@ -133,7 +131,7 @@ fn vod(config: &Config, f: &mut Findings) {
             f.problem(format!("vod.{name}"), "must be more than 0");
         }
     }
-    let uses_api = v.enrich || config.channels.iter().any(|c| c.kind() == ChannelType::Vod);
+    let uses_api = v.enrich || config.channels.iter().any(|c| c.call().is_some());
     if !uses_api && (v.endpoint.is_some() || v.output_type.is_some() || v.formats.is_some()) {
         f.warning("vod", "no vod channel and `enrich` is off: the VOD API is never called");
     }

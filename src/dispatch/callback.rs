@@ -148,7 +148,7 @@ impl Dispatcher {
             self.release(&action.key, token).await;
             return (Settled::FailedPermanently, 0, false);
         };
-        if channel.kind() == crate::config::ChannelType::Vod && !self.repeat_allowed(channel, action).await {
+        if channel.call().is_some() && !self.repeat_allowed(channel, action).await {
             // Done: a redelivery must not try again.
             let store_down = !self.complete(&action.key, token).await;
             return (Settled::Skipped, 0, store_down);

@@ -267,7 +267,7 @@ impl Dispatcher {
     ) -> Outcome {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let timeout = remaining.min(self.timing.attempt_timeout);
-        if channel.kind() == crate::config::ChannelType::Vod {
+        if channel.call().is_some() {
             return self.call_vod(action, scope, timeout).await;
         }
         self.sender.send(channel, action, timeout).await

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::Dispatcher;
 use crate::action::Action;
 use crate::channel::{Outcome, vod::call_of};
-use crate::config::{ChannelConfig, ChannelType};
+use crate::config::ChannelConfig;
 use crate::dedup::Claim;
 use crate::event::Event;
 use crate::vod::{CallError, Credentials, play};
@@ -132,7 +132,7 @@ impl Dispatcher {
         scope: &RequestScope<'_>,
         deadline: Instant,
     ) -> Option<Action> {
-        if matches!(action.channel_type, ChannelType::Vod) {
+        if action.channel_type.makes_calls() {
             return None;
         }
         let video_id = enrichable(event)?;

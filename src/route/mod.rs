@@ -16,8 +16,7 @@ use serde_json::Value;
 use crate::action::Action;
 use crate::channel::{self, Message};
 use crate::config::{
-    ChannelConfig, ChannelType, Config, ConfigError, Locale, Problem, RouteConfig, channel_location,
-    route_location,
+    ChannelConfig, Config, ConfigError, Locale, Problem, RouteConfig, channel_location, route_location,
 };
 use crate::digest::{Brief, Digest};
 use crate::event::Event;
@@ -278,7 +277,7 @@ impl Router {
                     channel_type: channel.kind(),
                     payload,
                     // Digests say what they cover with it; a vod channel's loop guard reads its ids.
-                    brief: (channel::digests(channel) || channel.kind() == ChannelType::Vod)
+                    brief: (channel::digests(channel) || channel.call().is_some())
                         .then(|| Brief::of(prepared.summary(), prepared.failed())),
                 });
             }

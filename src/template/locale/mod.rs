@@ -16,7 +16,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 
 use std::borrow::Cow;
 
-use crate::config::{ChannelConfig, ChannelType, Locale, MessagesConfig, parse_utc_offset};
+use crate::config::{ChannelConfig, Locale, MessagesConfig, parse_utc_offset};
 use crate::event::{TaskStatus, VodTime, human_duration};
 
 /// One locale's texts.
@@ -43,7 +43,7 @@ fn table(locale: Locale) -> &'static Table {
 /// VOD sends them, in UTC). A `log` channel writes records for operators and their tools, not
 /// messages for readers: only its own settings change it.
 pub fn of_channel(channel: &ChannelConfig, messages: &MessagesConfig) -> (Locale, Option<String>) {
-    let inherited = channel.kind() != ChannelType::Log;
+    let inherited = channel.kind().has_readers();
     let locale = channel.locale.or(inherited.then_some(messages.locale)).unwrap_or_default();
     let offset = channel.utc_offset.as_ref().or(messages.utc_offset.as_ref().filter(|_| inherited));
     (locale, offset.filter(|o| *o != "Z").cloned())
