@@ -183,22 +183,26 @@ impl Dispatcher {
                     last_error = reason;
                 }
                 Outcome::Retry { reason, after } => {
-                    let delay = backoff::delay(
-                        attempts - 1,
-                        self.timing.backoff_initial,
-                        self.timing.backoff_max,
-                        after,
-                    );
                     tracing::warn!(key = %action.key, channel = %action.channel, %reason, attempts, "delivery failed, will retry");
                     last_error = reason;
-                    if Instant::now() + delay >= deadline {
+                    if !self.backed_off(attempts, after, deadline).await {
                         break;
                     }
-                    tokio::time::sleep(delay).await;
                 }
             }
         }
         (self.leave_for_retry(action, token, attempts, last_error).await, attempts, false)
+    }
+
+    /// Waits the backoff before attempt `attempts + 1` (the service's `after` when it gave one);
+    /// false, without waiting, when the deadline comes first.
+    async fn backed_off(&self, attempts: u32, after: Option<std::time::Duration>, deadline: Instant) -> bool {
+        let delay = backoff::delay(attempts - 1, self.timing.backoff_initial, self.timing.backoff_max, after);
+        if Instant::now() + delay >= deadline {
+            return false;
+        }
+        tokio::time::sleep(delay).await;
+        true
     }
 
     /// The service refused the message for good (a bad secret or token, a malformed body, a

@@ -486,6 +486,32 @@ struct UserTemplates {
     routes: HashMap<String, Compiled>,
 }
 
+/// Adds the user's template `name` to `env`; a problem at `at` when it does not compile or uses
+/// a variable outside `known`.
+fn compile_one(
+    env: &mut Environment<'static>,
+    problems: &mut Vec<Problem>,
+    name: String,
+    source: &str,
+    at: String,
+    known: &BTreeSet<String>,
+) -> Option<Compiled> {
+    if let Err(err) = env.add_template_owned(name.clone(), source.to_owned()) {
+        problems.push(Problem::new(at, format!("template does not compile: {err}")));
+        return None;
+    }
+    let template = env.get_template(&name).ok()?;
+    let used = template.undeclared_variables(false);
+    let mut unknown: Vec<&str> = used.iter().filter(|v| !known.contains(*v)).map(String::as_str).collect();
+    if !unknown.is_empty() {
+        unknown.sort_unstable();
+        let listed: Vec<&str> = known.iter().map(String::as_str).collect();
+        let message = format!("unknown variable(s) {} (known: {})", unknown.join(", "), listed.join(", "));
+        problems.push(Problem::new(at, message));
+    }
+    Some(Compiled { needs_event: used.contains("event"), name })
+}
+
 impl UserTemplates {
     fn compile(env: &mut Environment<'static>, config: &Config, problems: &mut Vec<Problem>) -> Self {
         let globals: Vec<String> = env.globals().map(|(k, _)| k.to_owned()).collect();
@@ -493,26 +519,9 @@ impl UserTemplates {
             VARIABLES.iter().map(|v| v.to_string()).chain(globals.clone()).collect();
         let digest_known: BTreeSet<String> =
             DIGEST_VARIABLES.iter().map(|v| v.to_string()).chain(globals).collect();
-        let mut compile =
-            |name: String, source: &str, at: String, known: &BTreeSet<String>| -> Option<Compiled> {
-                if let Err(err) = env.add_template_owned(name.clone(), source.to_owned()) {
-                    problems.push(Problem::new(at, format!("template does not compile: {err}")));
-                    return None;
-                }
-                let template = env.get_template(&name).ok()?;
-                let used = template.undeclared_variables(false);
-                let mut unknown: Vec<&str> =
-                    used.iter().filter(|v| !known.contains(*v)).map(String::as_str).collect();
-                if !unknown.is_empty() {
-                    unknown.sort_unstable();
-                    let listed: Vec<&str> = known.iter().map(String::as_str).collect();
-                    problems.push(Problem::new(
-                        at,
-                        format!("unknown variable(s) {} (known: {})", unknown.join(", "), listed.join(", ")),
-                    ));
-                }
-                Some(Compiled { needs_event: used.contains("event"), name })
-            };
+        let mut compile = |name: String, source: &str, at: String, known: &BTreeSet<String>| {
+            compile_one(env, problems, name, source, at, known)
+        };
         let mut channels = HashMap::new();
         for (i, channel) in config.channels.iter().enumerate() {
             if let Some(source) = &channel.template {
