@@ -193,6 +193,47 @@ pub(super) fn classify(reply: &Reply) -> Outcome {
     classify_coded(reply, &TABLE)
 }
 
+/// DingTalk's custom robot.
+pub(super) struct Dingtalk;
+
+impl super::Messenger for Dingtalk {
+    fn check(&self, channel: &ChannelConfig, at: &str, f: &mut Findings) {
+        check(channel, at, f)
+    }
+    fn template(&self, _: &ChannelConfig) -> super::Builtin {
+        TEMPLATE
+    }
+    fn video_template(&self, _: &ChannelConfig) -> Option<super::Builtin> {
+        Some(VIDEO_TEMPLATE)
+    }
+    fn markup(&self, _: &ChannelConfig) -> Markup {
+        MARKUP
+    }
+    fn message(&self, _: &ChannelConfig, m: &Message<'_>) -> Result<Value, String> {
+        message(m)
+    }
+    fn limits(&self) -> ServiceLimits {
+        LIMITS
+    }
+    fn digest_template(&self, _: &ChannelConfig) -> Option<super::Builtin> {
+        Some(DIGEST_TEMPLATE)
+    }
+    fn digest(&self, _: &ChannelConfig, d: &super::DigestText<'_>) -> Option<Value> {
+        digest(d.headline, d.text)
+    }
+    fn prepare(
+        &self,
+        channel: &ChannelConfig,
+        action: &Action,
+        now: DateTime<Utc>,
+    ) -> Result<super::Request, ChannelError> {
+        prepare(channel, action, now).map(super::Request::Http)
+    }
+    fn classify(&self, reply: &Reply) -> Outcome {
+        classify(reply)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

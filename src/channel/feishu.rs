@@ -262,6 +262,47 @@ pub(super) fn classify(reply: &Reply) -> Outcome {
     classify_coded(reply, &TABLE)
 }
 
+/// Feishu/Lark's custom bot.
+pub(super) struct FeishuBot;
+
+impl super::Messenger for FeishuBot {
+    fn check(&self, channel: &ChannelConfig, at: &str, f: &mut Findings) {
+        check(channel, at, f)
+    }
+    fn template(&self, channel: &ChannelConfig) -> super::Builtin {
+        template(channel)
+    }
+    fn video_template(&self, channel: &ChannelConfig) -> Option<super::Builtin> {
+        video_template(channel)
+    }
+    fn markup(&self, channel: &ChannelConfig) -> Markup {
+        markup(channel)
+    }
+    fn message(&self, channel: &ChannelConfig, m: &Message<'_>) -> Result<Value, String> {
+        message(channel, m)
+    }
+    fn limits(&self) -> ServiceLimits {
+        LIMITS
+    }
+    fn digest_template(&self, channel: &ChannelConfig) -> Option<super::Builtin> {
+        Some(digest_template(channel))
+    }
+    fn digest(&self, channel: &ChannelConfig, d: &super::DigestText<'_>) -> Option<Value> {
+        digest(channel, d)
+    }
+    fn prepare(
+        &self,
+        channel: &ChannelConfig,
+        action: &Action,
+        now: DateTime<Utc>,
+    ) -> Result<super::Request, ChannelError> {
+        prepare(channel, action, now).map(super::Request::Http)
+    }
+    fn classify(&self, reply: &Reply) -> Outcome {
+        classify(reply)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -4,8 +4,11 @@
 
 use serde_json::{Map, Value};
 
-use super::{Message, Outcome, ServiceLimits};
+use chrono::{DateTime, Utc};
+
+use super::{ChannelError, Message, Outcome, ServiceLimits};
 use crate::action::Action;
+use crate::config::ChannelConfig;
 use crate::template::Markup;
 use crate::text::truncate_chars;
 
@@ -73,6 +76,32 @@ fn summary(payload: &Value) -> String {
     match payload {
         Value::String(text) => truncate_chars(&crate::text::printable(text), MAX_PAYLOAD_CHARS),
         other => truncate_chars(&crate::text::printable(&other.to_string()), MAX_PAYLOAD_CHARS),
+    }
+}
+
+/// The log: records handed over locally, never sent.
+pub(super) struct Log;
+
+impl super::Messenger for Log {
+    fn template(&self, _: &ChannelConfig) -> super::Builtin {
+        TEMPLATE
+    }
+    fn markup(&self, _: &ChannelConfig) -> Markup {
+        MARKUP
+    }
+    fn message(&self, _: &ChannelConfig, m: &Message<'_>) -> Result<Value, String> {
+        Ok(message(m))
+    }
+    fn prepare(
+        &self,
+        _: &ChannelConfig,
+        action: &Action,
+        _: DateTime<Utc>,
+    ) -> Result<super::Request, ChannelError> {
+        Ok(super::Request::Local(deliver(action)))
+    }
+    fn classify(&self, _: &super::exchange::Reply) -> Outcome {
+        Outcome::Delivered
     }
 }
 

@@ -1,19 +1,24 @@
 //! Channels: everything vodhook knows about each service it delivers to, one file per service
-//! (as Alertmanager's `notify/<receiver>/`). A channel file owns, for its service:
+//! (as Alertmanager's `notify/<receiver>/`). Each message service implements one interface,
+//! [`Messenger`] (private to this module), in its own file:
 //!
-//! - `check`: what its `[[channels]]` entry must and must not hold (run by `check-config` and at
-//!   start-up; the send path uses the same rules, so the two never disagree);
-//! - `TEMPLATE` and `MARKUP`: its built-in message text and the markup that text is written in;
-//! - `message`: the service's JSON body around the rendered text, within the service's size
-//!   limits;
+//! - `check`: what its `[[channels]]` entry must hold beyond its type's keys (run by
+//!   `check-config` and at start-up; the send path uses the same rules, so the two never
+//!   disagree; a key of another service is refused where the entry is read, `config::channel`);
+//! - `template`, `video_template`, `digest_template`, `markup`: its built-in texts and the markup
+//!   they are written in;
+//! - `message`, `digest`: the service's JSON body around the rendered text, within its limits;
 //! - `prepare`: the signed request, made at send time (signatures carry a timestamp);
 //! - `classify`: what the service's reply means;
-//! - `LIMITS`: how fast its robots accept messages and how long they block when told too fast.
+//! - `limits`: how fast its robots accept messages and how long they block when told too fast.
 //!
 //! This module has what they share (the outcome of an attempt, the message handed to `message`,
-//! the checks common to several services) and one `match` on the channel type per concern; the
-//! HTTP exchange itself is in [`exchange`]. Adding a service is one file, one arm in each `match`
-//! here and one [`ChannelType`] variant.
+//! the checks common to several services), the public functions the router and dispatcher call,
+//! and the one `match` from a [`ChannelType`] to its implementation (`messenger`); `vod`
+//! channels have none: their actions are VOD API calls (`dispatch::vod`, `vod.rs` here for their
+//! checks). The HTTP exchange itself is in [`exchange`]. Adding a service is one file with its
+//! `Messenger`, one variant in `config::channel::Service` and `ChannelType` (with its keys), one
+//! arm in `messenger`, and one stand-in in `tests/support/standins.rs`.
 //!
 //! Retrying is deliberately not done here: [`Sender::send`] makes exactly one attempt and the
 //! dispatcher decides from the [`Outcome`] whether and when to try again, so that one deadline
@@ -175,7 +180,63 @@ enum Request {
     Local(Outcome),
 }
 
-// ---- one `match` per concern -------------------------------------------------------------------
+// ---- the one interface, and the one `match` ---------------------------------------------------
+
+/// Built-in template: (name, source).
+pub type Builtin = (&'static str, &'static str);
+
+/// What vodhook knows of a service it sends messages to: one implementation per file. The
+/// defaults are what a service without the capability does (no digests, no play links, no
+/// documented limits, nothing to check beyond the common rules).
+trait Messenger: Sync {
+    /// What its settings must and must not hold, beyond what every channel is checked for.
+    fn check(&self, _channel: &ChannelConfig, _at: &str, _f: &mut Findings) {}
+    /// Its built-in message.
+    fn template(&self, channel: &ChannelConfig) -> Builtin;
+    /// The play-links part of its built-in message (`[vod] enrich`), where it has its own.
+    fn video_template(&self, _channel: &ChannelConfig) -> Option<Builtin> {
+        None
+    }
+    /// The markup its messages are written in.
+    fn markup(&self, channel: &ChannelConfig) -> Markup;
+    /// Its JSON body for a rendered message, within its size limits.
+    fn message(&self, channel: &ChannelConfig, message: &Message<'_>) -> Result<Value, String>;
+    /// Its documented rate limits for one robot.
+    fn limits(&self) -> ServiceLimits {
+        ServiceLimits::NONE
+    }
+    /// Its built-in digest, for the services that send digests.
+    fn digest_template(&self, _channel: &ChannelConfig) -> Option<Builtin> {
+        None
+    }
+    /// A digest's body, or `None` when the text does not fit whole (or it sends no digests).
+    fn digest(&self, _channel: &ChannelConfig, _digest: &DigestText<'_>) -> Option<Value> {
+        None
+    }
+    /// The signed request for an action, made at send time (signatures carry a timestamp).
+    fn prepare(
+        &self,
+        channel: &ChannelConfig,
+        action: &Action,
+        now: DateTime<Utc>,
+    ) -> Result<Request, ChannelError>;
+    /// What its reply means.
+    fn classify(&self, reply: &Reply) -> Outcome;
+}
+
+/// The service behind a kind of channel; `None` for `vod`, whose actions are VOD API calls the
+/// dispatcher makes (`dispatch::vod`), not messages.
+fn messenger(kind: ChannelType) -> Option<&'static dyn Messenger> {
+    match kind {
+        ChannelType::Dingtalk => Some(&dingtalk::Dingtalk),
+        ChannelType::Feishu => Some(&feishu::FeishuBot),
+        ChannelType::Wecom => Some(&wecom::Wecom),
+        ChannelType::Slack => Some(&slack::Slack),
+        ChannelType::Webhook => Some(&webhook::Receiver),
+        ChannelType::Log => Some(&log::Log),
+        ChannelType::Vod => None,
+    }
+}
 
 /// Checks `channel`'s settings for its type; `at` names it in problems (`channels[2] "ops"`).
 pub fn check(channel: &ChannelConfig, at: &str) -> Findings {
@@ -183,82 +244,40 @@ pub fn check(channel: &ChannelConfig, at: &str) -> Findings {
     for key in &channel.foreign_keys {
         f.problem(format!("{at}.{key}"), crate::config::foreign_key_problem(channel.kind(), key));
     }
-    match channel.kind() {
-        ChannelType::Dingtalk => dingtalk::check(channel, at, &mut f),
-        ChannelType::Feishu => feishu::check(channel, at, &mut f),
-        ChannelType::Wecom => wecom::check(channel, at, &mut f),
-        ChannelType::Slack => slack::check(channel, at, &mut f),
-        ChannelType::Webhook => webhook::check(channel, at, &mut f),
-        ChannelType::Log => {}
-        ChannelType::Vod => vod::check(channel, at, &mut f),
+    match messenger(channel.kind()) {
+        Some(service) => service.check(channel, at, &mut f),
+        None => vod::check(channel, at, &mut f),
     }
     f
 }
 
 /// The built-in template of `channel` (name, source): what it says when no template is configured.
-pub fn builtin_template(channel: &ChannelConfig) -> (&'static str, &'static str) {
-    match channel.kind() {
-        ChannelType::Dingtalk => dingtalk::TEMPLATE,
-        ChannelType::Feishu => feishu::template(channel),
-        ChannelType::Wecom => wecom::TEMPLATE,
-        ChannelType::Slack => slack::TEMPLATE,
-        ChannelType::Webhook => webhook::TEMPLATE,
-        ChannelType::Log => log::TEMPLATE,
-        ChannelType::Vod => vod::TEMPLATE,
-    }
+pub fn builtin_template(channel: &ChannelConfig) -> Builtin {
+    messenger(channel.kind()).map_or(vod::TEMPLATE, |service| service.template(channel))
 }
 
 /// The play-links part of `channel`'s built-in message (`[vod] enrich`), which the built-in
 /// includes when it is compiled; `None` where the shared plain-text one serves (Feishu `post`,
 /// webhooks, logs) or there is no message (`vod`).
-pub fn builtin_video_template(channel: &ChannelConfig) -> Option<(&'static str, &'static str)> {
-    match channel.kind() {
-        ChannelType::Dingtalk => Some(dingtalk::VIDEO_TEMPLATE),
-        ChannelType::Feishu => feishu::video_template(channel),
-        ChannelType::Wecom => Some(wecom::VIDEO_TEMPLATE),
-        ChannelType::Slack => Some(slack::VIDEO_TEMPLATE),
-        ChannelType::Webhook | ChannelType::Log | ChannelType::Vod => None,
-    }
+pub fn builtin_video_template(channel: &ChannelConfig) -> Option<Builtin> {
+    messenger(channel.kind())?.video_template(channel)
 }
 
 /// The markup `channel`'s messages are written in (templates see it as `markup`).
 pub fn markup(channel: &ChannelConfig) -> Markup {
-    match channel.kind() {
-        ChannelType::Dingtalk => dingtalk::MARKUP,
-        ChannelType::Feishu => feishu::markup(channel),
-        ChannelType::Wecom => wecom::MARKUP,
-        ChannelType::Slack => slack::MARKUP,
-        ChannelType::Webhook => webhook::MARKUP,
-        ChannelType::Log => log::MARKUP,
-        ChannelType::Vod => vod::MARKUP,
-    }
+    messenger(channel.kind()).map_or(vod::MARKUP, |service| service.markup(channel))
 }
 
 /// The service's JSON body for `message`, unsigned. An error when the message cannot be one
 /// (a chat message with no text).
 pub fn message(channel: &ChannelConfig, message: &Message<'_>) -> Result<Value, String> {
-    match channel.kind() {
-        ChannelType::Dingtalk => dingtalk::message(message),
-        ChannelType::Feishu => feishu::message(channel, message),
-        ChannelType::Wecom => wecom::message(message),
-        ChannelType::Slack => slack::message(message),
-        ChannelType::Webhook => Ok(webhook::message(channel, message)),
-        ChannelType::Log => Ok(log::message(message)),
-        ChannelType::Vod => Err("vod channels make calls, not messages".to_owned()),
-    }
+    let service = messenger(channel.kind()).ok_or("vod channels make calls, not messages")?;
+    service.message(channel, message)
 }
 
 /// The service's documented limits for one robot.
 pub fn service_limits(kind: ChannelType) -> ServiceLimits {
-    match kind {
-        ChannelType::Dingtalk => dingtalk::LIMITS,
-        ChannelType::Feishu => feishu::LIMITS,
-        ChannelType::Wecom => wecom::LIMITS,
-        ChannelType::Slack => slack::LIMITS,
-        ChannelType::Webhook => webhook::LIMITS,
-        ChannelType::Log => log::LIMITS,
-        ChannelType::Vod => vod::LIMITS,
-    }
+    messenger(kind).map_or(ServiceLimits::NONE, |service| service.limits())
 }
 
 /// Whether `channel` merges actions into digests when its budget is spent: its `digest`, else
@@ -270,57 +289,29 @@ pub fn digests(channel: &ChannelConfig) -> bool {
 
 /// The built-in digest template of a chat `channel` (name, source); `None` for webhooks and
 /// logs, which send no digests.
-pub fn builtin_digest_template(channel: &ChannelConfig) -> Option<(&'static str, &'static str)> {
-    match channel.kind() {
-        ChannelType::Dingtalk => Some(dingtalk::DIGEST_TEMPLATE),
-        ChannelType::Feishu => Some(feishu::digest_template(channel)),
-        ChannelType::Wecom => Some(wecom::DIGEST_TEMPLATE),
-        ChannelType::Slack => Some(slack::DIGEST_TEMPLATE),
-        ChannelType::Webhook | ChannelType::Log | ChannelType::Vod => None,
-    }
+pub fn builtin_digest_template(channel: &ChannelConfig) -> Option<Builtin> {
+    messenger(channel.kind())?.digest_template(channel)
 }
 
 /// A digest's body: the service's JSON around `text`, or `None` when the text does not fit
 /// whole within the service's size limit (a digest is never cut: every event it names is
 /// marked delivered, so the caller makes it smaller instead).
 pub fn digest_message(channel: &ChannelConfig, digest: &DigestText<'_>) -> Option<Value> {
-    let DigestText { headline, text, .. } = *digest;
-    if text.trim().is_empty() {
+    if digest.text.trim().is_empty() {
         return None;
     }
-    match channel.kind() {
-        ChannelType::Dingtalk => dingtalk::digest(headline, text),
-        ChannelType::Feishu => feishu::digest(channel, digest),
-        ChannelType::Wecom => wecom::digest(text),
-        ChannelType::Slack => slack::digest(headline, text),
-        ChannelType::Webhook | ChannelType::Log | ChannelType::Vod => None,
-    }
+    messenger(channel.kind())?.digest(channel, digest)
 }
 
 fn prepare(channel: &ChannelConfig, action: &Action, now: DateTime<Utc>) -> Result<Request, ChannelError> {
-    let post = match channel.kind() {
-        ChannelType::Dingtalk => dingtalk::prepare(channel, action, now),
-        ChannelType::Feishu => feishu::prepare(channel, action, now),
-        ChannelType::Wecom => wecom::prepare(channel, action),
-        ChannelType::Slack => slack::prepare(channel, action),
-        ChannelType::Webhook => webhook::prepare(channel, action, now),
-        ChannelType::Log => return Ok(Request::Local(log::deliver(action))),
-        ChannelType::Vod => {
-            return Ok(Request::Local(Outcome::permanent("vod actions are calls made by the dispatcher")));
-        }
-    };
-    post.map(Request::Http)
+    match messenger(channel.kind()) {
+        Some(service) => service.prepare(channel, action, now),
+        None => Ok(Request::Local(Outcome::permanent("vod actions are calls made by the dispatcher"))),
+    }
 }
 
 fn classify(kind: ChannelType, reply: &Reply) -> Outcome {
-    match kind {
-        ChannelType::Dingtalk => dingtalk::classify(reply),
-        ChannelType::Feishu => feishu::classify(reply),
-        ChannelType::Wecom => wecom::classify(reply),
-        ChannelType::Slack => slack::classify(reply),
-        ChannelType::Webhook => webhook::classify(reply),
-        ChannelType::Log | ChannelType::Vod => Outcome::Delivered,
-    }
+    messenger(kind).map_or(Outcome::Delivered, |service| service.classify(reply))
 }
 
 // ---- what several channels share ---------------------------------------------------------------

@@ -15,6 +15,7 @@
 //! Messages are Block Kit: a plain-text header (so titles show exactly as they are), the body in
 //! mrkdwn sections, and the headline as the notification `text`.
 
+use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde_json::{Value, json};
 
@@ -165,6 +166,47 @@ pub(super) fn classify(reply: &Reply) -> Outcome {
         _ => "unexpected status",
     };
     Outcome::permanent(format!("Slack HTTP {} ({meaning}): {}", reply.status, reply.text_snippet()))
+}
+
+/// Slack's incoming webhook.
+pub(super) struct Slack;
+
+impl super::Messenger for Slack {
+    fn check(&self, channel: &ChannelConfig, at: &str, f: &mut Findings) {
+        check(channel, at, f)
+    }
+    fn template(&self, _: &ChannelConfig) -> super::Builtin {
+        TEMPLATE
+    }
+    fn video_template(&self, _: &ChannelConfig) -> Option<super::Builtin> {
+        Some(VIDEO_TEMPLATE)
+    }
+    fn markup(&self, _: &ChannelConfig) -> Markup {
+        MARKUP
+    }
+    fn message(&self, _: &ChannelConfig, m: &Message<'_>) -> Result<Value, String> {
+        message(m)
+    }
+    fn limits(&self) -> ServiceLimits {
+        LIMITS
+    }
+    fn digest_template(&self, _: &ChannelConfig) -> Option<super::Builtin> {
+        Some(DIGEST_TEMPLATE)
+    }
+    fn digest(&self, _: &ChannelConfig, d: &super::DigestText<'_>) -> Option<Value> {
+        digest(d.headline, d.text)
+    }
+    fn prepare(
+        &self,
+        channel: &ChannelConfig,
+        action: &Action,
+        _: DateTime<Utc>,
+    ) -> Result<super::Request, ChannelError> {
+        prepare(channel, action).map(super::Request::Http)
+    }
+    fn classify(&self, reply: &Reply) -> Outcome {
+        classify(reply)
+    }
 }
 
 #[cfg(test)]

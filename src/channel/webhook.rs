@@ -246,6 +246,35 @@ fn details(summary: &Summary<'_>) -> Value {
     value
 }
 
+/// A Standard Webhooks receiver.
+pub(super) struct Receiver;
+
+impl super::Messenger for Receiver {
+    fn check(&self, channel: &ChannelConfig, at: &str, f: &mut Findings) {
+        check(channel, at, f)
+    }
+    fn template(&self, _: &ChannelConfig) -> super::Builtin {
+        TEMPLATE
+    }
+    fn markup(&self, _: &ChannelConfig) -> Markup {
+        MARKUP
+    }
+    fn message(&self, channel: &ChannelConfig, m: &Message<'_>) -> Result<Value, String> {
+        Ok(message(channel, m))
+    }
+    fn prepare(
+        &self,
+        channel: &ChannelConfig,
+        action: &Action,
+        now: DateTime<Utc>,
+    ) -> Result<super::Request, ChannelError> {
+        prepare(channel, action, now).map(super::Request::Http)
+    }
+    fn classify(&self, reply: &Reply) -> Outcome {
+        classify(reply)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -15,6 +15,7 @@
 //! Messages are `markdown`, whose `content` WeCom refuses over 4096 bytes; a robot takes 20
 //! messages a minute, then answers 45009.
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::exchange::{CodeMeaning, CodeTable, Post, Reply, classify_coded};
@@ -137,6 +138,47 @@ const TABLE: CodeTable = CodeTable {
 
 pub(super) fn classify(reply: &Reply) -> Outcome {
     classify_coded(reply, &TABLE)
+}
+
+/// WeCom's group robot.
+pub(super) struct Wecom;
+
+impl super::Messenger for Wecom {
+    fn check(&self, channel: &ChannelConfig, at: &str, f: &mut Findings) {
+        check(channel, at, f)
+    }
+    fn template(&self, _: &ChannelConfig) -> super::Builtin {
+        TEMPLATE
+    }
+    fn video_template(&self, _: &ChannelConfig) -> Option<super::Builtin> {
+        Some(VIDEO_TEMPLATE)
+    }
+    fn markup(&self, _: &ChannelConfig) -> Markup {
+        MARKUP
+    }
+    fn message(&self, _: &ChannelConfig, m: &Message<'_>) -> Result<Value, String> {
+        message(m)
+    }
+    fn limits(&self) -> ServiceLimits {
+        LIMITS
+    }
+    fn digest_template(&self, _: &ChannelConfig) -> Option<super::Builtin> {
+        Some(DIGEST_TEMPLATE)
+    }
+    fn digest(&self, _: &ChannelConfig, d: &super::DigestText<'_>) -> Option<Value> {
+        digest(d.text)
+    }
+    fn prepare(
+        &self,
+        channel: &ChannelConfig,
+        action: &Action,
+        _: DateTime<Utc>,
+    ) -> Result<super::Request, ChannelError> {
+        prepare(channel, action).map(super::Request::Http)
+    }
+    fn classify(&self, reply: &Reply) -> Outcome {
+        classify(reply)
+    }
 }
 
 #[cfg(test)]
