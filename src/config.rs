@@ -33,6 +33,7 @@
 //! Matchers are described in the `route::matcher` module, templates in the `template` module.
 
 mod channel;
+mod duration;
 mod explain;
 mod interpolate;
 mod validate;
@@ -48,6 +49,7 @@ pub use channel::{
     Address, COMMON_KEYS, ChannelConfig, ChannelType, Feishu, Log, Robot, Service, VodCall, Webhook,
     foreign_key_problem,
 };
+pub use duration::Span;
 pub use interpolate::Lookup;
 pub use validate::{Findings, http_url};
 

@@ -1,6 +1,6 @@
 //! Channels: everything vodhook knows about each service it delivers to, one file per service
 //! (as Alertmanager's `notify/<receiver>/`). Each message service implements one interface,
-//! [`Messenger`] (private to this module), in its own file:
+//! `Messenger` (private to this module), in its own file:
 //!
 //! - `check`: what its `[[channels]]` entry must hold beyond its type's keys (run by
 //!   `check-config` and at start-up; the send path uses the same rules, so the two never

@@ -133,6 +133,19 @@ enum Settled {
     Skipped,
 }
 
+/// The VOD API of `[vod]`. Its endpoint was checked when the configuration was loaded (the same
+/// rule), so this fails only for a configuration built around that check: then say so, and
+/// every call and lookup fails as "not configured".
+fn vod_api(config: &crate::config::VodConfig) -> Option<crate::vod::VodApi> {
+    match crate::vod::VodApi::from_config(config) {
+        Ok(api) => Some(api),
+        Err(problem) => {
+            tracing::error!(%problem, "the VOD API cannot be used: its calls and play-link lookups will fail");
+            None
+        }
+    }
+}
+
 /// Timing settings, from `[delivery]`, `[dedup]` and `[outbox]`.
 #[derive(Debug, Clone)]
 struct Timing {
@@ -198,7 +211,7 @@ impl Dispatcher {
             channels,
             digest_channels,
             budgets: Budgets::new(config, redis),
-            vod: crate::vod::VodApi::from_config(&config.vod).ok(),
+            vod: vod_api(&config.vod),
             vod_config: config.vod.clone(),
             sender: Sender::new(),
             timing: Timing {
