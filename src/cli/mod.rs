@@ -372,18 +372,12 @@ fn pacing(config: &crate::config::Config, channel: &str) -> serde_json::Value {
     let Some(limits) = crate::budget::Limits::of(c, margin) else {
         return serde_json::json!({ "limits": "none", "when_spent": "sent at once" });
     };
+    // The dispatcher's own decision (the outbox is there exactly when the store is Redis).
     let redis = config.dedup.backend == crate::config::DedupBackend::Redis;
-    let when_spent = if redis && crate::channel::digests(c) {
-        "held in the outbox for the channel's next digest"
-    } else if redis {
-        "waits for budget within the deadline, then queued in the outbox"
-    } else {
-        "waits for budget within the deadline, then left for VOD's retry (no outbox)"
-    };
     serde_json::json!({
         "limits": limits.describe(),
         "shared": if redis { "every instance (Redis)" } else { "this instance only" },
-        "when_spent": when_spent,
+        "when_spent": crate::dispatch::WhenSpent::of(c, redis).describe(),
     })
 }
 

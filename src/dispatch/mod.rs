@@ -133,6 +133,44 @@ enum Settled {
     Skipped,
 }
 
+/// What the dispatcher does with an action whose channel's rate budget is spent: the one
+/// decision that `pace` acts on and `vodhook plan` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenSpent {
+    /// The channel has no rate limit.
+    SentAtOnce,
+    /// Held in the outbox for the channel's next digest (a digest channel, with an outbox).
+    HeldForDigest,
+    /// Waits for budget within the deadline, then goes to the outbox.
+    WaitsThenQueued,
+    /// Waits for budget within the deadline, then is left for the sender's retry (no outbox).
+    WaitsThenLeftForRetry,
+}
+
+impl WhenSpent {
+    /// For `channel`, with or without an outbox (the redis store).
+    pub fn of(channel: &ChannelConfig, has_outbox: bool) -> WhenSpent {
+        let limited = crate::budget::Limits::of(channel, Duration::ZERO).is_some();
+        match (limited, has_outbox) {
+            (false, _) => WhenSpent::SentAtOnce,
+            (true, true) if channel::digests(channel) => WhenSpent::HeldForDigest,
+            (true, true) => WhenSpent::WaitsThenQueued,
+            (true, false) => WhenSpent::WaitsThenLeftForRetry,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            WhenSpent::SentAtOnce => "sent at once",
+            WhenSpent::HeldForDigest => "held in the outbox for the channel's next digest",
+            WhenSpent::WaitsThenQueued => "waits for budget within the deadline, then queued in the outbox",
+            WhenSpent::WaitsThenLeftForRetry => {
+                "waits for budget within the deadline, then left for VOD's retry (no outbox)"
+            }
+        }
+    }
+}
+
 /// The VOD API of `[vod]`. Its endpoint was checked when the configuration was loaded (the same
 /// rule), so this fails only for a configuration built around that check: then say so, and
 /// every call and lookup fails as "not configured".
@@ -197,12 +235,8 @@ impl Dispatcher {
         redis: Option<RedisConn>,
     ) -> Self {
         let channels: HashMap<_, _> = config.channels.iter().map(|c| (c.name.clone(), c.clone())).collect();
-        let digest_channels = match &outbox {
-            Some(_) => {
-                config.channels.iter().filter(|c| channel::digests(c)).map(|c| c.name.clone()).collect()
-            }
-            None => Vec::new(),
-        };
+        let holds = |c: &&ChannelConfig| WhenSpent::of(c, outbox.is_some()) == WhenSpent::HeldForDigest;
+        let digest_channels = config.channels.iter().filter(holds).map(|c| c.name.clone()).collect();
         let take_lease = Duration::from_secs(config.outbox.take_lease_secs.max(1));
         Self {
             outbox: outbox.map(|o| o.with_take_lease(take_lease)),
