@@ -386,7 +386,44 @@ impl Default for OutboxConfig {
 pub struct MessagesConfig {
     pub locale: Locale,
     /// `Z` (UTC, as VOD sends times: the default) or `±HH:MM`, e.g. `+08:00` for China.
-    pub utc_offset: Option<String>,
+    pub utc_offset: Option<UtcOffset>,
+}
+
+/// A `utc_offset` as written (`+08:00`, what templates see) and in seconds east of UTC (what
+/// times are shown in): parsed once, when the file is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UtcOffset {
+    text: String,
+    seconds: i32,
+}
+
+impl UtcOffset {
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn seconds(&self) -> i32 {
+        self.seconds
+    }
+
+    /// `Z` or `+00:00`: times are shown as VOD sends them.
+    pub fn is_utc(&self) -> bool {
+        self.seconds == 0
+    }
+}
+
+impl std::str::FromStr for UtcOffset {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<UtcOffset, String> {
+        Ok(UtcOffset { seconds: parse_utc_offset(text)?, text: text.to_owned() })
+    }
+}
+
+impl<'de> Deserialize<'de> for UtcOffset {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// The languages of the built-in messages.

@@ -252,7 +252,7 @@ pub struct ChannelConfig {
     /// The language of this channel's messages (else `[messages] locale`).
     pub locale: Option<Locale>,
     /// The offset this channel's times are shown in (else `[messages] utc_offset`).
-    pub utc_offset: Option<String>,
+    pub utc_offset: Option<super::UtcOffset>,
     /// Keys set on this channel that belong to another kind of channel (`msg_type` on a
     /// DingTalk channel): taken out so that the rest can be read, and refused by the channel's
     /// check with the other problems of the file, not one at a time.
@@ -272,7 +272,7 @@ struct Common {
     digest: Option<bool>,
     digest_template: Option<String>,
     locale: Option<Locale>,
-    utc_offset: Option<String>,
+    utc_offset: Option<super::UtcOffset>,
 }
 
 impl ChannelConfig {

@@ -76,14 +76,23 @@ fn explain(value: &Value, at: &str, message: &str) -> Problem {
     }
     if let Some((found, known)) = unknown_variant(&message) {
         // The key holding the value serde refused (values of enumerations are not secrets).
-        let key = value.as_table().and_then(|t| t.iter().find(|(_, v)| v.as_str() == Some(&found)));
-        let place = key.map_or_else(|| at.to_owned(), |(k, _)| crate::text::join_path(at, k));
+        let place = key_holding(value, at, &found);
         let near = crate::text::nearest(&found, known.iter().map(String::as_str))
             .map(|n| format!(": did you mean {n:?}?"))
             .unwrap_or_default();
         return Problem::new(place, format!("{found:?} is not one of {}{near}", known.join(", ")));
     }
+    // A value's own error (`"UTC+8" is not an offset: …`): at the key holding that value.
+    if let Some(found) = message.strip_prefix('"').and_then(|r| r.split('"').next()) {
+        return Problem::new(key_holding(value, at, found), message.clone());
+    }
     Problem::new(at, message)
+}
+
+/// The key path of the string `found` in the table `value` (at `at`), else `at`.
+fn key_holding(value: &Value, at: &str, found: &str) -> String {
+    let key = value.as_table().and_then(|t| t.iter().find(|(_, v)| v.as_str() == Some(found)));
+    key.map_or_else(|| at.to_owned(), |(k, _)| crate::text::join_path(at, k))
 }
 
 /// Whether serde's `original` message and the explained `message` speak of the same key or value

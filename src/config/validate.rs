@@ -197,29 +197,12 @@ fn server_and_delivery(config: &Config, f: &mut Findings) {
     if config.outbox.take_lease_secs == 0 {
         f.problem("outbox.take_lease_secs", "must be more than 0");
     }
-    messages(config, f);
     vod(config, f);
     if config.outbox.dead_letter_days == 0 {
         f.problem(
             "outbox.dead_letter_days",
             "must be at least 1 (`vodhook outbox purge` removes them sooner)",
         );
-    }
-}
-
-/// The offsets of `[messages]` and of every channel parse.
-fn messages(config: &Config, f: &mut Findings) {
-    if let Some(offset) = &config.messages.utc_offset
-        && let Err(message) = super::parse_utc_offset(offset)
-    {
-        f.problem("messages.utc_offset", message);
-    }
-    for (i, channel) in config.channels.iter().enumerate() {
-        if let Some(offset) = &channel.utc_offset
-            && let Err(message) = super::parse_utc_offset(offset)
-        {
-            f.problem(format!("{}.utc_offset", channel_location(i, &channel.name)), message);
-        }
     }
 }
 

@@ -16,7 +16,8 @@ use serde_json::Value;
 use crate::action::Action;
 use crate::channel::{self, Message};
 use crate::config::{
-    ChannelConfig, Config, ConfigError, Locale, Problem, RouteConfig, channel_location, route_location,
+    ChannelConfig, Config, ConfigError, Locale, Problem, RouteConfig, UtcOffset, channel_location,
+    route_location,
 };
 use crate::digest::{Brief, Digest};
 use crate::event::Event;
@@ -29,7 +30,7 @@ pub struct Router {
     routes: Vec<CompiledRoute>,
     channels: Vec<ChannelConfig>,
     /// Per channel (same index): the locale and `utc_offset` its messages are written in.
-    languages: Vec<(Locale, Option<String>)>,
+    languages: Vec<(Locale, Option<UtcOffset>)>,
     templates: Templates,
     /// What compiling found doubtful (see [`Router::warnings`]).
     warnings: Vec<Problem>,
@@ -77,7 +78,7 @@ impl Router {
             let channels = resolve_channels(route, &at, &by_name, &mut problems);
             routes.push(CompiledRoute { config: route.clone(), matchers, channels });
         }
-        let languages: Vec<(Locale, Option<String>)> =
+        let languages: Vec<(Locale, Option<UtcOffset>)> =
             config.channels.iter().map(|c| locale::of_channel(c, &config.messages)).collect();
         let (mut builtins, mut digest_builtins) = (Vec::new(), Vec::new());
         for (c, (locale, _)) in config.channels.iter().zip(&languages) {
@@ -183,7 +184,7 @@ impl Router {
             markup: channel::markup(channel),
             builtin,
             locale: *locale,
-            utc_offset: offset.as_deref(),
+            utc_offset: offset.as_ref(),
             video: None,
         };
         let digest = Digest::of(briefs);
@@ -208,7 +209,7 @@ impl Router {
     ) -> Result<Value, RenderError> {
         let channel = &self.channels[index];
         let (locale, offset) = &self.languages[index];
-        let (locale, utc_offset) = (*locale, offset.as_deref());
+        let (locale, utc_offset) = (*locale, offset.as_ref());
         let target = Target {
             channel,
             markup: channel::markup(channel),

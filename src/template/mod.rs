@@ -48,7 +48,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::{
-    ChannelConfig, Config, ConfigError, Locale, Problem, RouteConfig, channel_location, route_location,
+    ChannelConfig, Config, ConfigError, Locale, Problem, RouteConfig, UtcOffset, channel_location,
+    route_location,
 };
 use crate::digest::Digest;
 use crate::event::{Event, Summary, TaskStatus};
@@ -164,7 +165,7 @@ pub struct Target<'a> {
     pub builtin: &'static str,
     /// The language of the message, and the offset its times are shown in (`None`: as sent).
     pub locale: Locale,
-    pub utc_offset: Option<&'a str>,
+    pub utc_offset: Option<&'a UtcOffset>,
     /// What the VOD API said of the event's video (`[vod] enrich`): the template variable
     /// `video`, absent when not looked up.
     pub video: Option<&'a Value>,
@@ -319,7 +320,8 @@ impl Templates {
             event => event_tree,
             headline => self.headline(prepared, target.locale),
             locale => target.locale.as_str(),
-            utc_offset => target.utc_offset,
+            utc_offset => target.utc_offset.map(UtcOffset::as_str),
+            utc_offset_secs => target.utc_offset.map(UtcOffset::seconds),
             video => video,
             ..prepared.base.clone()
         }
@@ -339,7 +341,8 @@ impl Templates {
             channel_type => channel.kind().as_str(),
             markup => target.markup.as_str(),
             locale => target.locale.as_str(),
-            utc_offset => target.utc_offset,
+            utc_offset => target.utc_offset.map(UtcOffset::as_str),
+            utc_offset_secs => target.utc_offset.map(UtcOffset::seconds),
             ..base
         };
         let builtins = self.digest_env.get_or_init(|| digest_environment(&self.digest_builtins)).as_ref()?;
@@ -639,8 +642,9 @@ fn environment() -> Environment<'static> {
         if value.is_none() || value.is_undefined() {
             return value;
         }
-        let offset = state.lookup("utc_offset");
-        minijinja::Value::from(locale::time(&plain(&value), offset.as_ref().and_then(|o| o.as_str())))
+        // The offset parsed when the configuration was read, in seconds (see `Target`).
+        let offset = state.lookup("utc_offset_secs").and_then(|s| i32::try_from(s).ok());
+        minijinja::Value::from(locale::time(&plain(&value), offset))
     });
     env.add_filter("oneline", |value: minijinja::Value| text::one_line(&plain(&value)));
     env.add_filter("link", |state: &State<'_, '_>, url: minijinja::Value, label: String| {

@@ -16,7 +16,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 
 use std::borrow::Cow;
 
-use crate::config::{ChannelConfig, Locale, MessagesConfig, parse_utc_offset};
+use crate::config::{ChannelConfig, Locale, MessagesConfig, UtcOffset};
 use crate::event::{TaskStatus, VodTime, human_duration};
 
 /// One locale's texts.
@@ -42,11 +42,11 @@ fn table(locale: Locale) -> &'static Table {
 /// The channel's locale and offset, else `[messages]`'s; an offset of `Z` is none (times as
 /// VOD sends them, in UTC). A `log` channel writes records for operators and their tools, not
 /// messages for readers: only its own settings change it.
-pub fn of_channel(channel: &ChannelConfig, messages: &MessagesConfig) -> (Locale, Option<String>) {
+pub fn of_channel(channel: &ChannelConfig, messages: &MessagesConfig) -> (Locale, Option<UtcOffset>) {
     let inherited = channel.kind().has_readers();
     let locale = channel.locale.or(inherited.then_some(messages.locale)).unwrap_or_default();
     let offset = channel.utc_offset.as_ref().or(messages.utc_offset.as_ref().filter(|_| inherited));
-    (locale, offset.filter(|o| *o != "Z").cloned())
+    (locale, offset.filter(|o| !o.is_utc()).cloned())
 }
 
 /// The name a built-in template is compiled under for `locale`: its own for English,
@@ -122,10 +122,10 @@ pub fn duration(locale: Locale, secs: i64) -> String {
     if text.is_empty() { format!("0{}", units[3]) } else { text }
 }
 
-/// An event time (`raw`, as VOD sent it) in `utc_offset` (`±HH:MM`); `raw` itself without an
-/// offset, with `Z`, or when it is not a time.
-pub fn time(raw: &str, utc_offset: Option<&str>) -> String {
-    let offset = utc_offset.filter(|o| *o != "Z").and_then(|o| parse_utc_offset(o).ok());
+/// An event time (`raw`, as VOD sent it) at `offset_secs` east of UTC; `raw` itself without an
+/// offset, at UTC, or when it is not a time.
+pub fn time(raw: &str, offset_secs: Option<i32>) -> String {
+    let offset = offset_secs.filter(|s| *s != 0);
     match (offset.and_then(FixedOffset::east_opt), VodTime::parse(raw).parsed) {
         (Some(offset), Some(utc)) => shown(utc, offset),
         _ => raw.to_owned(),
@@ -160,10 +160,11 @@ mod tests {
     fn times_are_shown_in_the_offset_with_the_offset_written() {
         let raw = "2025-05-12T08:01:45Z";
         assert_eq!(time(raw, None), raw);
-        assert_eq!(time(raw, Some("Z")), raw);
-        assert_eq!(time(raw, Some("+08:00")), "2025-05-12 16:01:45 +08:00");
-        assert_eq!(time(raw, Some("-05:30")), "2025-05-12 02:31:45 -05:30");
-        assert_eq!(time("yesterday", Some("+08:00")), "yesterday", "not a time: as sent");
+        let secs = |text: &str| text.parse::<UtcOffset>().ok().map(|o| o.seconds());
+        assert_eq!(time(raw, secs("Z")), raw);
+        assert_eq!(time(raw, secs("+08:00")), "2025-05-12 16:01:45 +08:00");
+        assert_eq!(time(raw, secs("-05:30")), "2025-05-12 02:31:45 -05:30");
+        assert_eq!(time("yesterday", secs("+08:00")), "yesterday", "not a time: as sent");
     }
 
     #[test]
