@@ -15,7 +15,7 @@ use http::HeaderMap;
 use md5::{Digest, Md5};
 use subtle::ConstantTimeEq;
 
-use crate::config::AuthConfig;
+use crate::config::{AuthConfig, KeyFamily};
 use crate::redact::Secret;
 
 pub const TIMESTAMP_HEADER: &str = "x-vod-timestamp";
@@ -121,43 +121,31 @@ pub struct Verifier {
     max_skew_secs: u64,
 }
 
-/// Start-up problems with the auth configuration.
+/// Start-up problems with the auth configuration: the rule is `AuthConfig::keys`, the one
+/// `check-config` applies.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthConfigError {
-    #[error(
-        "an auth key is set but no callback URL: set VODHOOK_CALLBACK_URL (or auth.callback_url) to the URL exactly as configured in VOD"
-    )]
-    MissingCallbackUrl,
-    #[error(
-        "a previous key is set without its current key (auth.previous_key needs auth.key, auth.ims_previous_key needs auth.ims_key)"
-    )]
-    PreviousWithoutKey,
-}
-
-fn keys(key: &Option<Secret>, previous: &Option<Secret>) -> Result<Option<Keys>, AuthConfigError> {
-    let key = key.clone().filter(|k| !k.is_empty());
-    let previous = previous.clone().filter(|k| !k.is_empty());
-    match (key, previous) {
-        (Some(key), previous) => Ok(Some(Keys { key, previous })),
-        (None, Some(_)) => Err(AuthConfigError::PreviousWithoutKey),
-        (None, None) => Ok(None),
-    }
-}
+#[error("{0}")]
+pub struct AuthConfigError(pub crate::config::Problem);
 
 impl Verifier {
     /// `Ok(None)` when no key is configured: callbacks are then accepted unauthenticated.
     pub fn from_config(config: &AuthConfig) -> Result<Option<Self>, AuthConfigError> {
-        let vod = keys(&config.key, &config.previous_key)?;
-        let ims = keys(&config.ims_key, &config.ims_previous_key)?;
-        if vod.is_none() && ims.is_none() {
-            return Ok(None);
+        let keys = |family| {
+            let pair = config.keys(family).map_err(AuthConfigError)?;
+            Ok(pair.map(|(key, previous)| Keys { key: key.clone(), previous: previous.cloned() }))
+        };
+        let vod = keys(KeyFamily::Vod)?;
+        let ims = keys(KeyFamily::Ims)?;
+        match (vod.is_some() || ims.is_some(), &config.callback_url) {
+            (false, _) => Ok(None),
+            // `keys` refuses a key without the URL.
+            (true, Some(url)) => {
+                Ok(Some(Self { callback_url: url.clone(), vod, ims, max_skew_secs: config.max_skew_secs }))
+            }
+            (true, None) => {
+                Err(AuthConfigError(crate::config::Problem::new("auth.callback_url", "is required")))
+            }
         }
-        let callback_url = config
-            .callback_url
-            .clone()
-            .filter(|u| !u.is_empty())
-            .ok_or(AuthConfigError::MissingCallbackUrl)?;
-        Ok(Some(Self { callback_url, vod, ims, max_skew_secs: config.max_skew_secs }))
     }
 
     /// How long a signature is fresh either side of now: what the replay guard must remember.
@@ -311,9 +299,14 @@ mod tests {
     #[test]
     fn key_without_url_is_a_config_error() {
         let config = AuthConfig { key: Some(Secret::new("k")), ..AuthConfig::default() };
-        assert_eq!(Verifier::from_config(&config).unwrap_err(), AuthConfigError::MissingCallbackUrl);
+        let err = Verifier::from_config(&config).unwrap_err().to_string();
+        assert!(err.starts_with("auth.callback_url: is required with auth.key"), "{err}");
         let config = AuthConfig { ims_key: Some(Secret::new("k")), ..AuthConfig::default() };
-        assert_eq!(Verifier::from_config(&config).unwrap_err(), AuthConfigError::MissingCallbackUrl);
+        let err = Verifier::from_config(&config).unwrap_err().to_string();
+        assert!(err.starts_with("auth.callback_url: is required with auth.ims_key"), "{err}");
+        // The same rule as check-config: an empty key is an error, not "no key".
+        let config = AuthConfig { key: Some(Secret::new("")), ..AuthConfig::default() };
+        assert!(Verifier::from_config(&config).unwrap_err().to_string().starts_with("auth.key: is empty"));
         assert!(Verifier::from_config(&AuthConfig::default()).unwrap().is_none());
     }
 }

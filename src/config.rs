@@ -187,6 +187,47 @@ impl Default for AuthConfig {
     }
 }
 
+/// One family of callback signatures: VOD's (`X-VOD-*`) or IMS's (`X-ICE-*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFamily {
+    Vod,
+    Ims,
+}
+
+impl AuthConfig {
+    /// A family's current and previous keys, by the one rule that `check-config`, `serve` and
+    /// the verifier share: none without a current key; a current key that is set must not be
+    /// empty (an unset `${VAR}` would otherwise turn authentication off); a previous key needs
+    /// a current one (an empty previous key is none: deploy files pass "" when not rotating);
+    /// any key needs the callback URL, which the signature covers.
+    pub fn keys(&self, family: KeyFamily) -> Result<Option<(&Secret, Option<&Secret>)>, Problem> {
+        let (name, previous_name, key, previous) = match family {
+            KeyFamily::Vod => ("key", "previous_key", &self.key, &self.previous_key),
+            KeyFamily::Ims => ("ims_key", "ims_previous_key", &self.ims_key, &self.ims_previous_key),
+        };
+        let previous = previous.as_ref().filter(|p| !p.is_empty());
+        let Some(key) = key.as_ref() else {
+            return match previous {
+                Some(_) => {
+                    Err(Problem::new(format!("auth.{previous_name}"), format!("is set without auth.{name}")))
+                }
+                None => Ok(None),
+            };
+        };
+        if key.is_empty() {
+            return Err(Problem::new(format!("auth.{name}"), "is empty: set a key, or remove the setting"));
+        }
+        if self.callback_url.as_deref().is_none_or(str::is_empty) {
+            let message = format!(
+                "is required with auth.{name}: the callback URL is signed (set it, or {})",
+                self::env::CALLBACK_URL
+            );
+            return Err(Problem::new("auth.callback_url", message));
+        }
+        Ok(Some((key, previous)))
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliveryConfig {

@@ -208,24 +208,9 @@ fn server_and_delivery(config: &Config, f: &mut Findings) {
 
 fn auth(config: &Config, f: &mut Findings) {
     let auth = &config.auth;
-    for (name, key, previous) in
-        [("key", &auth.key, &auth.previous_key), ("ims_key", &auth.ims_key, &auth.ims_previous_key)]
-    {
-        if key.as_ref().is_some_and(|k| k.is_empty()) {
-            f.problem(format!("auth.{name}"), "is empty: set a key, or remove the setting");
-        }
-        if key.is_some() && auth.callback_url.is_none() {
-            f.problem(
-                "auth.callback_url",
-                format!(
-                    "is required with auth.{name}: the callback URL is signed (set it, or {})",
-                    super::env::CALLBACK_URL
-                ),
-            );
-        }
-        if previous.is_some() && key.is_none() {
-            let previous_name = if name == "key" { "previous_key" } else { "ims_previous_key" };
-            f.problem(format!("auth.{previous_name}"), format!("is set without auth.{name}"));
+    for family in [super::KeyFamily::Vod, super::KeyFamily::Ims] {
+        if let Err(problem) = auth.keys(family) {
+            f.push_problem(problem);
         }
     }
     if let Some(url) = &auth.callback_url
