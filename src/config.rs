@@ -96,8 +96,19 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub delivery: DeliveryConfig,
-    #[serde(default)]
-    pub dedup: DedupConfig,
+    /// `[store]`, as written (see [`Config::store`]).
+    #[serde(default, rename = "store")]
+    pub(crate) store_section: Option<DedupConfig>,
+    /// `[dedup]`, the older name of `[store]`, still read.
+    #[serde(default, rename = "dedup")]
+    pub(crate) dedup_section: Option<DedupConfig>,
+    /// The shared state's store (Redis or memory): dedup claims, the outbox, the replay guard,
+    /// budgets. From `[store]`, or from `[dedup]` in older files.
+    #[serde(skip)]
+    pub store: DedupConfig,
+    /// Which of the two the file used, for the key paths of its problems.
+    #[serde(skip)]
+    pub store_key: StoreKey,
     #[serde(default)]
     pub outbox: OutboxConfig,
     #[serde(default)]
@@ -420,6 +431,52 @@ impl Default for OutboxConfig {
     }
 }
 
+/// Which section the store's settings were read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StoreKey {
+    #[default]
+    Store,
+    /// `[dedup]`: the older name.
+    Dedup,
+}
+
+impl StoreKey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKey::Store => "store",
+            StoreKey::Dedup => "dedup",
+        }
+    }
+
+    /// `store.<name>` (or `dedup.<name>`): a key path in the section the file used.
+    pub fn at(self, name: &str) -> String {
+        format!("{}.{name}", self.as_str())
+    }
+}
+
+impl Config {
+    /// Takes the store's settings from `[store]`, or from `[dedup]` with a warning; both is a
+    /// problem (which one wins would be a guess).
+    fn resolve_store(&mut self) -> Option<Result<Problem, Problem>> {
+        match (self.store_section.take(), self.dedup_section.take()) {
+            (Some(store), None) => {
+                self.store = store;
+                None
+            }
+            (None, Some(dedup)) => {
+                self.store = dedup;
+                self.store_key = StoreKey::Dedup;
+                Some(Ok(Problem::new("dedup", "is now called [store] (still read here): rename the section")))
+            }
+            (Some(store), Some(_)) => {
+                self.store = store;
+                Some(Err(Problem::new("dedup", "and [store] are the same section: keep [store] alone")))
+            }
+            (None, None) => None,
+        }
+    }
+}
+
 /// `[messages]`: the language and time offset of every channel's messages (each channel may
 /// override both).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -653,6 +710,7 @@ impl Config {
     pub fn parse(text: &str, env: interpolate::Lookup<'_>) -> Result<(Config, Findings), ConfigError> {
         let mut config: Config =
             toml::from_str(text).map_err(|err| ConfigError::new(shape_problems(text, &err)))?;
+        let store_problem = config.resolve_store();
         let interpolated = interpolate::interpolate_config(&mut config, env);
         config.apply_env_overrides(env);
         if config.channels.is_empty() && config.routes.is_empty() {
@@ -661,6 +719,11 @@ impl Config {
         }
         let mut findings = validate::validate(&config, interpolated.problems);
         findings.warnings.extend(interpolated.warnings);
+        match store_problem {
+            Some(Ok(warning)) => findings.warnings.push(warning),
+            Some(Err(problem)) => findings.problem(problem.at, problem.message),
+            None => {}
+        }
         Ok((config, findings))
     }
 
@@ -668,8 +731,9 @@ impl Config {
     /// what a deployment must provide. The `VODHOOK_*` variables the binary reads by itself are
     /// not among them ([`env`]).
     pub fn variables_in(text: &str) -> Result<std::collections::BTreeSet<String>, ConfigError> {
-        let config: Config =
+        let mut config: Config =
             toml::from_str(text).map_err(|err| ConfigError::new(vec![toml_problem(text, &err)]))?;
+        let _ = config.resolve_store();
         Ok(interpolate::variables(&config))
     }
 
@@ -689,7 +753,10 @@ impl Config {
             server: ServerConfig::default(),
             auth: AuthConfig::default(),
             delivery: DeliveryConfig::default(),
-            dedup: DedupConfig::default(),
+            store_section: None,
+            dedup_section: None,
+            store: DedupConfig::default(),
+            store_key: StoreKey::Store,
             outbox: OutboxConfig::default(),
             messages: MessagesConfig::default(),
             vod: VodConfig::default(),
@@ -902,6 +969,27 @@ channels = ["hook"]
         let err = Config::from_toml_str("[auth\nkey = \"s3cr3t-value\"", &env_of(&[])).unwrap_err();
         assert!(err.to_string().contains("line 1"), "{err}");
         assert!(!err.to_string().contains("s3cr3t"), "{err}");
+    }
+
+    /// `[store]` is the section's name; `[dedup]`, its older one, is read with a warning and its
+    /// problems keep its name; both at once is a problem.
+    #[test]
+    fn the_store_section_and_its_older_name() {
+        let (config, findings) = Config::parse("[store]\ncapacity = 7\n", &env_of(&[])).unwrap();
+        assert_eq!((config.store.capacity, config.store_key), (7, StoreKey::Store));
+        assert!(findings.warnings.is_empty() && findings.problems.is_empty(), "{findings:?}");
+        let (config, findings) = Config::parse("[dedup]\ncapacity = 8\n", &env_of(&[])).unwrap();
+        assert_eq!((config.store.capacity, config.store_key), (8, StoreKey::Dedup));
+        assert_eq!(
+            findings.warnings[0].to_string(),
+            "dedup: is now called [store] (still read here): rename the section"
+        );
+        let err = Config::from_toml_str("[dedup]\nbackend = \"redis\"\n", &env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("dedup.url: is required"), "{err}");
+        let err = Config::from_toml_str("[store]\nbackend = \"redis\"\n", &env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("store.url: is required"), "{err}");
+        let err = Config::from_toml_str("[store]\n[dedup]\n", &env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("dedup: and [store] are the same section"), "{err}");
     }
 
     #[test]

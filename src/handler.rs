@@ -144,7 +144,7 @@ impl App {
     pub fn new(setup: Setup) -> Result<Self, StartError> {
         let config = &setup.config;
         let verifier = Verifier::from_config(&config.auth)?;
-        let state = State::open(&config.dedup)?;
+        let state = State::open(&config.store)?;
         let replay = state.replay;
         if verifier.is_none() {
             tracing::warn!(

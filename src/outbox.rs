@@ -291,7 +291,7 @@ impl Outbox {
     /// Function Compute is bounded by the invoke deadline (20 s), with room to spare.
     pub const DEFAULT_TAKE_LEASE: Duration = Duration::from_secs(60);
 
-    /// The outbox on the Redis of `[dedup]`. Makes no connection. An error unless the backend
+    /// The outbox on the Redis of `[store]`. Makes no connection. An error unless the backend
     /// is `redis`: the outbox must be shared by all instances and outlive them.
     pub fn from_config(c: &DedupConfig) -> Result<Self, StoreError> {
         if c.backend != DedupBackend::Redis {

@@ -72,7 +72,7 @@ impl Setup {
         for (i, c) in config.channels.iter().enumerate() {
             findings.extend(channel::check(c, &channel_location(i, &c.name)));
         }
-        if let Some(path) = &config.dedup.tls_ca_file
+        if let Some(path) = &config.store.tls_ca_file
             && let Err(message) = crate::store::connect::read_ca_file(path)
         {
             findings.extend_problems(vec![Problem::new("dedup.tls_ca_file", message)]);

@@ -48,7 +48,7 @@ fn redis_dedup(redis: &RedisServer) -> String {
 }
 
 fn dispatcher(setup: Setup) -> Dispatcher {
-    let state = State::open(&setup.config.dedup).expect("the store opens");
+    let state = State::open(&setup.config.store).expect("the store opens");
     Dispatcher::new(&setup.config, setup.router, state.dedup, state.outbox, state.redis)
 }
 
@@ -113,7 +113,7 @@ async fn in_flight_elsewhere_at_the_deadline() {
     let setup = setup(&hook, &redis_dedup(&redis));
     let action = action_of(&setup, "inflight-1");
     // Another instance holds the action: claimed, not done.
-    let other = State::open(&setup.config.dedup).unwrap();
+    let other = State::open(&setup.config.store).unwrap();
     assert!(matches!(other.dedup.claim(&action.key, LONG).await, Ok(Claim::Acquired(_))));
     let dispatcher = dispatcher(setup);
 
@@ -144,7 +144,7 @@ async fn undelivered_at_the_deadline_is_queued_then_drained() {
     let hook = StandIn::start(ChannelType::Webhook).await;
     hook.set_behaviour(Behaviour::ServerError);
     let setup = setup(&hook, &redis_dedup(&redis));
-    let observer = State::open(&setup.config.dedup).unwrap().outbox.unwrap();
+    let observer = State::open(&setup.config.store).unwrap().outbox.unwrap();
     let dispatcher = dispatcher(setup);
 
     let report = dispatcher.dispatch(&delivery("queued-1"), deadline()).await;
@@ -175,7 +175,7 @@ async fn the_drain_dead_letters_what_is_too_old_or_refused() {
     let redis = RedisServer::start();
     let hook = StandIn::start(ChannelType::Webhook).await;
     let setup = setup(&hook, &redis_dedup(&redis));
-    let observer = State::open(&setup.config.dedup).unwrap().outbox.unwrap();
+    let observer = State::open(&setup.config.store).unwrap().outbox.unwrap();
     let now = unix_now();
     // Its next round would come past the outbox's max age.
     let old = OutboxItem {

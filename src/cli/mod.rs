@@ -120,7 +120,7 @@ enum Command {
         #[arg(long, env = env::CONFIG)]
         config: Option<PathBuf>,
     },
-    /// Check that the Redis of `[dedup]` is fit for vodhook: connection, TLS, topology, scripts,
+    /// Check that the Redis of `[store]` is fit for vodhook: connection, TLS, topology, scripts,
     /// key slots, round trip, outbox counts. Exit 1 naming the failing step.
     CheckRedis {
         /// The configuration file (else $VODHOOK_CONFIG, else ./vodhook.toml, else the built-in one).
@@ -191,7 +191,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Drain { config } => drain(config.as_deref()),
         Command::CheckRedis { config } => {
             let setup = load_setup(config.as_deref())?;
-            tokio_runtime(false)?.block_on(check_redis(&setup.config.dedup))
+            tokio_runtime(false)?.block_on(check_redis(&setup.config.store))
         }
         Command::Outbox { command } => {
             let setup = load_setup(command.config())?;
@@ -288,7 +288,7 @@ fn drain(config: Option<&std::path::Path>) -> Result<ExitCode, String> {
     let setup = load_setup(config)?;
     let config = setup.config;
     let deadline = std::time::Duration::from_millis(config.delivery.invoke_deadline_ms);
-    let state = State::open(&config.dedup).map_err(|e| e.to_string())?;
+    let state = State::open(&config.store).map_err(|e| e.to_string())?;
     let dispatcher = Dispatcher::new(&config, setup.router, state.dedup, state.outbox, state.redis);
     let report = tokio_runtime(false)?.block_on(dispatcher.drain(std::time::Instant::now() + deadline));
     println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
@@ -373,7 +373,7 @@ fn pacing(config: &crate::config::Config, channel: &str) -> serde_json::Value {
         return serde_json::json!({ "limits": "none", "when_spent": "sent at once" });
     };
     // The dispatcher's own decision (the outbox is there exactly when the store is Redis).
-    let redis = config.dedup.backend == crate::config::DedupBackend::Redis;
+    let redis = config.store.backend == crate::config::DedupBackend::Redis;
     serde_json::json!({
         "limits": limits.describe(),
         "shared": if redis { "every instance (Redis)" } else { "this instance only" },
@@ -384,7 +384,7 @@ fn pacing(config: &crate::config::Config, channel: &str) -> serde_json::Value {
 /// `vodhook check-redis`: every step on its own line; exit 1 naming the first that failed.
 async fn check_redis(config: &crate::config::DedupConfig) -> Result<ExitCode, String> {
     if config.backend != crate::config::DedupBackend::Redis {
-        return Err("no Redis to check: [dedup] backend is \"memory\"".to_owned());
+        return Err("no Redis to check: [store] backend is \"memory\"".to_owned());
     }
     let conn = crate::store::RedisConn::open(config).map_err(|e| e.to_string())?;
     let steps = crate::probe::probe(&conn, config.tls_ca_file.as_deref()).await;

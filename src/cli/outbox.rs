@@ -97,9 +97,9 @@ struct Entry {
 }
 
 pub async fn run(command: OutboxCommand, setup: Setup) -> Result<ExitCode, String> {
-    let state = State::open(&setup.config.dedup).map_err(|e| e.to_string())?;
+    let state = State::open(&setup.config.store).map_err(|e| e.to_string())?;
     let Some(outbox) = state.outbox.clone() else {
-        return Err("no outbox: it needs [dedup] backend = \"redis\"".to_owned());
+        return Err("no outbox: it needs [store] backend = \"redis\"".to_owned());
     };
     let mut out = std::io::stdout().lock();
     match command {

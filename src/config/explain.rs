@@ -14,8 +14,8 @@ use super::{AuthConfig, ChannelConfig, DedupConfig, DeliveryConfig, MessagesConf
 use super::{RouteConfig, ServerConfig, VodConfig, channel_location, route_location};
 
 /// The top-level keys, in the order the file usually has them.
-const SECTIONS: [&str; 9] =
-    ["server", "auth", "delivery", "dedup", "outbox", "messages", "vod", "channels", "routes"];
+const SECTIONS: [&str; 10] =
+    ["server", "auth", "delivery", "store", "dedup", "outbox", "messages", "vod", "channels", "routes"];
 
 /// Every shape problem of `table` (a parsed TOML document that does not deserialize as a whole).
 pub fn shape_problems(table: &Table) -> Vec<Problem> {
@@ -25,6 +25,7 @@ pub fn shape_problems(table: &Table) -> Vec<Problem> {
             "server" => check::<ServerConfig>(value, "server", &mut problems),
             "auth" => check::<AuthConfig>(value, "auth", &mut problems),
             "delivery" => check::<DeliveryConfig>(value, "delivery", &mut problems),
+            "store" => check::<DedupConfig>(value, "store", &mut problems),
             "dedup" => check::<DedupConfig>(value, "dedup", &mut problems),
             "outbox" => check::<OutboxConfig>(value, "outbox", &mut problems),
             "messages" => check::<MessagesConfig>(value, "messages", &mut problems),

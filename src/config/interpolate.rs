@@ -109,8 +109,9 @@ pub fn interpolate_config(config: &mut Config, lookup: Lookup<'_>) -> Interpolat
     run.opt_secret(&mut auth.previous_key, "auth.previous_key");
     run.opt_secret(&mut auth.ims_key, "auth.ims_key");
     run.opt_secret(&mut auth.ims_previous_key, "auth.ims_previous_key");
-    run.opt_secret(&mut config.dedup.url, "dedup.url");
-    run.string(&mut config.dedup.key_prefix, "dedup.key_prefix");
+    let key = config.store_key;
+    run.opt_secret(&mut config.store.url, &key.at("url"));
+    run.string(&mut config.store.key_prefix, &key.at("key_prefix"));
     for (i, channel) in config.channels.iter_mut().enumerate() {
         // The name first: later locations mention it.
         run.string(&mut channel.name, &format!("channels[{i}].name"));

@@ -59,7 +59,7 @@ pub fn validate(config: &Config, unresolved: Vec<Problem>) -> Findings {
     };
     server_and_delivery(config, &mut f);
     auth(config, &mut f);
-    dedup(config, &mut f);
+    store(config, &mut f);
     let mut names: HashMap<&str, usize> = HashMap::new();
     for (i, channel) in config.channels.iter().enumerate() {
         let at = channel_location(i, &channel.name);
@@ -220,35 +220,35 @@ fn auth(config: &Config, f: &mut Findings) {
     }
 }
 
-fn dedup(config: &Config, f: &mut Findings) {
-    let d = &config.dedup;
+fn store(config: &Config, f: &mut Findings) {
+    let (d, k) = (&config.store, config.store_key);
     match (&d.backend, &d.url) {
         (DedupBackend::Redis, None) => {
-            f.problem("dedup.url", "is required with backend = \"redis\" (redis://host:6379/0)");
+            f.problem(k.at("url"), "is required with backend = \"redis\" (redis://host:6379/0)");
         }
         (DedupBackend::Redis, Some(url)) => match url::Url::parse(url.expose()) {
             Ok(u) if skips_verification(&u) => f.problem(
-                "dedup.url",
+                k.at("url"),
                 "asks for TLS without certificate verification (#insecure / insecure=...): not \
-                 allowed; to trust a private CA, name it in dedup.tls_ca_file",
+                 allowed; to trust a private CA, name it in tls_ca_file",
             ),
             Ok(u) if matches!(u.scheme(), "redis" | "rediss" | "redis+unix" | "unix") => {}
-            Ok(_) => f.problem("dedup.url", "must be a redis://, rediss:// or unix:// URL"),
-            Err(err) => f.problem("dedup.url", format!("is not a valid URL ({err})")),
+            Ok(_) => f.problem(k.at("url"), "must be a redis://, rediss:// or unix:// URL"),
+            Err(err) => f.problem(k.at("url"), format!("is not a valid URL ({err})")),
         },
-        (DedupBackend::Memory, Some(_)) => f.warning("dedup.url", "ignored: backend is \"memory\""),
+        (DedupBackend::Memory, Some(_)) => f.warning(k.at("url"), "ignored: backend is \"memory\""),
         (DedupBackend::Memory, None) => {}
     }
     if d.ttl_secs == 0 {
-        f.problem("dedup.ttl_secs", "must be more than 0");
+        f.problem(k.at("ttl_secs"), "must be more than 0");
     }
     if d.lease_ms == 0 {
-        f.problem("dedup.lease_ms", "must be more than 0");
+        f.problem(k.at("lease_ms"), "must be more than 0");
     }
     if d.backend == DedupBackend::Memory && d.capacity == 0 {
-        f.problem("dedup.capacity", "must be more than 0");
+        f.problem(k.at("capacity"), "must be more than 0");
     }
-    redis_shape(d, f);
+    redis_shape(d, k, f);
 }
 
 /// redis-rs reads `rediss://host#insecure` and `?insecure=true` as "do not check the server's
@@ -260,29 +260,29 @@ fn skips_verification(url: &url::Url) -> bool {
 
 /// `cluster` and `tls_ca_file` make sense only for some Redis URLs. (That the CA file holds a
 /// certificate is checked where it is read, in the store.)
-fn redis_shape(d: &DedupConfig, f: &mut Findings) {
+fn redis_shape(d: &DedupConfig, k: super::StoreKey, f: &mut Findings) {
     let parsed = d.url.as_ref().and_then(|u| url::Url::parse(u.expose()).ok());
     let scheme = parsed.as_ref().map(|u| u.scheme().to_owned());
     if d.cluster {
         if d.backend != DedupBackend::Redis {
-            f.problem("dedup.cluster", "needs backend = \"redis\"");
+            f.problem(k.at("cluster"), "needs backend = \"redis\"");
         } else if matches!(scheme.as_deref(), Some("unix" | "redis+unix")) {
-            f.problem("dedup.cluster", "needs a redis:// or rediss:// URL (a cluster is reached over TCP)");
+            f.problem(k.at("cluster"), "needs a redis:// or rediss:// URL (a cluster is reached over TCP)");
         } else if let Some(db) = parsed.as_ref().map(|u| u.path().trim_matches('/').to_owned())
             && !db.is_empty()
             && db != "0"
         {
             f.problem(
-                "dedup.url",
+                k.at("url"),
                 format!("selects database {db:?}, but a Redis Cluster has only database 0"),
             );
         }
     }
     if d.tls_ca_file.is_some() {
         if d.backend != DedupBackend::Redis {
-            f.problem("dedup.tls_ca_file", "needs backend = \"redis\"");
+            f.problem(k.at("tls_ca_file"), "needs backend = \"redis\"");
         } else if scheme.is_some() && scheme.as_deref() != Some("rediss") {
-            f.problem("dedup.tls_ca_file", "needs a rediss:// URL (redis:// is not encrypted)");
+            f.problem(k.at("tls_ca_file"), "needs a rediss:// URL (redis:// is not encrypted)");
         }
     }
 }

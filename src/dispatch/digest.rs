@@ -25,7 +25,7 @@
 //! # Exactly once, when an instance dies mid-digest
 //!
 //! What a round holds while it runs: the take lease on each item (the outbox) and a claim on
-//! each action (the dedup store, `[dedup] lease_ms`). Neither is released by a dead instance;
+//! each action (the dedup store, `[store] lease_ms`). Neither is released by a dead instance;
 //! both expire. So:
 //!
 //! - Died before sending, or while the request was in flight and the service never answered

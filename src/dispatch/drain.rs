@@ -25,7 +25,7 @@ pub(super) enum Redelivered {
 
 fn no_outbox() -> DrainReport {
     DrainReport {
-        error: Some("no outbox: configure [dedup] backend = \"redis\"".into()),
+        error: Some("no outbox: configure [store] backend = \"redis\"".into()),
         ..DrainReport::default()
     }
 }

@@ -184,7 +184,7 @@ fn vod_api(config: &crate::config::VodConfig) -> Option<crate::vod::VodApi> {
     }
 }
 
-/// Timing settings, from `[delivery]`, `[dedup]` and `[outbox]`.
+/// Timing settings, from `[delivery]`, `[store]` and `[outbox]`.
 #[derive(Debug, Clone)]
 struct Timing {
     attempt_timeout: Duration,
@@ -253,8 +253,8 @@ impl Dispatcher {
                 max_concurrent_sends: config.delivery.max_concurrent_sends.max(1),
                 backoff_initial: Duration::from_millis(config.delivery.backoff_initial_ms),
                 backoff_max: Duration::from_millis(config.delivery.backoff_max_ms),
-                lease: Duration::from_millis(config.dedup.lease_ms),
-                done_ttl: Duration::from_secs(config.dedup.ttl_secs),
+                lease: Duration::from_millis(config.store.lease_ms),
+                done_ttl: Duration::from_secs(config.store.ttl_secs),
                 outbox_schedule: config.outbox.schedule_secs.clone(),
                 outbox_max_age: config.outbox.max_age_secs,
                 dead_letter_keep: i64::from(config.outbox.dead_letter_days) * 86_400,

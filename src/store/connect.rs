@@ -1,4 +1,4 @@
-//! Making the connection `[dedup]` describes: one endpoint (a server, or a proxy in front of a
+//! Making the connection `[store]` describes: one endpoint (a server, or a proxy in front of a
 //! cluster) or a Redis Cluster in direct mode, each plain (`redis://`) or over TLS (`rediss://`).
 //!
 //! TLS is rustls with the public roots compiled in; `tls_ca_file` adds a CA to them. The
@@ -19,7 +19,7 @@ use rustls::pki_types::pem::PemObject;
 const CLUSTER_RETRIES: u32 = 3;
 const CLUSTER_RETRY_WAIT_MS: (u64, u64) = (10, 100);
 
-/// The client `[dedup]` describes; connects nothing yet. (One per process: its size is no
+/// The client `[store]` describes; connects nothing yet. (One per process: its size is no
 /// concern, hence no box.)
 #[allow(clippy::large_enum_variant)]
 pub enum Client {

@@ -9,9 +9,9 @@ use redis::{ErrorKind, RedisError, ServerErrorKind};
 /// Why the store could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The `[dedup]` settings cannot work (no URL, a URL that does not parse, an unreadable CA
+    /// The `[store]` settings cannot work (no URL, a URL that does not parse, an unreadable CA
     /// file, ...).
-    #[error("[dedup] configuration: {0}")]
+    #[error("[store] configuration: {0}")]
     Config(String),
     /// Redis could not be reached, or not safely (TLS), or did not answer in time. Keep
     /// delivering without dedup.
