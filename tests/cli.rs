@@ -855,3 +855,57 @@ channels = ["ops", "team"]
         "{run:?}"
     );
 }
+
+/// A key of another kind of channel, on each kind: refused (exit 1) at its key path, naming the
+/// kinds that take it — all of them in one run, with the file's other problems.
+#[test]
+fn a_key_of_another_kind_is_refused_on_every_service() {
+    let dir = scratch();
+    let cases = [
+        (
+            "dingtalk",
+            "url = \"https://oapi.dingtalk.com/robot/send?access_token=t\"\n",
+            "msg_type = \"post\"",
+            "msg_type",
+            "feishu",
+        ),
+        (
+            "feishu",
+            "url = \"https://open.feishu.cn/open-apis/bot/v2/hook/x\"\n",
+            "headers = { A = \"b\" }",
+            "headers",
+            "webhook",
+        ),
+        (
+            "wecom",
+            "url = \"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k\"\n",
+            "secret = \"s\"",
+            "secret",
+            "dingtalk, feishu and webhook",
+        ),
+        (
+            "slack",
+            "url = \"https://hooks.slack.com/services/T/B/x\"\n",
+            "action = \"SubmitWorkflowJob\"",
+            "action",
+            "vod",
+        ),
+        ("webhook", "url = \"https://ci.example.com/hook\"\n", "max_repeats = 1", "max_repeats", "vod"),
+        ("log", "", "url = \"https://example.com\"", "url", "dingtalk, feishu, wecom, slack and webhook"),
+        ("vod", "action = \"SubmitWorkflowJob\"\n", "max_body_bytes = 4096", "max_body_bytes", "webhook"),
+    ];
+    let mut text = String::new();
+    let mut names = Vec::new();
+    for (i, (kind, own, foreign, _, _)) in cases.iter().enumerate() {
+        text.push_str(&format!("[[channels]]\nname = \"c{i}\"\ntype = \"{kind}\"\n{own}{foreign}\n\n"));
+        names.push(format!("\"c{i}\""));
+    }
+    text.push_str(&format!("[[routes]]\nname = \"all\"\nchannels = [{}]\n", names.join(", ")));
+    let run = run_cli(dir.path(), &["check-config", &write(&dir, "foreign.toml", &text)], &[]);
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    for (i, (kind, _, _, key, owners)) in cases.iter().enumerate() {
+        let expected =
+            format!("channels[{i}] \"c{i}\".{key}: is a setting of {owners} channels, not of {kind} ones");
+        assert!(run.stderr.contains(&expected), "{expected:?} missing:\n{}", run.stderr);
+    }
+}
