@@ -800,41 +800,28 @@ pub fn locate(path: Option<&Path>, env: interpolate::Lookup<'_>) -> ConfigSource
 }
 
 /// Every problem of a file that does not deserialize: each section, channel and route on its own
-/// (see the `explain` module), the first one with serde's line and column; or, for text that is
-/// not TOML at all, the syntax error.
+/// (see the `explain` module), each with its line; or, for text that is not TOML at all, the
+/// syntax error.
 fn shape_problems(text: &str, err: &toml::de::Error) -> Vec<Problem> {
-    let first = toml_problem(text, err);
-    let Ok(table) = toml::from_str::<toml::Table>(text) else { return vec![first] };
-    let mut problems = explain::shape_problems(&table);
-    if problems.is_empty() {
-        return vec![first];
+    match explain::shape_problems(text) {
+        Some(problems) if !problems.is_empty() => problems,
+        _ => vec![toml_problem(text, err)],
     }
-    // The problem serde stopped at gets its line and column.
-    let mut placed = false;
-    for problem in &mut problems {
-        let same =
-            first.message == problem.message || explain::mentions_same(&first.message, &problem.message);
-        if same && !placed && !first.at.is_empty() {
-            problem.message = format!("{} ({})", problem.message, first.at);
-            placed = true;
-        }
-    }
-    problems
+}
+
+/// `line L, column C` of the byte offset `at` in `text`.
+fn line_and_column(text: &str, at: usize) -> String {
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("line {line}, column {column}")
 }
 
 /// A TOML error as a problem: line and column, and serde's message with any value in it
 /// removed (a secret typed into the wrong field must not be echoed). The source line, which
 /// the toml crate would quote, is left out for the same reason.
 fn toml_problem(text: &str, err: &toml::de::Error) -> Problem {
-    let at = match err.span() {
-        Some(span) => {
-            let before = text.get(..span.start).unwrap_or(text);
-            let line = before.matches('\n').count() + 1;
-            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            format!("line {line}, column {column}")
-        }
-        None => String::new(),
-    };
+    let at = err.span().map(|span| line_and_column(text, span.start)).unwrap_or_default();
     Problem::new(at, crate::redact::without_values(err.message().trim()))
 }
 

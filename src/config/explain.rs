@@ -8,7 +8,9 @@
 //! misspelled key or value. Values are never quoted from serde's messages (a secret typed into
 //! the wrong field must not be echoed).
 
-use toml::{Table, Value};
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::{AuthConfig, ChannelConfig, DedupConfig, DeliveryConfig, MessagesConfig, OutboxConfig, Problem};
 use super::{RouteConfig, ServerConfig, VodConfig, channel_location, route_location};
@@ -17,57 +19,81 @@ use super::{RouteConfig, ServerConfig, VodConfig, channel_location, route_locati
 const SECTIONS: [&str; 10] =
     ["server", "auth", "delivery", "store", "dedup", "outbox", "messages", "vod", "channels", "routes"];
 
-/// Every shape problem of `table` (a parsed TOML document that does not deserialize as a whole).
-pub fn shape_problems(table: &Table) -> Vec<Problem> {
+/// Every shape problem of `text` (a TOML document that does not deserialize as a whole), each
+/// with its line; `None` when the text is not TOML at all. Each part is read with the same
+/// deserializer as the whole file, so this costs no second copy of serde's code for the types.
+pub fn shape_problems(text: &str) -> Option<Vec<Problem>> {
+    let doc = DeTable::parse(text).ok()?;
     let mut problems = Vec::new();
-    for (key, value) in table {
-        match key.as_str() {
-            "server" => check::<ServerConfig>(value, "server", &mut problems),
-            "auth" => check::<AuthConfig>(value, "auth", &mut problems),
-            "delivery" => check::<DeliveryConfig>(value, "delivery", &mut problems),
-            "store" => check::<DedupConfig>(value, "store", &mut problems),
-            "dedup" => check::<DedupConfig>(value, "dedup", &mut problems),
-            "outbox" => check::<OutboxConfig>(value, "outbox", &mut problems),
-            "messages" => check::<MessagesConfig>(value, "messages", &mut problems),
-            "vod" => check::<VodConfig>(value, "vod", &mut problems),
-            "channels" => each::<ChannelConfig>(value, "channels", channel_location, &mut problems),
-            "routes" => each::<RouteConfig>(value, "routes", route_location, &mut problems),
+    for (key, value) in doc.get_ref() {
+        let mut check = |at: &str, run: fn(ValueDeserializer<'_>) -> Result<(), toml::de::Error>| {
+            if let Err(err) = run(ValueDeserializer::from(value.clone())) {
+                problems.push(explain(text, value, at, &err));
+            }
+        };
+        match key.get_ref().as_ref() {
+            "server" => check("server", |d| ServerConfig::deserialize(d).map(drop)),
+            "auth" => check("auth", |d| AuthConfig::deserialize(d).map(drop)),
+            "delivery" => check("delivery", |d| DeliveryConfig::deserialize(d).map(drop)),
+            "store" => check("store", |d| DedupConfig::deserialize(d).map(drop)),
+            "dedup" => check("dedup", |d| DedupConfig::deserialize(d).map(drop)),
+            "outbox" => check("outbox", |d| OutboxConfig::deserialize(d).map(drop)),
+            "messages" => check("messages", |d| MessagesConfig::deserialize(d).map(drop)),
+            "vod" => check("vod", |d| VodConfig::deserialize(d).map(drop)),
+            "channels" => each(text, value, "channels", channel_location, &mut problems, |d| {
+                ChannelConfig::deserialize(d).map(drop)
+            }),
+            "routes" => each(text, value, "routes", route_location, &mut problems, |d| {
+                RouteConfig::deserialize(d).map(drop)
+            }),
             other => problems.push(Problem::new(other, unknown("section", other, &SECTIONS))),
         }
     }
-    problems
+    Some(problems)
 }
 
-/// `value` as a `T`, or the problem, at `at`.
-fn check<T: serde::de::DeserializeOwned>(value: &Value, at: &str, problems: &mut Vec<Problem>) {
-    if let Err(err) = value.clone().try_into::<T>() {
-        problems.push(explain(value, at, err.message()));
-    }
-}
-
-/// Each element of the array `value` as a `T`, named by `location` (index and `name`).
-fn each<T: serde::de::DeserializeOwned>(
-    value: &Value,
+/// Each element of the array `value`, read by `run`, named by `location` (index and `name`).
+fn each(
+    text: &str,
+    value: &Spanned<DeValue<'_>>,
     key: &str,
     location: fn(usize, &str) -> String,
     problems: &mut Vec<Problem>,
+    run: fn(ValueDeserializer<'_>) -> Result<(), toml::de::Error>,
 ) {
-    let Some(items) = value.as_array() else {
+    let Some(items) = value.get_ref().as_array() else {
         problems.push(Problem::new(key, format!("must be a list of tables: [[{key}]]")));
         return;
     };
     for (i, item) in items.iter().enumerate() {
-        let at = match item.get("name").and_then(Value::as_str) {
+        let name = item.get_ref().as_table().and_then(|t| string_at(t, "name"));
+        let at = match name {
             Some(name) => location(i, name),
             None => format!("{key}[{i}]"),
         };
-        check::<T>(item, &at, problems);
+        if let Err(err) = run(ValueDeserializer::from(item.clone())) {
+            problems.push(explain(text, item, &at, &err));
+        }
     }
 }
 
-/// serde's message for the table `value` at `at`, said with the key it is about when it can be
-/// found, and with "did you mean".
-fn explain(value: &Value, at: &str, message: &str) -> Problem {
+/// The string value of `key` in `table`.
+fn string_at<'a>(table: &'a DeTable<'_>, key: &str) -> Option<&'a str> {
+    table.iter().find(|(k, _)| k.get_ref().as_ref() == key).and_then(|(_, v)| v.get_ref().as_str())
+}
+
+/// serde's error for the table `value` at `at`, said with the key it is about when it can be
+/// found, with "did you mean", and with its line and column in `text` (the error's own, else
+/// where the table starts).
+fn explain(text: &str, value: &Spanned<DeValue<'_>>, at: &str, err: &toml::de::Error) -> Problem {
+    let mut problem = explain_message(value.get_ref(), at, err.message());
+    let start = err.span().unwrap_or_else(|| value.span()).start;
+    problem.message = format!("{} ({})", problem.message, super::line_and_column(text, start));
+    problem
+}
+
+/// The message part of [`explain`].
+fn explain_message(value: &DeValue<'_>, at: &str, message: &str) -> Problem {
     let message = crate::redact::without_values(message.trim());
     if let Some((name, known)) = unknown_field(&message) {
         return Problem::new(
@@ -91,16 +117,9 @@ fn explain(value: &Value, at: &str, message: &str) -> Problem {
 }
 
 /// The key path of the string `found` in the table `value` (at `at`), else `at`.
-fn key_holding(value: &Value, at: &str, found: &str) -> String {
-    let key = value.as_table().and_then(|t| t.iter().find(|(_, v)| v.as_str() == Some(found)));
-    key.map_or_else(|| at.to_owned(), |(k, _)| crate::text::join_path(at, k))
-}
-
-/// Whether serde's `original` message and the explained `message` speak of the same key or value
-/// (the first quoted word of each).
-pub fn mentions_same(original: &str, message: &str) -> bool {
-    let first_quoted = |text: &str| text.split(['`', '"']).nth(1).map(str::to_owned);
-    first_quoted(original).is_some() && first_quoted(original) == first_quoted(message)
+fn key_holding(value: &DeValue<'_>, at: &str, found: &str) -> String {
+    let key = value.as_table().and_then(|t| t.iter().find(|(_, v)| v.get_ref().as_str() == Some(found)));
+    key.map_or_else(|| at.to_owned(), |(k, _)| crate::text::join_path(at, k.get_ref()))
 }
 
 /// "unknown section/key `name`: did you mean `x`?", else the known ones.
@@ -135,39 +154,27 @@ mod tests {
     use super::*;
 
     fn problems(text: &str) -> Vec<String> {
-        let table: Table = toml::from_str(text).unwrap();
-        shape_problems(&table).iter().map(ToString::to_string).collect()
+        shape_problems(text).unwrap().iter().map(ToString::to_string).collect()
     }
 
     #[test]
-    fn every_problem_at_its_place_with_did_you_mean() {
+    fn every_problem_at_its_place_with_did_you_mean_and_its_line() {
         let found = problems(
             "[messages]\nlocale = \"zh-cn\"\n[vod]\nregoin = \"x\"\n[[channels]]\nname = \"ops\"\ntype = \"dingtalk\"\nsecert = \"SEC1\"\n[[routes]]\nname = \"r\"\nchanels = [\"ops\"]\n[sever]\n",
         );
+        let has = |expected: &str| found.iter().any(|p| p.starts_with(expected));
         assert!(
-            found.contains(
-                &"messages.locale: \"zh-cn\" is not one of en, zh-CN: did you mean \"zh-CN\"?".to_owned()
-            ),
+            has("messages.locale: \"zh-cn\" is not one of en, zh-CN: did you mean \"zh-CN\"? (line 2"),
             "{found:#?}"
         );
+        assert!(has("vod: unknown key `regoin`: did you mean `region`? (line 4"), "{found:#?}");
+        assert!(has("channels[0] \"ops\": unknown key `secert`: did you mean `secret`?"), "{found:#?}");
         assert!(
-            found.contains(&"vod: unknown key `regoin`: did you mean `region`?".to_owned()),
+            has("routes[0] \"r\": unknown key `chanels`: did you mean `channels`? (line 11"),
             "{found:#?}"
         );
-        assert!(
-            found.contains(&"channels[0] \"ops\": unknown key `secert`: did you mean `secret`?".to_owned()),
-            "{found:#?}"
-        );
-        assert!(
-            found
-                .iter()
-                .any(|p| p.starts_with("routes[0] \"r\": unknown key `chanels`: did you mean `channels`?")),
-            "{found:#?}"
-        );
-        assert!(
-            found.contains(&"sever: unknown section `sever`: did you mean `server`?".to_owned()),
-            "{found:#?}"
-        );
+        assert!(has("sever: unknown section `sever`: did you mean `server`?"), "{found:#?}");
         assert_eq!(found.len(), 5, "{found:#?}");
+        assert!(shape_problems("[not toml").is_none());
     }
 }
