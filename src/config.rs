@@ -941,16 +941,15 @@ channels = ["hook"]
         assert!(!shown.contains("12345678"), "{shown}");
         let err = Config::from_toml_str("[[channels]]\nname = \"a\"\ntype = \"telegram\"\n", &env_of(&[]));
         let shown = err.unwrap_err().to_string();
-        // The place of a channel's problem is its key path and the line its table starts on.
+        // The place of a channel's problem is its key path, and the line of the key.
         assert!(
             shown.contains("channels[0] \"a\".type: \"telegram\" is not one of dingtalk")
-                && shown.contains("line 1"),
+                && shown.contains("(line 3, column 8)"),
             "{shown}"
         );
         let err = Config::from_toml_str("[[channels]]\nnmae = \"a\"\n", &env_of(&[])).unwrap_err();
         assert!(
-            err.to_string()
-                .contains("channels[0]: unknown key `nmae`: did you mean `name`? (line 1, column 1)"),
+            err.to_string().contains("channels[0]: unknown key `nmae`: did you mean `name`? (line 2"),
             "{err}"
         );
         let err = Config::from_toml_str("[auth\nkey = \"s3cr3t-value\"", &env_of(&[])).unwrap_err();

@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::Locale;
@@ -89,8 +88,7 @@ impl std::fmt::Display for ChannelType {
 }
 
 /// A chat robot's address and, where the service signs, its signing secret.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct Robot {
     /// A secret: chat services put tokens in URLs. Required (`channel::check` says so).
     pub url: Option<Secret>,
@@ -99,15 +97,13 @@ pub struct Robot {
 }
 
 /// A robot that does not sign (WeCom, Slack): its address only.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct Address {
     pub url: Option<Secret>,
 }
 
 /// Feishu/Lark: a robot, and the kind of message.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct Feishu {
     pub url: Option<Secret>,
     pub secret: Option<Secret>,
@@ -116,14 +112,12 @@ pub struct Feishu {
 }
 
 /// A Standard Webhooks receiver.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct Webhook {
     pub url: Option<Secret>,
     /// `whsec_<base64>`: the signing key.
     pub secret: Option<Secret>,
     /// Extra HTTP headers.
-    #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// The largest document sent (default 256 KiB); a bigger one goes without the decoded
     /// `event`, saying so.
@@ -131,18 +125,15 @@ pub struct Webhook {
 }
 
 /// The log: nothing to set.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct Log {}
 
 /// A VOD OpenAPI call per event, not a message.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct VodCall {
     /// The OpenAPI action (`SubmitWorkflowJob`, `UpdateVideoInfo`, ...).
     pub action: Option<String>,
     /// The call's parameters, each a template rendered per event.
-    #[serde(default)]
     pub params: BTreeMap<String, String>,
     /// Calls of `action` for one (VideoId, WorkflowId) within the dedup TTL (1): the loop guard,
     /// so a re-run's own failure does not re-run it again.
@@ -150,8 +141,7 @@ pub struct VodCall {
 }
 
 /// A channel's service with its own settings: what `type` selects.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+#[derive(Debug, Clone)]
 pub enum Service {
     Dingtalk(Robot),
     Feishu(Feishu),
@@ -259,11 +249,25 @@ pub struct ChannelConfig {
     pub foreign_keys: Vec<&'static str>,
 }
 
-/// The common part, as serde reads it.
+/// A `[[channels]]` entry as written: every key some channel takes. serde reads it with the
+/// file's own deserializer (one derive, as the file's other tables); [`ChannelConfig`] then
+/// sorts it into the common part and its service's settings, setting aside keys of other kinds.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Common {
+struct Written {
     name: String,
+    #[serde(rename = "type")]
+    kind: ChannelType,
+    url: Option<Secret>,
+    secret: Option<Secret>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    max_body_bytes: Option<usize>,
+    msg_type: Option<String>,
+    action: Option<String>,
+    #[serde(default)]
+    params: BTreeMap<String, String>,
+    max_repeats: Option<u32>,
     template: Option<String>,
     rate_per_minute: Option<u32>,
     rate_per_second: Option<u32>,
@@ -273,6 +277,55 @@ struct Common {
     digest_template: Option<String>,
     locale: Option<Locale>,
     utc_offset: Option<super::UtcOffset>,
+}
+
+impl From<Written> for ChannelConfig {
+    fn from(w: Written) -> ChannelConfig {
+        let kind = w.kind;
+        let set = [
+            ("url", w.url.is_some()),
+            ("secret", w.secret.is_some()),
+            ("headers", !w.headers.is_empty()),
+            ("max_body_bytes", w.max_body_bytes.is_some()),
+            ("msg_type", w.msg_type.is_some()),
+            ("action", w.action.is_some()),
+            ("params", !w.params.is_empty()),
+            ("max_repeats", w.max_repeats.is_some()),
+        ];
+        let foreign_keys =
+            set.iter().filter(|(key, on)| *on && !kind.keys().contains(key)).map(|(k, _)| *k).collect();
+        let (url, secret) = (w.url, w.secret);
+        let service = match kind {
+            ChannelType::Dingtalk => Service::Dingtalk(Robot { url, secret }),
+            ChannelType::Feishu => Service::Feishu(Feishu { url, secret, msg_type: w.msg_type }),
+            ChannelType::Wecom => Service::Wecom(Address { url }),
+            ChannelType::Slack => Service::Slack(Address { url }),
+            ChannelType::Webhook => Service::Webhook(Webhook {
+                url,
+                secret,
+                headers: w.headers,
+                max_body_bytes: w.max_body_bytes,
+            }),
+            ChannelType::Log => Service::Log(Log {}),
+            ChannelType::Vod => {
+                Service::Vod(VodCall { action: w.action, params: w.params, max_repeats: w.max_repeats })
+            }
+        };
+        ChannelConfig {
+            name: w.name,
+            service,
+            template: w.template,
+            rate_per_minute: w.rate_per_minute,
+            rate_per_second: w.rate_per_second,
+            rate_window_secs: w.rate_window_secs,
+            block_secs: w.block_secs,
+            digest: w.digest,
+            digest_template: w.digest_template,
+            locale: w.locale,
+            utc_offset: w.utc_offset,
+            foreign_keys,
+        }
+    }
 }
 
 impl ChannelConfig {
@@ -331,65 +384,9 @@ impl ChannelConfig {
 }
 
 impl<'de> Deserialize<'de> for ChannelConfig {
-    /// The common keys into [`Common`], the rest (with `type`) into the [`Service`] they select;
-    /// a key of another service is named as such.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut table = toml::Table::deserialize(deserializer)?;
-        let is_known = |key: &str| {
-            key == "type"
-                || COMMON_KEYS.contains(&key)
-                || ChannelType::ALL.iter().any(|k| k.keys().contains(&key))
-        };
-        if let Some(unknown) = table.keys().find(|key| !is_known(key)) {
-            return Err(D::Error::custom(unknown_key(&table, unknown)));
-        }
-        let mut common = toml::Table::new();
-        for key in COMMON_KEYS {
-            if let Some(value) = table.remove(key) {
-                common.insert(key.to_owned(), value);
-            }
-        }
-        let common: Common =
-            toml::Value::Table(common).try_into().map_err(|e| D::Error::custom(e.message()))?;
-        let foreign_keys = take_foreign_keys(&mut table);
-        let service: Service = toml::Value::Table(table.clone())
-            .try_into()
-            .map_err(|e| D::Error::custom(service_error(&table, e.message())))?;
-        Ok(ChannelConfig {
-            name: common.name,
-            service,
-            template: common.template,
-            rate_per_minute: common.rate_per_minute,
-            rate_per_second: common.rate_per_second,
-            rate_window_secs: common.rate_window_secs,
-            block_secs: common.block_secs,
-            digest: common.digest,
-            digest_template: common.digest_template,
-            locale: common.locale,
-            utc_offset: common.utc_offset,
-            foreign_keys,
-        })
+        Written::deserialize(deserializer).map(ChannelConfig::from)
     }
-}
-
-/// Removes from `table` the keys that its `type` does not take but another kind does.
-fn take_foreign_keys(table: &mut toml::Table) -> Vec<&'static str> {
-    let Some(kind) = table
-        .get("type")
-        .and_then(|t| t.as_str())
-        .and_then(|t| ChannelType::ALL.into_iter().find(|k| k.as_str() == t))
-    else {
-        return Vec::new();
-    };
-    let mut foreign = Vec::new();
-    for other in ChannelType::ALL {
-        for key in other.keys() {
-            if !kind.keys().contains(key) && !foreign.contains(key) && table.remove(*key).is_some() {
-                foreign.push(*key);
-            }
-        }
-    }
-    foreign
 }
 
 /// What is wrong with `key` set on a `kind` channel: the kinds that take it.
@@ -401,24 +398,6 @@ pub fn foreign_key_problem(kind: ChannelType, key: &str) -> String {
         _ => owners.join(""),
     };
     format!("is a setting of {owners} channels, not of {kind} ones: remove it (or change `type`)")
-}
-
-/// serde's error for the service part, an unknown key said as [`unknown_key`] says it.
-fn service_error(table: &toml::Table, message: &str) -> String {
-    match message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
-        Some(unknown) => unknown_key(table, unknown),
-        None => message.to_owned(),
-    }
-}
-
-/// serde's wording for an unknown key, listing every key a channel of this `type` takes (so a
-/// "did you mean" can find the common ones too).
-fn unknown_key(table: &toml::Table, unknown: &str) -> String {
-    let kind = table.get("type").and_then(|t| t.as_str()).unwrap_or("");
-    let own = ChannelType::ALL.iter().find(|k| k.as_str() == kind).map_or(&[][..], |k| k.keys());
-    let known: Vec<String> =
-        ["type"].iter().chain(own).chain(COMMON_KEYS.iter()).map(|k| format!("`{k}`")).collect();
-    format!("unknown field `{unknown}`, expected one of {}", known.join(", "))
 }
 
 #[cfg(test)]
@@ -457,9 +436,6 @@ mod tests {
                 .starts_with("is a setting of dingtalk, feishu and webhook channels")
         );
         let err = parse("name = \"a\"\ntype = \"log\"\ntemplte = \"x\"\n").unwrap_err();
-        assert!(
-            err.starts_with("unknown field `templte`, expected one of `type`, `name`, `template`"),
-            "{err}"
-        );
+        assert!(err.starts_with("unknown field `templte`, expected one of `name`, `type`, `url`"), "{err}");
     }
 }
