@@ -221,7 +221,7 @@ impl Budgets {
                 Some((c.name.clone(), Channel { limits, key, local: Mutex::new(LocalWindow::default()) }))
             })
             .collect();
-        let instance = crate::dedup::unique_hex();
+        let instance = crate::unique::hex();
         Self { channels, redis, instance, counter: AtomicU64::new(0), store_down_until: Mutex::new(None) }
     }
 

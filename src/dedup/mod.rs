@@ -46,8 +46,7 @@
 mod memory;
 mod redis;
 
-use std::hash::{BuildHasher, Hash};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::hash::Hash;
 use std::time::Duration;
 
 pub use self::memory::MemoryStore;
@@ -81,26 +80,9 @@ pub enum Claim {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClaimToken(String);
 
-/// 128 unpredictable bits in hex, unique across calls and instances: claim tokens, the VOD API's
-/// nonces, the budgets' member ids. Made from std's randomly keyed SipHash (seeded by the OS per
-/// process) over a counter and the clock: no RNG crate needed for a value that only has to be
-/// unique, not secret.
-pub fn unique_hex() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let seed = (n, nanos, std::process::id());
-    let a = std::collections::hash_map::RandomState::new().hash_one(seed);
-    let b = std::collections::hash_map::RandomState::new().hash_one((seed, a));
-    format!("{a:016x}{b:016x}")
-}
-
 impl ClaimToken {
     fn new() -> Self {
-        Self(unique_hex())
+        Self(crate::unique::hex())
     }
 
     pub fn as_str(&self) -> &str {

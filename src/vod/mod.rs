@@ -191,7 +191,7 @@ impl VodApi {
             ("x-acs-version".into(), API_VERSION.into()),
             ("x-acs-date".into(), now.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
             // Unique per request: the API refuses a nonce it has seen.
-            ("x-acs-signature-nonce".into(), crate::dedup::unique_hex()),
+            ("x-acs-signature-nonce".into(), crate::unique::hex()),
             ("x-acs-content-sha256".into(), sha256_hex(b"")),
         ];
         if let Some(token) = &credentials.security_token {
