@@ -36,6 +36,7 @@ mod channel;
 mod duration;
 mod explain;
 mod interpolate;
+mod mention;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -51,6 +52,7 @@ pub use channel::{
 };
 pub use duration::Span;
 pub use interpolate::Lookup;
+pub use mention::{MentionKey, Mentions};
 pub use validate::{Findings, http_url};
 
 /// Environment variables vodhook reads. `s.yaml`, `template.yml` and the docs use these names;
@@ -579,6 +581,10 @@ pub struct RouteConfig {
     pub matchers: Vec<String>,
     pub channels: Vec<String>,
     pub template: Option<String>,
+    /// Added to each channel's own `mention` for this route's messages, on the channels whose
+    /// service can write each kind (the router resolves it).
+    #[serde(default)]
+    pub mention: Mentions,
     /// Keep matching later routes (first match wins otherwise).
     #[serde(default, rename = "continue")]
     pub continue_matching: bool,
@@ -748,6 +754,7 @@ impl Config {
                 matchers: Vec::new(),
                 channels: vec!["log".to_owned()],
                 template: None,
+                mention: Mentions::default(),
                 continue_matching: false,
             }],
             server: ServerConfig::default(),

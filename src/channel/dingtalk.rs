@@ -27,12 +27,13 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::exchange::{CodeMeaning, CodeTable, Post, Reply, classify_coded, hmac_sha256};
+use super::mention::{disarm_at_signs, with_line};
 use super::{
-    ChannelError, Message, Outcome, ServiceLimits, channel_secret, channel_url, check_signing_secret,
-    check_url, check_url_credential, fit, non_empty, whole,
+    ChannelError, DigestText, Message, Outcome, ServiceLimits, channel_secret, channel_url,
+    check_signing_secret, check_url, check_url_credential, fit, non_empty, whole,
 };
 use crate::action::Action;
-use crate::config::{ChannelConfig, Findings};
+use crate::config::{ChannelConfig, Findings, MentionKey, Mentions};
 use crate::template::Markup;
 use crate::text::truncate_chars;
 
@@ -138,20 +139,37 @@ pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
 }
 
 /// `{"msgtype": "markdown", "markdown": {"title", "text"}}`: the title is what the notification
-/// shows, the text what the chat shows; the whole within [`MAX_BODY_BYTES`].
+/// shows, the text what the chat shows; the whole within [`MAX_BODY_BYTES`], the mention line
+/// kept whole when the text is cut.
 pub(super) fn message(m: &Message<'_>) -> Result<Value, String> {
     let title = truncate_chars(m.headline, MAX_TITLE_CHARS);
-    Ok(fit(
-        MAX_BODY_BYTES,
-        non_empty(m.text)?,
-        |text| json!({ "msgtype": "markdown", "markdown": { "title": title, "text": text } }),
-    ))
+    let line = mention_line(m.mentions);
+    Ok(fit(MAX_BODY_BYTES, non_empty(m.text)?, |text| body(&title, &with_line(text, &line), m.mentions)))
 }
 
 /// A digest's body, when its text fits whole within [`MAX_BODY_BYTES`].
-pub(super) fn digest(headline: &str, text: &str) -> Option<Value> {
-    let title = truncate_chars(headline, MAX_TITLE_CHARS);
-    whole(MAX_BODY_BYTES, json!({ "msgtype": "markdown", "markdown": { "title": title, "text": text } }))
+pub(super) fn digest(d: &DigestText<'_>) -> Option<Value> {
+    let title = truncate_chars(d.headline, MAX_TITLE_CHARS);
+    whole(MAX_BODY_BYTES, body(&title, &with_line(d.text, &mention_line(d.mentions)), d.mentions))
+}
+
+/// A markdown message; with mentions, DingTalk's `at` (a mention shows only when it is listed
+/// there *and* written in the text as `@<mobile>` / `@<userId>`).
+fn body(title: &str, text: &str, mentions: &Mentions) -> Value {
+    let mut body = json!({ "msgtype": "markdown", "markdown": { "title": title, "text": text } });
+    if !mentions.is_empty() {
+        body["at"] = json!({
+            "atMobiles": mentions.mobiles,
+            "atUserIds": mentions.user_ids,
+            "isAtAll": mentions.all,
+        });
+    }
+    body
+}
+
+/// `@13800000000 @manager4711`: the text half of DingTalk's mentions (everyone: `at` alone).
+fn mention_line(mentions: &Mentions) -> String {
+    mentions.mobiles.iter().chain(&mentions.user_ids).map(|id| format!("@{id}")).collect::<Vec<_>>().join(" ")
 }
 
 /// The signature for `timestamp_ms`: base64, before the URL-encoding that the query adds.
@@ -218,8 +236,8 @@ impl super::Messenger for Dingtalk {
     fn digest_template(&self, _: &ChannelConfig) -> Option<super::Builtin> {
         Some(DIGEST_TEMPLATE)
     }
-    fn digest(&self, _: &ChannelConfig, d: &super::DigestText<'_>) -> Option<Value> {
-        digest(d.headline, d.text)
+    fn digest(&self, _: &ChannelConfig, d: &DigestText<'_>) -> Option<Value> {
+        digest(d)
     }
     fn prepare(
         &self,
@@ -231,6 +249,12 @@ impl super::Messenger for Dingtalk {
     }
     fn classify(&self, reply: &Reply) -> Outcome {
         classify(reply)
+    }
+    fn mention_keys(&self, _: &ChannelConfig) -> &'static [MentionKey] {
+        &[MentionKey::Mobiles, MentionKey::UserIds, MentionKey::All]
+    }
+    fn disarm<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        disarm_at_signs(text)
     }
 }
 

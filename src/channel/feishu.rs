@@ -28,12 +28,13 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::exchange::{CodeMeaning, CodeTable, Post, Reply, classify_coded, hmac_sha256};
+use super::mention::{disarm_tags, opens_feishu_at, with_line};
 use super::{
     ChannelError, DigestText, Message, Outcome, ServiceLimits, channel_secret, channel_url,
     check_signing_secret, check_url, fit, non_empty, whole,
 };
 use crate::action::Action;
-use crate::config::{ChannelConfig, Feishu, Findings, Service};
+use crate::config::{ChannelConfig, Feishu, Findings, MentionKey, Mentions, Service};
 use crate::template::Markup;
 use crate::text::truncate_chars;
 
@@ -162,22 +163,30 @@ pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
 pub(super) fn message(channel: &ChannelConfig, m: &Message<'_>) -> Result<Value, String> {
     let text = non_empty(m.text)?;
     let title = truncate_chars(m.headline, MAX_TITLE_CHARS);
+    let limit = MAX_BODY_BYTES - SIGNATURE_BYTES;
     if is_post(channel) {
-        return Ok(fit(MAX_BODY_BYTES - SIGNATURE_BYTES, text, |text| post(&title, text)));
+        return Ok(fit(limit, text, |text| post(&title, text, m.mentions)));
     }
-    let colour = colour(m.summary.ok, m.failed);
-    Ok(fit(MAX_BODY_BYTES - SIGNATURE_BYTES, text, |text| card(&title, colour, text)))
+    let (colour, line) = (colour(m.summary.ok, m.failed), card_mentions(m.mentions));
+    Ok(fit(limit, text, |text| card(&title, colour, &with_line(text, &line))))
 }
 
 /// A digest's body, when its text fits whole (see [`message`]).
 pub(super) fn digest(channel: &ChannelConfig, d: &DigestText<'_>) -> Option<Value> {
     let title = truncate_chars(d.headline, MAX_TITLE_CHARS);
     let body = if is_post(channel) {
-        post(&title, d.text)
+        post(&title, d.text, d.mentions)
     } else {
-        card(&title, colour(d.all_ok, d.any_failed), d.text)
+        card(&title, colour(d.all_ok, d.any_failed), &with_line(d.text, &card_mentions(d.mentions)))
     };
     whole(MAX_BODY_BYTES - SIGNATURE_BYTES, body)
+}
+
+/// Card markdown's `<at id=ou_…></at>`, and `<at id=all></at>` for everyone.
+fn card_mentions(mentions: &Mentions) -> String {
+    let all = mentions.all.then_some("all");
+    let ids = mentions.user_ids.iter().map(String::as_str).chain(all);
+    ids.map(|id| format!("<at id={id}></at>")).collect::<Vec<_>>().join(" ")
 }
 
 fn colour(ok: bool, failed: bool) -> &'static str {
@@ -204,13 +213,25 @@ fn card(title: &str, colour: &str, text: &str) -> Value {
 /// What `"timestamp":"…","sign":"…"` adds to a signed body.
 const SIGNATURE_BYTES: usize = 96;
 
-/// Feishu `post`: the text as plain-text paragraphs, one per line.
-fn post(headline: &str, text: &str) -> Value {
-    let paragraphs: Vec<Value> = text
+/// Feishu `post`: the text as plain-text paragraphs, one per line; mentions in a last paragraph
+/// of `at` elements (`user_id` `all` for everyone).
+fn post(headline: &str, text: &str, mentions: &Mentions) -> Value {
+    let mut paragraphs: Vec<Value> = text
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| json!([{ "tag": "text", "text": line }]))
         .collect();
+    let all = mentions.all.then_some("all");
+    let ats: Vec<Value> = mentions
+        .user_ids
+        .iter()
+        .map(String::as_str)
+        .chain(all)
+        .map(|id| json!({ "tag": "at", "user_id": id }))
+        .collect();
+    if !ats.is_empty() {
+        paragraphs.push(Value::Array(ats));
+    }
     json!({
         "msg_type": "post",
         "content": { "post": { "zh_cn": { "title": headline, "content": paragraphs } } },
@@ -300,6 +321,14 @@ impl super::Messenger for FeishuBot {
     }
     fn classify(&self, reply: &Reply) -> Outcome {
         classify(reply)
+    }
+    /// Cards and `post`s mention users (`ou_…`) and everyone; Feishu has no mention by mobile.
+    fn mention_keys(&self, _: &ChannelConfig) -> &'static [MentionKey] {
+        &[MentionKey::UserIds, MentionKey::All]
+    }
+    /// Every `<at …>` tag, in headers and `post` text too.
+    fn disarm<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        disarm_tags(text, opens_feishu_at)
     }
 }
 

@@ -56,6 +56,9 @@ pub(super) fn message(m: &Message<'_>) -> Value {
         let failed: Vec<&str> = summary.failed_nodes.iter().map(|n| n.name).collect();
         record.insert("failed_nodes".into(), failed.into());
     }
+    if !m.mentions.is_empty() {
+        record.insert("mentions".into(), serde_json::to_value(m.mentions).unwrap_or_default());
+    }
     Value::Object(record)
 }
 
@@ -102,6 +105,10 @@ impl super::Messenger for Log {
     }
     fn classify(&self, _: &super::exchange::Reply) -> Outcome {
         Outcome::Delivered
+    }
+    /// Records name everyone, whatever kind.
+    fn mention_keys(&self, _: &ChannelConfig) -> &'static [crate::config::MentionKey] {
+        &crate::config::MentionKey::ALL
     }
 }
 

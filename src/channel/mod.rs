@@ -45,11 +45,13 @@ pub mod dingtalk;
 mod exchange;
 pub mod feishu;
 pub mod log;
+mod mention;
 pub mod slack;
 pub mod vod;
 pub mod webhook;
 pub mod wecom;
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -58,7 +60,7 @@ use serde_json::Value;
 
 use crate::action::Action;
 pub use crate::config::ChannelType;
-use crate::config::{ChannelConfig, Findings, Service, http_url};
+use crate::config::{ChannelConfig, Findings, MentionKey, Mentions, Service, http_url};
 use crate::event::{Event, Summary};
 use crate::redact::Scrubber;
 use crate::template::Markup;
@@ -144,6 +146,7 @@ pub enum ChannelError {
 
 /// What a channel's `message` builds its body from: the rendered text and the facts of the
 /// event that some bodies carry besides (the webhook document, the log record, Feishu's colour).
+#[derive(Clone, Copy)]
 pub struct Message<'a> {
     /// The one-line headline (`❌ VOD workflow failed: launch.mp4`), plain text.
     pub headline: &'a str,
@@ -159,6 +162,8 @@ pub struct Message<'a> {
     pub event: &'a Event,
     /// What the VOD API said of the video (`[vod] enrich`), when it was looked up.
     pub video: Option<&'a Value>,
+    /// Who the message mentions (the channel's and the route's, as the service can write them).
+    pub mentions: &'a Mentions,
 }
 
 /// A rendered digest, for [`digest_message`].
@@ -171,6 +176,8 @@ pub struct DigestText<'a> {
     /// Every event it names succeeded / at least one failed (Feishu's header colour).
     pub all_ok: bool,
     pub any_failed: bool,
+    /// Everyone the actions it covers mention, each once.
+    pub mentions: &'a Mentions,
 }
 
 /// What [`prepare`] makes of an action: an HTTP request to send, or (the `log` channel) the
@@ -222,6 +229,16 @@ trait Messenger: Sync {
     ) -> Result<Request, ChannelError>;
     /// What its reply means.
     fn classify(&self, reply: &Reply) -> Outcome;
+    /// The kinds of mention it can write (see `config::Mentions`).
+    fn mention_keys(&self, _channel: &ChannelConfig) -> &'static [MentionKey] {
+        &[]
+    }
+    /// `text` with nothing in it the service reads as a mention: the last step before its body
+    /// is built, so that no event value (nor template) can mention anyone (see [`mention`]).
+    /// Services whose messages no person is notified by keep the text as it is.
+    fn disarm<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        Cow::Borrowed(text)
+    }
 }
 
 /// The service behind a kind of channel; `None` for `vod`, whose actions are VOD API calls the
@@ -248,7 +265,42 @@ pub fn check(channel: &ChannelConfig, at: &str) -> Findings {
         Some(service) => service.check(channel, at, &mut f),
         None => vod::check(channel, at, &mut f),
     }
+    check_mentions(channel, at, &mut f);
     f
+}
+
+/// The channel's `mention`: ids the services can hold, of kinds its service can write.
+fn check_mentions(channel: &ChannelConfig, at: &str, f: &mut Findings) {
+    let at = format!("{at}.mention");
+    channel.mention.check(&at, f);
+    let writable = mention_keys(channel);
+    for key in channel.mention.keys().filter(|k| !writable.contains(k)) {
+        f.problem(format!("{at}.{}", key.as_str()), cannot_mention(channel, key));
+    }
+}
+
+/// Why `channel` cannot write mentions of `key`, and what it takes instead.
+pub fn cannot_mention(channel: &ChannelConfig, key: MentionKey) -> String {
+    let takes: Vec<&str> = mention_keys(channel).iter().map(|k| k.as_str()).collect();
+    let instead = match takes.as_slice() {
+        [] => "it mentions no one".to_owned(),
+        [one] => format!("it takes only `{one}`"),
+        [init @ .., last] => format!("it takes `{}` and `{last}`", init.join("`, `")),
+    };
+    format!("{} messages cannot mention by `{}`: {instead}", describe(channel), key.as_str())
+}
+
+/// The service and, where it matters to mentions, its message type.
+fn describe(channel: &ChannelConfig) -> String {
+    match channel.kind() {
+        ChannelType::Wecom => "wecom markdown".to_owned(),
+        kind => kind.to_string(),
+    }
+}
+
+/// The kinds of mention `channel`'s messages can carry (none for `vod` channels).
+pub fn mention_keys(channel: &ChannelConfig) -> &'static [MentionKey] {
+    messenger(channel.kind()).map_or(&[], |service| service.mention_keys(channel))
 }
 
 /// The built-in template of `channel` (name, source): what it says when no template is configured.
@@ -272,7 +324,8 @@ pub fn markup(channel: &ChannelConfig) -> Markup {
 /// (a chat message with no text).
 pub fn message(channel: &ChannelConfig, message: &Message<'_>) -> Result<Value, String> {
     let service = messenger(channel.kind()).ok_or("vod channels make calls, not messages")?;
-    service.message(channel, message)
+    let (headline, text) = (service.disarm(message.headline), service.disarm(message.text));
+    service.message(channel, &Message { headline: &headline, text: &text, ..*message })
 }
 
 /// The service's documented limits for one robot.
@@ -300,7 +353,9 @@ pub fn digest_message(channel: &ChannelConfig, digest: &DigestText<'_>) -> Optio
     if digest.text.trim().is_empty() {
         return None;
     }
-    messenger(channel.kind())?.digest(channel, digest)
+    let service = messenger(channel.kind())?;
+    let (headline, text) = (service.disarm(digest.headline), service.disarm(digest.text));
+    service.digest(channel, &DigestText { headline: &headline, text: &text, ..*digest })
 }
 
 fn prepare(channel: &ChannelConfig, action: &Action, now: DateTime<Utc>) -> Result<Request, ChannelError> {
@@ -514,6 +569,7 @@ pub(crate) mod test_support {
             failed: true,
             event: &event,
             video: None,
+            mentions: &Mentions::default(),
         };
         f(&message)
     }

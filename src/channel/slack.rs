@@ -20,9 +20,10 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::exchange::{Post, Reply};
-use super::{ChannelError, Message, Outcome, ServiceLimits, channel_url, check_url, non_empty};
+use super::mention::{disarm_tags, opens_slack_mention};
+use super::{ChannelError, DigestText, Message, Outcome, ServiceLimits, channel_url, check_url, non_empty};
 use crate::action::Action;
-use crate::config::{ChannelConfig, Findings};
+use crate::config::{ChannelConfig, Findings, MentionKey, Mentions};
 use crate::template::{Markup, escape};
 use crate::text::{CUT_MARKER, chunks, truncate_chars};
 
@@ -112,40 +113,47 @@ pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
 
 /// A plain-text header, the body in mrkdwn sections of at most 3000 characters, and the headline
 /// as the notification text (which Slack parses as mrkdwn: escaped, so a title cannot
-/// `<!channel>` anyone).
+/// `<!channel>` anyone). Mentions are a last section of their own, kept when the text is cut.
 pub(super) fn message(m: &Message<'_>) -> Result<Value, String> {
-    let mut blocks = vec![json!({
-        "type": "header",
-        "text": { "type": "plain_text", "text": truncate_chars(m.headline, HEADER_CHARS), "emoji": true },
-    })];
+    let line = mention_line(m.mentions);
+    let room = MAX_BLOCKS - 1 - usize::from(!line.is_empty());
     let mut pieces = chunks(non_empty(m.text)?, SECTION_CHARS);
-    if pieces.len() > MAX_BLOCKS - 1 {
-        pieces.truncate(MAX_BLOCKS - 1);
+    if pieces.len() > room {
+        pieces.truncate(room);
         if let Some(last) = pieces.last_mut() {
             *last = format!("{}{}", truncate_chars(last, SECTION_CHARS - 1), CUT_MARKER);
         }
     }
-    for piece in pieces {
-        blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": piece } }));
-    }
-    let notification = escape(&truncate_chars(m.headline, NOTIFICATION_CHARS), Markup::Slack);
-    Ok(json!({ "text": notification, "blocks": blocks }))
+    Ok(body(m.headline, pieces, &line))
 }
 
 /// A digest's body, when its text fits whole: within [`DIGEST_CHARS`] and the block limit.
-pub(super) fn digest(headline: &str, text: &str) -> Option<Value> {
-    if text.chars().count() > DIGEST_CHARS || chunks(text, SECTION_CHARS).len() > MAX_BLOCKS - 1 {
-        return None;
-    }
+pub(super) fn digest(d: &DigestText<'_>) -> Option<Value> {
+    let line = mention_line(d.mentions);
+    let pieces = chunks(d.text, SECTION_CHARS);
+    let room = MAX_BLOCKS - 1 - usize::from(!line.is_empty());
+    (d.text.chars().count() <= DIGEST_CHARS && pieces.len() <= room).then(|| body(d.headline, pieces, &line))
+}
+
+fn body(headline: &str, pieces: Vec<String>, mention_line: &str) -> Value {
     let mut blocks = vec![json!({
         "type": "header",
         "text": { "type": "plain_text", "text": truncate_chars(headline, HEADER_CHARS), "emoji": true },
     })];
-    for piece in chunks(text, SECTION_CHARS) {
+    let mentions = Some(mention_line).filter(|l| !l.is_empty()).map(str::to_owned);
+    for piece in pieces.into_iter().chain(mentions) {
         blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": piece } }));
     }
     let notification = escape(&truncate_chars(headline, NOTIFICATION_CHARS), Markup::Slack);
-    Some(json!({ "text": notification, "blocks": blocks }))
+    json!({ "text": notification, "blocks": blocks })
+}
+
+/// `<@U…>` for users, `<!subteam^S…>` for user groups, `<!channel>` for everyone.
+fn mention_line(mentions: &Mentions) -> String {
+    let users = mentions.user_ids.iter().map(|id| format!("<@{id}>"));
+    let groups = mentions.groups.iter().map(|id| format!("<!subteam^{id}>"));
+    let all = mentions.all.then(|| "<!channel>".to_owned());
+    users.chain(groups).chain(all).collect::<Vec<_>>().join(" ")
 }
 
 pub(super) fn prepare(channel: &ChannelConfig, action: &Action) -> Result<Post, ChannelError> {
@@ -193,8 +201,8 @@ impl super::Messenger for Slack {
     fn digest_template(&self, _: &ChannelConfig) -> Option<super::Builtin> {
         Some(DIGEST_TEMPLATE)
     }
-    fn digest(&self, _: &ChannelConfig, d: &super::DigestText<'_>) -> Option<Value> {
-        digest(d.headline, d.text)
+    fn digest(&self, _: &ChannelConfig, d: &DigestText<'_>) -> Option<Value> {
+        digest(d)
     }
     fn prepare(
         &self,
@@ -206,6 +214,14 @@ impl super::Messenger for Slack {
     }
     fn classify(&self, reply: &Reply) -> Outcome {
         classify(reply)
+    }
+    /// Users, user groups and the channel; Slack has no mention by mobile.
+    fn mention_keys(&self, _: &ChannelConfig) -> &'static [MentionKey] {
+        &[MentionKey::UserIds, MentionKey::Groups, MentionKey::All]
+    }
+    /// `<@…>` and `<!…>` (links, `<https://…|label>`, are kept).
+    fn disarm<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        disarm_tags(text, opens_slack_mention)
     }
 }
 

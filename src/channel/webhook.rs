@@ -189,7 +189,8 @@ pub(super) fn classify(reply: &Reply) -> Outcome {
 ///   "summary": "❌ VOD workflow failed: …",  // the rendered text (plain text by default)
 ///   "details": { … },                        // the template variables: title, video_id,
 ///                                            // workflow_id, task_id, duration, nodes[], failed_nodes[]
-///   "event": { … }                           // the whole event, embedded JSON decoded
+///   "event": { … },                          // the whole event, embedded JSON decoded
+///   "mentions": { "user_ids": […], … }       // only when the channel or route mentions anyone
 /// }
 /// ```
 /// Receivers should deduplicate on `id`; VOD may deliver an event more than once.
@@ -234,6 +235,10 @@ fn document(m: &Message<'_>) -> Value {
     if let Some(video) = m.video {
         document["video"] = video.clone();
     }
+    if !m.mentions.is_empty() {
+        // Data for the receiver to page its own way.
+        document["mentions"] = serde_json::to_value(m.mentions).unwrap_or_default();
+    }
     document
 }
 
@@ -272,6 +277,10 @@ impl super::Messenger for Receiver {
     }
     fn classify(&self, reply: &Reply) -> Outcome {
         classify(reply)
+    }
+    /// Documents carry every kind, as data.
+    fn mention_keys(&self, _: &ChannelConfig) -> &'static [crate::config::MentionKey] {
+        &crate::config::MentionKey::ALL
     }
 }
 

@@ -19,11 +19,13 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::exchange::{CodeMeaning, CodeTable, Post, Reply, classify_coded};
+use super::mention::{disarm_at_signs, with_line};
 use super::{
-    ChannelError, Message, Outcome, ServiceLimits, channel_url, check_url, check_url_credential, non_empty,
+    ChannelError, DigestText, Message, Outcome, ServiceLimits, channel_url, check_url, check_url_credential,
+    non_empty,
 };
 use crate::action::Action;
-use crate::config::{ChannelConfig, Findings};
+use crate::config::{ChannelConfig, Findings, MentionKey, Mentions};
 use crate::template::Markup;
 use crate::text::truncate_bytes;
 
@@ -106,18 +108,25 @@ pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
 }
 
 /// `{"msgtype": "markdown", "markdown": {"content"}}`, cut to [`MAX_CONTENT_BYTES`] on a
-/// character boundary.
+/// character boundary; the mention line (`<@userid>`, the only mention WeCom markdown has) is
+/// kept whole after the cut text.
 pub(super) fn message(m: &Message<'_>) -> Result<Value, String> {
-    Ok(json!({
-        "msgtype": "markdown",
-        "markdown": { "content": truncate_bytes(non_empty(m.text)?, MAX_CONTENT_BYTES) },
-    }))
+    let line = mention_line(m.mentions);
+    let room = MAX_CONTENT_BYTES.saturating_sub(if line.is_empty() { 0 } else { line.len() + 2 });
+    let content = with_line(&truncate_bytes(non_empty(m.text)?, room), &line).into_owned();
+    Ok(json!({ "msgtype": "markdown", "markdown": { "content": content } }))
 }
 
 /// A digest's body, when its text fits whole within [`MAX_CONTENT_BYTES`].
-pub(super) fn digest(text: &str) -> Option<Value> {
-    (text.len() <= MAX_CONTENT_BYTES)
-        .then(|| json!({ "msgtype": "markdown", "markdown": { "content": text } }))
+pub(super) fn digest(d: &DigestText<'_>) -> Option<Value> {
+    let content = with_line(d.text, &mention_line(d.mentions));
+    (content.len() <= MAX_CONTENT_BYTES)
+        .then(|| json!({ "msgtype": "markdown", "markdown": { "content": content } }))
+}
+
+/// `<@userid> <@userid>`.
+fn mention_line(mentions: &Mentions) -> String {
+    mentions.user_ids.iter().map(|id| format!("<@{id}>")).collect::<Vec<_>>().join(" ")
 }
 
 pub(super) fn prepare(channel: &ChannelConfig, action: &Action) -> Result<Post, ChannelError> {
@@ -165,8 +174,8 @@ impl super::Messenger for Wecom {
     fn digest_template(&self, _: &ChannelConfig) -> Option<super::Builtin> {
         Some(DIGEST_TEMPLATE)
     }
-    fn digest(&self, _: &ChannelConfig, d: &super::DigestText<'_>) -> Option<Value> {
-        digest(d.text)
+    fn digest(&self, _: &ChannelConfig, d: &DigestText<'_>) -> Option<Value> {
+        digest(d)
     }
     fn prepare(
         &self,
@@ -178,6 +187,14 @@ impl super::Messenger for Wecom {
     }
     fn classify(&self, reply: &Reply) -> Outcome {
         classify(reply)
+    }
+    /// Markdown mentions users by id only: no mobiles, no everyone.
+    fn mention_keys(&self, _: &ChannelConfig) -> &'static [MentionKey] {
+        &[MentionKey::UserIds]
+    }
+    /// `<@userid>`, and `@all` as a broadcast though markdown documents none.
+    fn disarm<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        disarm_at_signs(text)
     }
 }
 

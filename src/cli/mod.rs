@@ -335,7 +335,8 @@ fn plan(setup: &Setup, bytes: &[u8]) -> Result<ExitCode, String> {
         let actions = setup.router.plan(event).map_err(|e| format!("{}: {e}", event.identity()))?;
         warn_twice_to_one_channel(&event.identity(), &actions);
         for action in &actions {
-            let planned = Planned { action, pacing: pacing(&setup.config, &action.channel) };
+            let mentions = setup.router.mentions(&action.route, &action.channel).filter(|m| !m.is_empty());
+            let planned = Planned { action, mentions, pacing: pacing(&setup.config, &action.channel) };
             let line = serde_json::to_string(&planned).map_err(|e| e.to_string())?;
             writeln!(out, "{line}").map_err(|e| format!("stdout: {e}"))?;
         }
@@ -360,6 +361,9 @@ fn warn_twice_to_one_channel(identity: &str, actions: &[crate::action::Action]) 
 struct Planned<'a> {
     #[serde(flatten)]
     action: &'a crate::action::Action,
+    /// Who its message mentions (written into `payload` already), when anyone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mentions: Option<&'a crate::config::Mentions>,
     pacing: serde_json::Value,
 }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::Locale;
+use super::{Locale, Mentions};
 use crate::redact::Secret;
 
 /// The kinds of channel: the `type` of a `[[channels]]` entry. What each one means lives in
@@ -71,11 +71,11 @@ impl ChannelType {
     /// The keys of this kind's own settings (besides [`COMMON_KEYS`]).
     pub fn keys(self) -> &'static [&'static str] {
         match self {
-            ChannelType::Dingtalk => &["url", "secret"],
-            ChannelType::Feishu => &["url", "secret", "msg_type"],
-            ChannelType::Wecom | ChannelType::Slack => &["url"],
-            ChannelType::Webhook => &["url", "secret", "headers", "max_body_bytes"],
-            ChannelType::Log => &[],
+            ChannelType::Dingtalk => &["url", "secret", "mention"],
+            ChannelType::Feishu => &["url", "secret", "msg_type", "mention"],
+            ChannelType::Wecom | ChannelType::Slack => &["url", "mention"],
+            ChannelType::Webhook => &["url", "secret", "headers", "max_body_bytes", "mention"],
+            ChannelType::Log => &["mention"],
             ChannelType::Vod => &["action", "params", "max_repeats"],
         }
     }
@@ -243,6 +243,9 @@ pub struct ChannelConfig {
     pub locale: Option<Locale>,
     /// The offset this channel's times are shown in (else `[messages] utc_offset`).
     pub utc_offset: Option<super::UtcOffset>,
+    /// Who this channel's messages mention (each service writes the kinds it can: checked by
+    /// `channel::check`); empty when not set. Not a key of `vod` channels.
+    pub mention: Mentions,
     /// Keys set on this channel that belong to another kind of channel (`msg_type` on a
     /// DingTalk channel): taken out so that the rest can be read, and refused by the channel's
     /// check with the other problems of the file, not one at a time.
@@ -268,6 +271,7 @@ struct Written {
     #[serde(default)]
     params: BTreeMap<String, String>,
     max_repeats: Option<u32>,
+    mention: Option<Mentions>,
     template: Option<String>,
     rate_per_minute: Option<u32>,
     rate_per_second: Option<u32>,
@@ -291,6 +295,7 @@ impl From<Written> for ChannelConfig {
             ("action", w.action.is_some()),
             ("params", !w.params.is_empty()),
             ("max_repeats", w.max_repeats.is_some()),
+            ("mention", w.mention.is_some()),
         ];
         let foreign_keys =
             set.iter().filter(|(key, on)| *on && !kind.keys().contains(key)).map(|(k, _)| *k).collect();
@@ -323,6 +328,7 @@ impl From<Written> for ChannelConfig {
             digest_template: w.digest_template,
             locale: w.locale,
             utc_offset: w.utc_offset,
+            mention: w.mention.unwrap_or_default(),
             foreign_keys,
         }
     }
@@ -343,6 +349,7 @@ impl ChannelConfig {
             digest_template: None,
             locale: None,
             utc_offset: None,
+            mention: Mentions::default(),
             foreign_keys: Vec::new(),
         }
     }

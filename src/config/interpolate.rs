@@ -128,6 +128,7 @@ pub fn interpolate_config(config: &mut Config, lookup: Lookup<'_>) -> Interpolat
             _ => {}
         }
         run.opt_string(&mut channel.template, &format!("{at}.template"));
+        run.mentions(&mut channel.mention, &format!("{at}.mention"));
     }
     for (i, route) in config.routes.iter_mut().enumerate() {
         run.string(&mut route.name, &format!("routes[{i}].name"));
@@ -140,6 +141,7 @@ pub fn interpolate_config(config: &mut Config, lookup: Lookup<'_>) -> Interpolat
             run.string(channel, &format!("{at}.channels[{j}]"));
         }
         run.opt_string(&mut route.template, &format!("{at}.template"));
+        run.mentions(&mut route.mention, &format!("{at}.mention"));
     }
     run.found
 }
@@ -178,6 +180,18 @@ impl Run<'_> {
             match expand(secret.expose(), self.lookup) {
                 Ok(expanded) => *secret = Secret::new(expanded),
                 Err(message) => self.found.problems.push(Problem::new(at, message)),
+            }
+        }
+    }
+
+    fn mentions(&mut self, mentions: &mut super::Mentions, at: &str) {
+        for (key, ids) in [
+            ("mobiles", &mut mentions.mobiles),
+            ("user_ids", &mut mentions.user_ids),
+            ("groups", &mut mentions.groups),
+        ] {
+            for (i, id) in ids.iter_mut().enumerate() {
+                self.string(id, &format!("{at}.{key}[{i}]"));
             }
         }
     }

@@ -49,7 +49,7 @@ use super::{Dispatcher, MIN_ATTEMPT};
 use crate::action::Action;
 use crate::budget::{Mode, Take};
 use crate::channel::Outcome;
-use crate::config::ChannelConfig;
+use crate::config::{ChannelConfig, Mentions};
 use crate::dedup::{Claim, ClaimToken};
 use crate::digest::{Brief, grouped_order};
 use crate::outbox::{Channels, Next, Outbox, OutboxItem, next_due};
@@ -176,7 +176,11 @@ impl Dispatcher {
         if briefs.len() < 2 {
             return own;
         }
-        let fits = |n: usize| match self.router.digest(channel, &briefs[..n]) {
+        let fits = |n: usize| match self.router.digest_mentioning(
+            channel,
+            &briefs[..n],
+            &self.mentioned_by(&rest[..n]),
+        ) {
             Ok(body) => body,
             Err(err) => {
                 tracing::error!(channel, error = %err, "the digest does not render: sending actions on their own");
@@ -198,6 +202,16 @@ impl Dispatcher {
             }
         }
         best.unwrap_or(own)
+    }
+
+    /// Everyone the actions of `entries` mention, each once: who their digest mentions.
+    fn mentioned_by(&self, entries: &[Entry]) -> Mentions {
+        let mut mentions = Mentions::default();
+        for action in entries.iter().map(|e| &e.item.action) {
+            mentions
+                .add(self.router.mentions(&action.route, &action.channel).unwrap_or(&Mentions::default()));
+        }
+        mentions
     }
 
     /// Sends one message of a round covering `entries`, and settles them.

@@ -8,6 +8,7 @@
 //! Matcher syntax and semantics: [`matcher`].
 
 pub mod matcher;
+mod mention;
 
 use std::collections::HashMap;
 
@@ -16,7 +17,7 @@ use serde_json::Value;
 use crate::action::Action;
 use crate::channel::{self, Message};
 use crate::config::{
-    ChannelConfig, Config, ConfigError, Locale, Problem, RouteConfig, UtcOffset, channel_location,
+    ChannelConfig, Config, ConfigError, Locale, Mentions, Problem, RouteConfig, UtcOffset, channel_location,
     route_location,
 };
 use crate::digest::{Brief, Digest};
@@ -50,6 +51,8 @@ struct CompiledRoute {
     matchers: Vec<Matcher>,
     /// Indexes into `Router::channels`.
     channels: Vec<usize>,
+    /// Per channel (same order): who the route's messages there mention.
+    mentions: Vec<Mentions>,
 }
 
 impl Router {
@@ -76,7 +79,9 @@ impl Router {
             let at = route_location(i, &route.name);
             let matchers = compile_matchers(route, &at, &mut problems, &mut warnings);
             let channels = resolve_channels(route, &at, &by_name, &mut problems);
-            routes.push(CompiledRoute { config: route.clone(), matchers, channels });
+            let configs: Vec<&ChannelConfig> = channels.iter().map(|&c| &config.channels[c]).collect();
+            let mentions = mention::resolve(route, &at, &configs, &mut problems, &mut warnings);
+            routes.push(CompiledRoute { config: route.clone(), matchers, channels, mentions });
         }
         let languages: Vec<(Locale, Option<UtcOffset>)> =
             config.channels.iter().map(|c| locale::of_channel(c, &config.messages)).collect();
@@ -112,7 +117,7 @@ impl Router {
             samples.iter().map(|(name, event)| (*name, self.templates.prepare(event))).collect();
         let mut problems: Vec<Problem> = Vec::new();
         for (i, route) in self.routes.iter().enumerate() {
-            for &index in &route.channels {
+            for (slot, &index) in route.channels.iter().enumerate() {
                 let channel = &self.channels[index];
                 let at = if route.config.template.is_some() {
                     format!("{}.template", route_location(i, &route.config.name))
@@ -122,7 +127,7 @@ impl Router {
                     channel_location(index, &channel.name)
                 };
                 for (sample, prepared) in &prepared {
-                    if let Err(err) = self.payload(route, index, prepared, None) {
+                    if let Err(err) = self.payload(route, slot, prepared, None) {
                         let message = format!(
                             "fails to render for route {:?} on the sample {sample} event: {}",
                             route.config.name, err.message
@@ -167,14 +172,22 @@ impl Router {
         problems
     }
 
-    /// The body of one digest message naming `briefs` on `channel`; `Ok(None)` when they do not
-    /// fit in one message (or render nothing). An error names what failed to render.
+    /// The body of one digest message naming `briefs` on `channel`, mentioning whom the channel
+    /// itself mentions; `Ok(None)` when they do not fit in one message (or render nothing). An
+    /// error names what failed to render.
     pub fn digest(&self, channel: &str, briefs: &[&Brief]) -> Result<Option<Value>, String> {
-        let index = self
-            .channels
-            .iter()
-            .position(|c| c.name == channel)
-            .ok_or_else(|| format!("channel {channel:?} is not configured"))?;
+        let index = self.channel_index(channel)?;
+        self.digest_mentioning(channel, briefs, &self.channels[index].mention)
+    }
+
+    /// [`Router::digest`] mentioning `mentions`: everyone the actions it covers mention.
+    pub fn digest_mentioning(
+        &self,
+        channel: &str,
+        briefs: &[&Brief],
+        mentions: &Mentions,
+    ) -> Result<Option<Value>, String> {
+        let index = self.channel_index(channel)?;
         let channel = &self.channels[index];
         let (builtin, _) = channel::builtin_digest_template(channel)
             .ok_or_else(|| format!("{} channels send no digests", channel.kind()))?;
@@ -194,19 +207,37 @@ impl Router {
             text: &text,
             all_ok: digest.ok_count == digest.count,
             any_failed: digest.failed_count > 0,
+            mentions,
         };
         Ok(channel::digest_message(channel, &text))
     }
 
-    /// The body of the action sending `prepared`'s event to channel `index` through `route`;
-    /// `video`: what the VOD API said of its video, when it was looked up.
+    /// Who the messages `route` sends to `channel` mention (nobody when either is no longer
+    /// configured): what `plan` shows, and what a digest of such actions mentions.
+    pub fn mentions(&self, route: &str, channel: &str) -> Option<&Mentions> {
+        let route = self.routes.iter().find(|r| r.config.name == route)?;
+        let slot = route.channels.iter().position(|&c| self.channels[c].name == channel)?;
+        route.mentions.get(slot)
+    }
+
+    fn channel_index(&self, channel: &str) -> Result<usize, String> {
+        self.channels
+            .iter()
+            .position(|c| c.name == channel)
+            .ok_or_else(|| format!("channel {channel:?} is not configured"))
+    }
+
+    /// The body of the action sending `prepared`'s event to the route's channel in `slot` (an
+    /// index into its `channels`); `video`: what the VOD API said of its video, when it was
+    /// looked up.
     fn payload(
         &self,
         route: &CompiledRoute,
-        index: usize,
+        slot: usize,
         prepared: &Prepared<'_>,
         video: Option<&Value>,
     ) -> Result<Value, RenderError> {
+        let index = route.channels[slot];
         let channel = &self.channels[index];
         let (locale, offset) = &self.languages[index];
         let (locale, utc_offset) = (*locale, offset.as_ref());
@@ -233,6 +264,7 @@ impl Router {
             failed: prepared.failed(),
             event: prepared.event(),
             video,
+            mentions: &route.mentions[slot],
         };
         channel::message(channel, &message).map_err(|message| RenderError {
             route: route.config.name.clone(),
@@ -254,8 +286,8 @@ impl Router {
             message: "the route or channel is no longer configured".to_owned(),
         };
         let route = self.routes.iter().find(|r| r.config.name == action.route).ok_or_else(not_found)?;
-        let index = self.channels.iter().position(|c| c.name == action.channel).ok_or_else(not_found)?;
-        self.payload(route, index, &self.templates.prepare(event), Some(video))
+        let slot = route.channels.iter().position(|&c| self.channels[c].name == action.channel);
+        self.payload(route, slot.ok_or_else(not_found)?, &self.templates.prepare(event), Some(video))
     }
 
     /// The actions `event` causes, in route order (and channel order within a route).
@@ -267,9 +299,9 @@ impl Router {
                 continue;
             }
             let prepared = prepared.get_or_insert_with(|| self.templates.prepare(event));
-            for &index in &route.channels {
+            for (slot, &index) in route.channels.iter().enumerate() {
                 let channel = &self.channels[index];
-                let payload = self.payload(route, index, prepared, None)?;
+                let payload = self.payload(route, slot, prepared, None)?;
                 actions.push(Action {
                     key: Action::key_for(prepared.identity(), &route.config.name, &channel.name),
                     event: prepared.identity().to_owned(),

@@ -704,6 +704,7 @@ mod tests {
             matchers: vec![],
             channels: vec![],
             template: template.map(str::to_owned),
+            mention: Default::default(),
             continue_matching: false,
         }
     }
