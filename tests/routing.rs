@@ -425,6 +425,44 @@ fn localized_built_in_messages_match_their_snapshots() {
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
 }
 
+/// A failure message that mentions people, per service and locale: `mention-<channel>.<locale>.snap`
+/// (each channel's own list and the route's, in the service's own form).
+#[test]
+fn mentioned_messages_match_their_snapshots() {
+    let mut channels = SNAPSHOT_CHANNELS.to_owned();
+    for (channel, mention) in [
+        ("dingtalk", r#"{ mobiles = ["13800000000"], user_ids = ["manager4711"] }"#),
+        ("feishu", r#"{ user_ids = ["ou_7d8a6e6df7621556ce0d21922b676706"], all = true }"#),
+        ("feishu-post", r#"{ user_ids = ["ou_7d8a6e6df7621556ce0d21922b676706"], all = true }"#),
+        ("wecom", r#"{ user_ids = ["wangwu"] }"#),
+        ("slack", r#"{ user_ids = ["U024BE7LH"], groups = ["SAZ94GDB8"], all = true }"#),
+        ("webhook", r#"{ user_ids = ["oncall-team"], mobiles = ["13800000000"] }"#),
+        ("log", r#"{ user_ids = ["oncall-team"] }"#),
+    ] {
+        let entry = format!("name = \"{channel}\"\n");
+        channels = channels.replacen(&entry, &format!("{entry}mention = {mention}\n"), 1);
+    }
+    let channels = channels.replace(
+        "channels = [\"dingtalk\", \"feishu\", \"feishu-post\", \"wecom\", \"slack\", \"webhook\", \"log\"]",
+        "channels = [\"dingtalk\", \"feishu\", \"feishu-post\", \"wecom\", \"slack\", \"webhook\", \"log\"]\nmention = { user_ids = [\"oncall01\"] }",
+    );
+    let mut mismatches = Vec::new();
+    for locale in ["en", "zh-CN"] {
+        let toml = format!("[messages]\nlocale = \"{locale}\"\n{channels}");
+        let router = Setup::from_toml_str(&toml, &no_env).expect("valid").router;
+        let actions = router.plan(&snapshot_failed()).expect("renders");
+        assert_eq!(actions.len(), 7);
+        for action in actions {
+            if let Err(message) =
+                check_snapshot(&format!("mention-{}.{locale}", action.channel), &action.payload)
+            {
+                mismatches.push(message);
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}
+
 /// The snapshot text: the payload as pretty JSON, then every multi-line string in it as it
 /// reads (the JSON escapes make markdown hard to review).
 fn snapshot_text(payload: &Value) -> String {

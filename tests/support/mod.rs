@@ -10,6 +10,7 @@
 pub mod app;
 pub mod client;
 pub mod fixtures;
+pub mod mentions;
 pub mod process;
 pub mod redis;
 pub mod standins;
