@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::ChannelType;
 use crate::digest::Brief;
+use crate::template::Resolution;
 
 /// One planned delivery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +29,10 @@ pub struct Action {
     /// module); absent on actions made before digests, which then go on their own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub brief: Option<Brief>,
+    /// A resolved notice (`dispatch::resolve`): the failures it resolves, of the video and
+    /// workflow in `brief`; `None` for every other action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<Resolution>,
 }
 
 impl Action {
@@ -64,6 +69,7 @@ mod tests {
             channel_type: ChannelType::Log,
             payload: Value::Null,
             brief: None,
+            resolution: None,
         };
         let id = action.message_id();
         assert_eq!(id, action.clone().message_id());

@@ -585,9 +585,26 @@ pub struct RouteConfig {
     /// service can write each kind (the router resolves it).
     #[serde(default)]
     pub mention: Mentions,
+    /// After a failure notice of this route is delivered, a later success of the same video and
+    /// workflow sends a "resolved" notice to each channel that got it (`dispatch::resolve`).
+    #[serde(default)]
+    pub send_resolved: bool,
+    /// How long a delivered failure stays open for a success to resolve (72h).
+    #[serde(default)]
+    pub resolve_within: Option<Span>,
     /// Keep matching later routes (first match wins otherwise).
     #[serde(default, rename = "continue")]
     pub continue_matching: bool,
+}
+
+impl RouteConfig {
+    /// `resolve_within` when not set.
+    pub const DEFAULT_RESOLVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(72 * 3600);
+
+    /// How long a failure this route delivered stays open for a success to resolve.
+    pub fn resolve_within(&self) -> std::time::Duration {
+        self.resolve_within.map_or(Self::DEFAULT_RESOLVE_WITHIN, Span::as_duration)
+    }
 }
 
 /// One thing wrong with a configuration, and where.
@@ -755,6 +772,8 @@ impl Config {
                 channels: vec!["log".to_owned()],
                 template: None,
                 mention: Mentions::default(),
+                send_resolved: false,
+                resolve_within: None,
                 continue_matching: false,
             }],
             server: ServerConfig::default(),

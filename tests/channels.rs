@@ -53,6 +53,7 @@ fn action(kind: ChannelType) -> Action {
         channel_type: kind,
         payload: payload(kind),
         brief: None,
+        resolution: None,
     }
 }
 

@@ -463,6 +463,31 @@ fn mentioned_messages_match_their_snapshots() {
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
 }
 
+/// A resolved notice per service and locale: `resolved-<channel>.<locale>.snap` (the success of a
+/// re-run, resolving two failures, the first 1 h 5 min before it).
+#[test]
+fn resolved_notices_match_their_snapshots() {
+    let resolution = vodhook::template::Resolution {
+        resolved: true,
+        resolves: vec!["task-1f0a".to_owned(), "task-2b7c".to_owned()],
+        resolved_after_secs: Some(3900),
+    };
+    let mut mismatches = Vec::new();
+    for locale in ["en", "zh-CN"] {
+        let toml = format!("[messages]\nlocale = \"{locale}\"\n{SNAPSHOT_CHANNELS}");
+        let router = Setup::from_toml_str(&toml, &no_env).expect("valid").router;
+        for channel in ["dingtalk", "feishu", "feishu-post", "wecom", "slack", "webhook", "log"] {
+            let action = router
+                .resolved(&snapshot_succeeded(), "all", channel, resolution.clone(), "k".to_owned())
+                .expect("renders");
+            if let Err(message) = check_snapshot(&format!("resolved-{channel}.{locale}"), &action.payload) {
+                mismatches.push(message);
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}
+
 /// The snapshot text: the payload as pretty JSON, then every multi-line string in it as it
 /// reads (the JSON escapes make markdown hard to review).
 fn snapshot_text(payload: &Value) -> String {

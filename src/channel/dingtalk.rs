@@ -64,6 +64,13 @@ pub const TEMPLATE: (&str, &str) = (
 {% if task_id %}
 - {{ t("Task ID") }}{{ t(": ") }}{{ task_id | code }}
 {% endif %}
+{% if resolved %}
+- {{ t("Resolves") }}{{ t(": ") }}{% for r in resolves %}{{ r | code }}{% if not loop.last %}, {% endif %}{% endfor %}
+
+{% if resolved_after_secs is not none %}
+- {{ t("Resolved after") }}{{ t(": ") }}{{ resolved_after_secs | duration }}
+{% endif %}
+{% endif %}
 {% if duration %}
 - {{ t("Duration") }}{{ t(": ") }}{{ duration_secs | duration }}
 {% endif %}

@@ -164,6 +164,8 @@ pub struct Message<'a> {
     pub video: Option<&'a Value>,
     /// Who the message mentions (the channel's and the route's, as the service can write them).
     pub mentions: &'a Mentions,
+    /// Set when the message is a resolved notice (webhook documents say `"kind": "resolved"`).
+    pub resolution: Option<&'a crate::template::Resolution>,
 }
 
 /// A rendered digest, for [`digest_message`].
@@ -539,6 +541,7 @@ pub(crate) mod test_support {
             channel_type: kind,
             payload,
             brief: None,
+            resolution: None,
         }
     }
 
@@ -570,6 +573,7 @@ pub(crate) mod test_support {
             event: &event,
             video: None,
             mentions: &Mentions::default(),
+            resolution: None,
         };
         f(&message)
     }

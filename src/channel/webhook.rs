@@ -190,6 +190,8 @@ pub(super) fn classify(reply: &Reply) -> Outcome {
 ///   "details": { … },                        // the template variables: title, video_id,
 ///                                            // workflow_id, task_id, duration, nodes[], failed_nodes[]
 ///   "event": { … },                          // the whole event, embedded JSON decoded
+///   "kind": "event",                         // "resolved" for a resolved notice, with
+///                                            // "resolves": ["<failed TaskId>", …]
 ///   "mentions": { "user_ids": […], … }       // only when the channel or route mentions anyone
 /// }
 /// ```
@@ -234,6 +236,13 @@ fn document(m: &Message<'_>) -> Value {
     });
     if let Some(video) = m.video {
         document["video"] = video.clone();
+    }
+    match m.resolution {
+        Some(resolution) => {
+            document["kind"] = json!("resolved");
+            document["resolves"] = json!(resolution.resolves);
+        }
+        None => document["kind"] = json!("event"),
     }
     if !m.mentions.is_empty() {
         // Data for the receiver to page its own way.

@@ -25,6 +25,8 @@ pub struct MemoryStore {
 struct Extras {
     cache: HashMap<String, (String, Instant)>,
     guards: HashMap<String, (std::collections::HashSet<String>, Instant)>,
+    /// Open failures (see `DedupStore::open_put`): key → (field → value, expiry).
+    open: HashMap<String, (HashMap<String, String>, Instant)>,
 }
 
 #[derive(Default)]
@@ -141,6 +143,49 @@ impl MemoryStore {
         entry.0.insert(member.to_owned());
         entry.1 = deadline(now, ttl);
         true
+    }
+
+    pub fn open_put(&self, key: &str, field: &str, value: &str, ttl: Duration) {
+        let now = Instant::now();
+        let mut extras = self.extras();
+        if extras.open.len() >= self.capacity {
+            extras.open.retain(|_, (_, expires)| *expires > now);
+        }
+        if extras.open.len() >= self.capacity && !extras.open.contains_key(key) {
+            tracing::warn!(
+                capacity = self.capacity,
+                "open failures at capacity: this one cannot be resolved"
+            );
+            return;
+        }
+        let entry = extras.open.entry(key.to_owned()).or_insert_with(|| (HashMap::new(), now));
+        if entry.1 <= now {
+            entry.0.clear();
+        }
+        entry.0.insert(field.to_owned(), value.to_owned());
+        entry.1 = deadline(now, ttl);
+    }
+
+    pub fn open_get(&self, key: &str) -> Vec<(String, String)> {
+        let extras = self.extras();
+        match extras.open.get(key) {
+            Some((fields, expires)) if *expires > Instant::now() => {
+                fields.iter().map(|(f, v)| (f.clone(), v.clone())).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn open_close(&self, key: &str, fields: &[String]) {
+        let mut extras = self.extras();
+        if let Some((open, _)) = extras.open.get_mut(key) {
+            for field in fields {
+                open.remove(field);
+            }
+            if open.is_empty() {
+                extras.open.remove(key);
+            }
+        }
     }
 
     fn extras(&self) -> MutexGuard<'_, Extras> {

@@ -162,6 +162,46 @@ impl DedupStore {
     }
 }
 
+/// Open failures, for resolved notices (`dispatch::resolve`): per (video, workflow) a hash of
+/// `<channel>|<task id>` → what the notice said, kept `ttl` after its last failure.
+impl DedupStore {
+    /// Records one delivered failure notice.
+    pub async fn open_put(
+        &self,
+        key: &str,
+        field: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        match self {
+            DedupStore::Memory(m) => {
+                m.open_put(key, field, value, ttl);
+                Ok(())
+            }
+            DedupStore::Redis(r) => r.open_put(key, field, value, ttl).await,
+        }
+    }
+
+    /// Every open failure of `key` (nothing once it expired).
+    pub async fn open_get(&self, key: &str) -> Result<Vec<(String, String)>, StoreError> {
+        match self {
+            DedupStore::Memory(m) => Ok(m.open_get(key)),
+            DedupStore::Redis(r) => r.open_get(key).await,
+        }
+    }
+
+    /// Closes the failures `fields` of `key`: they were resolved.
+    pub async fn open_close(&self, key: &str, fields: &[String]) -> Result<(), StoreError> {
+        match self {
+            DedupStore::Memory(m) => {
+                m.open_close(key, fields);
+                Ok(())
+            }
+            DedupStore::Redis(r) => r.open_close(key, fields).await,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,8 +45,16 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 ";
 
+/// Sets field ARGV[1] of the hash KEYS[1] to ARGV[2], then keeps the hash ARGV[3] ms.
+const OPEN_PUT: &str = r"
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+";
+
 /// The dedup store on Redis: keys `<prefix>dedup:<action key>` (and `<prefix>cache:<key>`,
-/// `<prefix>guard:<key>` for the cache and the repeat guard).
+/// `<prefix>guard:<key>` for the cache and the repeat guard, `<prefix>open:<video>|<workflow>`
+/// for open failures).
 #[derive(Clone)]
 pub struct RedisStore {
     conn: RedisConn,
@@ -119,6 +127,35 @@ impl RedisStore {
             .arg(millis(ttl).max(1))
             .to_owned();
         Ok(self.conn.query::<i64>(&cmd).await? == 1)
+    }
+
+    pub async fn open_put(
+        &self,
+        key: &str,
+        field: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let cmd =
+            eval(OPEN_PUT, &self.open_key(key)).arg(field).arg(value).arg(millis(ttl).max(1)).to_owned();
+        self.conn.query::<i64>(&cmd).await.map(|_| ())
+    }
+
+    pub async fn open_get(&self, key: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let cmd = redis::cmd("HGETALL").arg(self.open_key(key)).to_owned();
+        self.conn.query(&cmd).await
+    }
+
+    pub async fn open_close(&self, key: &str, fields: &[String]) -> Result<(), StoreError> {
+        if fields.is_empty() {
+            return Ok(());
+        }
+        let cmd = redis::cmd("HDEL").arg(self.open_key(key)).arg(fields).to_owned();
+        self.conn.query::<i64>(&cmd).await.map(|_| ())
+    }
+
+    fn open_key(&self, key: &str) -> String {
+        self.conn.key(&format!("open:{key}"))
     }
 
     pub async fn release(&self, key: &str, token: &ClaimToken) -> Result<(), StoreError> {

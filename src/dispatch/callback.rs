@@ -36,7 +36,10 @@ impl Dispatcher {
         let mut actions = Vec::new();
         for event in &delivery.events {
             match self.router.plan(event) {
-                Ok(planned) => actions.extend(planned.into_iter().map(|a| (event, a))),
+                Ok(planned) => {
+                    let planned = self.with_resolved(event, planned).await;
+                    actions.extend(planned.into_iter().map(|a| (event, a)));
+                }
                 Err(err) => {
                     tracing::error!(identity = %event.identity(), error = %err, "cannot render this event's messages");
                     report.failed_permanently += 1;
@@ -170,6 +173,7 @@ impl Dispatcher {
                 Outcome::Delivered => {
                     tracing::info!(key = %action.key, channel = %action.channel, route = %action.route, attempts, "delivered");
                     let store_down = !self.complete(&action.key, token).await;
+                    self.after_delivery(action).await;
                     return (Settled::Delivered, attempts, store_down);
                 }
                 Outcome::Permanent { reason } => {

@@ -239,6 +239,7 @@ impl Dispatcher {
             channel_type: config.kind(),
             payload: body,
             brief: None,
+            resolution: None,
         };
         match self.send_before(config, &message, deadline, &RequestScope::default()).await {
             Outcome::Delivered => {
@@ -279,6 +280,9 @@ impl Dispatcher {
         let keys: Vec<&str> = entries.iter().map(Entry::key).collect();
         if let Err(err) = outbox.complete_all(&keys).await {
             tracing::warn!(error = %err, "could not remove delivered actions from the outbox; the next round drops them");
+        }
+        for entry in entries {
+            self.after_delivery(&entry.item.action).await;
         }
     }
 

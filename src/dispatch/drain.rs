@@ -158,6 +158,7 @@ impl Dispatcher {
             Outcome::Delivered => {
                 tracing::info!(key = %action.key, channel = %action.channel, attempts = item.attempts + 1, "outbox item delivered");
                 self.forget(outbox, &action.key).await;
+                self.after_delivery(action).await;
                 Redelivered::Delivered
             }
             Outcome::Permanent { reason } => self.dead_letter(outbox, item, reason).await,

@@ -33,6 +33,7 @@ mod backoff;
 mod callback;
 mod digest;
 mod drain;
+mod resolve;
 mod settle;
 mod vod;
 

@@ -22,7 +22,7 @@ use crate::config::{
 };
 use crate::digest::{Brief, Digest};
 use crate::event::Event;
-use crate::template::{Builtin, Prepared, RenderError, Target, Templates, locale, sample};
+use crate::template::{Builtin, Prepared, RenderError, Resolution, Target, Templates, locale, sample};
 pub use matcher::Matcher;
 
 /// The compiled routes of one configuration: built once per process, by the `setup` module.
@@ -265,6 +265,7 @@ impl Router {
             event: prepared.event(),
             video,
             mentions: &route.mentions[slot],
+            resolution: prepared.resolution(),
         };
         channel::message(channel, &message).map_err(|message| RenderError {
             route: route.config.name.clone(),
@@ -287,7 +288,55 @@ impl Router {
         };
         let route = self.routes.iter().find(|r| r.config.name == action.route).ok_or_else(not_found)?;
         let slot = route.channels.iter().position(|&c| self.channels[c].name == action.channel);
-        self.payload(route, slot.ok_or_else(not_found)?, &self.templates.prepare(event), Some(video))
+        let prepared = match &action.resolution {
+            Some(resolution) => self.templates.prepare_resolved(event, resolution),
+            None => self.templates.prepare(event),
+        };
+        self.payload(route, slot.ok_or_else(not_found)?, &prepared, Some(video))
+    }
+
+    /// The resolved notice on `channel` that success `event` is for the failures `resolution`
+    /// names, which `route` delivered there; `key` is its idempotency key. Rendered as the
+    /// route would render `event` (templates see `resolved`), with the route's mentions.
+    pub fn resolved(
+        &self,
+        event: &Event,
+        route: &str,
+        channel: &str,
+        resolution: Resolution,
+        key: String,
+    ) -> Result<Action, RenderError> {
+        let not_found = || RenderError {
+            route: route.to_owned(),
+            channel: channel.to_owned(),
+            message: "the route or channel is no longer configured".to_owned(),
+        };
+        let compiled = self.routes.iter().find(|r| r.config.name == route).ok_or_else(not_found)?;
+        let slot =
+            compiled.channels.iter().position(|&c| self.channels[c].name == channel).ok_or_else(not_found)?;
+        let config = &self.channels[compiled.channels[slot]];
+        let prepared = self.templates.prepare_resolved(event, &resolution);
+        let payload = self.payload(compiled, slot, &prepared, None)?;
+        Ok(Action {
+            key,
+            event: prepared.identity().to_owned(),
+            route: route.to_owned(),
+            channel: channel.to_owned(),
+            channel_type: config.kind(),
+            payload,
+            brief: Some(Brief::of(prepared.summary(), prepared.failed())),
+            resolution: Some(resolution),
+        })
+    }
+
+    /// The route named `name`'s configuration.
+    pub fn route(&self, name: &str) -> Option<&RouteConfig> {
+        self.routes.iter().find(|r| r.config.name == name).map(|r| &r.config)
+    }
+
+    /// Whether some route sends resolved notices.
+    pub fn sends_resolved(&self) -> bool {
+        self.routes.iter().any(|r| r.config.send_resolved)
     }
 
     /// The actions `event` causes, in route order (and channel order within a route).
@@ -309,9 +358,13 @@ impl Router {
                     channel: channel.name.clone(),
                     channel_type: channel.kind(),
                     payload,
-                    // Digests say what they cover with it; a vod channel's loop guard reads its ids.
-                    brief: (channel::digests(channel) || channel.call().is_some())
+                    // Digests say what they cover with it; a vod channel's loop guard reads its ids;
+                    // a failure that may be resolved is opened with them.
+                    brief: (channel::digests(channel)
+                        || channel.call().is_some()
+                        || route.config.send_resolved)
                         .then(|| Brief::of(prepared.summary(), prepared.failed())),
+                    resolution: None,
                 });
             }
             if !route.config.continue_matching {

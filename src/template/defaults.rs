@@ -11,7 +11,7 @@
 
 /// The one-line headline: DingTalk's notification title, the Feishu card header, Slack's header
 /// block and notification text, the first line of text messages. Plain text.
-pub const HEADLINE: &str = r#"{{ marker }} {% if event_type == "WorkflowTaskComplete" %}{{ t("VOD workflow ") }}{% else %}{{ event_type }} {% endif %}{{ t(outcome) }}
+pub const HEADLINE: &str = r#"{{ marker }} {% if resolved %}{{ t("Resolved") }}{% else %}{% if event_type == "WorkflowTaskComplete" %}{{ t("VOD workflow ") }}{% else %}{{ event_type }} {% endif %}{{ t(outcome) }}{% endif %}
 {%- if title %}{{ t(": ") }}{{ title | oneline }}{% elif video_id %}{{ t(": ") }}{{ video_id | oneline }}{% endif %}"#;
 
 /// Plain-text facts, without the headline: the body of the generic webhook's `summary` and of
@@ -25,6 +25,13 @@ pub const PLAIN: &str = r#"{{ t("Status") }}{{ t(": ") }}{{ status | status_word
 {% endif %}
 {% if task_id %}
 {{ t("Task ID") }}{{ t(": ") }}{{ task_id | oneline }}
+{% endif %}
+{% if resolved %}
+{{ t("Resolves") }}{{ t(": ") }}{% for r in resolves %}{{ r | oneline }}{% if not loop.last %}, {% endif %}{% endfor %}
+
+{% if resolved_after_secs is not none %}
+{{ t("Resolved after") }}{{ t(": ") }}{{ resolved_after_secs | duration }}
+{% endif %}
 {% endif %}
 {% if duration %}
 {{ t("Duration") }}{{ t(": ") }}{{ duration_secs | duration }}

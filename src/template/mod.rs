@@ -21,6 +21,9 @@
 //!
 //! - `locale` (`en`, `zh-CN`) and `utc_offset` (`+08:00`, or none): the channel's, else
 //!   `[messages]`'s.
+//! - `resolved`: true in a resolved notice (the success that resolved earlier failures, see
+//!   `dispatch::resolve`), with `resolves` (the failed TaskIds) and `resolved_after_secs` (from
+//!   the first failure to the success); absent otherwise.
 //!
 //! Filters: `md` (a value escaped for the channel's markup, on one line: use it on anything
 //! from the event), `code` (an id as inline code where the markup has it), `oneline`,
@@ -57,7 +60,7 @@ use crate::text;
 pub use markup::{Markup, code, escape};
 
 /// The variables every template sees (see the module documentation).
-pub const VARIABLES: [&str; 25] = [
+pub const VARIABLES: [&str; 28] = [
     "event_type",
     "status",
     "ok",
@@ -83,6 +86,9 @@ pub const VARIABLES: [&str; 25] = [
     "locale",
     "utc_offset",
     "video",
+    "resolved",
+    "resolves",
+    "resolved_after_secs",
 ];
 
 /// The variables a digest template sees: the fields of a digest (`count`, `failed_count`,
@@ -207,6 +213,15 @@ impl Templates {
     /// What every rendering of `event` shares: computed once per event, however many
     /// channels it goes to.
     pub fn prepare<'e>(&self, event: &'e Event) -> Prepared<'e> {
+        self.prepare_with(event, None)
+    }
+
+    /// [`Templates::prepare`] for the resolved notice `resolution` that `event` (a success) is.
+    pub fn prepare_resolved<'e>(&self, event: &'e Event, resolution: &Resolution) -> Prepared<'e> {
+        self.prepare_with(event, Some(resolution))
+    }
+
+    fn prepare_with<'e>(&self, event: &'e Event, resolution: Option<&Resolution>) -> Prepared<'e> {
         static NO_EVENT: Value = Value::Null;
         let summary = Summary { event: &NO_EVENT, ..event.summary() };
         let status = TaskStatus::parse(summary.status);
@@ -224,9 +239,11 @@ impl Templates {
             failed,
             outcome: &outcome,
             identity: &identity,
+            resolution,
         });
         Prepared {
             event,
+            resolution: resolution.cloned(),
             summary,
             failed,
             identity,
@@ -389,6 +406,8 @@ impl RenderError {
 /// One event's share of every rendering: see [`Templates::prepare`].
 pub struct Prepared<'e> {
     event: &'e Event,
+    /// Set when this is a resolved notice.
+    resolution: Option<Resolution>,
     summary: Summary<'e>,
     failed: bool,
     identity: String,
@@ -417,6 +436,11 @@ impl<'e> Prepared<'e> {
     pub fn event(&self) -> &'e Event {
         self.event
     }
+
+    /// What it resolves, when it is a resolved notice.
+    pub fn resolution(&self) -> Option<&Resolution> {
+        self.resolution.as_ref()
+    }
 }
 
 #[derive(Serialize)]
@@ -427,6 +451,20 @@ struct BaseContext<'a> {
     failed: bool,
     outcome: &'a str,
     identity: &'a str,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    resolution: Option<&'a Resolution>,
+}
+
+/// What a resolved notice adds to its success's context (see `dispatch::resolve`); kept with
+/// the action, so that a re-render (play links) and the outbox keep it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Resolution {
+    /// Always true: templates test `{% if resolved %}`.
+    pub resolved: bool,
+    /// The TaskIds of the failures resolved, first failure first.
+    pub resolves: Vec<String>,
+    /// From the first failure to the success, when both times are known.
+    pub resolved_after_secs: Option<i64>,
 }
 
 /// ✅ for success, ❌ for failure, ⚠️ for anything else (a status VOD may add later).
@@ -705,6 +743,8 @@ mod tests {
             channels: vec![],
             template: template.map(str::to_owned),
             mention: Default::default(),
+            send_resolved: false,
+            resolve_within: None,
             continue_matching: false,
         }
     }

@@ -24,6 +24,10 @@ pub const TABLE: Table = Table {
         ("VOD digest", "VOD 汇总"),
         ("events", "个事件"),
         ("other", "个其他"),
+        // Resolved notices: "✅ 已恢复：launch.mp4".
+        ("Resolved", "已恢复"),
+        ("Resolves", "已恢复的失败任务"),
+        ("Resolved after", "恢复用时"),
         // Play links (`[vod] enrich`).
         ("Watch", "观看"),
         ("Cover", "封面"),
