@@ -17,8 +17,9 @@ use super::{Claim, ClaimToken, StoreError};
 pub struct MemoryStore {
     capacity: usize,
     state: Mutex<State>,
-    /// The cache and the repeat guard (see the parent module), bounded by `capacity` too.
-    extras: Mutex<Extras>,
+    /// The cache, the repeat guard and the open failures (see the parent module), bounded by
+    /// `capacity` too; boxed, as the part most processes never use.
+    extras: Box<Mutex<Extras>>,
 }
 
 #[derive(Default)]
