@@ -54,7 +54,7 @@ enum Value {
 impl MemoryStore {
     /// A store remembering at most `capacity` keys (at least one).
     pub fn new(capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), state: Mutex::new(State::default()), extras: Mutex::default() }
+        Self { capacity: capacity.max(1), state: Mutex::new(State::default()), extras: Box::default() }
     }
 
     /// Keys currently remembered, expired ones included until they are evicted or replaced.
