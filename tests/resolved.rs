@@ -27,7 +27,7 @@ async fn start(send_resolved: bool) -> Setup {
     let ops = StandIn::start(ChannelType::Dingtalk).await;
     let pipeline = StandIn::start(ChannelType::Webhook).await;
     let config = format!(
-        "[store]\nbackend = \"redis\"\nurl = \"{}\"\nkey_prefix = \"r{}:\"\n\n{}\n\n{}\n\n\
+        "[store]\nbackend = \"redis\"\nurl = \"{}\"\nkey_prefix = \"r{}:\"\n[outbox]\nschedule_secs = [0, 0, 60]\n\n{}\n\n{}\n\n\
          [[routes]]\nname = \"failures\"\nmatch = {{ status = \"Failed\" }}\nchannels = [\"ops\", \"pipeline\"]\nsend_resolved = {send_resolved}\n\n\
          [[routes]]\nname = \"successes\"\nmatch = {{ status = \"Succeed\" }}\nchannels = [\"pipeline\"]\n",
         redis.url(),
@@ -154,8 +154,10 @@ async fn two_failures_are_resolved_in_one_notice_and_only_what_failed_is_resolve
     assert_eq!((ordinary.len(), &ordinary[0]["kind"]), (1, &json!("event")));
 }
 
+/// A failure notice still in the outbox when its success arrives opens nothing there: no
+/// resolved notice follows; it goes out later marked "resolved since" the success.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_failure_never_delivered_to_a_channel_is_not_resolved_there() {
+async fn a_failure_still_queued_when_its_success_arrives_goes_out_marked_resolved_since() {
     let setup = start(true).await;
     setup.ops.set_behaviour(Behaviour::ServerError);
     let answer = send(&setup, 0, failure("vid-down", "task-D", 0)).await;
@@ -163,9 +165,30 @@ async fn a_failure_never_delivered_to_a_channel_is_not_resolved_there() {
     setup.ops.set_behaviour(Behaviour::Accept);
     send(&setup, 1, success("vid-down", "task-U", 5)).await;
     settle().await;
-    assert!(setup.ops.received().iter().all(|r| !is_resolved_notice(&r.json)), "ops got a resolved notice");
+    assert!(setup.ops.received().is_empty(), "ops got: {:?}", setup.ops.received());
     let on_pipeline = naming(&setup.pipeline, "task-U");
     assert_eq!((on_pipeline.len(), &on_pipeline[0]["kind"]), (1, &json!("resolved")));
+
+    let drain = setup.cluster.cli(&["drain"]).await;
+    assert!(drain.status.success(), "{}", drain.output());
+    let on_ops: Vec<Value> = setup.ops.received().into_iter().map(|r| r.json).collect();
+    assert_eq!(on_ops.len(), 1, "{on_ops:?}");
+    let text = on_ops[0]["markdown"]["text"].as_str().unwrap();
+    // (A chat channel drains its queue as digests: the note names the failure it is for.)
+    assert!(text.starts_with("✅ Resolved since: task-U (task-D)\n\n#### ❌ VOD workflow failed"), "{text}");
+    assert!(text.contains("task-D"), "{text}");
+
+    // Delivered resolved, it opened nothing: a later success sends ops nothing.
+    send(&setup, 0, success("vid-down", "task-V", 9)).await;
+    let again = setup.cluster.cli(&["drain"]).await;
+    assert!(again.status.success(), "{}", again.output());
+    settle().await;
+    assert_eq!(
+        setup.ops.received().len(),
+        1,
+        "{:?}",
+        setup.ops.received().iter().map(|r| &r.json).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -337,6 +337,15 @@ impl super::Messenger for FeishuBot {
     fn disarm<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
         disarm_tags(text, opens_feishu_at)
     }
+    /// A card's markdown, or a first paragraph of a `post`.
+    fn annotate(&self, channel: &ChannelConfig, body: &mut Value, note: &str) {
+        if !is_post(channel) {
+            return super::prepend_at(body, "/card/elements/0/content", note);
+        }
+        if let Some(Value::Array(paragraphs)) = body.pointer_mut("/content/post/zh_cn/content") {
+            paragraphs.insert(0, json!([{ "tag": "text", "text": note }]));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -241,6 +241,10 @@ trait Messenger: Sync {
     fn disarm<'t>(&self, text: &'t str) -> Cow<'t, str> {
         Cow::Borrowed(text)
     }
+    /// Puts `note` (one line, in its markup, disarmed) at the top of a message it made: what
+    /// happened since the message was planned ("resolved since"). Webhooks and logs carry it as
+    /// `resolved_since` instead (see [`annotate`]).
+    fn annotate(&self, _channel: &ChannelConfig, _body: &mut Value, _note: &str) {}
 }
 
 /// The service behind a kind of channel; `None` for `vod`, whose actions are VOD API calls the
@@ -297,6 +301,29 @@ fn describe(channel: &ChannelConfig) -> String {
     match channel.kind() {
         ChannelType::Wecom => "wecom markdown".to_owned(),
         kind => kind.to_string(),
+    }
+}
+
+/// Marks a planned message (`body`, made by `channel`'s service) as resolved since it was
+/// planned, by the success `task_id`: `note` at the top of a chat message (escaped for its
+/// markup and disarmed like any text), `"resolved_since": task_id` in a webhook document or a log
+/// record.
+pub fn annotate(channel: &ChannelConfig, body: &mut Value, note: &str, task_id: &str) {
+    let Some(service) = messenger(channel.kind()) else { return };
+    if !channel.kind().is_chat() {
+        if let Value::Object(map) = body {
+            map.insert("resolved_since".to_owned(), Value::String(task_id.to_owned()));
+        }
+        return;
+    }
+    let escaped = crate::template::escape(note, service.markup(channel));
+    service.annotate(channel, body, &service.disarm(&escaped));
+}
+
+/// `note` as a first line of the text at `pointer` in `body`, where there is one.
+fn prepend_at(body: &mut Value, pointer: &str, note: &str) {
+    if let Some(Value::String(text)) = body.pointer_mut(pointer) {
+        *text = format!("{note}\n\n{text}");
     }
 }
 

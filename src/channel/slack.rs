@@ -230,6 +230,13 @@ impl super::Messenger for Slack {
     fn disarm<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
         disarm_tags(text, opens_slack_mention)
     }
+    /// A section after the header.
+    fn annotate(&self, _: &ChannelConfig, body: &mut Value, note: &str) {
+        if let Some(Value::Array(blocks)) = body.get_mut("blocks") {
+            let at = usize::from(!blocks.is_empty());
+            blocks.insert(at, json!({ "type": "section", "text": { "type": "mrkdwn", "text": note } }));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -203,6 +203,9 @@ impl super::Messenger for Wecom {
     fn disarm<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
         disarm_at_signs(text)
     }
+    fn annotate(&self, _: &ChannelConfig, body: &mut Value, note: &str) {
+        super::prepend_at(body, "/markdown/content", note);
+    }
 }
 
 #[cfg(test)]

@@ -231,6 +231,11 @@ impl Dispatcher {
             return Step::Stop;
         }
         let first = &entries[0].item.action;
+        let covered: Vec<&Action> = entries.iter().map(|e| &e.item.action).collect();
+        let mut body = body;
+        for note in self.resolved_notes(&covered).await.iter().rev() {
+            crate::channel::annotate(config, &mut body, note, "");
+        }
         let message = Action {
             key: format!("digest|{}", first.key),
             event: first.event.clone(),

@@ -153,7 +153,11 @@ impl Dispatcher {
             Err(NotSent::Hold) => return self.held_back(action, "it waits for the channel's next digest"),
             Err(NotSent::NoTime) => return self.held_back(action, "no time left in this drain"),
         }
-        let outcome = self.send_before(channel, action, deadline, &RequestScope::default()).await;
+        // A failure resolved while it waited goes out saying so (`dispatch::resolve`).
+        let marked = self.marked_if_resolved(action).await;
+        let outcome = self
+            .send_before(channel, marked.as_ref().unwrap_or(action), deadline, &RequestScope::default())
+            .await;
         match outcome {
             Outcome::Delivered => {
                 tracing::info!(key = %action.key, channel = %action.channel, attempts = item.attempts + 1, "outbox item delivered");

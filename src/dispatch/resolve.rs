@@ -39,6 +39,20 @@ fn open_key(video: &str, workflow: &str) -> String {
     format!("{video}|{workflow}")
 }
 
+/// The store key of the last success of (video, workflow), read by a failure notice that is
+/// sent after it (from the outbox): "resolved since".
+fn since_key(video: &str, workflow: &str) -> String {
+    format!("since|{video}|{workflow}")
+}
+
+/// The success a failure notice still in the outbox is resolved by.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Since {
+    task_id: String,
+    #[serde(default)]
+    event_time: Option<String>,
+}
+
 impl Dispatcher {
     /// After `action` was delivered: a failure notice of a `send_resolved` route opens; a
     /// resolved notice closes the failures it named. A store error is logged: at worst a
@@ -61,6 +75,9 @@ impl Dispatcher {
         else {
             return;
         };
+        if self.resolved_since(action).await.is_some() {
+            return; // it went out marked "resolved since": nothing is left to resolve
+        }
         let field = format!("{}|{task_id}", action.channel);
         let open = OpenFailure { route: route.name.clone(), task_id, event_time: brief.event_time.clone() };
         let value = serde_json::to_string(&open).unwrap_or_default();
@@ -89,6 +106,7 @@ impl Dispatcher {
                 return planned;
             }
         };
+        self.remember_success(video, workflow, &summary).await;
         let identity = event.identity();
         for (channel, failures) in by_channel(open) {
             let resolution = resolution_of(&failures, summary.event_time);
@@ -108,6 +126,65 @@ impl Dispatcher {
             }
         }
         planned
+    }
+}
+
+impl Dispatcher {
+    /// Records the success of (video, workflow), for the failure notices still in the outbox.
+    async fn remember_success(&self, video: &str, workflow: &str, summary: &crate::event::Summary<'_>) {
+        let Some(task_id) = summary.task_id else { return };
+        let since = Since { task_id: task_id.to_owned(), event_time: summary.event_time.map(str::to_owned) };
+        let value = serde_json::to_string(&since).unwrap_or_default();
+        let ttl = self.router.longest_resolve_within();
+        if let Err(err) = self.dedup.open_put(&since_key(video, workflow), "success", &value, ttl).await {
+            tracing::warn!(error = %err, "could not record the success: failure notices still queued will not say it");
+        }
+    }
+
+    /// The TaskId of the success that resolved `action`'s failure after it was planned: a
+    /// failure notice of a `send_resolved` route, of a workflow that succeeded at or after it.
+    pub(super) async fn resolved_since(&self, action: &Action) -> Option<String> {
+        let brief = action.brief.as_ref().filter(|b| b.failed && b.event_type == WORKFLOW_EVENT)?;
+        if action.resolution.is_some() {
+            return None;
+        }
+        self.router.route(&action.route).filter(|r| r.send_resolved)?;
+        let key = since_key(brief.video_id.as_deref()?, brief.workflow_id.as_deref()?);
+        let stored = self.dedup.open_get(&key).await.ok()?;
+        let since: Since =
+            stored.iter().find(|(f, _)| f == "success").and_then(|(_, v)| serde_json::from_str(v).ok())?;
+        let time = |t: Option<&str>| t.and_then(|t| VodTime::parse(t).parsed);
+        match (time(since.event_time.as_deref()), time(brief.event_time.as_deref())) {
+            (Some(success), Some(failure)) if success < failure => None, // an earlier run's success
+            _ => Some(since.task_id),
+        }
+    }
+
+    /// `action` marked "resolved since" when a success resolved it while it waited; `None` when
+    /// none did (send it as it is).
+    pub(super) async fn marked_if_resolved(&self, action: &Action) -> Option<Action> {
+        let task_id = self.resolved_since(action).await?;
+        let channel = self.channels.get(&action.channel)?;
+        let note = self.router.resolved_since_note(&action.channel, &task_id);
+        let mut marked = action.clone();
+        crate::channel::annotate(channel, &mut marked.payload, &note, &task_id);
+        Some(marked)
+    }
+
+    /// The notes of a digest covering `actions`: one line per failure resolved since it was
+    /// planned ("✅ Resolved since: task-B (task-A)"); empty when none was.
+    pub(super) async fn resolved_notes(&self, actions: &[&Action]) -> Vec<String> {
+        let mut notes = Vec::new();
+        for action in actions {
+            if let Some(task_id) = self.resolved_since(action).await {
+                let failed = action.brief.as_ref().and_then(|b| b.task_id.as_deref()).unwrap_or_default();
+                notes.push(format!(
+                    "{} ({failed})",
+                    self.router.resolved_since_note(&action.channel, &task_id)
+                ));
+            }
+        }
+        notes
     }
 }
 

@@ -329,6 +329,19 @@ impl Router {
         })
     }
 
+    /// "✅ Resolved since: <task_id>" in `channel`'s language: the note on a failure notice sent
+    /// after the success that resolved it (plain text; the channel escapes it).
+    pub fn resolved_since_note(&self, channel: &str, task_id: &str) -> String {
+        let locale = self.channel_index(channel).map_or(Locale::En, |i| self.languages[i].0);
+        format!("✅ {}{}{task_id}", locale::word(locale, "Resolved since"), locale::word(locale, ": "))
+    }
+
+    /// The longest `resolve_within` of the routes that send resolved notices.
+    pub fn longest_resolve_within(&self) -> std::time::Duration {
+        let routes = self.routes.iter().filter(|r| r.config.send_resolved);
+        routes.map(|r| r.config.resolve_within()).max().unwrap_or(RouteConfig::DEFAULT_RESOLVE_WITHIN)
+    }
+
     /// The route named `name`'s configuration.
     pub fn route(&self, name: &str) -> Option<&RouteConfig> {
         self.routes.iter().find(|r| r.config.name == name).map(|r| &r.config)

@@ -28,6 +28,7 @@ pub const TABLE: Table = Table {
         ("Resolved", "已恢复"),
         ("Resolves", "已恢复的失败任务"),
         ("Resolved after", "恢复用时"),
+        ("Resolved since", "已恢复，恢复任务"),
         // Play links (`[vod] enrich`).
         ("Watch", "观看"),
         ("Cover", "封面"),
