@@ -202,3 +202,26 @@ async fn without_send_resolved_a_success_is_an_ordinary_event() {
     assert_eq!((documents.len(), &documents[0]["kind"]), (1, &json!("event")));
     assert!(documents[0].get("resolves").is_none());
 }
+
+#[test]
+fn resolve_within_is_a_duration_that_check_config_checks() {
+    let route = |extra: &str| {
+        format!(
+            "[[channels]]\nname = \"log\"\ntype = \"log\"\n[[routes]]\nname = \"f\"\nchannels = [\"log\"]\n{extra}\n"
+        )
+    };
+    let problems = |extra: &str| match vodhook::setup::Setup::from_toml_str(&route(extra), &|_| None) {
+        Ok(setup) => setup.report().to_string(),
+        Err(err) => err.to_string(),
+    };
+    let zero = problems("send_resolved = true\nresolve_within = \"0s\"");
+    assert!(zero.contains(r#"routes[0] "f".resolve_within: must be more than 0"#), "{zero}");
+    let bad = problems("send_resolved = true\nresolve_within = \"3 days\"");
+    assert!(bad.contains("resolve_within") && bad.contains("is not a duration"), "{bad}");
+    let unused = problems("resolve_within = \"24h\"");
+    assert!(
+        unused.contains(r#"routes[0] "f".resolve_within: ignored: the route has no `send_resolved = true`"#),
+        "{unused}"
+    );
+    assert!(!problems("send_resolved = true\nresolve_within = \"24h\"").contains("resolve_within"));
+}

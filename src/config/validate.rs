@@ -72,6 +72,13 @@ pub fn validate(config: &Config, unresolved: Vec<Problem>) -> Findings {
     let mut route_names: HashMap<&str, usize> = HashMap::new();
     for (i, route) in config.routes.iter().enumerate() {
         check_name(&route.name, &format!("routes[{i}].name"), "route", &mut f);
+        let at = route_location(i, &route.name);
+        if route.resolve_within.is_some_and(|w| w.as_duration().is_zero()) {
+            f.problem(format!("{at}.resolve_within"), "must be more than 0 (remove it for 72h)");
+        }
+        if route.resolve_within.is_some() && !route.send_resolved {
+            f.warning(format!("{at}.resolve_within"), "ignored: the route has no `send_resolved = true`");
+        }
         if let Some(first) = route_names.insert(&route.name, i) {
             f.problem(route_location(i, &route.name), format!("duplicate route name (also routes[{first}])"));
         }
