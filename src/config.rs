@@ -760,6 +760,11 @@ impl Config {
         Ok(interpolate::variables(&config))
     }
 
+    /// Whether some route sends resolved notices (`send_resolved`).
+    pub fn sends_resolved(&self) -> bool {
+        self.routes.iter().any(|r| r.send_resolved)
+    }
+
     /// The built-in configuration: one `log` channel named `log`, one route `all` sending it
     /// every event.
     pub fn builtin() -> Config {

@@ -62,13 +62,7 @@ const CARD_TEMPLATE: (&str, &str) = (
 {% if task_id %}
 **{{ t("Task ID") }}{{ t(":") }}** {{ task_id | code }}
 {% endif %}
-{% if resolved %}
-**{{ t("Resolves") }}{{ t(":") }}** {% for r in resolves %}{{ r | code }}{% if not loop.last %}, {% endif %}{% endfor %}
-
-{% if resolved_after_secs is not none %}
-**{{ t("Resolved after") }}{{ t(":") }}** {{ resolved_after_secs | duration }}
-{% endif %}
-{% endif %}
+{% include "builtin:lark-resolved" ignore missing %}
 {% if duration %}
 **{{ t("Duration") }}{{ t(":") }}** {{ duration_secs | duration }}
 {% endif %}
@@ -155,6 +149,19 @@ pub(super) fn template(channel: &ChannelConfig) -> (&'static str, &'static str) 
 pub(super) fn markup(channel: &ChannelConfig) -> Markup {
     if is_post(channel) { Markup::Text } else { Markup::Lark }
 }
+
+/// What a resolved notice adds to the built-in message (the failed TaskIds, how long after the
+/// first failure); compiled, and so included, only when a route has `send_resolved`.
+pub const RESOLVED_TEMPLATE: (&str, &str) = (
+    "builtin:lark-resolved",
+    r#"{% if resolved %}
+**{{ t("Resolves") }}{{ t(":") }}** {% for r in resolves %}{{ r | code }}{% if not loop.last %}, {% endif %}{% endfor %}
+
+{% if resolved_after_secs is not none %}
+**{{ t("Resolved after") }}{{ t(":") }}** {{ resolved_after_secs | duration }}
+{% endif %}
+{% endif %}"#,
+);
 
 pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     check_url(channel, at, f);
@@ -302,6 +309,9 @@ impl super::Messenger for FeishuBot {
     }
     fn video_template(&self, channel: &ChannelConfig) -> Option<super::Builtin> {
         video_template(channel)
+    }
+    fn resolved_template(&self, channel: &ChannelConfig) -> Option<super::Builtin> {
+        (!is_post(channel)).then_some(RESOLVED_TEMPLATE)
     }
     fn markup(&self, channel: &ChannelConfig) -> Markup {
         markup(channel)

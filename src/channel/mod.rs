@@ -206,6 +206,10 @@ trait Messenger: Sync {
     fn video_template(&self, _channel: &ChannelConfig) -> Option<Builtin> {
         None
     }
+    /// The resolved notice's part of its built-in message (`send_resolved`), where it has its own.
+    fn resolved_template(&self, _channel: &ChannelConfig) -> Option<Builtin> {
+        None
+    }
     /// The markup its messages are written in.
     fn markup(&self, channel: &ChannelConfig) -> Markup;
     /// Its JSON body for a rendered message, within its size limits.
@@ -342,6 +346,12 @@ pub fn builtin_template(channel: &ChannelConfig) -> Builtin {
 /// webhooks, logs) or there is no message (`vod`).
 pub fn builtin_video_template(channel: &ChannelConfig) -> Option<Builtin> {
     messenger(channel.kind())?.video_template(channel)
+}
+
+/// The resolved-notice part of `channel`'s built-in message (`send_resolved`), which the
+/// built-in includes when it is compiled; `None` where the shared plain-text one serves.
+pub fn builtin_resolved_template(channel: &ChannelConfig) -> Option<Builtin> {
+    messenger(channel.kind())?.resolved_template(channel)
 }
 
 /// The markup `channel`'s messages are written in (templates see it as `markup`).

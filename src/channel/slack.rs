@@ -53,13 +53,7 @@ pub const TEMPLATE: (&str, &str) = (
 {% if task_id %}
 *{{ t("Task ID") }}{{ t(":") }}* {{ task_id | code }}
 {% endif %}
-{% if resolved %}
-*{{ t("Resolves") }}{{ t(":") }}* {% for r in resolves %}{{ r | code }}{% if not loop.last %}, {% endif %}{% endfor %}
-
-{% if resolved_after_secs is not none %}
-*{{ t("Resolved after") }}{{ t(":") }}* {{ resolved_after_secs | duration }}
-{% endif %}
-{% endif %}
+{% include "builtin:slack-resolved" ignore missing %}
 {% if duration %}
 *{{ t("Duration") }}{{ t(":") }}* {{ duration_secs | duration }}
 {% endif %}
@@ -113,6 +107,19 @@ pub const DIGEST_TEMPLATE: (&str, &str) = (
 
 /// A digest's text stays within this many characters (Slack shortens longer messages).
 pub const DIGEST_CHARS: usize = 12_000;
+
+/// What a resolved notice adds to the built-in message (the failed TaskIds, how long after the
+/// first failure); compiled, and so included, only when a route has `send_resolved`.
+pub const RESOLVED_TEMPLATE: (&str, &str) = (
+    "builtin:slack-resolved",
+    r#"{% if resolved %}
+*{{ t("Resolves") }}{{ t(":") }}* {% for r in resolves %}{{ r | code }}{% if not loop.last %}, {% endif %}{% endfor %}
+
+{% if resolved_after_secs is not none %}
+*{{ t("Resolved after") }}{{ t(":") }}* {{ resolved_after_secs | duration }}
+{% endif %}
+{% endif %}"#,
+);
 
 pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     check_url(channel, at, f);
@@ -195,6 +202,9 @@ impl super::Messenger for Slack {
     }
     fn video_template(&self, _: &ChannelConfig) -> Option<super::Builtin> {
         Some(VIDEO_TEMPLATE)
+    }
+    fn resolved_template(&self, _: &ChannelConfig) -> Option<super::Builtin> {
+        Some(RESOLVED_TEMPLATE)
     }
     fn markup(&self, _: &ChannelConfig) -> Markup {
         MARKUP

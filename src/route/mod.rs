@@ -92,6 +92,11 @@ impl Router {
             if let Some((name, source)) = channel::builtin_video_template(c).filter(|_| config.vod.enrich) {
                 builtins.push(Builtin { name, source, locale: *locale });
             }
+            if let Some((name, source)) =
+                channel::builtin_resolved_template(c).filter(|_| config.sends_resolved())
+            {
+                builtins.push(Builtin { name, source, locale: *locale });
+            }
             if let Some((name, source)) = channel::builtin_digest_template(c).filter(|_| channel::digests(c))
             {
                 digest_builtins.push(Builtin { name, source, locale: *locale });

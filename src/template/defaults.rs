@@ -26,13 +26,7 @@ pub const PLAIN: &str = r#"{{ t("Status") }}{{ t(": ") }}{{ status | status_word
 {% if task_id %}
 {{ t("Task ID") }}{{ t(": ") }}{{ task_id | oneline }}
 {% endif %}
-{% if resolved %}
-{{ t("Resolves") }}{{ t(": ") }}{% for r in resolves %}{{ r | oneline }}{% if not loop.last %}, {% endif %}{% endfor %}
-
-{% if resolved_after_secs is not none %}
-{{ t("Resolved after") }}{{ t(": ") }}{{ resolved_after_secs | duration }}
-{% endif %}
-{% endif %}
+{% include "builtin:plain-resolved" ignore missing %}
 {% if duration %}
 {{ t("Duration") }}{{ t(": ") }}{{ duration_secs | duration }}
 {% endif %}
@@ -70,5 +64,15 @@ pub const PLAIN_VIDEO: &str = r#"{% if video %}
 {{ t("Links valid until") }} {{ video.expires_at | time | oneline }}
 {% else %}
 {{ t("Play links unavailable") }}{{ t(": ") }}{{ video.reason | clip(200) | oneline }}
+{% endif %}
+{% endif %}"#;
+
+/// What a resolved notice adds to [`PLAIN`] (the failed TaskIds, how long after the first
+/// failure); compiled, and so included, only when a route has `send_resolved`.
+pub const PLAIN_RESOLVED: &str = r#"{% if resolved %}
+{{ t("Resolves") }}{{ t(": ") }}{% for r in resolves %}{{ r | oneline }}{% if not loop.last %}, {% endif %}{% endfor %}
+
+{% if resolved_after_secs is not none %}
+{{ t("Resolved after") }}{{ t(": ") }}{{ resolved_after_secs | duration }}
 {% endif %}
 {% endif %}"#;

@@ -151,6 +151,7 @@ const HEADLINE: &str = "builtin:headline";
 pub const MAX_HEADLINE_CHARS: usize = 200;
 const PLAIN: &str = "builtin:plain";
 const PLAIN_VIDEO: &str = "builtin:plain-video";
+const PLAIN_RESOLVED: &str = "builtin:plain-resolved";
 const DIGEST_HEADLINE: &str = "builtin:digest-headline";
 
 /// A built-in template to compile: its name and source, for a channel whose messages are in
@@ -492,14 +493,23 @@ fn add_builtins(env: &mut Environment<'static>, config: &Config, builtins: &[Bui
     if config.vod.enrich {
         shared.push((PLAIN_VIDEO, defaults::PLAIN_VIDEO));
     }
+    // The same for what resolved notices add (a fifth of a six-channel start-up).
+    if config.sends_resolved() {
+        shared.push((PLAIN_RESOLVED, defaults::PLAIN_RESOLVED));
+    }
     let wanted = shared
         .iter()
         .flat_map(|&(name, source)| locales.iter().map(move |&locale| Builtin { name, source, locale }))
         .chain(builtins.iter().copied());
-    // What built-ins include: the shared ones, and each channel's play links.
-    let includable: Vec<&str> = [HEADLINE, PLAIN, PLAIN_VIDEO]
+    // What built-ins include: the shared ones, and each channel's play links and resolved part.
+    let includable: Vec<&str> = [HEADLINE, PLAIN, PLAIN_VIDEO, PLAIN_RESOLVED]
         .into_iter()
-        .chain(builtins.iter().map(|b| b.name).filter(|name| name.ends_with("-video")))
+        .chain(
+            builtins
+                .iter()
+                .map(|b| b.name)
+                .filter(|name| name.ends_with("-video") || name.ends_with("-resolved")),
+        )
         .collect();
     for builtin in wanted {
         let name = locale::template_name(builtin.name, builtin.locale).into_owned();
@@ -507,8 +517,13 @@ fn add_builtins(env: &mut Environment<'static>, config: &Config, builtins: &[Bui
             continue; // several channels share a built-in
         }
         // Before localizing, which would rename the include to the locale's copy.
-        let source: std::borrow::Cow<'_, str> =
-            if config.vod.enrich { builtin.source.into() } else { without_video(builtin.source).into() };
+        let mut source = std::borrow::Cow::Borrowed(builtin.source);
+        if !config.vod.enrich {
+            source = without_includes(&source, "-video").into();
+        }
+        if !config.sends_resolved() {
+            source = without_includes(&source, "-resolved").into();
+        }
         let source = locale::localize(&source, builtin.locale, &includable);
         if let Err(err) = env.add_template_owned(name, source) {
             let message = format!("built-in template does not compile: {err}");
@@ -609,19 +624,24 @@ impl UserTemplates {
     }
 }
 
-/// A built-in's source without its play-links include (`{% include "builtin:<x>-video" ignore
-/// missing %}`), for when enrichment is off: a missing include costs an error at every render.
-fn without_video(source: &str) -> String {
+/// `source` without its `{% include "builtin:…<suffix>" ignore missing %}` tags (and the line
+/// end after one that stands on its own line): the parts that are not compiled in this
+/// configuration (`-video` without enrichment, `-resolved` without `send_resolved`), so that
+/// rendering does not look them up.
+fn without_includes(source: &str, suffix: &str) -> String {
     const OPEN: &str = "{% include \"builtin:";
-    const CLOSE: &str = "-video\" ignore missing %}";
+    let close = format!("{suffix}\" ignore missing %}}");
     let mut out = String::with_capacity(source.len());
     let mut rest = source;
     while let Some(start) = rest.find(OPEN) {
         let after = &rest[start..];
         match after.find("%}") {
-            Some(end) if after[..end + 2].ends_with(CLOSE) => {
+            Some(end) if after[..end + 2].ends_with(&close) => {
                 out.push_str(&rest[..start]);
                 rest = &after[end + 2..];
+                if out.is_empty() || out.ends_with('\n') {
+                    rest = rest.strip_prefix('\n').unwrap_or(rest);
+                }
             }
             _ => {
                 out.push_str(&rest[..start + OPEN.len()]);
@@ -724,6 +744,14 @@ fn markup_in(state: &State<'_, '_>) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn includes_not_compiled_are_taken_out_with_their_line() {
+        let source = "a\n{% include \"builtin:x-resolved\" ignore missing %}\nb {% include \"builtin:x-video\" ignore missing %}";
+        assert_eq!(without_includes(source, "-resolved"), "a\nb {% include \"builtin:x-video\" ignore missing %}");
+        assert_eq!(without_includes(source, "-video"), "a\n{% include \"builtin:x-resolved\" ignore missing %}\nb ");
+        assert_eq!(without_includes("{% include \"builtin:plain\" %}", "-video"), "{% include \"builtin:plain\" %}");
+    }
     use crate::config::ChannelType;
     use crate::redact::Secret;
 
