@@ -748,9 +748,18 @@ mod tests {
     #[test]
     fn includes_not_compiled_are_taken_out_with_their_line() {
         let source = "a\n{% include \"builtin:x-resolved\" ignore missing %}\nb {% include \"builtin:x-video\" ignore missing %}";
-        assert_eq!(without_includes(source, "-resolved"), "a\nb {% include \"builtin:x-video\" ignore missing %}");
-        assert_eq!(without_includes(source, "-video"), "a\n{% include \"builtin:x-resolved\" ignore missing %}\nb ");
-        assert_eq!(without_includes("{% include \"builtin:plain\" %}", "-video"), "{% include \"builtin:plain\" %}");
+        assert_eq!(
+            without_includes(source, "-resolved"),
+            "a\nb {% include \"builtin:x-video\" ignore missing %}"
+        );
+        assert_eq!(
+            without_includes(source, "-video"),
+            "a\n{% include \"builtin:x-resolved\" ignore missing %}\nb "
+        );
+        assert_eq!(
+            without_includes("{% include \"builtin:plain\" %}", "-video"),
+            "{% include \"builtin:plain\" %}"
+        );
     }
     use crate::config::ChannelType;
     use crate::redact::Secret;
