@@ -191,6 +191,37 @@ async fn a_failure_still_queued_when_its_success_arrives_goes_out_marked_resolve
     );
 }
 
+/// A success before a failure (an earlier run) resolves nothing of it, even when the failure's
+/// notice waited in the outbox: it goes out as it is and opens, and the next success resolves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_earlier_success_does_not_resolve_a_later_failure() {
+    let setup = start(true).await;
+    send(&setup, 0, success("vid-early", "task-E0", 0)).await;
+    setup.ops.set_behaviour(Behaviour::ServerError);
+    let answer = send(&setup, 1, failure("vid-early", "task-E1", 10)).await;
+    assert_eq!(answer["queued"], 1, "{answer}");
+    setup.ops.set_behaviour(Behaviour::Accept);
+    let drain = setup.cluster.cli(&["drain"]).await;
+    assert!(drain.status.success(), "{}", drain.output());
+    let delivered = naming(&setup.ops, "task-E1");
+    assert_eq!(delivered.len(), 1);
+    assert!(
+        !delivered[0]["markdown"]["text"].as_str().unwrap().contains("Resolved since"),
+        "{}",
+        delivered[0]
+    );
+
+    send(&setup, 0, success("vid-early", "task-E2", 20)).await;
+    settle().await;
+    let notices = naming(&setup.ops, "task-E2");
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        notices[0]["markdown"]["text"].as_str().unwrap().contains("- Resolves: task-E1"),
+        "{}",
+        notices[0]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_send_resolved_a_success_is_an_ordinary_event() {
     let setup = start(false).await;

@@ -154,9 +154,11 @@ impl Dispatcher {
         let since: Since =
             stored.iter().find(|(f, _)| f == "success").and_then(|(_, v)| serde_json::from_str(v).ok())?;
         let time = |t: Option<&str>| t.and_then(|t| VodTime::parse(t).parsed);
+        // Only a success known to come at or after the failure resolves it (an earlier run's
+        // success does not; without both times nothing is claimed).
         match (time(since.event_time.as_deref()), time(brief.event_time.as_deref())) {
-            (Some(success), Some(failure)) if success < failure => None, // an earlier run's success
-            _ => Some(since.task_id),
+            (Some(success), Some(failure)) if success >= failure => Some(since.task_id),
+            _ => None,
         }
     }
 
