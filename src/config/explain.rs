@@ -97,7 +97,7 @@ fn explain_message(value: &DeValue<'_>, at: &str, message: &str) -> Problem {
     let message = crate::redact::without_values(message.trim());
     if let Some((name, known)) = unknown_field(&message) {
         return Problem::new(
-            at,
+            table_holding_key(value, at, &name),
             unknown("key", &name, &known.iter().map(String::as_str).collect::<Vec<_>>()),
         );
     }
@@ -114,6 +114,19 @@ fn explain_message(value: &DeValue<'_>, at: &str, message: &str) -> Problem {
         return Problem::new(key_holding(value, at, found), message.clone());
     }
     Problem::new(at, message)
+}
+
+/// The key path of the table holding the key `name`: `value` itself (at `at`), else the inline
+/// table in it that has the key (`routes[0] "r".mention` for a typo inside `mention = {…}`).
+fn table_holding_key(value: &DeValue<'_>, at: &str, name: &str) -> String {
+    let Some(table) = value.as_table() else { return at.to_owned() };
+    if table.iter().any(|(k, _)| k.get_ref() == name) {
+        return at.to_owned();
+    }
+    let inner = table
+        .iter()
+        .find(|(_, v)| v.get_ref().as_table().is_some_and(|t| t.iter().any(|(k, _)| k.get_ref() == name)));
+    inner.map_or_else(|| at.to_owned(), |(k, _)| crate::text::join_path(at, k.get_ref()))
 }
 
 /// The key path of the string `found` in the table `value` (at `at`), else `at`.
