@@ -33,6 +33,19 @@ pub struct Action {
     /// workflow in `brief`; `None` for every other action.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<Resolution>,
+    /// The group it waits in (a route's `group_by`): sent with the group's other members as one
+    /// message when the group's wait ends (`dispatch::digest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Group>,
+}
+
+/// A group of a route's events (`group_by`, `group_wait`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    /// `<route>|<channel>|field=value,...`: the members of one message.
+    pub key: String,
+    /// How long the group collects members after its first, as configured (`"30s"`).
+    pub wait: crate::config::Span,
 }
 
 impl Action {
@@ -70,6 +83,7 @@ mod tests {
             payload: Value::Null,
             brief: None,
             resolution: None,
+            group: None,
         };
         let id = action.message_id();
         assert_eq!(id, action.clone().message_id());

@@ -592,6 +592,13 @@ pub struct RouteConfig {
     /// How long a delivered failure stays open for a success to resolve (72h).
     #[serde(default)]
     pub resolve_within: Option<Span>,
+    /// One message per group of events that agree on these fields (`video_id`, ...), after the
+    /// group's first event waited `group_wait` for the others (`dispatch::digest`).
+    #[serde(default)]
+    pub group_by: Vec<String>,
+    /// How long a group collects its events (30s).
+    #[serde(default)]
+    pub group_wait: Option<Span>,
     /// Keep matching later routes (first match wins otherwise).
     #[serde(default, rename = "continue")]
     pub continue_matching: bool,
@@ -600,6 +607,18 @@ pub struct RouteConfig {
 impl RouteConfig {
     /// `resolve_within` when not set.
     pub const DEFAULT_RESOLVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(72 * 3600);
+
+    /// `group_wait` when not set.
+    pub const DEFAULT_GROUP_WAIT: Span = Span(std::time::Duration::from_secs(30));
+
+    /// The fields `group_by` takes: those with one value per event.
+    pub const GROUP_FIELDS: [&'static str; 6] =
+        ["video_id", "workflow_id", "event_type", "status", "source", "title"];
+
+    /// How long a group of this route collects its events.
+    pub fn group_wait(&self) -> Span {
+        self.group_wait.unwrap_or(Self::DEFAULT_GROUP_WAIT)
+    }
 
     /// How long a failure this route delivered stays open for a success to resolve.
     pub fn resolve_within(&self) -> std::time::Duration {
@@ -779,6 +798,8 @@ impl Config {
                 mention: Mentions::default(),
                 send_resolved: false,
                 resolve_within: None,
+                group_by: Vec::new(),
+                group_wait: None,
                 continue_matching: false,
             }],
             server: ServerConfig::default(),

@@ -54,6 +54,7 @@ fn action(kind: ChannelType) -> Action {
         payload: payload(kind),
         brief: None,
         resolution: None,
+        group: None,
     }
 }
 

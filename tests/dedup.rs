@@ -350,6 +350,7 @@ fn item(id: &str, due: i64) -> OutboxItem {
         payload: json!({"text": format!("task {id} finished"), "nested": {"n": [1, 2, 3]}}),
         brief: None,
         resolution: None,
+        group: None,
     };
     OutboxItem { action, attempts: 1, first_seen: due - 5, due, last_error: "HTTP 502".into(), held: false }
 }

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 use vodhook::channel::ChannelType;
+use vodhook::digest::Brief;
 use vodhook::event::{Event, decode_delivery};
 use vodhook::route::Router;
 use vodhook::setup::Setup;
@@ -484,6 +485,32 @@ fn resolved_notices_match_their_snapshots() {
                 .resolved(&snapshot_succeeded(), "all", channel, resolution.clone(), "k".to_owned())
                 .expect("renders");
             if let Err(message) = check_snapshot(&format!("resolved-{channel}.{locale}"), &action.payload) {
+                mismatches.push(message);
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}
+
+/// A group's message per chat service and locale (`group_by`): the digest of its members, the
+/// workflow's failure first. `group-<channel>.<locale>.snap`.
+#[test]
+fn grouped_messages_match_their_snapshots() {
+    let mut events = vec![snapshot_failed()];
+    for node in ["generic-transcode-complete.json", "generic-snapshot-complete.json"] {
+        let bytes = std::fs::read(format!("{}/tests/fixtures/{node}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        events.extend(decode_delivery(&bytes).unwrap().events);
+    }
+    let briefs: Vec<Brief> =
+        events.iter().map(|e| Brief::of(&e.summary(), e.status() == Some("Failed"))).collect();
+    let refs: Vec<&Brief> = briefs.iter().collect();
+    let mut mismatches = Vec::new();
+    for locale in ["en", "zh-CN"] {
+        let toml = format!("[messages]\nlocale = \"{locale}\"\n{SNAPSHOT_CHANNELS}");
+        let router = Setup::from_toml_str(&toml, &no_env).expect("valid").router;
+        for channel in ["dingtalk", "feishu", "feishu-post", "wecom", "slack"] {
+            let body = router.digest(channel, &refs).expect("renders").expect("fits");
+            if let Err(message) = check_snapshot(&format!("group-{channel}.{locale}"), &body) {
                 mismatches.push(message);
             }
         }

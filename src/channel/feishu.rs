@@ -108,7 +108,8 @@ const DIGEST_TEMPLATE: (&str, &str) = (
     r#"{% for group in groups %}
 **{{ group.count }} × {% if group.failed %}{{ group.node | md }}{% if group.error_code %} {{ group.error_code | md }}{% endif %}{% if group.error_message %}{{ t(": ") }}{{ group.error_message | md }}{% endif %}{% else %}{{ group.status | status_word | md }}{% endif %}**
 {% for item in group.items %}
-{{ item.status | marker }} {{ (item.title or item.video_id or item.event_type) | md }} · {{ item.task_id | code }}
+{{ item.status | marker }} {{ (item.title or item.video_id or item.event_type) | md }} {% if item.task_id %}· {{ item.task_id | code }}{% else %}· {{ item.event_type | md }}{% endif %}
+
 {% endfor %}
 
 {% endfor %}"#,
@@ -121,7 +122,8 @@ const POST_DIGEST_TEMPLATE: (&str, &str) = (
 {{ group.count }} × {% if group.failed %}{{ group.node | oneline }}{% if group.error_code %} {{ group.error_code | oneline }}{% endif %}{% if group.error_message %}{{ t(": ") }}{{ group.error_message | oneline }}{% endif %}{% else %}{{ group.status | status_word | oneline }}{% endif %}
 
 {% for item in group.items %}
-{{ item.status | marker }} {{ (item.title or item.video_id or item.event_type) | oneline }} · {{ item.task_id | oneline }}
+{{ item.status | marker }} {{ (item.title or item.video_id or item.event_type) | oneline }} {% if item.task_id %}· {{ item.task_id | oneline }}{% else %}· {{ item.event_type | oneline }}{% endif %}
+
 {% endfor %}
 {% endfor %}"#,
 );

@@ -331,6 +331,19 @@ fn prepend_at(body: &mut Value, pointer: &str, note: &str) {
     }
 }
 
+/// One document for the members of a group (`group_by`) on a channel without digests (webhooks,
+/// logs): `{"kind": "group", "key", "events": [<each member's document>]}`, or `None` when it
+/// is larger than the channel takes (the caller makes it smaller).
+pub fn group_message(channel: &ChannelConfig, key: &str, members: &[&Value]) -> Option<Value> {
+    let body = serde_json::json!({ "kind": "group", "key": key, "events": members });
+    match &channel.service {
+        Service::Webhook(hook) => whole(hook.max_body_bytes.unwrap_or(webhook::MAX_BODY_BYTES), body),
+        // A chat channel groups through its digests; with `digest = false`, one by one.
+        _ if channel.kind().is_chat() => None,
+        _ => Some(body),
+    }
+}
+
 /// The kinds of mention `channel`'s messages can carry (none for `vod` channels).
 pub fn mention_keys(channel: &ChannelConfig) -> &'static [MentionKey] {
     messenger(channel.kind()).map_or(&[], |service| service.mention_keys(channel))
@@ -579,6 +592,7 @@ pub(crate) mod test_support {
             payload,
             brief: None,
             resolution: None,
+            group: None,
         }
     }
 

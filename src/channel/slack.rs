@@ -99,7 +99,8 @@ pub const DIGEST_TEMPLATE: (&str, &str) = (
     r#"{% for group in groups %}
 *{{ group.count }} × {% if group.failed %}{{ group.node | md }}{% if group.error_code %} {{ group.error_code | md }}{% endif %}{% if group.error_message %}{{ t(": ") }}{{ group.error_message | md }}{% endif %}{% else %}{{ group.status | status_word | md }}{% endif %}*
 {% for item in group.items %}
-{{ item.status | marker }} {{ (item.title or item.video_id or item.event_type) | md }} · {{ item.task_id | code }}
+{{ item.status | marker }} {{ (item.title or item.video_id or item.event_type) | md }} {% if item.task_id %}· {{ item.task_id | code }}{% else %}· {{ item.event_type | md }}{% endif %}
+
 {% endfor %}
 
 {% endfor %}"#,

@@ -98,7 +98,8 @@ pub const DIGEST_TEMPLATE: (&str, &str) = (
 {% for group in groups %}
 <font color="{{ "warning" if group.failed else ("info" if group.ok else "comment") }}">{{ group.count }} × {% if group.failed %}{{ group.node | md }}{% if group.error_code %} {{ group.error_code | md }}{% endif %}{% if group.error_message %}{{ t(": ") }}{{ group.error_message | md }}{% endif %}{% else %}{{ group.status | status_word | md }}{% endif %}</font>
 {% for item in group.items %}
-> {{ (item.title or item.video_id or item.event_type) | md }} · {{ item.task_id | code }}
+> {{ (item.title or item.video_id or item.event_type) | md }} {% if item.task_id %}· {{ item.task_id | code }}{% else %}· {{ item.event_type | md }}{% endif %}
+
 {% endfor %}
 {% endfor %}"#,
 );

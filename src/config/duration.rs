@@ -70,6 +70,13 @@ impl std::fmt::Display for Span {
     }
 }
 
+/// Written as it is read (`"30s"`, `"1h30m"`): `plan` shows spans so.
+impl serde::Serialize for Span {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl<'de> Deserialize<'de> for Span {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;

@@ -76,6 +76,18 @@ pub fn validate(config: &Config, unresolved: Vec<Problem>) -> Findings {
         if route.resolve_within.is_some_and(|w| w.as_duration().is_zero()) {
             f.problem(format!("{at}.resolve_within"), "must be more than 0 (remove it for 72h)");
         }
+        if !route.group_by.is_empty() && config.store.backend != DedupBackend::Redis {
+            f.problem(
+                format!("{at}.group_by"),
+                "needs the outbox: set [store] backend = \"redis\" (a group waits there for its other events)",
+            );
+        }
+        if route.group_wait.is_some_and(|w| w.as_duration().is_zero()) {
+            f.problem(format!("{at}.group_wait"), "must be more than 0 (remove it for 30s)");
+        }
+        if route.group_wait.is_some() && route.group_by.is_empty() {
+            f.warning(format!("{at}.group_wait"), "ignored: the route has no `group_by`");
+        }
         if route.resolve_within.is_some() && !route.send_resolved {
             f.warning(format!("{at}.resolve_within"), "ignored: the route has no `send_resolved = true`");
         }

@@ -162,6 +162,24 @@ impl DedupStore {
     }
 }
 
+impl DedupStore {
+    /// The value of `key`: `value`, set now for `ttl`, unless the key holds one already (then
+    /// that one). What the members of a group agree on: the group's due time, set by its first.
+    pub async fn first_value(&self, key: &str, value: &str, ttl: Duration) -> Result<String, StoreError> {
+        match self {
+            DedupStore::Memory(m) => {
+                let cache_key = format!("first:{key}");
+                if let Some(found) = m.cache_get(&cache_key) {
+                    return Ok(found);
+                }
+                m.cache_put(&cache_key, value, ttl);
+                Ok(value.to_owned())
+            }
+            DedupStore::Redis(r) => r.first_value(key, value, ttl).await,
+        }
+    }
+}
+
 /// Open failures, for resolved notices (`dispatch::resolve`): per (video, workflow) a hash of
 /// `<channel>|<task id>` → what the notice said, kept `ttl` after its last failure.
 impl DedupStore {

@@ -52,6 +52,12 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 ";
 
+/// Sets KEYS[1] to ARGV[1] for ARGV[2] ms unless it is set; returns its value.
+const FIRST: &str = r"
+redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+return redis.call('GET', KEYS[1])
+";
+
 /// The dedup store on Redis: keys `<prefix>dedup:<action key>` (and `<prefix>cache:<key>`,
 /// `<prefix>guard:<key>` for the cache and the repeat guard, `<prefix>open:<video>|<workflow>`
 /// for open failures).
@@ -152,6 +158,14 @@ impl RedisStore {
         }
         let cmd = redis::cmd("HDEL").arg(self.open_key(key)).arg(fields).to_owned();
         self.conn.query::<i64>(&cmd).await.map(|_| ())
+    }
+
+    pub async fn first_value(&self, key: &str, value: &str, ttl: Duration) -> Result<String, StoreError> {
+        let cmd = eval(FIRST, &self.conn.key(&format!("first:{key}")))
+            .arg(value)
+            .arg(millis(ttl).max(1))
+            .to_owned();
+        self.conn.query(&cmd).await
     }
 
     fn open_key(&self, key: &str) -> String {

@@ -156,6 +156,9 @@ impl Dispatcher {
             let store_down = !self.complete(&action.key, token).await;
             return (Settled::Skipped, 0, store_down);
         }
+        if let Some(group) = action.group.as_ref().filter(|_| self.outbox.is_some()) {
+            return (self.hold_for_group(action, group, token).await, 0, false);
+        }
         let mut attempts = 0u32;
         let mut last_error = String::new();
         loop {

@@ -114,26 +114,79 @@ impl Dispatcher {
         }
         let more_waiting = items.len() >= limit;
         let entries = self.claim_all(outbox, items).await;
-        let entries = grouped_order(entries, |e| e.item.action.brief.as_ref().unwrap_or(&NO_BRIEF));
-        let mut rest: &[Entry] = &entries;
-        while !rest.is_empty() {
-            let (n, body) = self.next_message(channel, rest);
-            let (now, next) = rest.split_at(n);
-            match self.send_message(outbox, config, now, body, deadline, &mut round).await {
-                Step::Next => rest = next,
-                Step::Stop => break,
-                Step::StopAfter => {
-                    rest = next;
-                    break;
-                }
-            }
-        }
-        if !rest.is_empty() {
-            self.put_back(outbox, channel, rest).await;
+        let left = self.send_runs(outbox, config, split_groups(entries), deadline, &mut round).await;
+        if !left.is_empty() {
+            self.put_back(outbox, channel, &left).await;
         } else if more_waiting {
             self.budgets.set_backlog(channel, true).await;
         }
         round
+    }
+
+    /// The due members of groups (`group_by`) on channels without digests (webhooks, logs): one
+    /// round per channel, each group one document (or as few as fit).
+    pub(super) async fn group_round(
+        &self,
+        outbox: &Outbox,
+        items: Vec<OutboxItem>,
+        deadline: Instant,
+    ) -> Round {
+        let mut round = Round::default();
+        let mut by_channel: Vec<(String, Vec<OutboxItem>)> = Vec::new();
+        for item in items {
+            match by_channel.iter_mut().find(|(c, _)| *c == item.action.channel) {
+                Some((_, members)) => members.push(item),
+                None => by_channel.push((item.action.channel.clone(), vec![item])),
+            }
+        }
+        for (channel, items) in by_channel {
+            let Some(config) = self.channels.get(&channel) else {
+                for item in items {
+                    let reason = format!("channel {channel:?} is no longer configured");
+                    if let Err(err) = outbox.dead_letter(&item, &reason).await {
+                        tracing::error!(key = %item.action.key, error = %err, "could not move it to the dead letters");
+                    }
+                    round.dead_lettered += 1;
+                }
+                continue;
+            };
+            let entries = self.claim_all(outbox, items).await;
+            let left = self.send_runs(outbox, config, split_groups(entries), deadline, &mut round).await;
+            if !left.is_empty() {
+                self.put_back(outbox, &channel, &left).await;
+            }
+        }
+        round
+    }
+
+    /// Sends each run (a group's members, or the channel's other waiting actions) as few
+    /// messages as fit, never one message for two runs; returns what a stop left unsent.
+    async fn send_runs(
+        &self,
+        outbox: &Outbox,
+        config: &ChannelConfig,
+        runs: Vec<Vec<Entry>>,
+        deadline: Instant,
+        round: &mut Round,
+    ) -> Vec<Entry> {
+        let mut runs = runs.into_iter();
+        while let Some(mut run) = runs.next() {
+            while !run.is_empty() {
+                let (n, body) = self.next_message(config, &run);
+                let step = self.send_message(outbox, config, &run[..n], body, deadline, round).await;
+                match step {
+                    Step::Next => drop(run.drain(..n)),
+                    Step::Stop | Step::StopAfter => {
+                        if matches!(step, Step::StopAfter) {
+                            run.drain(..n);
+                        }
+                        run.extend(runs.flatten());
+                        return run;
+                    }
+                }
+            }
+        }
+        Vec::new()
     }
 
     /// Claims every item's action; drops those done meanwhile, leaves those claimed elsewhere.
@@ -167,30 +220,43 @@ impl Dispatcher {
         entries
     }
 
-    /// How many of `rest` the next message covers, and its body: the largest run of briefs
-    /// whose digest fits whole (binary search on the run's length), else the first action's
-    /// own message.
-    fn next_message(&self, channel: &str, rest: &[Entry]) -> (usize, Value) {
+    /// How many of `rest` the next message covers, and its body: the largest run whose digest
+    /// (or, on a channel without digests, whose group document) fits whole (binary search on
+    /// the run's length), else the first action's own message.
+    fn next_message(&self, config: &ChannelConfig, rest: &[Entry]) -> (usize, Value) {
         let own = (1, rest[0].item.action.payload.clone());
-        let briefs: Vec<&Brief> = rest.iter().map_while(|e| e.item.action.brief.as_ref()).collect();
-        if briefs.len() < 2 {
-            return own;
-        }
-        let fits = |n: usize| match self.router.digest_mentioning(
-            channel,
-            &briefs[..n],
-            &self.mentioned_by(&rest[..n]),
-        ) {
-            Ok(body) => body,
-            Err(err) => {
-                tracing::error!(channel, error = %err, "the digest does not render: sending actions on their own");
-                None
+        let channel = config.name.as_str();
+        let group = rest[0].item.action.group.as_ref().map(|g| g.key.as_str());
+        let fits = |n: usize| -> Option<Value> {
+            if !crate::channel::digests(config) {
+                let payloads: Vec<&Value> = rest[..n].iter().map(|e| &e.item.action.payload).collect();
+                return group.and_then(|key| crate::channel::group_message(config, key, &payloads));
+            }
+            let briefs: Vec<&Brief> = rest[..n].iter().filter_map(|e| e.item.action.brief.as_ref()).collect();
+            match self.router.digest_mentioning(channel, &briefs, &self.mentioned_by(&rest[..n])) {
+                Ok(body) => body,
+                Err(err) => {
+                    tracing::error!(channel, error = %err, "the digest does not render: sending actions on their own");
+                    None
+                }
             }
         };
-        if let Some(body) = fits(briefs.len()) {
-            return (briefs.len(), body);
+        // A digest is of two actions or more (one goes as its own message); a group document
+        // may hold one event.
+        let (most, least) = if crate::channel::digests(config) {
+            (rest.iter().take_while(|e| e.item.action.brief.is_some()).count(), 2)
+        } else if group.is_some() {
+            (rest.len(), 1)
+        } else {
+            return own;
+        };
+        if most < least {
+            return own;
         }
-        let (mut lo, mut hi, mut best) = (2, briefs.len() - 1, None);
+        if let Some(body) = fits(most) {
+            return (most, body);
+        }
+        let (mut lo, mut hi, mut best) = (least, most - 1, None);
         while lo <= hi {
             let mid = lo + (hi - lo) / 2;
             match fits(mid) {
@@ -245,6 +311,7 @@ impl Dispatcher {
             payload: body,
             brief: None,
             resolution: None,
+            group: None,
         };
         match self.send_before(config, &message, deadline, &RequestScope::default()).await {
             Outcome::Delivered => {
@@ -322,6 +389,31 @@ impl Dispatcher {
         }
         self.budgets.set_backlog(channel, true).await;
     }
+}
+
+/// The runs of a round: each group's members (in the order they were taken), then the others in
+/// digest order.
+fn split_groups(entries: Vec<Entry>) -> Vec<Vec<Entry>> {
+    let mut groups: Vec<(String, Vec<Entry>)> = Vec::new();
+    let mut rest = Vec::new();
+    for entry in entries {
+        match entry.item.action.group.as_ref().map(|g| g.key.clone()) {
+            Some(key) => match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) => members.push(entry),
+                None => groups.push((key, vec![entry])),
+            },
+            None => rest.push(entry),
+        }
+    }
+    // In a group, the workflow's own event first, then the node events, each as they came.
+    for (_, members) in &mut groups {
+        members.sort_by_cached_key(|e| {
+            let brief = e.item.action.brief.as_ref().unwrap_or(&NO_BRIEF);
+            (brief.event_type != "WorkflowTaskComplete", brief.event_time.clone())
+        });
+    }
+    let rest = grouped_order(rest, |e| e.item.action.brief.as_ref().unwrap_or(&NO_BRIEF));
+    groups.into_iter().map(|(_, members)| members).chain(Some(rest).filter(|r| !r.is_empty())).collect()
 }
 
 /// Stands in for the brief of an action made before digests (it is sent on its own).

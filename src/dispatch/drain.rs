@@ -49,7 +49,21 @@ impl Dispatcher {
             report.dead_lettered += round.dead_lettered;
         }
         match outbox.take_due_for(now, DRAIN_BATCH, Channels::Except(&self.digest_channels)).await {
-            Ok(items) => self.redeliver_all(outbox, items, deadline, &mut report).await,
+            Ok(items) => {
+                // Members of groups go out together, the rest one by one.
+                let (grouped, single): (Vec<_>, Vec<_>) =
+                    items.into_iter().partition(|i| i.action.group.is_some());
+                if !grouped.is_empty() {
+                    report.taken += grouped.len();
+                    let round = self.group_round(outbox, grouped, deadline).await;
+                    report.digests += round.messages;
+                    report.in_digests += round.covered;
+                    report.delivered += round.covered;
+                    report.rescheduled += round.rescheduled;
+                    report.dead_lettered += round.dead_lettered;
+                }
+                self.redeliver_all(outbox, single, deadline, &mut report).await;
+            }
             Err(err) => report.error = Some(err.to_string()),
         }
         report

@@ -33,6 +33,7 @@ mod backoff;
 mod callback;
 mod digest;
 mod drain;
+mod group;
 mod resolve;
 mod settle;
 mod vod;

@@ -65,6 +65,25 @@ impl Field {
         }
     }
 
+    /// The field's one value in `event` (`""` when it has none); `None` for the fields that can
+    /// hold several (the any-node ones), which `group_by` refuses.
+    pub fn single_value(self, event: &Event) -> Option<&str> {
+        match self {
+            Field::EventType => Some(event.event_type()),
+            Field::Status => Some(event.status().unwrap_or("")),
+            Field::WorkflowId => Some(event.workflow_id().unwrap_or("")),
+            Field::VideoId => Some(event.video_id().unwrap_or("")),
+            Field::Title => Some(event.title().unwrap_or("")),
+            Field::Source => Some(event.source().as_str()),
+            Field::ActivityId | Field::FailedActivityId => None,
+        }
+    }
+
+    /// Whether the field has one value per event (what `group_by` takes).
+    pub fn is_single(self) -> bool {
+        !matches!(self, Field::ActivityId | Field::FailedActivityId)
+    }
+
     pub fn parse(name: &str) -> Result<Field, String> {
         Field::ALL.into_iter().find(|f| f.name() == name).ok_or_else(|| {
             let known: Vec<&str> = Field::ALL.iter().map(|f| f.name()).collect();

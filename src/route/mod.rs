@@ -53,6 +53,8 @@ struct CompiledRoute {
     channels: Vec<usize>,
     /// Per channel (same order): who the route's messages there mention.
     mentions: Vec<Mentions>,
+    /// `group_by`, parsed.
+    group_by: Vec<matcher::Field>,
 }
 
 impl Router {
@@ -81,7 +83,8 @@ impl Router {
             let channels = resolve_channels(route, &at, &by_name, &mut problems);
             let configs: Vec<&ChannelConfig> = channels.iter().map(|&c| &config.channels[c]).collect();
             let mentions = mention::resolve(route, &at, &configs, &mut problems, &mut warnings);
-            routes.push(CompiledRoute { config: route.clone(), matchers, channels, mentions });
+            let group_by = group_fields(route, &at, &mut problems);
+            routes.push(CompiledRoute { config: route.clone(), matchers, channels, mentions, group_by });
         }
         let languages: Vec<(Locale, Option<UtcOffset>)> =
             config.channels.iter().map(|c| locale::of_channel(c, &config.messages)).collect();
@@ -331,6 +334,7 @@ impl Router {
             payload,
             brief: Some(Brief::of(prepared.summary(), prepared.failed())),
             resolution: Some(resolution),
+            group: None,
         })
     }
 
@@ -380,9 +384,11 @@ impl Router {
                     // a failure that may be resolved is opened with them.
                     brief: (channel::digests(channel)
                         || channel.call().is_some()
-                        || route.config.send_resolved)
-                        .then(|| Brief::of(prepared.summary(), prepared.failed())),
+                        || route.config.send_resolved
+                        || !route.group_by.is_empty())
+                    .then(|| Brief::of(prepared.summary(), prepared.failed())),
                     resolution: None,
+                    group: group_of(route, &channel.name, event),
                 });
             }
             if !route.config.continue_matching {
@@ -487,6 +493,40 @@ fn compile_matchers(
         }
     }
     matchers
+}
+
+/// The route's `group_by` fields; what is not a field, or can hold several values, to `problems`.
+fn group_fields(route: &RouteConfig, at: &str, problems: &mut Vec<Problem>) -> Vec<matcher::Field> {
+    let mut fields = Vec::new();
+    for (j, name) in route.group_by.iter().enumerate() {
+        let place = format!("{at}.group_by[{j}]");
+        match matcher::Field::parse(name) {
+            Ok(field) if !field.is_single() => problems.push(Problem::new(
+                place,
+                format!(
+                    "`{name}` can hold several values (one per node): group by a field with one value per event ({})",
+                    RouteConfig::GROUP_FIELDS.join(", ")
+                ),
+            )),
+            Ok(field) => fields.push(field),
+            Err(message) => problems.push(Problem::new(place, message)),
+        }
+    }
+    fields
+}
+
+/// The group `event` joins on `channel` through `route` (`None` when the route does not group).
+fn group_of(route: &CompiledRoute, channel: &str, event: &Event) -> Option<crate::action::Group> {
+    if route.group_by.is_empty() {
+        return None;
+    }
+    let values: Vec<String> = route
+        .group_by
+        .iter()
+        .map(|f| format!("{}={}", f.name(), f.single_value(event).unwrap_or("")))
+        .collect();
+    let key = format!("{}|{channel}|{}", route.config.name, values.join(","));
+    Some(crate::action::Group { key, wait: route.config.group_wait() })
 }
 
 /// The route's channels as indexes into the configuration's channels.

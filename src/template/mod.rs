@@ -782,6 +782,8 @@ mod tests {
             mention: Default::default(),
             send_resolved: false,
             resolve_within: None,
+            group_by: Vec::new(),
+            group_wait: None,
             continue_matching: false,
         }
     }
