@@ -1,5 +1,5 @@
-//! Grouping (`group_by`, `group_wait`): a DingTalk stand-in and a webhook stand-in, one
-//! `vodhook serve` with a real Redis. The events of one video within the wait go out as one
+//! Grouping (`group_by`, `group_wait`): a DingTalk stand-in and a webhook stand-in, two
+//! `vodhook serve` instances sharing a real Redis (a group's members arrive on both). The events of one video within the wait go out as one
 //! message per channel once the wait is over and a drain runs; two videos make two; a
 //! duplicate of a member sends nothing.
 
@@ -32,7 +32,7 @@ async fn start() -> Setup {
         ops.channel_toml("ops"),
         pipeline.channel_toml("pipeline"),
     );
-    let cluster = Cluster::start(1, &config).await;
+    let cluster = Cluster::start(2, &config).await;
     Setup { cluster, ops, pipeline, _redis: redis }
 }
 
@@ -49,8 +49,8 @@ fn three_events(video: &str, task: &str) -> [String; 3] {
     [node("generic-transcode-complete.json"), node("generic-snapshot-complete.json"), workflow.to_string()]
 }
 
-async fn send(setup: &Setup, body: &str) -> Value {
-    let answer = post(&setup.cluster.node(0).url("/"), body.to_owned(), &[]).await;
+async fn send(setup: &Setup, node: usize, body: &str) -> Value {
+    let answer = post(&setup.cluster.node(node).url("/"), body.to_owned(), &[]).await;
     assert_eq!(answer.status, 200, "{}\n{}", answer.json, setup.cluster.logs());
     answer.json
 }
@@ -70,8 +70,8 @@ async fn one_message_per_video_after_the_wait() {
     let setup = start().await;
     let (v1, v2) = ("vid0group0one", "vid0group0two");
     let (one, two) = (three_events(v1, "task-g1"), three_events(v2, "task-g2"));
-    for (a, b) in one.iter().zip(&two) {
-        let (answer_a, answer_b) = (send(&setup, a).await, send(&setup, b).await);
+    for (i, (a, b)) in one.iter().zip(&two).enumerate() {
+        let (answer_a, answer_b) = (send(&setup, i % 2, a).await, send(&setup, (i + 1) % 2, b).await);
         assert_eq!(
             (answer_a["held"].as_u64(), answer_b["held"].as_u64()),
             (Some(2), Some(2)),
@@ -115,7 +115,7 @@ async fn one_message_per_video_after_the_wait() {
     }
 
     // A duplicate of a member after its group was sent: nothing.
-    let again = send(&setup, &one[2]).await;
+    let again = send(&setup, 1, &one[2]).await;
     assert_eq!(again["duplicate"], 2, "{again}");
     drain(&setup).await;
     assert_eq!((setup.ops.received().len(), setup.pipeline.received().len()), (2, 2));
@@ -123,7 +123,7 @@ async fn one_message_per_video_after_the_wait() {
     // A new event of the video after its group went out starts a new group.
     let mut later: Value = serde_json::from_str(&one[2]).unwrap();
     later["TaskId"] = json!("task-g3");
-    assert_eq!(send(&setup, &later.to_string()).await["held"], 2);
+    assert_eq!(send(&setup, 0, &later.to_string()).await["held"], 2);
 }
 
 #[test]
