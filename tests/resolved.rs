@@ -256,3 +256,57 @@ fn resolve_within_is_a_duration_that_check_config_checks() {
     );
     assert!(!problems("send_resolved = true\nresolve_within = \"24h\"").contains("resolve_within"));
 }
+
+/// A burst of re-runs succeeding on a robot whose budget is spent: the resolved notices wait
+/// and go out as digests like any message — fewer messages than notices, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn resolved_notices_obey_budgets_and_digests() {
+    let redis = tokio::task::block_in_place(RedisServer::start);
+    let ops = StandIn::start(ChannelType::Dingtalk).await;
+    let config = format!(
+        "[store]\nbackend = \"redis\"\nurl = \"{}\"\nkey_prefix = \"rb{}:\"\n\n{}\nrate_per_minute = 1\nrate_window_secs = 2\n\n\
+         [[routes]]\nname = \"failures\"\nmatch = {{ status = \"Failed\" }}\nchannels = [\"ops\"]\nsend_resolved = true\n",
+        redis.url(),
+        std::process::id(),
+        ops.channel_toml("ops"),
+    );
+    let cluster = Cluster::start(1, &config).await;
+    let videos: Vec<String> = (0..6).map(|i| format!("vid-burst-{i}")).collect();
+    let post_to = |body: String| {
+        let url = cluster.node(0).url("/");
+        async move { post(&url, body, &[]).await }
+    };
+    for v in &videos {
+        assert_eq!(post_to(failure(v, &format!("{v}-fail"), 0)).await.status, 200);
+    }
+    // Every failure delivered (one alone, the rest in digests), so every one is open.
+    let all_failures = || videos.iter().all(|v| !naming(&ops, &format!("{v}-fail")).is_empty());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !all_failures() {
+        assert!(std::time::Instant::now() < deadline, "failures not delivered: {:?}", ops.received());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        drain_once(&cluster).await;
+    }
+    let before = ops.received().len();
+    for v in &videos {
+        assert_eq!(post_to(success(v, &format!("{v}-ok"), 5)).await.status, 200);
+    }
+    let all_resolved = || videos.iter().all(|v| !naming(&ops, &format!("{v}-ok")).is_empty());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !all_resolved() {
+        assert!(std::time::Instant::now() < deadline, "notices not delivered: {:?}", ops.received());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        drain_once(&cluster).await;
+    }
+    let notices = ops.received().len() - before;
+    assert!(notices < videos.len(), "{notices} messages for {} notices: no digest", videos.len());
+    for v in &videos {
+        assert_eq!(naming(&ops, &format!("{v}-ok")).len(), 1, "{v}");
+    }
+    assert_eq!(ops.rejected(), Vec::<String>::new());
+}
+
+async fn drain_once(cluster: &Cluster) {
+    let run = cluster.cli(&["drain"]).await;
+    assert!(run.status.success(), "{}", run.output());
+}
