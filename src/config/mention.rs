@@ -104,11 +104,6 @@ impl Mentions {
         }
     }
 
-    /// Every id, whatever its kind, in order: what the text of a mention line names.
-    pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.mobiles.iter().chain(&self.user_ids).chain(&self.groups).map(String::as_str)
-    }
-
     /// The ids' own rules; `at` is the `mention` table's place (`channels[0] "ops".mention`).
     pub fn check(&self, at: &str, f: &mut Findings) {
         for (key, ids) in [("mobiles", &self.mobiles), ("user_ids", &self.user_ids), ("groups", &self.groups)]

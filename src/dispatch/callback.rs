@@ -176,7 +176,7 @@ impl Dispatcher {
                 Outcome::Delivered => {
                     tracing::info!(key = %action.key, channel = %action.channel, route = %action.route, attempts, "delivered");
                     let store_down = !self.complete(&action.key, token).await;
-                    self.after_delivery(action).await;
+                    self.after_delivery(action, None).await;
                     return (Settled::Delivered, attempts, store_down);
                 }
                 Outcome::Permanent { reason } => {

@@ -298,8 +298,9 @@ impl Dispatcher {
         }
         let first = &entries[0].item.action;
         let covered: Vec<&Action> = entries.iter().map(|e| &e.item.action).collect();
+        let notes = self.resolved_notes(&covered).await;
         let mut body = body;
-        for note in self.resolved_notes(&covered).await.iter().rev() {
+        for note in notes.iter().rev().flatten() {
             crate::channel::annotate(config, &mut body, note, "");
         }
         let message = Action {
@@ -315,7 +316,8 @@ impl Dispatcher {
         };
         match self.send_before(config, &message, deadline, &RequestScope::default()).await {
             Outcome::Delivered => {
-                self.settle_delivered(outbox, entries).await;
+                let resolved_since: Vec<bool> = notes.iter().map(Option::is_some).collect();
+                self.settle_delivered(outbox, entries, &resolved_since).await;
                 tracing::info!(channel = %config.name, actions = entries.len(), "digest delivered");
                 round.messages += 1;
                 round.covered += entries.len();
@@ -344,8 +346,9 @@ impl Dispatcher {
         }
     }
 
-    /// Every action of a delivered digest: marked done once, then out of the outbox.
-    async fn settle_delivered(&self, outbox: &Outbox, entries: &[Entry]) {
+    /// Every action of a delivered digest: marked done once, then out of the outbox;
+    /// `resolved_since` says, per entry, whether the digest marked it "resolved since".
+    async fn settle_delivered(&self, outbox: &Outbox, entries: &[Entry], resolved_since: &[bool]) {
         let marks: Vec<_> = entries.iter().map(|e| self.complete(e.key(), e.token.as_ref())).collect();
         let _: Vec<bool> =
             stream::iter(marks).buffer_unordered(self.timing.max_concurrent_sends).collect().await;
@@ -353,8 +356,8 @@ impl Dispatcher {
         if let Err(err) = outbox.complete_all(&keys).await {
             tracing::warn!(error = %err, "could not remove delivered actions from the outbox; the next round drops them");
         }
-        for entry in entries {
-            self.after_delivery(&entry.item.action).await;
+        for (entry, since) in entries.iter().zip(resolved_since) {
+            self.after_delivery(&entry.item.action, Some(*since)).await;
         }
     }
 

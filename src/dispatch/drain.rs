@@ -176,7 +176,7 @@ impl Dispatcher {
             Outcome::Delivered => {
                 tracing::info!(key = %action.key, channel = %action.channel, attempts = item.attempts + 1, "outbox item delivered");
                 self.forget(outbox, &action.key).await;
-                self.after_delivery(action).await;
+                self.after_delivery(action, Some(marked.is_some())).await;
                 Redelivered::Delivered
             }
             Outcome::Permanent { reason } => self.dead_letter(outbox, item, reason).await,

@@ -55,9 +55,10 @@ struct Since {
 
 impl Dispatcher {
     /// After `action` was delivered: a failure notice of a `send_resolved` route opens; a
-    /// resolved notice closes the failures it named. A store error is logged: at worst a
-    /// resolved notice is missed or sent again, never a failure notice lost.
-    pub(super) async fn after_delivery(&self, action: &Action) {
+    /// resolved notice closes the failures it named. `resolved_since`: whether it went out
+    /// marked "resolved since", when the sender knows (else it is looked up). A store error is
+    /// logged: at worst a resolved notice is missed or sent again, never a failure notice lost.
+    pub(super) async fn after_delivery(&self, action: &Action, resolved_since: Option<bool>) {
         let Some(brief) = &action.brief else { return };
         let (Some(video), Some(workflow)) = (&brief.video_id, &brief.workflow_id) else { return };
         let key = open_key(video, workflow);
@@ -75,7 +76,11 @@ impl Dispatcher {
         else {
             return;
         };
-        if self.resolved_since(action).await.is_some() {
+        let resolved_since = match resolved_since {
+            Some(known) => known,
+            None => self.resolved_since(action).await.is_some(),
+        };
+        if resolved_since {
             return; // it went out marked "resolved since": nothing is left to resolve
         }
         let field = format!("{}|{task_id}", action.channel);
@@ -173,18 +178,16 @@ impl Dispatcher {
         Some(marked)
     }
 
-    /// The notes of a digest covering `actions`: one line per failure resolved since it was
-    /// planned ("✅ Resolved since: task-B (task-A)"); empty when none was.
-    pub(super) async fn resolved_notes(&self, actions: &[&Action]) -> Vec<String> {
-        let mut notes = Vec::new();
+    /// The notes of a digest covering `actions`, one per action: for a failure resolved since it
+    /// was planned, "✅ Resolved since: task-B (task-A)"; `None` for the others.
+    pub(super) async fn resolved_notes(&self, actions: &[&Action]) -> Vec<Option<String>> {
+        let mut notes = Vec::with_capacity(actions.len());
         for action in actions {
-            if let Some(task_id) = self.resolved_since(action).await {
+            let note = self.resolved_since(action).await.map(|task_id| {
                 let failed = action.brief.as_ref().and_then(|b| b.task_id.as_deref()).unwrap_or_default();
-                notes.push(format!(
-                    "{} ({failed})",
-                    self.router.resolved_since_note(&action.channel, &task_id)
-                ));
-            }
+                format!("{} ({failed})", self.router.resolved_since_note(&action.channel, &task_id))
+            });
+            notes.push(note);
         }
         notes
     }

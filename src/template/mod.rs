@@ -519,10 +519,10 @@ fn add_builtins(env: &mut Environment<'static>, config: &Config, builtins: &[Bui
         // Before localizing, which would rename the include to the locale's copy.
         let mut source = std::borrow::Cow::Borrowed(builtin.source);
         if !config.vod.enrich {
-            source = without_includes(&source, "-video").into();
+            source = without_includes(source, "-video");
         }
         if !config.sends_resolved() {
-            source = without_includes(&source, "-resolved").into();
+            source = without_includes(source, "-resolved");
         }
         let source = locale::localize(&source, builtin.locale, &includable);
         if let Err(err) = env.add_template_owned(name, source) {
@@ -628,11 +628,14 @@ impl UserTemplates {
 /// end after one that stands on its own line): the parts that are not compiled in this
 /// configuration (`-video` without enrichment, `-resolved` without `send_resolved`), so that
 /// rendering does not look them up.
-fn without_includes(source: &str, suffix: &str) -> String {
+fn without_includes<'s>(source: std::borrow::Cow<'s, str>, suffix: &str) -> std::borrow::Cow<'s, str> {
     const OPEN: &str = "{% include \"builtin:";
     let close = format!("{suffix}\" ignore missing %}}");
+    if !source.contains(&close) {
+        return source; // most built-ins include neither
+    }
     let mut out = String::with_capacity(source.len());
-    let mut rest = source;
+    let mut rest = source.as_ref();
     while let Some(start) = rest.find(OPEN) {
         let after = &rest[start..];
         match after.find("%}") {
@@ -650,7 +653,7 @@ fn without_includes(source: &str, suffix: &str) -> String {
         }
     }
     out.push_str(rest);
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// The environment of the built-in digest templates: the digest headline in every locale they
@@ -749,15 +752,15 @@ mod tests {
     fn includes_not_compiled_are_taken_out_with_their_line() {
         let source = "a\n{% include \"builtin:x-resolved\" ignore missing %}\nb {% include \"builtin:x-video\" ignore missing %}";
         assert_eq!(
-            without_includes(source, "-resolved"),
+            without_includes(source.into(), "-resolved"),
             "a\nb {% include \"builtin:x-video\" ignore missing %}"
         );
         assert_eq!(
-            without_includes(source, "-video"),
+            without_includes(source.into(), "-video"),
             "a\n{% include \"builtin:x-resolved\" ignore missing %}\nb "
         );
         assert_eq!(
-            without_includes("{% include \"builtin:plain\" %}", "-video"),
+            without_includes("{% include \"builtin:plain\" %}".into(), "-video"),
             "{% include \"builtin:plain\" %}"
         );
     }
