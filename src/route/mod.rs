@@ -223,9 +223,21 @@ impl Router {
     /// Who the messages `route` sends to `channel` mention (nobody when either is no longer
     /// configured): what `plan` shows, and what a digest of such actions mentions.
     pub fn mentions(&self, route: &str, channel: &str) -> Option<&Mentions> {
-        let route = self.routes.iter().find(|r| r.config.name == route)?;
-        let slot = route.channels.iter().position(|&c| self.channels[c].name == channel)?;
+        let (route, slot) = self.slot(route, channel).ok()?;
         route.mentions.get(slot)
+    }
+
+    /// The compiled route named `route` and the place of `channel` among its channels; an error
+    /// for the render when either is no longer configured (an action from the outbox).
+    fn slot(&self, route: &str, channel: &str) -> Result<(&CompiledRoute, usize), RenderError> {
+        let found = self.routes.iter().find(|r| r.config.name == route).and_then(|r| {
+            r.channels.iter().position(|&c| self.channels[c].name == channel).map(|slot| (r, slot))
+        });
+        found.ok_or_else(|| RenderError {
+            route: route.to_owned(),
+            channel: channel.to_owned(),
+            message: "the route or channel is no longer configured".to_owned(),
+        })
     }
 
     fn channel_index(&self, channel: &str) -> Result<usize, String> {
@@ -289,18 +301,12 @@ impl Router {
         action: &Action,
         video: &Value,
     ) -> Result<Value, RenderError> {
-        let not_found = || RenderError {
-            route: action.route.clone(),
-            channel: action.channel.clone(),
-            message: "the route or channel is no longer configured".to_owned(),
-        };
-        let route = self.routes.iter().find(|r| r.config.name == action.route).ok_or_else(not_found)?;
-        let slot = route.channels.iter().position(|&c| self.channels[c].name == action.channel);
+        let (route, slot) = self.slot(&action.route, &action.channel)?;
         let prepared = match &action.resolution {
             Some(resolution) => self.templates.prepare_resolved(event, resolution),
             None => self.templates.prepare(event),
         };
-        self.payload(route, slot.ok_or_else(not_found)?, &prepared, Some(video))
+        self.payload(route, slot, &prepared, Some(video))
     }
 
     /// The resolved notice on `channel` that success `event` is for the failures `resolution`
@@ -314,14 +320,7 @@ impl Router {
         resolution: Resolution,
         key: String,
     ) -> Result<Action, RenderError> {
-        let not_found = || RenderError {
-            route: route.to_owned(),
-            channel: channel.to_owned(),
-            message: "the route or channel is no longer configured".to_owned(),
-        };
-        let compiled = self.routes.iter().find(|r| r.config.name == route).ok_or_else(not_found)?;
-        let slot =
-            compiled.channels.iter().position(|&c| self.channels[c].name == channel).ok_or_else(not_found)?;
+        let (compiled, slot) = self.slot(route, channel)?;
         let config = &self.channels[compiled.channels[slot]];
         let prepared = self.templates.prepare_resolved(event, &resolution);
         let payload = self.payload(compiled, slot, &prepared, None)?;
