@@ -37,6 +37,7 @@ mod duration;
 mod explain;
 mod interpolate;
 mod mention;
+mod time_interval;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -53,6 +54,7 @@ pub use channel::{
 pub use duration::Span;
 pub use interpolate::Lookup;
 pub use mention::{MentionKey, Mentions};
+pub use time_interval::{IntervalConfig, OnMute, RangeItem, TimeIntervalConfig, TimeRangeConfig};
 pub use validate::{Findings, http_url};
 
 /// Environment variables vodhook reads. `s.yaml`, `template.yml` and the docs use these names;
@@ -121,6 +123,9 @@ pub struct Config {
     pub channels: Vec<ChannelConfig>,
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// Named time intervals, for routes' `mute_time_intervals` / `active_time_intervals`.
+    #[serde(default)]
+    pub time_intervals: Vec<TimeIntervalConfig>,
 }
 
 impl Default for Config {
@@ -569,7 +574,7 @@ pub fn parse_utc_offset(text: &str) -> Result<i32, String> {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     pub name: String,
@@ -599,6 +604,15 @@ pub struct RouteConfig {
     /// How long a group collects its events (30s).
     #[serde(default)]
     pub group_wait: Option<Span>,
+    /// Held (or dropped, `on_mute`) while any of these time intervals is active.
+    #[serde(default)]
+    pub mute_time_intervals: Vec<String>,
+    /// Held (or dropped) while none of these time intervals is active.
+    #[serde(default)]
+    pub active_time_intervals: Vec<String>,
+    /// What a muted action becomes: held until the mute ends (default), or dropped.
+    #[serde(default)]
+    pub on_mute: OnMute,
     /// Keep matching later routes (first match wins otherwise).
     #[serde(default, rename = "continue")]
     pub continue_matching: bool,
@@ -694,6 +708,11 @@ pub fn channel_location(index: usize, name: &str) -> String {
 /// `routes[0] "failures"`: how problems name a route.
 pub fn route_location(index: usize, name: &str) -> String {
     format!("routes[{index}] {name:?}")
+}
+
+/// How problems name a `[[time_intervals]]` entry: `time_intervals[0] "night"`.
+pub fn interval_location(index: usize, name: &str) -> String {
+    format!("time_intervals[{index}] {name:?}")
 }
 
 /// Where the configuration came from.
@@ -800,8 +819,12 @@ impl Config {
                 resolve_within: None,
                 group_by: Vec::new(),
                 group_wait: None,
+                mute_time_intervals: Vec::new(),
+                active_time_intervals: Vec::new(),
+                on_mute: OnMute::Hold,
                 continue_matching: false,
             }],
+            time_intervals: Vec::new(),
             server: ServerConfig::default(),
             auth: AuthConfig::default(),
             delivery: DeliveryConfig::default(),

@@ -13,11 +13,23 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::{AuthConfig, ChannelConfig, DedupConfig, DeliveryConfig, MessagesConfig, OutboxConfig, Problem};
-use super::{RouteConfig, ServerConfig, VodConfig, channel_location, route_location};
+use super::{RouteConfig, ServerConfig, TimeIntervalConfig, VodConfig};
+use super::{channel_location, interval_location, route_location};
 
 /// The top-level keys, in the order the file usually has them.
-const SECTIONS: [&str; 10] =
-    ["server", "auth", "delivery", "store", "dedup", "outbox", "messages", "vod", "channels", "routes"];
+const SECTIONS: [&str; 11] = [
+    "server",
+    "auth",
+    "delivery",
+    "store",
+    "dedup",
+    "outbox",
+    "messages",
+    "vod",
+    "channels",
+    "routes",
+    "time_intervals",
+];
 
 /// Every shape problem of `text` (a TOML document that does not deserialize as a whole), each
 /// with its line; `None` when the text is not TOML at all. Each part is read with the same
@@ -45,6 +57,9 @@ pub fn shape_problems(text: &str) -> Option<Vec<Problem>> {
             }),
             "routes" => each(text, value, "routes", route_location, &mut problems, |d| {
                 RouteConfig::deserialize(d).map(drop)
+            }),
+            "time_intervals" => each(text, value, "time_intervals", interval_location, &mut problems, |d| {
+                TimeIntervalConfig::deserialize(d).map(drop)
             }),
             other => problems.push(Problem::new(other, unknown("section", other, &SECTIONS))),
         }

@@ -785,9 +785,7 @@ mod tests {
             mention: Default::default(),
             send_resolved: false,
             resolve_within: None,
-            group_by: Vec::new(),
-            group_wait: None,
-            continue_matching: false,
+            ..RouteConfig::default()
         }
     }
 
