@@ -46,6 +46,10 @@ pub struct Group {
     pub key: String,
     /// How long the group collects members after its first, as configured (`"30s"`).
     pub wait: crate::config::Span,
+    /// For the actions a mute held (`dispatch::quiet`): the names of the time intervals that
+    /// muted them, which their digest is headed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted_by: Option<String>,
 }
 
 impl Action {

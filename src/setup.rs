@@ -81,6 +81,7 @@ impl Setup {
             Ok((router, problems)) => {
                 findings.extend_problems(problems);
                 findings.extend_problems(router.check_samples());
+                findings.extend_problems(router.overlong_holds(crate::clock::unix_now()));
                 findings.warnings.extend(router.warnings());
                 Some(router)
             }

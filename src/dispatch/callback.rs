@@ -13,6 +13,7 @@ use crate::channel::Outcome;
 use crate::dedup::{Claim, ClaimToken};
 use crate::event::{Delivery, Event};
 use crate::outbox::{Next, OutboxItem, next_due};
+use crate::silence::Active;
 
 /// How often a duplicate checks whether the holder of an in-flight action has finished.
 const IN_FLIGHT_POLL: std::time::Duration = std::time::Duration::from_millis(100);
@@ -47,10 +48,12 @@ impl Dispatcher {
             }
         }
         report.actions = actions.len();
+        let silences = if actions.is_empty() { Active::default() } else { self.active_silences().await };
         // Concurrently, but at most `max_concurrent_sends` at once: a delivery of many events must
         // not become as many simultaneous requests (sockets, memory) as it has actions.
         // (The futures are made first: a lazy map in the stream trips the compiler's Send check.)
-        let runs: Vec<_> = actions.iter().map(|(event, a)| self.run(event, a, deadline, &scope)).collect();
+        let runs: Vec<_> =
+            actions.iter().map(|(event, a)| self.run(event, a, deadline, &scope, &silences)).collect();
         let results: Vec<_> =
             stream::iter(runs).buffer_unordered(self.timing.max_concurrent_sends).collect().await;
         for (settled, attempts, store_down) in results {
@@ -65,6 +68,9 @@ impl Dispatcher {
                 Settled::InFlightElsewhere => report.in_flight_elsewhere += 1,
                 Settled::Held => report.held += 1,
                 Settled::Skipped => report.skipped += 1,
+                Settled::Muted => report.muted += 1,
+                Settled::Dropped => report.dropped += 1,
+                Settled::Silenced => report.silenced += 1,
             }
         }
         if report.held > 0 {
@@ -97,10 +103,14 @@ impl Dispatcher {
         action: &Action,
         deadline: Instant,
         scope: &RequestScope<'_>,
+        silences: &Active,
     ) -> (Settled, u32, bool) {
         loop {
             match self.dedup.claim(&action.key, self.timing.lease).await {
                 Ok(Claim::Acquired(token)) => {
+                    if let Some(settled) = self.quieted(event, action, &token, silences).await {
+                        return (settled, 0, false);
+                    }
                     // After the claim: a duplicate whose action is done asks the VOD API nothing.
                     let enriched = self.enriched(event, action, scope, deadline).await;
                     let action = enriched.as_ref().unwrap_or(action);

@@ -21,7 +21,6 @@ impl Dispatcher {
         group: &Group,
         token: Option<&ClaimToken>,
     ) -> Settled {
-        let Some(outbox) = &self.outbox else { return Settled::LeftForRetry };
         let now = crate::clock::unix_now();
         let wait = group.wait.as_duration();
         let proposed = now.saturating_add(i64::try_from(wait.as_secs().max(1)).unwrap_or(i64::MAX));
@@ -37,25 +36,41 @@ impl Dispatcher {
                 proposed
             }
         };
+        let why = format!("held for its group ({}) until {due}", group.wait);
+        self.park(action.clone(), due, why, token, Settled::Held).await
+    }
+
+    /// Puts `action` in the outbox, due at `due` (a hold: no attempt counted), and releases its
+    /// claim; `held` on success, else left for the sender's retry.
+    pub(super) async fn park(
+        &self,
+        action: Action,
+        due: i64,
+        why: String,
+        token: Option<&ClaimToken>,
+        held: Settled,
+    ) -> Settled {
+        let Some(outbox) = &self.outbox else { return Settled::LeftForRetry };
+        let key = action.key.clone();
         let item = OutboxItem {
-            action: action.clone(),
+            action,
             attempts: 0,
-            first_seen: now,
+            first_seen: crate::clock::unix_now(),
             due,
-            last_error: format!("held for its group ({}) until {due}", group.wait),
+            last_error: why,
             held: true,
         };
         let settled = match outbox.push(&item).await {
             Ok(_) => {
-                tracing::info!(key = %action.key, channel = %action.channel, group = %group.key, due, "held for its group");
-                Settled::Held
+                tracing::info!(%key, channel = %item.action.channel, due, why = %item.last_error, "held in the outbox");
+                held
             }
             Err(err) => {
-                tracing::error!(key = %action.key, error = %err, "outbox unreachable: the sender must retry");
+                tracing::error!(%key, error = %err, "outbox unreachable: the sender must retry");
                 Settled::LeftForRetry
             }
         };
-        self.release(&action.key, token).await;
+        self.release(&key, token).await;
         settled
     }
 }

@@ -34,6 +34,7 @@ mod callback;
 mod digest;
 mod drain;
 mod group;
+mod quiet;
 mod resolve;
 mod settle;
 mod vod;
@@ -52,6 +53,7 @@ use crate::config::{ChannelConfig, Config};
 use crate::dedup::DedupStore;
 use crate::outbox::Outbox;
 use crate::route::Router;
+use crate::silence::store::SilenceStore;
 use crate::store::RedisConn;
 
 /// An attempt with less time than this left is not worth starting.
@@ -78,6 +80,15 @@ pub struct Report {
     /// `vod` calls not made: the loop guard's `max_repeats` was reached for their video.
     #[serde(skip_serializing_if = "is_zero")]
     pub skipped: usize,
+    /// Held in the outbox while their route is muted (`mute_time_intervals`), sent when it ends.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub muted: usize,
+    /// Dropped while their route was muted (`on_mute = "drop"`, or no outbox to hold them in).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dropped: usize,
+    /// Not sent: an active silence matches them (`vodhook silence`); marked done.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub silenced: usize,
     /// Digest messages this request sent (of actions held by it and by others).
     #[serde(skip_serializing_if = "is_zero")]
     pub digests: usize,
@@ -133,6 +144,12 @@ enum Settled {
     Held,
     /// A `vod` call the loop guard stopped.
     Skipped,
+    /// In the outbox until its route's mute ends.
+    Muted,
+    /// Dropped: its route was muted.
+    Dropped,
+    /// Not sent: a silence matched it.
+    Silenced,
 }
 
 /// What the dispatcher does with an action whose channel's rate budget is spent: the one
@@ -216,6 +233,8 @@ pub struct Dispatcher {
     sender: Sender,
     dedup: DedupStore,
     outbox: Option<Outbox>,
+    /// Where silences are kept (`None` without Redis: there are none).
+    silences: Option<SilenceStore>,
     timing: Timing,
 }
 
@@ -246,6 +265,7 @@ impl Dispatcher {
             router,
             channels,
             digest_channels,
+            silences: redis.clone().map(SilenceStore::new),
             budgets: Budgets::new(config, redis),
             vod: vod_api(&config.vod),
             vod_config: config.vod.clone(),

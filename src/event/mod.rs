@@ -178,6 +178,12 @@ impl Event {
         self.activities().iter().filter(|a| a.status.is_failed()).map(|a| a.activity_id.as_str())
     }
 
+    /// The error codes of the nodes that did not succeed (those that have one).
+    pub fn error_codes(&self) -> impl Iterator<Item = &str> {
+        let failed = self.activities().iter().filter(|a| a.status.is_failed());
+        failed.filter_map(|a| a.error.as_ref().and_then(|e| e.code.as_deref()))
+    }
+
     fn activities(&self) -> &[Activity] {
         match self {
             Event::Workflow(w) => &w.activities,

@@ -38,10 +38,17 @@ pub enum Field {
     Title,
     /// Where the event came from: `vod` or `ims`.
     Source,
+    /// The error code of any node that failed (like `failed_activity_id`, any-node).
+    ErrorCode,
+    /// The route an action goes through: silences only (routes are what match events).
+    Route,
+    /// The channel an action goes to: silences only.
+    Channel,
 }
 
 impl Field {
-    pub const ALL: [Field; 8] = [
+    /// The fields of an event: what routes match on.
+    pub const ALL: [Field; 9] = [
         Field::EventType,
         Field::Status,
         Field::WorkflowId,
@@ -50,6 +57,22 @@ impl Field {
         Field::FailedActivityId,
         Field::Title,
         Field::Source,
+        Field::ErrorCode,
+    ];
+
+    /// What a silence matches on: an event's fields and where its action goes.
+    pub const SILENCE: [Field; 11] = [
+        Field::EventType,
+        Field::Status,
+        Field::WorkflowId,
+        Field::VideoId,
+        Field::ActivityId,
+        Field::FailedActivityId,
+        Field::Title,
+        Field::Source,
+        Field::ErrorCode,
+        Field::Route,
+        Field::Channel,
     ];
 
     pub fn name(self) -> &'static str {
@@ -62,6 +85,9 @@ impl Field {
             Field::FailedActivityId => "failed_activity_id",
             Field::Title => "title",
             Field::Source => "source",
+            Field::ErrorCode => "error_code",
+            Field::Route => "route",
+            Field::Channel => "channel",
         }
     }
 
@@ -75,19 +101,26 @@ impl Field {
             Field::VideoId => Some(event.video_id().unwrap_or("")),
             Field::Title => Some(event.title().unwrap_or("")),
             Field::Source => Some(event.source().as_str()),
-            Field::ActivityId | Field::FailedActivityId => None,
+            Field::ActivityId | Field::FailedActivityId | Field::ErrorCode => None,
+            Field::Route | Field::Channel => None,
         }
     }
 
     /// Whether the field has one value per event (what `group_by` takes).
     pub fn is_single(self) -> bool {
-        !matches!(self, Field::ActivityId | Field::FailedActivityId)
+        !matches!(self, Field::ActivityId | Field::FailedActivityId | Field::ErrorCode)
     }
 
+    /// The event field `name` (what routes take).
     pub fn parse(name: &str) -> Result<Field, String> {
-        Field::ALL.into_iter().find(|f| f.name() == name).ok_or_else(|| {
-            let known: Vec<&str> = Field::ALL.iter().map(|f| f.name()).collect();
-            format!("unknown field `{name}` (known: {})", known.join(", "))
+        Field::parse_in(name, &Field::ALL)
+    }
+
+    /// The field `name`, one of `known`.
+    pub fn parse_in(name: &str, known: &[Field]) -> Result<Field, String> {
+        known.iter().copied().find(|f| f.name() == name).ok_or_else(|| {
+            let names: Vec<&str> = known.iter().map(|f| f.name()).collect();
+            format!("unknown field `{name}` (known: {})", names.join(", "))
         })
     }
 }
@@ -226,6 +259,11 @@ impl Matcher {
 
     /// Parses Alertmanager's `field op "value"` (quotes optional when the value has no spaces).
     pub fn parse(text: &str) -> Result<Matcher, String> {
+        Matcher::parse_in(text, &Field::ALL)
+    }
+
+    /// [`Matcher::parse`] with the fields `known` (a silence's take `route` and `channel`).
+    pub fn parse_in(text: &str, known: &[Field]) -> Result<Matcher, String> {
         let text = text.trim();
         let name_end = text.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(text.len());
         let (name, rest) = text.split_at(name_end);
@@ -235,7 +273,7 @@ impl Matcher {
                 shorten(text)
             ));
         }
-        let field = Field::parse(name)?;
+        let field = Field::parse_in(name, known)?;
         let rest = rest.trim_start();
         let (op, rest) = [("=~", Op::Re), ("!~", Op::NotRe), ("!=", Op::NotEq), ("=", Op::Eq)]
             .into_iter()
@@ -245,8 +283,13 @@ impl Matcher {
         Matcher::new(field, op, &value)
     }
 
-    /// Whether `event` passes this matcher.
+    /// Whether `event` passes this matcher (`route` and `channel` are then empty).
     pub fn matches(&self, event: &Event) -> bool {
+        self.matches_action(event, "", "")
+    }
+
+    /// Whether the action sending `event` through `route` to `channel` passes this matcher.
+    pub fn matches_action(&self, event: &Event, route: &str, channel: &str) -> bool {
         let hit = match self.field {
             Field::EventType => self.test.passes(event.event_type()),
             Field::Status => self.test.passes(event.status().unwrap_or("")),
@@ -256,8 +299,17 @@ impl Matcher {
             Field::Source => self.test.passes(event.source().as_str()),
             Field::ActivityId => self.any(event.activity_ids()),
             Field::FailedActivityId => self.any(event.failed_activity_ids()),
+            Field::ErrorCode => self.any(event.error_codes()),
+            Field::Route => self.test.passes(route),
+            Field::Channel => self.test.passes(channel),
         };
         hit != self.op.negated()
+    }
+
+    /// Whether an empty value (a field the event lacks) passes: a silence needs one matcher
+    /// that does not, or it would silence everything.
+    pub fn matches_empty(&self) -> bool {
+        self.test.passes("") != self.op.negated()
     }
 
     /// Any of `values` passes; no values at all counts as one empty value.

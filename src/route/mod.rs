@@ -17,11 +17,12 @@ use serde_json::Value;
 use crate::action::Action;
 use crate::channel::{self, Message};
 use crate::config::{
-    ChannelConfig, Config, ConfigError, Locale, Mentions, Problem, RouteConfig, UtcOffset, channel_location,
-    route_location,
+    ChannelConfig, Config, ConfigError, Locale, Mentions, OnMute, Problem, RouteConfig, UtcOffset,
+    channel_location, route_location,
 };
 use crate::digest::{Brief, Digest};
 use crate::event::Event;
+use crate::quiet::{Muted, Quiet, TimeIntervals};
 use crate::template::{Builtin, Prepared, RenderError, Resolution, Target, Templates, locale, sample};
 pub use matcher::Matcher;
 
@@ -35,6 +36,8 @@ pub struct Router {
     templates: Templates,
     /// What compiling found doubtful (see [`Router::warnings`]).
     warnings: Vec<Problem>,
+    /// `[[time_intervals]]`, compiled: the routes' quiet hours.
+    intervals: TimeIntervals,
 }
 
 /// Whether no event can match both routes: their `match` tables want different values of one
@@ -55,6 +58,8 @@ struct CompiledRoute {
     mentions: Vec<Mentions>,
     /// `group_by`, parsed.
     group_by: Vec<matcher::Field>,
+    /// `mute_time_intervals`, `active_time_intervals`, `on_mute`.
+    quiet: Quiet,
 }
 
 impl Router {
@@ -77,6 +82,7 @@ impl Router {
         let by_name: HashMap<&str, usize> =
             config.channels.iter().enumerate().map(|(i, c)| (c.name.as_str(), i)).collect();
         let mut routes = Vec::with_capacity(config.routes.len());
+        let intervals = crate::quiet::compile(config, &mut problems, &mut warnings);
         for (i, route) in config.routes.iter().enumerate() {
             let at = route_location(i, &route.name);
             let matchers = compile_matchers(route, &at, &mut problems, &mut warnings);
@@ -84,7 +90,10 @@ impl Router {
             let configs: Vec<&ChannelConfig> = channels.iter().map(|&c| &config.channels[c]).collect();
             let mentions = mention::resolve(route, &at, &configs, &mut problems, &mut warnings);
             let group_by = group_fields(route, &at, &mut problems);
-            routes.push(CompiledRoute { config: route.clone(), matchers, channels, mentions, group_by });
+            let quiet = crate::quiet::route_quiet(route, &at, &intervals, &mut problems, &mut warnings);
+            let compiled =
+                CompiledRoute { config: route.clone(), matchers, channels, mentions, group_by, quiet };
+            routes.push(compiled);
         }
         let languages: Vec<(Locale, Option<UtcOffset>)> =
             config.channels.iter().map(|c| locale::of_channel(c, &config.messages)).collect();
@@ -108,7 +117,7 @@ impl Router {
         match Templates::compile(config, &builtins, &digest_builtins) {
             Ok(templates) => {
                 let channels = config.channels.clone();
-                Ok((Router { routes, channels, languages, templates, warnings }, problems))
+                Ok((Router { routes, channels, languages, templates, warnings, intervals }, problems))
             }
             Err(err) => {
                 problems.extend(err.problems);
@@ -350,6 +359,36 @@ impl Router {
         routes.map(|r| r.config.resolve_within()).max().unwrap_or(RouteConfig::DEFAULT_RESOLVE_WITHIN)
     }
 
+    /// Whether `route`'s actions are muted at `at` (Unix seconds), why and until when; `None`
+    /// when they are not (or the route is no longer configured).
+    pub fn muted(&self, route: &str, at: i64) -> Option<Muted> {
+        let route = self.routes.iter().find(|r| r.config.name == route)?;
+        if route.quiet.is_empty() {
+            return None;
+        }
+        self.intervals.muted(&route.quiet, at)
+    }
+
+    /// The routes that hold muted actions and whose intervals would hold one for more than
+    /// [`crate::quiet::MAX_HOLD_SECS`] (an interval that is always active), looking a year
+    /// ahead of `now`.
+    pub fn overlong_holds(&self, now: i64) -> Vec<Problem> {
+        let held = self
+            .routes
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r.quiet.is_empty() && r.quiet.on_mute == OnMute::Hold);
+        held.filter_map(|(i, route)| {
+            let start = self.intervals.overlong_mute(&route.quiet, now)?;
+            let when = chrono::DateTime::from_timestamp(start, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
+            let message = format!(
+                "its time intervals would hold an action for more than 7 days (from {when}): mute for less, or set on_mute = \"drop\""
+            );
+            Some(Problem::new(route_location(i, &route.config.name), message))
+        })
+        .collect()
+    }
+
     /// The route named `name`'s configuration.
     pub fn route(&self, name: &str) -> Option<&RouteConfig> {
         self.routes.iter().find(|r| r.config.name == name).map(|r| &r.config)
@@ -525,7 +564,7 @@ fn group_of(route: &CompiledRoute, channel: &str, event: &Event) -> Option<crate
         .map(|f| format!("{}={}", f.name(), f.single_value(event).unwrap_or("")))
         .collect();
     let key = format!("{}|{channel}|{}", route.config.name, values.join(","));
-    Some(crate::action::Group { key, wait: route.config.group_wait() })
+    Some(crate::action::Group { key, wait: route.config.group_wait(), muted_by: None })
 }
 
 /// The route's channels as indexes into the configuration's channels.
