@@ -116,6 +116,9 @@ pub struct Digest<'a> {
     pub marker: &'static str,
     /// Largest group first (failures before the rest).
     pub groups: Vec<Group<'a>>,
+    /// The mute intervals that held every event of this message (`None`: not all were held
+    /// by the same ones, or none was): the headline says "While muted (night)".
+    pub muted_by: Option<&'a str>,
 }
 
 impl<'a> Digest<'a> {
@@ -158,6 +161,7 @@ impl<'a> Digest<'a> {
             other_count: briefs.len() - failed_count - ok_count,
             marker,
             groups,
+            muted_by: None,
         }
     }
 }

@@ -233,7 +233,8 @@ impl Dispatcher {
                 return group.and_then(|key| crate::channel::group_message(config, key, &payloads));
             }
             let briefs: Vec<&Brief> = rest[..n].iter().filter_map(|e| e.item.action.brief.as_ref()).collect();
-            match self.router.digest_mentioning(channel, &briefs, &self.mentioned_by(&rest[..n])) {
+            let muted_by = muted_by(&rest[..n]);
+            match self.router.digest_mentioning(channel, &briefs, &self.mentioned_by(&rest[..n]), muted_by) {
                 Ok(body) => body,
                 Err(err) => {
                     tracing::error!(channel, error = %err, "the digest does not render: sending actions on their own");
@@ -434,3 +435,12 @@ static NO_BRIEF: Brief = Brief {
     error_code: None,
     error_message: None,
 };
+
+/// The mute intervals that held every one of `entries`, when it is the same for all of them.
+fn muted_by(entries: &[Entry]) -> Option<&str> {
+    fn by(entry: &Entry) -> Option<&str> {
+        entry.item.action.group.as_ref().and_then(|g| g.muted_by.as_deref())
+    }
+    let first = by(entries.first()?)?;
+    entries.iter().all(|e| by(e) == Some(first)).then_some(first)
+}

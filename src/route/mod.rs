@@ -194,15 +194,17 @@ impl Router {
     /// error names what failed to render.
     pub fn digest(&self, channel: &str, briefs: &[&Brief]) -> Result<Option<Value>, String> {
         let index = self.channel_index(channel)?;
-        self.digest_mentioning(channel, briefs, &self.channels[index].mention)
+        self.digest_mentioning(channel, briefs, &self.channels[index].mention, None)
     }
 
-    /// [`Router::digest`] mentioning `mentions`: everyone the actions it covers mention.
+    /// [`Router::digest`] mentioning `mentions` (everyone the actions it covers mention), headed
+    /// "While muted (`muted_by`)" when the mute intervals named there held them all.
     pub fn digest_mentioning(
         &self,
         channel: &str,
         briefs: &[&Brief],
         mentions: &Mentions,
+        muted_by: Option<&str>,
     ) -> Result<Option<Value>, String> {
         let index = self.channel_index(channel)?;
         let channel = &self.channels[index];
@@ -217,7 +219,7 @@ impl Router {
             utc_offset: offset.as_ref(),
             video: None,
         };
-        let digest = Digest::of(briefs);
+        let digest = Digest { muted_by, ..Digest::of(briefs) };
         let (headline, text) = self.templates.render_digest(&target, &digest)?;
         let text = channel::DigestText {
             headline: &headline,

@@ -45,8 +45,9 @@ pub const PLAIN: &str = r#"{{ t("Status") }}{{ t(": ") }}{{ status | status_word
 {% endif %}
 {% include "builtin:plain-video" ignore missing %}"#;
 
-/// A digest's headline: how many events it names, how many failed and succeeded. Plain text.
-pub const DIGEST_HEADLINE: &str = r#"{{ marker }} {{ t("VOD digest") }}{{ t(": ") }}{{ count }} {{ t("events") }}
+/// A digest's headline: how many events it names, how many failed and succeeded, and which
+/// mute intervals held them. Plain text.
+pub const DIGEST_HEADLINE: &str = r#"{{ marker }} {% if muted_by %}{{ t("While muted") }} ({{ muted_by }}){% else %}{{ t("VOD digest") }}{% endif %}{{ t(": ") }}{{ count }} {{ t("events") }}
 {%- if failed_count %} · {{ failed_count }} {{ t("failed") }}{% endif %}
 {%- if ok_count %} · {{ ok_count }} {{ t("succeeded") }}{% endif %}
 {%- if other_count %} · {{ other_count }} {{ t("other") }}{% endif %}"#;

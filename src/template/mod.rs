@@ -92,16 +92,17 @@ pub const VARIABLES: [&str; 28] = [
 ];
 
 /// The variables a digest template sees: the fields of a digest (`count`, `failed_count`,
-/// `ok_count`, `other_count`, `marker`, `groups`: each with `count`, `status`, `ok`, `failed`,
+/// `ok_count`, `other_count`, `marker`, `muted_by`, `groups`: each with `count`, `status`, `ok`, `failed`,
 /// `node`, `error_code`, `error_message` and `items`, the briefs: `title`, `task_id`,
 /// `video_id`, `status`, `event_type`, `event_time`, ...) and the channel's.
-pub const DIGEST_VARIABLES: [&str; 12] = [
+pub const DIGEST_VARIABLES: [&str; 13] = [
     "count",
     "failed_count",
     "ok_count",
     "other_count",
     "marker",
     "groups",
+    "muted_by",
     "headline",
     "channel",
     "channel_type",

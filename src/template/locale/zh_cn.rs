@@ -22,6 +22,7 @@ pub const TABLE: Table = Table {
         (":", "："),
         // Digests: "❌ VOD 汇总：287 个事件 · 285 个失败 · 2 个完成".
         ("VOD digest", "VOD 汇总"),
+        ("While muted", "静默期间"),
         ("events", "个事件"),
         ("other", "个其他"),
         // Resolved notices: "✅ 已恢复：launch.mp4".
