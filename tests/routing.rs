@@ -820,13 +820,23 @@ fn messages_with_play_links_match_their_snapshots() {
 /// the usual "VOD digest".
 #[test]
 fn a_digest_of_muted_actions_names_the_intervals() {
-    for (locale, headline) in [("en", "❌ While muted (night): 2 events"), ("zh-CN", "❌ 静默期间 (night)：2 个事件")] {
+    for (locale, headline) in
+        [("en", "❌ While muted (night): 2 events"), ("zh-CN", "❌ 静默期间 (night)：2 个事件")]
+    {
         let toml = format!("[messages]\nlocale = \"{locale}\"\n{SNAPSHOT_CHANNELS}");
         let router = Setup::from_toml_str(&toml, &no_env).expect("valid").router;
         let briefs: Vec<vodhook::digest::Brief> = (0..2)
             .map(|i| {
-                let event = workflow(&format!("task{i}"), "Failed", "wf-1", "a.mp4", &[("Node", "Failed", None)]);
-                router.plan(&event).unwrap().into_iter().find(|a| a.channel == "slack").unwrap().brief.unwrap()
+                let event =
+                    workflow(&format!("task{i}"), "Failed", "wf-1", "a.mp4", &[("Node", "Failed", None)]);
+                router
+                    .plan(&event)
+                    .unwrap()
+                    .into_iter()
+                    .find(|a| a.channel == "slack")
+                    .unwrap()
+                    .brief
+                    .unwrap()
             })
             .collect();
         let refs: Vec<&vodhook::digest::Brief> = briefs.iter().collect();

@@ -1,5 +1,6 @@
 //! The command line: the runtimes (`serve`, `lambda`) and the tools that help users set up and
-//! test before deploying (`parse`, `plan`, `check-config`, `sign`, `simulate`, `drain`).
+//! test before deploying (`parse`, `plan`, `check-config`, `sign`, `simulate`, `drain`), and
+//! operate (`check-redis`, `outbox`, `silence`).
 //! With no subcommand the binary picks its runtime from the environment, so the same
 //! `bootstrap` runs on Function Compute and on Lambda.
 
@@ -13,6 +14,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 mod outbox;
+mod plan;
+mod silence;
 
 use crate::auth;
 use crate::clock::unix_now;
@@ -54,11 +57,15 @@ enum Command {
         /// The delivery as it arrived (any envelope); `-` or nothing for stdin.
         input: Option<PathBuf>,
     },
-    /// Print the actions a delivery would cause (NDJSON). Sends nothing.
+    /// Print the actions a delivery would cause (NDJSON), and whether a mute interval or a
+    /// silence would keep each from being sent. Sends nothing.
     Plan {
         /// The configuration file (else $VODHOOK_CONFIG, else ./vodhook.toml, else the built-in one).
         #[arg(long, env = env::CONFIG)]
         config: Option<PathBuf>,
+        /// Evaluate time intervals and silences at this instant (RFC 3339); default now.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
         /// The delivery as it arrived (any envelope); `-` or nothing for stdin.
         input: Option<PathBuf>,
     },
@@ -132,9 +139,15 @@ enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
+    /// Silences (Redis): add, list, expire.
+    Silence {
+        #[command(subcommand)]
+        command: SilenceCommand,
+    },
 }
 
 pub use outbox::OutboxCommand;
+pub use silence::SilenceCommand;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Via {
@@ -180,9 +193,9 @@ fn run(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Parse { input } => parse(&read_input(input.as_deref())?),
-        Command::Plan { config, input } => {
+        Command::Plan { config, at, input } => {
             let setup = load_setup(config.as_deref())?;
-            plan(&setup, &read_input(input.as_deref())?)
+            plan::plan(&setup, &read_input(input.as_deref())?, at.as_deref())
         }
         Command::CheckConfig { file, config, print_env: true } => print_env(file.or(config).as_deref()),
         Command::CheckConfig { file, config, print_env: false } => {
@@ -196,6 +209,10 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Outbox { command } => {
             let setup = load_setup(command.config())?;
             tokio_runtime(false)?.block_on(outbox::run(command, setup))
+        }
+        Command::Silence { command } => {
+            let setup = load_setup(command.config())?;
+            tokio_runtime(false)?.block_on(silence::run(command, setup))
         }
         Command::Sign { url, key, config, timestamp } => {
             let (url, key) = signing(url, key, config.as_deref())?;
@@ -324,65 +341,6 @@ fn read_input(path: Option<&std::path::Path>) -> Result<Vec<u8>, String> {
             Ok(bytes)
         }
     }
-}
-
-/// `vodhook plan`: each action as a JSON line, with `pacing`: the channel's limits and what
-/// happens to the action when its budget is spent.
-fn plan(setup: &Setup, bytes: &[u8]) -> Result<ExitCode, String> {
-    let delivery = decode_delivery(bytes).map_err(|e| e.to_string())?;
-    let mut out = std::io::stdout().lock();
-    for event in &delivery.events {
-        let actions = setup.router.plan(event).map_err(|e| format!("{}: {e}", event.identity()))?;
-        warn_twice_to_one_channel(&event.identity(), &actions);
-        for action in &actions {
-            let mentions = setup.router.mentions(&action.route, &action.channel).filter(|m| !m.is_empty());
-            let planned = Planned { action, mentions, pacing: pacing(&setup.config, &action.channel) };
-            let line = serde_json::to_string(&planned).map_err(|e| e.to_string())?;
-            writeln!(out, "{line}").map_err(|e| format!("stdout: {e}"))?;
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `plan`'s warning (on stderr) when two routes send one event to the same channel.
-fn warn_twice_to_one_channel(identity: &str, actions: &[crate::action::Action]) {
-    for (i, action) in actions.iter().enumerate() {
-        if let Some(earlier) = actions[..i].iter().find(|a| a.channel == action.channel) {
-            eprintln!(
-                "warning: {identity} goes to channel {:?} twice, through routes {:?} and {:?}",
-                action.channel, earlier.route, action.route
-            );
-        }
-    }
-}
-
-/// One line of `plan`: the action, and what its channel's budget does with it.
-#[derive(serde::Serialize)]
-struct Planned<'a> {
-    #[serde(flatten)]
-    action: &'a crate::action::Action,
-    /// Who its message mentions (written into `payload` already), when anyone.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mentions: Option<&'a crate::config::Mentions>,
-    pacing: serde_json::Value,
-}
-
-/// What `plan` says of a channel's pacing.
-fn pacing(config: &crate::config::Config, channel: &str) -> serde_json::Value {
-    let Some(c) = config.channels.iter().find(|c| c.name == channel) else {
-        return serde_json::Value::Null;
-    };
-    let margin = std::time::Duration::from_millis(config.delivery.budget_margin_ms);
-    let Some(limits) = crate::budget::Limits::of(c, margin) else {
-        return serde_json::json!({ "limits": "none", "when_spent": "sent at once" });
-    };
-    // The dispatcher's own decision (the outbox is there exactly when the store is Redis).
-    let redis = config.store.backend == crate::config::DedupBackend::Redis;
-    serde_json::json!({
-        "limits": limits.describe(),
-        "shared": if redis { "every instance (Redis)" } else { "this instance only" },
-        "when_spent": crate::dispatch::WhenSpent::of(c, redis).describe(),
-    })
 }
 
 /// `vodhook check-redis`: every step on its own line; exit 1 naming the first that failed.

@@ -95,6 +95,7 @@ pub fn validate(config: &Config, unresolved: Vec<Problem>) -> Findings {
             f.problem(route_location(i, &route.name), format!("duplicate route name (also routes[{first}])"));
         }
     }
+    muting_needs_the_outbox(config, &mut f);
     if config.routes.is_empty() {
         f.problem("routes", "no routes: no event would be sent anywhere (add a [[routes]] entry)");
     }
@@ -107,6 +108,23 @@ pub fn validate(config: &Config, unresolved: Vec<Problem>) -> Findings {
 }
 
 /// The budget and digest settings of one channel.
+/// A muted action waits in the outbox; without one (the memory store) it can only be dropped.
+/// That still quiets the night, so it is a warning, not a problem.
+fn muting_needs_the_outbox(config: &Config, f: &mut Findings) {
+    if config.store.backend == DedupBackend::Redis {
+        return;
+    }
+    for (i, route) in config.routes.iter().enumerate() {
+        let muted = !route.mute_time_intervals.is_empty() || !route.active_time_intervals.is_empty();
+        if muted && route.on_mute == super::OnMute::Hold {
+            f.warning(
+                route_location(i, &route.name),
+                "muted actions are dropped, not held: holding them needs the outbox ([store] backend = \"redis\")",
+            );
+        }
+    }
+}
+
 fn rate_settings(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     for (name, value) in [
         ("rate_per_minute", channel.rate_per_minute),
