@@ -16,8 +16,10 @@
 //!   `=~"wf-.*"` for a prefix;
 //! - a field the event lacks is the empty string (Alertmanager's missing label), so
 //!   `workflow_id!="x"` matches events that have no workflow;
-//! - `activity_id` and `failed_activity_id` look at every node: `=`/`=~` match when *any* node
-//!   matches, `!=`/`!~` when *none* does.
+//! - `activity_id`, `failed_activity_id` and `error_code` (a failed node's error code) look at
+//!   every node: `=`/`=~` match when *any* node matches, `!=`/`!~` when *none* does;
+//! - silences (`crate::silence`) match the action too: `route` and `channel` (its names), which
+//!   routes cannot use (a route does not choose itself).
 //!
 //! Quoted values take `\"` for a quote and `\\` for a backslash; every other backslash is kept as
 //! written, so `=~"^wf-\d+$"` works as typed (and Alertmanager's `\\d` means the same).
