@@ -36,6 +36,7 @@ mod channel;
 mod duration;
 mod explain;
 mod interpolate;
+mod links;
 mod mention;
 mod time_interval;
 mod validate;
@@ -53,6 +54,7 @@ pub use channel::{
 };
 pub use duration::Span;
 pub use interpolate::Lookup;
+pub use links::{ButtonKind, LinksConfig, MIN_SECRET_BYTES};
 pub use mention::{MentionKey, Mentions};
 pub use time_interval::{IntervalConfig, OnMute, RangeItem, TimeIntervalConfig, TimeRangeConfig};
 pub use validate::{Findings, http_url};
@@ -126,6 +128,9 @@ pub struct Config {
     /// Named time intervals, for routes' `mute_time_intervals` / `active_time_intervals`.
     #[serde(default)]
     pub time_intervals: Vec<TimeIntervalConfig>,
+    /// `[links]`: signed links to vodhook's confirmation page; none without it.
+    #[serde(default)]
+    pub links: Option<LinksConfig>,
 }
 
 impl Default for Config {
@@ -613,6 +618,9 @@ pub struct RouteConfig {
     /// What a muted action becomes: held until the mute ends (default), or dropped.
     #[serde(default)]
     pub on_mute: OnMute,
+    /// The buttons its messages carry (else the channel's `buttons`, else none).
+    #[serde(default)]
+    pub buttons: Option<Vec<ButtonKind>>,
     /// Keep matching later routes (first match wins otherwise).
     #[serde(default, rename = "continue")]
     pub continue_matching: bool,
@@ -810,21 +818,11 @@ impl Config {
             channels: vec![ChannelConfig::new("log", ChannelType::Log)],
             routes: vec![RouteConfig {
                 name: "all".to_owned(),
-                match_fields: BTreeMap::new(),
-                matchers: Vec::new(),
                 channels: vec!["log".to_owned()],
-                template: None,
-                mention: Mentions::default(),
-                send_resolved: false,
-                resolve_within: None,
-                group_by: Vec::new(),
-                group_wait: None,
-                mute_time_intervals: Vec::new(),
-                active_time_intervals: Vec::new(),
-                on_mute: OnMute::Hold,
-                continue_matching: false,
+                ..RouteConfig::default()
             }],
             time_intervals: Vec::new(),
+            links: None,
             server: ServerConfig::default(),
             auth: AuthConfig::default(),
             delivery: DeliveryConfig::default(),

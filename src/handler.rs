@@ -10,6 +10,8 @@
 //!   `413`; a bad or missing VOD or IMS signature (when a key is configured), or a captured
 //!   signature carrying a new body → `401`; other methods → `405`.
 //! - `POST /initialize`, `GET /pre-stop` (FC lifecycle hooks) and `GET /healthz` → `200`.
+//! - `/actions/<token>` (any method): the signed links' pages (`crate::links`), authenticated
+//!   by the token; `/actions` and everything under it is reserved, `404` without `[links]`.
 //! - A failed `/invoke` also carries `x-fc-status: 404`, FC's function-error signal, so FC's
 //!   async retry and on-failure destination take over.
 
@@ -22,6 +24,7 @@ use serde_json::{Value, json};
 use crate::auth::{Family, KeyUsed, Verified, Verifier};
 use crate::dispatch::{Dispatcher, Report};
 use crate::event::{DecodeError, Delivery, Limits, Source, decode_delivery_with};
+use crate::links::Links;
 use crate::replay::{ReplayGuard, Seen};
 use crate::setup::{Setup, State};
 
@@ -128,6 +131,8 @@ pub struct App {
     callback_deadline: Duration,
     invoke_deadline: Duration,
     dispatcher: Dispatcher,
+    /// The signed links' pages (`None`: no `[links]`).
+    links: Option<Links>,
 }
 
 /// Problems that stop the service from starting.
@@ -163,6 +168,7 @@ impl App {
             invoke_deadline: Duration::from_millis(config.delivery.invoke_deadline_ms),
             replay,
             signature_reuse: Duration::from_secs(config.auth.signature_reuse_secs),
+            links: config.links.as_ref().map(|c| Links::new(c, state.redis.clone(), config.store.capacity)),
             dispatcher: Dispatcher::new(config, setup.router, state.dedup, state.outbox, state.redis),
         })
     }
@@ -177,6 +183,12 @@ impl App {
         let started = Instant::now();
         let (parts, body) = request.into_parts();
         let path = parts.uri.path();
+        if let Some(rest) = link_path(path) {
+            return match &self.links {
+                Some(links) => links.handle(&parts.method, rest, now).await,
+                None => crate::links::not_found(crate::config::Locale::En),
+            };
+        }
         let trigger = match (&parts.method, path) {
             (&Method::GET, paths::HEALTHZ | paths::PRE_STOP) | (&Method::POST, paths::INITIALIZE) => {
                 return json_response(StatusCode::OK, &json!({"status": "ok"}));
@@ -333,6 +345,12 @@ impl App {
 
 /// Logs what decoding kept as it arrived (warnings) and the events it could not decode: one
 /// line each, naming the first `max` and counting all, however many a sender packed in.
+/// The rest of a path under `/actions` (reserved for link pages, with or without `[links]`).
+fn link_path(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix(crate::links::PREFIX)?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+}
+
 fn log_decode_notes(delivery: &Delivery, max: usize) {
     let listed = |notes: &mut dyn Iterator<Item = (&str, &str)>| -> String {
         notes

@@ -31,6 +31,7 @@ pub mod digest;
 pub mod dispatch;
 pub mod event;
 pub mod handler;
+pub mod links;
 pub mod outbox;
 pub mod probe;
 pub mod quiet;

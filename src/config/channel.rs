@@ -246,6 +246,8 @@ pub struct ChannelConfig {
     /// Who this channel's messages mention (each service writes the kinds it can: checked by
     /// `channel::check`); empty when not set. Not a key of `vod` channels.
     pub mention: Mentions,
+    /// The buttons its messages carry, unless the route names its own.
+    pub buttons: Vec<super::ButtonKind>,
     /// Keys set on this channel that belong to another kind of channel (`msg_type` on a
     /// DingTalk channel): taken out so that the rest can be read, and refused by the channel's
     /// check with the other problems of the file, not one at a time.
@@ -272,6 +274,8 @@ struct Written {
     params: BTreeMap<String, String>,
     max_repeats: Option<u32>,
     mention: Option<Mentions>,
+    #[serde(default)]
+    buttons: Vec<super::ButtonKind>,
     template: Option<String>,
     rate_per_minute: Option<u32>,
     rate_per_second: Option<u32>,
@@ -329,6 +333,7 @@ impl From<Written> for ChannelConfig {
             locale: w.locale,
             utc_offset: w.utc_offset,
             mention: w.mention.unwrap_or_default(),
+            buttons: w.buttons,
             foreign_keys,
         }
     }
@@ -350,6 +355,7 @@ impl ChannelConfig {
             locale: None,
             utc_offset: None,
             mention: Mentions::default(),
+            buttons: Vec::new(),
             foreign_keys: Vec::new(),
         }
     }

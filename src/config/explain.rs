@@ -13,11 +13,11 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::{AuthConfig, ChannelConfig, DedupConfig, DeliveryConfig, MessagesConfig, OutboxConfig, Problem};
-use super::{RouteConfig, ServerConfig, TimeIntervalConfig, VodConfig};
+use super::{LinksConfig, RouteConfig, ServerConfig, TimeIntervalConfig, VodConfig};
 use super::{channel_location, interval_location, route_location};
 
 /// The top-level keys, in the order the file usually has them.
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "server",
     "auth",
     "delivery",
@@ -29,6 +29,7 @@ const SECTIONS: [&str; 11] = [
     "channels",
     "routes",
     "time_intervals",
+    "links",
 ];
 
 /// Every shape problem of `text` (a TOML document that does not deserialize as a whole), each
@@ -52,6 +53,7 @@ pub fn shape_problems(text: &str) -> Option<Vec<Problem>> {
             "outbox" => check("outbox", |d| OutboxConfig::deserialize(d).map(drop)),
             "messages" => check("messages", |d| MessagesConfig::deserialize(d).map(drop)),
             "vod" => check("vod", |d| VodConfig::deserialize(d).map(drop)),
+            "links" => check("links", |d| LinksConfig::deserialize(d).map(drop)),
             "channels" => each(text, value, "channels", channel_location, &mut problems, |d| {
                 ChannelConfig::deserialize(d).map(drop)
             }),

@@ -96,6 +96,9 @@ pub fn validate(config: &Config, unresolved: Vec<Problem>) -> Findings {
         }
     }
     muting_needs_the_outbox(config, &mut f);
+    if let Some(links) = &config.links {
+        links_settings(links, &mut f);
+    }
     if config.routes.is_empty() {
         f.problem("routes", "no routes: no event would be sent anywhere (add a [[routes]] entry)");
     }
@@ -122,6 +125,40 @@ fn muting_needs_the_outbox(config: &Config, f: &mut Findings) {
                 "muted actions are dropped, not held: holding them needs the outbox ([store] backend = \"redis\")",
             );
         }
+    }
+}
+
+/// `[links]`: a secret long enough to sign with, an address a browser can open, a lifetime.
+fn links_settings(links: &super::LinksConfig, f: &mut Findings) {
+    let bytes = links.secret.expose().len();
+    if bytes < super::MIN_SECRET_BYTES {
+        f.problem(
+            "links.secret",
+            format!(
+                "is {bytes} bytes; a link secret needs at least {} (e.g. `openssl rand -hex 32`)",
+                super::MIN_SECRET_BYTES
+            ),
+        );
+    }
+    if links.previous_secret.as_ref().is_some_and(|s| s.expose().len() < super::MIN_SECRET_BYTES) {
+        f.problem(
+            "links.previous_secret",
+            format!("needs at least {} bytes, as `secret`", super::MIN_SECRET_BYTES),
+        );
+    }
+    match url::Url::parse(&links.base_url) {
+        Ok(u) if u.scheme() == "https" && u.host().is_some() => {}
+        Ok(u) if u.scheme() == "http" && u.host().is_some() => f.warning(
+            "links.base_url",
+            "is http://: links carry their token in the URL, so use https:// anywhere but a test",
+        ),
+        _ => f.problem("links.base_url", "must be an http(s) URL with a host (https://vodhook.example.com)"),
+    }
+    if links.ttl.as_duration().as_secs() == 0 {
+        f.problem("links.ttl", "must be at least 1s (72h by default)");
+    }
+    if links.silence_for.as_duration().as_secs() == 0 {
+        f.problem("links.silence_for", "must be at least 1s (2h by default)");
     }
 }
 

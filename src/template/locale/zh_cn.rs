@@ -23,6 +23,23 @@ pub const TABLE: Table = Table {
         // Digests: "❌ VOD 汇总：287 个事件 · 285 个失败 · 2 个完成".
         ("VOD digest", "VOD 汇总"),
         ("While muted", "静默期间"),
+        // Link pages (`/actions/<token>`).
+        ("This link cannot be used", "此链接无法使用"),
+        ("This action is being done right now: reload in a moment.", "此操作正在执行：请稍后刷新。"),
+        ("Done", "已完成"),
+        ("Already done", "已执行过"),
+        ("Already done at", "已于"),
+        ("Already done.", "已执行过。"),
+        ("Silenced", "已静默"),
+        ("Silence workflow", "静默工作流"),
+        ("Confirm: silence", "确认静默"),
+        ("Title", "标题"),
+        ("Error code", "错误码"),
+        ("For", "时长"),
+        ("Link expires", "链接有效期至"),
+        ("Nothing happens until you confirm.", "确认之前不会执行任何操作。"),
+        ("No such page.", "没有这个页面。"),
+        ("Not done, try again later", "未执行，请稍后重试"),
         ("events", "个事件"),
         ("other", "个其他"),
         // Resolved notices: "✅ 已恢复：launch.mp4".
@@ -32,6 +49,7 @@ pub const TABLE: Table = Table {
         ("Resolved since", "已恢复，恢复任务"),
         // Play links (`[vod] enrich`).
         ("Watch", "观看"),
+        ("Silence", "静默"),
         ("Cover", "封面"),
         ("Links valid until", "链接有效期至"),
         ("Play links unavailable", "暂无播放链接"),

@@ -1,0 +1,180 @@
+//! Buttons and their signed links (`[links]`, `buttons`), without a browser: two `vodhook
+//! serve` instances sharing a real Redis, and chat stand-ins that check each service's button
+//! format. A failure's message carries a `silence` link; GET shows a page and never acts, POST
+//! acts once (on any instance), and what is not a valid, live token is refused with nothing
+//! done. (`tests/browser.rs` clicks the same page in Chromium.)
+
+mod support;
+
+use serde_json::{Value, json};
+use support::redis::RedisServer;
+use support::standins::StandIn;
+use support::{Cluster, http_client, post};
+use vodhook::channel::ChannelType;
+
+pub const SECRET: &str = "0123456789abcdef0123456789abcdef-test";
+
+struct Setup {
+    cluster: Cluster,
+    ops: StandIn,
+    _redis: RedisServer,
+}
+
+async fn start() -> Setup {
+    let redis = tokio::task::block_in_place(RedisServer::start);
+    let ops = StandIn::start(ChannelType::Dingtalk).await;
+    let config = format!(
+        "[store]\nbackend = \"redis\"\nurl = \"{}\"\nkey_prefix = \"l{}:\"\n\n\
+         [links]\nbase_url = \"https://vodhook.example.com\"\nsecret = \"{SECRET}\"\nsilence_for = \"2h\"\n\n{}\n\n\
+         [[routes]]\nname = \"all\"\nchannels = [\"ops\"]\nbuttons = [\"silence\", \"watch\"]\n",
+        redis.url(),
+        std::process::id(),
+        ops.channel_toml("ops"),
+    );
+    let cluster = Cluster::start(2, &config).await;
+    Setup { cluster, ops, _redis: redis }
+}
+
+/// The `failed` sample as task `task`, titled `title`.
+fn failed(task: &str, title: &str) -> String {
+    let mut event: Value = serde_json::from_str(vodhook::samples::FAILED).unwrap();
+    event["TaskId"] = json!(task);
+    let mut input: Value = serde_json::from_str(event["TaskInput"].as_str().unwrap()).unwrap();
+    input["Title"] = json!(title);
+    event["TaskInput"] = json!(input.to_string());
+    event.to_string()
+}
+
+/// The token of the first `silence` button of the last message the stand-in received.
+fn silence_token(ops: &StandIn) -> String {
+    let last = ops.received().pop().expect("a message");
+    let card = &last.json["actionCard"];
+    let button = card["btns"].as_array().and_then(|b| b.first()).unwrap_or_else(|| panic!("{}", last.json));
+    let url = button["actionURL"].as_str().unwrap();
+    url.strip_prefix("https://vodhook.example.com/actions/").unwrap_or_else(|| panic!("{url}")).to_owned()
+}
+
+async fn get(url: &str) -> (u16, http::HeaderMap, String) {
+    let response = http_client().get(url).send().await.unwrap();
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    (status, headers, response.text().await.unwrap())
+}
+
+async fn confirm(url: &str) -> (u16, String) {
+    let response = http_client()
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn silences(setup: &Setup) -> Vec<Value> {
+    setup.cluster.cli(&["silence", "list", "--json"]).await.ndjson()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silence_link_shows_a_page_acts_once_and_refuses_what_it_did_not_sign() {
+    let setup = start().await;
+    let title = "<script>alert(1)</script> launch.mp4";
+    let answer = post(&setup.cluster.node(0).url("/"), failed("task-l1", title), &[]).await;
+    assert_eq!(answer.json["delivered"], 1, "{}", answer.json);
+    let token = silence_token(&setup.ops);
+    let page = |node: usize| setup.cluster.node(node).url(&format!("/actions/{token}"));
+
+    // GET never acts, however often.
+    for _ in 0..100 {
+        let (status, _, _) = get(&page(0)).await;
+        assert_eq!(status, 200);
+    }
+    assert!(silences(&setup).await.is_empty(), "100 GETs made a silence");
+    let (_, headers, html) = get(&page(1)).await;
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; launch.mp4"), "{html}");
+    assert!(!html.contains("<script>"), "{html}");
+    assert!(html.contains("wf-") && html.contains("<form method=\"post\">"), "{html}");
+    assert_security_headers(&headers);
+
+    // Refused, nothing done: altered, unsigned, expired, other paths, no token.
+    let mut altered = token.clone().into_bytes();
+    altered[5] = if altered[5] == b'x' { b'y' } else { b'x' };
+    let altered = String::from_utf8(altered).unwrap();
+    let expired = expired_token();
+    let base = setup.cluster.node(0).url("/actions");
+    for (path, status) in [
+        (format!("{base}/{altered}"), 403),
+        (format!("{base}/{}", token.split('.').next().unwrap()), 403),
+        (format!("{base}/{expired}"), 410),
+        (format!("{base}/{token}/more"), 404),
+        (format!("{base}/"), 404),
+        (base.clone(), 404),
+    ] {
+        let (got, headers, body) = get(&path).await;
+        assert_eq!(got, status, "GET {path}: {body}");
+        assert_security_headers(&headers);
+        let (posted, body) = confirm(&path).await;
+        assert_eq!(posted, status, "POST {path}: {body}");
+        assert!(!body.contains(SECRET) && !body.contains("panicked"), "{body}");
+    }
+    assert!(silences(&setup).await.is_empty(), "a refused POST made a silence");
+
+    // POST acts once, on whichever instance; a second POST says when it was done.
+    let (status, done) = confirm(&page(0)).await;
+    assert_eq!(status, 200, "{done}");
+    let made = silences(&setup).await;
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert!(done.contains(made[0]["id"].as_str().unwrap()), "{done}");
+    assert_eq!(
+        made[0]["matchers"],
+        json!(["workflow_id=\"wf-6f2a0c1d9e8b4d3a\"", "error_code=\"InvalidMedia.AudioStreamMissing\""])
+    );
+    for node in [0, 1] {
+        let (status, again) = confirm(&page(node)).await;
+        assert_eq!(status, 200);
+        assert!(again.contains("Already done at"), "{again}");
+    }
+    assert_eq!(silences(&setup).await.len(), 1);
+
+    // The silence works: the workflow's next failure is not sent.
+    let hushed = post(&setup.cluster.node(1).url("/"), failed("task-l2", "again.mp4"), &[]).await;
+    assert_eq!(hushed.json["silenced"], 1, "{}", hushed.json);
+}
+
+/// A token signed with the test's secret that expired a minute ago.
+fn expired_token() -> String {
+    let link = vodhook::links::Link {
+        act: vodhook::links::Act::Silence,
+        video_id: "v".into(),
+        workflow_id: "wf-1".into(),
+        error_code: None,
+        silence_secs: Some(60),
+        title: "t".into(),
+        locale: Default::default(),
+        expires_at: chrono::Utc::now().timestamp() - 60,
+    };
+    link.sign(&vodhook::redact::Secret::new(SECRET))
+}
+
+fn assert_security_headers(headers: &http::HeaderMap) {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert!(header("content-security-policy").starts_with("default-src 'none'"), "{headers:?}");
+    assert_eq!(header("referrer-policy"), "no-referrer");
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert_eq!(header("cache-control"), "no-store");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert!(header("content-type").starts_with("text/html"), "{headers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_links_actions_is_reserved_and_not_a_callback() {
+    let vodhook = tokio::task::spawn_blocking(support::Vodhook::start).await.unwrap();
+    for path in ["/actions", "/actions/", "/actions/abc.def", "/actions/x/y"] {
+        let (status, headers, _) = get(&vodhook.url(path)).await;
+        assert_eq!(status, 404, "GET {path}");
+        assert_security_headers(&headers);
+        let answer = post(&vodhook.url(path), vodhook::samples::FAILED.to_owned(), &[]).await;
+        assert_eq!(answer.status, 404, "POST {path} is not a callback: {}", answer.text);
+    }
+    // Elsewhere a POST is still a callback.
+    assert_eq!(post(&vodhook.url("/actionsx"), vodhook::samples::FAILED.to_owned(), &[]).await.status, 200);
+}
