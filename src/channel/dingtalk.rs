@@ -158,8 +158,24 @@ pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
 /// kept whole when the text is cut.
 pub(super) fn message(m: &Message<'_>) -> Result<Value, String> {
     let title = truncate_chars(m.headline, MAX_TITLE_CHARS);
-    let line = mention_line(m.mentions);
-    Ok(fit(MAX_BODY_BYTES, non_empty(m.text)?, |text| body(&title, &with_line(text, &line), m.mentions)))
+    let text = non_empty(m.text)?;
+    if !m.buttons.is_empty() && m.mentions.is_empty() {
+        return Ok(fit(MAX_BODY_BYTES, text, |text| action_card(&title, text, m.buttons)));
+    }
+    // An actionCard cannot mention anyone (it has no `at`): with mentions, the buttons are
+    // links at the end of the markdown, before the mention line.
+    let line = super::markdown_links(m.buttons, &mention_line(m.mentions));
+    Ok(fit(MAX_BODY_BYTES, text, |text| body(&title, &with_line(text, &line), m.mentions)))
+}
+
+/// DingTalk's `actionCard` with one button per link (`btns`, side by side when two or three).
+fn action_card(title: &str, text: &str, buttons: &[super::Button]) -> Value {
+    let btns: Vec<Value> = buttons.iter().map(|b| json!({ "title": b.label, "actionURL": b.url })).collect();
+    let orientation = if (2..=3).contains(&buttons.len()) { "1" } else { "0" };
+    json!({
+        "msgtype": "actionCard",
+        "actionCard": { "title": title, "text": text, "btnOrientation": orientation, "btns": btns },
+    })
 }
 
 /// A digest's body, when its text fits whole within [`MAX_BODY_BYTES`].
@@ -276,6 +292,7 @@ impl super::Messenger for Dingtalk {
     }
     fn annotate(&self, _: &ChannelConfig, body: &mut Value, note: &str) {
         super::prepend_at(body, "/markdown/text", note);
+        super::prepend_at(body, "/actionCard/text", note);
     }
 }
 

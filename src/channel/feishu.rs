@@ -181,10 +181,41 @@ pub(super) fn message(channel: &ChannelConfig, m: &Message<'_>) -> Result<Value,
     let title = truncate_chars(m.headline, MAX_TITLE_CHARS);
     let limit = MAX_BODY_BYTES - SIGNATURE_BYTES;
     if is_post(channel) {
-        return Ok(fit(limit, text, |text| post(&title, text, m.mentions)));
+        return Ok(fit(limit, text, |text| with_links(post(&title, text, m.mentions), m.buttons)));
     }
     let (colour, line) = (colour(m.summary.ok, m.failed), card_mentions(m.mentions));
-    Ok(fit(limit, text, |text| card(&title, colour, &with_line(text, &line))))
+    Ok(fit(limit, text, |text| with_buttons(card(&title, colour, &with_line(text, &line)), m.buttons)))
+}
+
+/// A card's buttons: one `button` element each, opening its URL (`behaviors: open_url`).
+fn with_buttons(mut card: Value, buttons: &[super::Button]) -> Value {
+    if let (false, Some(Value::Array(elements))) = (buttons.is_empty(), card.pointer_mut("/card/elements")) {
+        let actions: Vec<Value> = buttons
+            .iter()
+            .map(|b| {
+                json!({
+                    "tag": "button",
+                    "text": { "tag": "plain_text", "content": b.label },
+                    "type": if b.kind == crate::config::ButtonKind::Watch { "primary" } else { "default" },
+                    "behaviors": [{ "type": "open_url", "default_url": b.url }],
+                })
+            })
+            .collect();
+        elements.push(json!({ "tag": "action", "actions": actions }));
+    }
+    card
+}
+
+/// A `post`'s buttons: a last paragraph of links (`a` elements).
+fn with_links(mut post: Value, buttons: &[super::Button]) -> Value {
+    if let (false, Some(Value::Array(paragraphs))) =
+        (buttons.is_empty(), post.pointer_mut("/content/post/zh_cn/content"))
+    {
+        let links: Vec<Value> =
+            buttons.iter().map(|b| json!({ "tag": "a", "text": b.label, "href": b.url })).collect();
+        paragraphs.push(Value::Array(links));
+    }
+    post
 }
 
 /// A digest's body, when its text fits whole (see [`message`]).

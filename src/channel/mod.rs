@@ -166,6 +166,28 @@ pub struct Message<'a> {
     pub mentions: &'a Mentions,
     /// Set when the message is a resolved notice (webhook documents say `"kind": "resolved"`).
     pub resolution: Option<&'a crate::template::Resolution>,
+    /// Links the reader can act on (`buttons`), each service writing them its own way.
+    pub buttons: &'a [Button],
+}
+
+/// One button: its label (in the channel's language) and where it leads.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Button {
+    pub kind: crate::config::ButtonKind,
+    pub label: String,
+    pub url: String,
+}
+
+/// `[label](url) · [label](url)`: buttons as a markdown line, for services (or messages) that
+/// have no buttons of their own; then `line` (the mentions) after a blank line, when both are
+/// there.
+fn markdown_links(buttons: &[Button], line: &str) -> String {
+    let links: Vec<String> = buttons.iter().map(|b| format!("[{}]({})", b.label, b.url)).collect();
+    match (links.is_empty(), line.is_empty()) {
+        (true, _) => line.to_owned(),
+        (false, true) => links.join(" · "),
+        (false, false) => format!("{}\n\n{line}", links.join(" · ")),
+    }
 }
 
 /// A rendered digest, for [`digest_message`].
@@ -625,6 +647,7 @@ pub(crate) mod test_support {
             video: None,
             mentions: &Mentions::default(),
             resolution: None,
+            buttons: &[],
         };
         f(&message)
     }

@@ -29,7 +29,9 @@ use crate::text::{CUT_MARKER, chunks, truncate_chars};
 
 /// Slack: header blocks take 150 characters, section text 3000, a message 50 blocks.
 pub const HEADER_CHARS: usize = 150;
-pub const SECTION_CHARS: usize = 3000;
+/// Block Kit: a button's text is at most 75 characters.
+const BUTTON_TEXT_CHARS: usize = 75;
+const SECTION_CHARS: usize = 3000;
 pub const MAX_BLOCKS: usize = 50;
 /// The notification `text` (Slack truncates messages over 40,000 characters; a headline is far
 /// shorter, this bounds one that is not).
@@ -131,7 +133,7 @@ pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
 /// `<!channel>` anyone). Mentions are a last section of their own, kept when the text is cut.
 pub(super) fn message(m: &Message<'_>) -> Result<Value, String> {
     let line = mention_line(m.mentions);
-    let room = MAX_BLOCKS - 1 - usize::from(!line.is_empty());
+    let room = MAX_BLOCKS - 1 - usize::from(!line.is_empty()) - usize::from(!m.buttons.is_empty());
     let mut pieces = chunks(non_empty(m.text)?, SECTION_CHARS);
     if pieces.len() > room {
         pieces.truncate(room);
@@ -139,7 +141,28 @@ pub(super) fn message(m: &Message<'_>) -> Result<Value, String> {
             *last = format!("{}{}", truncate_chars(last, SECTION_CHARS - 1), CUT_MARKER);
         }
     }
-    Ok(body(m.headline, pieces, &line))
+    let mut body = body(m.headline, pieces, &line);
+    if let (false, Some(Value::Array(blocks))) = (m.buttons.is_empty(), body.get_mut("blocks")) {
+        blocks.push(actions(m.buttons));
+    }
+    Ok(body)
+}
+
+/// Block Kit's `actions` block: one link button per button (`url` opens it; `action_id` is
+/// required and unique within the block).
+fn actions(buttons: &[super::Button]) -> Value {
+    let elements: Vec<Value> = buttons
+        .iter()
+        .map(|b| {
+            json!({
+                "type": "button",
+                "text": { "type": "plain_text", "text": truncate_chars(&b.label, BUTTON_TEXT_CHARS), "emoji": true },
+                "url": b.url,
+                "action_id": format!("vodhook-{}", b.kind.as_str()),
+            })
+        })
+        .collect();
+    json!({ "type": "actions", "elements": elements })
 }
 
 /// A digest's body, when its text fits whole: within [`DIGEST_CHARS`] and the block limit.

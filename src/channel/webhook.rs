@@ -244,6 +244,12 @@ fn document(m: &Message<'_>) -> Value {
         }
         None => document["kind"] = json!("event"),
     }
+    if !m.buttons.is_empty() {
+        // `{"silence": url, "watch": url}`: the links a person could act on.
+        let links: serde_json::Map<String, Value> =
+            m.buttons.iter().map(|b| (b.kind.as_str().to_owned(), Value::String(b.url.clone()))).collect();
+        document["links"] = Value::Object(links);
+    }
     if !m.mentions.is_empty() {
         // Data for the receiver to page its own way.
         document["mentions"] = serde_json::to_value(m.mentions).unwrap_or_default();

@@ -126,7 +126,8 @@ pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
 /// character boundary; the mention line (`<@userid>`, the only mention WeCom markdown has) is
 /// kept whole after the cut text.
 pub(super) fn message(m: &Message<'_>) -> Result<Value, String> {
-    let line = mention_line(m.mentions);
+    // WeCom's markdown has no buttons: they are links, kept whole after the cut text.
+    let line = super::markdown_links(m.buttons, &mention_line(m.mentions));
     let room = MAX_CONTENT_BYTES.saturating_sub(if line.is_empty() { 0 } else { line.len() + 2 });
     let content = with_line(&truncate_bytes(non_empty(m.text)?, room), &line).into_owned();
     Ok(json!({ "msgtype": "markdown", "markdown": { "content": content } }))

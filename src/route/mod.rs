@@ -7,6 +7,7 @@
 //! text rendered by [`Templates`], in the service's JSON made by [`crate::channel::message`].
 //! Matcher syntax and semantics: [`matcher`].
 
+mod button;
 pub mod matcher;
 mod mention;
 
@@ -17,8 +18,8 @@ use serde_json::Value;
 use crate::action::Action;
 use crate::channel::{self, Message};
 use crate::config::{
-    ChannelConfig, Config, ConfigError, Locale, Mentions, OnMute, Problem, RouteConfig, UtcOffset,
-    channel_location, route_location,
+    ButtonKind, ChannelConfig, Config, ConfigError, Locale, Mentions, OnMute, Problem, RouteConfig,
+    UtcOffset, channel_location, route_location,
 };
 use crate::digest::{Brief, Digest};
 use crate::event::Event;
@@ -38,6 +39,8 @@ pub struct Router {
     warnings: Vec<Problem>,
     /// `[[time_intervals]]`, compiled: the routes' quiet hours.
     intervals: TimeIntervals,
+    /// Signs the buttons' links (`None`: no `[links]`).
+    signer: Option<crate::links::Signer>,
 }
 
 /// Whether no event can match both routes: their `match` tables want different values of one
@@ -60,6 +63,8 @@ struct CompiledRoute {
     group_by: Vec<matcher::Field>,
     /// `mute_time_intervals`, `active_time_intervals`, `on_mute`.
     quiet: Quiet,
+    /// Per channel (same order): the buttons its messages carry.
+    buttons: Vec<Vec<ButtonKind>>,
 }
 
 impl Router {
@@ -91,8 +96,16 @@ impl Router {
             let mentions = mention::resolve(route, &at, &configs, &mut problems, &mut warnings);
             let group_by = group_fields(route, &at, &mut problems);
             let quiet = crate::quiet::route_quiet(route, &at, &intervals, &mut problems, &mut warnings);
-            let compiled =
-                CompiledRoute { config: route.clone(), matchers, channels, mentions, group_by, quiet };
+            let buttons = button::resolve(route, &at, &configs, config, &mut problems);
+            let compiled = CompiledRoute {
+                config: route.clone(),
+                matchers,
+                channels,
+                mentions,
+                group_by,
+                quiet,
+                buttons,
+            };
             routes.push(compiled);
         }
         let languages: Vec<(Locale, Option<UtcOffset>)> =
@@ -117,7 +130,9 @@ impl Router {
         match Templates::compile(config, &builtins, &digest_builtins) {
             Ok(templates) => {
                 let channels = config.channels.clone();
-                Ok((Router { routes, channels, languages, templates, warnings, intervals }, problems))
+                let signer = config.links.as_ref().map(crate::links::Signer::new);
+                let router = Router { routes, channels, languages, templates, warnings, intervals, signer };
+                Ok((router, problems))
             }
             Err(err) => {
                 problems.extend(err.problems);
@@ -297,6 +312,15 @@ impl Router {
             video,
             mentions: &route.mentions[slot],
             resolution: prepared.resolution(),
+            buttons: &button::make(
+                &route.buttons[slot],
+                prepared.event(),
+                prepared.failed() && prepared.resolution().is_none(),
+                video,
+                locale,
+                self.signer.as_ref(),
+                crate::clock::unix_now(),
+            ),
         };
         channel::message(channel, &message).map_err(|message| RenderError {
             route: route.config.name.clone(),
