@@ -178,3 +178,116 @@ async fn without_links_actions_is_reserved_and_not_a_callback() {
     // Elsewhere a POST is still a callback.
     assert_eq!(post(&vodhook.url("/actionsx"), vodhook::samples::FAILED.to_owned(), &[]).await.status, 200);
 }
+
+/// Each chat service gets the buttons in its own form, and its stand-in (which enforces that
+/// form) accepts them; Slack's blocks also pass Slack's own Block Kit models (`slack_sdk`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_service_writes_its_buttons_its_own_way() {
+    let redis = tokio::task::block_in_place(RedisServer::start);
+    let kinds = [
+        ("ding", ChannelType::Dingtalk, ""),
+        ("ding-at", ChannelType::Dingtalk, "mention = { mobiles = [\"13800000000\"] }"),
+        ("card", ChannelType::Feishu, ""),
+        ("post", ChannelType::Feishu, "msg_type = \"post\""),
+        ("wecom", ChannelType::Wecom, ""),
+        ("slack", ChannelType::Slack, ""),
+        ("hook", ChannelType::Webhook, ""),
+    ];
+    let mut standins = Vec::new();
+    let mut channels = String::new();
+    for (name, kind, extra) in kinds {
+        let standin = StandIn::start(kind).await;
+        channels.push_str(&format!("{}\n{extra}\n\n", standin.channel_toml(name)));
+        standins.push((name, standin));
+    }
+    let names: Vec<String> = kinds.iter().map(|(n, _, _)| format!("{n:?}")).collect();
+    let config = format!(
+        "[store]\nbackend = \"redis\"\nurl = \"{}\"\n\n\
+         [links]\nbase_url = \"https://vodhook.example.com/\"\nsecret = \"{SECRET}\"\n\n{channels}\
+         [[routes]]\nname = \"all\"\nchannels = [{}]\nbuttons = [\"silence\"]\n",
+        redis.url(),
+        names.join(", ")
+    );
+    let vodhook = tokio::task::spawn_blocking(move || support::Vodhook::serve(&config, &[])).await.unwrap();
+    let answer = post(&vodhook.url("/"), failed("task-b1", "launch.mp4"), &[]).await;
+    assert_eq!(answer.json["delivered"], 7, "{}\n{}", answer.json, vodhook.output());
+
+    let body = |name: &str| -> Value {
+        let (_, standin) = standins.iter().find(|(n, _)| *n == name).unwrap();
+        standin
+            .received()
+            .pop()
+            .unwrap_or_else(|| panic!("{name}: nothing accepted: {:?}", standin.requests()))
+            .json
+    };
+    let link = "https://vodhook.example.com/actions/";
+    let ding = body("ding");
+    assert_eq!(ding["msgtype"], "actionCard", "{ding}");
+    assert_eq!(ding["actionCard"]["btns"][0]["title"], "Silence");
+    assert!(ding["actionCard"]["btns"][0]["actionURL"].as_str().unwrap().starts_with(link));
+    // With a mention: markdown (an actionCard cannot mention), the button a link in the text.
+    let ding_at = body("ding-at");
+    assert_eq!(ding_at["msgtype"], "markdown", "{ding_at}");
+    let text = ding_at["markdown"]["text"].as_str().unwrap();
+    assert!(text.contains(&format!("[Silence]({link}")) && text.ends_with("@13800000000"), "{text}");
+    let card = body("card");
+    let action = card["card"]["elements"].as_array().unwrap().iter().find(|e| e["tag"] == "action").cloned();
+    assert!(
+        action.is_some_and(|a| a["actions"][0]["behaviors"][0]["default_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(link)),
+        "{card}"
+    );
+    let post_body = body("post");
+    let last = post_body
+        .pointer("/content/post/zh_cn/content")
+        .and_then(Value::as_array)
+        .and_then(|p| p.last())
+        .cloned();
+    assert!(
+        last.is_some_and(|p| p[0]["tag"] == "a" && p[0]["href"].as_str().unwrap().starts_with(link)),
+        "{post_body}"
+    );
+    let wecom = body("wecom");
+    assert!(wecom["markdown"]["content"].as_str().unwrap().contains(&format!("[Silence]({link}")), "{wecom}");
+    let slack = body("slack");
+    let actions = slack["blocks"].as_array().unwrap().last().cloned().unwrap();
+    assert_eq!(
+        (&actions["type"], &actions["elements"][0]["type"]),
+        (&json!("actions"), &json!("button")),
+        "{slack}"
+    );
+    assert!(actions["elements"][0]["url"].as_str().unwrap().starts_with(link));
+    assert!(body("hook")["links"]["silence"].as_str().unwrap().starts_with(link));
+    slack_sdk_accepts(&slack["blocks"]);
+}
+
+/// Slack's own Block Kit models (`slack_sdk`, installed into `target/venv` by ./scripts/test)
+/// parse `blocks`, validate them (`to_dict` checks every nested element's limits) and give them
+/// back unchanged (nothing they do not know).
+fn slack_sdk_accepts(blocks: &Value) {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python");
+    let check = "import json, sys\n\
+                 from slack_sdk.models.blocks import Block\n\
+                 for b in json.load(sys.stdin):\n\
+                 \x20   parsed = Block.parse(b).to_dict()\n\
+                 \x20   assert parsed == b, (parsed, b)\n\
+                 print('ok')\n";
+    let mut child = std::process::Command::new(&python)
+        .args(["-c", check])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("{}: {e} (./scripts/test creates the venv and installs slack_sdk)", python.display())
+        });
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), blocks.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+        "slack_sdk refused the blocks: {}\n{blocks}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

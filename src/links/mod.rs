@@ -214,11 +214,12 @@ impl Links {
                 let silence = Silence::new(&matchers, span, "link", &comment, now)?;
                 store.add(&silence, now).await.map_err(|e| e.to_string())?;
                 Ok(format!(
-                    "{} {} ({}) {}",
-                    word(link.locale, "Silenced"),
+                    "{} {}: {} ({} {})",
+                    word(link.locale, "Silenced until"),
+                    rfc3339(silence.ends_at),
                     matchers.join(", "),
+                    word(link.locale, "silence"),
                     silence.id,
-                    rfc3339(silence.ends_at)
                 ))
             }
         }

@@ -501,6 +501,34 @@ fn check_dingtalk(shared: &Shared, request: &Request) -> Result<(), Refusal> {
     if request.json.get("msgtype").and_then(Value::as_str).is_none() {
         return refuse("no msgtype", 40035, "missing parameter msgtype");
     }
+    if request.json["msgtype"] == "actionCard"
+        && let Err(why) = dingtalk_action_card(&request.json)
+    {
+        return refuse(&why, 40035, "缺少参数 actionCard");
+    }
+    Ok(())
+}
+
+/// DingTalk's `actionCard`: `title` and `text`, then either `singleTitle` + `singleURL` or
+/// `btns` of `{title, actionURL}`; an `at` beside it is ignored by DingTalk (refused here, so
+/// that a mention never silently goes missing).
+fn dingtalk_action_card(body: &Value) -> Result<(), String> {
+    let card = &body["actionCard"];
+    let text = |v: &Value| v.as_str().is_some_and(|s| !s.is_empty());
+    let link = |v: &Value| v.as_str().is_some_and(|s| s.starts_with("https://") || s.starts_with("http://"));
+    if !text(&card["title"]) || !text(&card["text"]) {
+        return Err("actionCard without title or text".into());
+    }
+    let single = text(&card["singleTitle"]) && link(&card["singleURL"]);
+    let buttons = card["btns"]
+        .as_array()
+        .is_some_and(|b| !b.is_empty() && b.iter().all(|b| text(&b["title"]) && link(&b["actionURL"])));
+    if single == buttons {
+        return Err("actionCard needs singleTitle/singleURL or btns[].title/actionURL".into());
+    }
+    if body.get("at").is_some() {
+        return Err("actionCard cannot mention (`at` is ignored)".into());
+    }
     Ok(())
 }
 
@@ -533,6 +561,30 @@ fn check_feishu(shared: &Shared, request: &Request) -> Result<(), Refusal> {
     if request.json.get("msg_type").and_then(Value::as_str).is_none() {
         return refuse("no msg_type", 19002, "params error, msg_type need");
     }
+    if let Err(why) = feishu_buttons(&request.json) {
+        return refuse(&why, 11246, "create card content failed");
+    }
+    Ok(())
+}
+
+/// A card's `action` elements: each action a `button` with plain-text `text` and an
+/// `open_url` behaviour to an http(s) URL.
+fn feishu_buttons(body: &Value) -> Result<(), String> {
+    let elements = body.pointer("/card/elements").and_then(Value::as_array).cloned().unwrap_or_default();
+    for element in elements.iter().filter(|e| e["tag"] == "action") {
+        let actions = element["actions"].as_array().ok_or("action element without actions")?;
+        for button in actions {
+            let url = button.pointer("/behaviors/0/default_url").and_then(Value::as_str).unwrap_or_default();
+            let ok = button["tag"] == "button"
+                && button.pointer("/text/tag") == Some(&json!("plain_text"))
+                && button.pointer("/text/content").and_then(Value::as_str).is_some_and(|t| !t.is_empty())
+                && button.pointer("/behaviors/0/type") == Some(&json!("open_url"))
+                && (url.starts_with("https://") || url.starts_with("http://"));
+            if !ok {
+                return Err(format!("not a link button: {button}"));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -560,6 +612,37 @@ fn check_slack(shared: &Shared, request: &Request) -> Result<(), Refusal> {
     }
     if request.json.get("text").is_none() && request.json.get("blocks").is_none() {
         return Err(Box::new(("no text".into(), reply(StatusCode::BAD_REQUEST, &[], "no_text".into()))));
+    }
+    if let Err(why) = slack_actions(&request.json) {
+        return Err(Box::new((why, reply(StatusCode::BAD_REQUEST, &[], "invalid_blocks".into()))));
+    }
+    Ok(())
+}
+
+/// Block Kit's `actions` blocks: at most 25 elements, each a `button` with plain-text `text` of
+/// at most 75 characters, a `url` of at most 3000, and an `action_id` unique in the message.
+fn slack_actions(body: &Value) -> Result<(), String> {
+    let blocks = body["blocks"].as_array().cloned().unwrap_or_default();
+    let mut ids = std::collections::HashSet::new();
+    for block in blocks.iter().filter(|b| b["type"] == "actions") {
+        let elements = block["elements"].as_array().ok_or("actions block without elements")?;
+        if elements.is_empty() || elements.len() > 25 {
+            return Err(format!("actions block with {} elements", elements.len()));
+        }
+        for button in elements {
+            let text = button.pointer("/text/text").and_then(Value::as_str).unwrap_or_default();
+            let url = button["url"].as_str().unwrap_or_default();
+            let id = button["action_id"].as_str().unwrap_or_default();
+            let ok = button["type"] == "button"
+                && button.pointer("/text/type") == Some(&json!("plain_text"))
+                && (1..=75).contains(&text.chars().count())
+                && (1..=3000).contains(&url.len())
+                && (1..=255).contains(&id.len())
+                && ids.insert(id.to_owned());
+            if !ok {
+                return Err(format!("invalid button: {button}"));
+            }
+        }
     }
     Ok(())
 }
