@@ -183,11 +183,20 @@ impl App {
         let started = Instant::now();
         let (parts, body) = request.into_parts();
         let path = parts.uri.path();
+        // The credentials FC hands the invocation, trusted only on FC: anywhere else the
+        // `x-fc-*` headers are whatever a client sent.
+        let credentials = match origin {
+            Origin::FunctionCompute => crate::vod::Credentials::from_fc_headers(&parts.headers),
+            Origin::Server | Origin::Lambda => None,
+        };
         if let Some(rest) = link_path(path) {
-            return match &self.links {
-                Some(links) => links.handle(&parts.method, rest, now).await,
-                None => crate::links::not_found(crate::config::Locale::En),
+            let Some(links) = &self.links else { return crate::links::not_found(crate::config::Locale::En) };
+            let vod = crate::links::Vod {
+                dispatcher: &self.dispatcher,
+                credentials: credentials.as_ref(),
+                deadline: started + self.callback_deadline,
             };
+            return links.handle(&parts.method, rest, vod, now).await;
         }
         let trigger = match (&parts.method, path) {
             (&Method::GET, paths::HEALTHZ | paths::PRE_STOP) | (&Method::POST, paths::INITIALIZE) => {
@@ -206,12 +215,6 @@ impl App {
                 response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
                 return response;
             }
-        };
-        // The credentials FC hands the invocation, trusted only on FC: anywhere else the
-        // `x-fc-*` headers are whatever a client sent.
-        let credentials = match origin {
-            Origin::FunctionCompute => crate::vod::Credentials::from_fc_headers(&parts.headers),
-            Origin::Server | Origin::Lambda => None,
         };
         let request = Incoming { trigger, headers: &parts.headers, credentials: credentials.as_ref() };
         let mut response = self.callback(request, &body, now, started).await;

@@ -291,3 +291,51 @@ fn slack_sdk_accepts(blocks: &Value) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn check_config_says_what_links_and_buttons_need() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |links: &str, store: &str, buttons: &str| {
+        let file = dir.path().join("c.toml");
+        let toml = format!(
+            "{store}\n{links}\n[[channels]]\nname = \"log\"\ntype = \"log\"\n[[routes]]\nname = \"r\"\nchannels = [\"log\"]\nbuttons = {buttons}\n"
+        );
+        std::fs::write(&file, toml).unwrap();
+        support::run_cli(dir.path(), &["check-config", file.to_str().unwrap()], &[])
+    };
+    let redis = "[store]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:6379/0\"";
+    let good = format!("[links]\nbase_url = \"https://v.example.com\"\nsecret = \"{SECRET}\"");
+    assert_eq!(check(&good, redis, "[\"silence\", \"rerun\", \"watch\"]").code(), Some(0));
+    let cases = [
+        (
+            "[links]\nbase_url = \"https://v.example.com\"\nsecret = \"short\"",
+            redis,
+            "[]",
+            "links.secret: is 5 bytes",
+        ),
+        (&good[..], "", "[\"silence\"]", "silences live in Redis"),
+        ("", redis, "[\"rerun\"]", "\"rerun\" is a signed link: it needs [links]"),
+        (
+            "[links]\nbase_url = \"v.example.com\"\nsecret = \"0123456789abcdef0123456789abcdef\"",
+            redis,
+            "[]",
+            "links.base_url",
+        ),
+        (
+            "[links]\nbase_url = \"https://v.example.com\"\nsecret = \"0123456789abcdef0123456789abcdef\"\nttl = \"0s\"",
+            redis,
+            "[]",
+            "links.ttl",
+        ),
+        ("", redis, "[\"applause\"]", "applause"),
+    ];
+    for (links, store, buttons, expected) in cases {
+        let run = check(links, store, buttons);
+        assert_eq!(run.code(), Some(1), "{links} {buttons}: {}", run.output());
+        assert!(run.stderr.contains(expected), "expected {expected:?} in {}", run.stderr);
+        assert!(!run.output().contains(SECRET), "{}", run.output());
+    }
+    let http = check(&good.replace("https://", "http://"), redis, "[]");
+    assert_eq!(http.code(), Some(0), "{}", http.output());
+    assert!(http.output().contains("links.base_url: is http://"), "{}", http.output());
+}

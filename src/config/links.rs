@@ -28,6 +28,14 @@ pub struct LinksConfig {
     /// How long a silence made from a link lasts.
     #[serde(default = "default_silence_for")]
     pub silence_for: Span,
+    /// The loop guard of re-runs from links: at most this many of one (VideoId, WorkflowId)
+    /// within the dedup TTL (`[store] ttl_secs`).
+    #[serde(default = "default_max_reruns")]
+    pub max_reruns: u32,
+}
+
+fn default_max_reruns() -> u32 {
+    3
 }
 
 fn default_ttl() -> Span {
@@ -46,6 +54,8 @@ pub enum ButtonKind {
     Watch,
     /// A signed link to a page that silences the workflow's failure (`[links] silence_for`).
     Silence,
+    /// A signed link to a page that re-runs the failed workflow (`SubmitWorkflowJob`).
+    Rerun,
 }
 
 impl ButtonKind {
@@ -53,6 +63,7 @@ impl ButtonKind {
         match self {
             ButtonKind::Watch => "watch",
             ButtonKind::Silence => "silence",
+            ButtonKind::Rerun => "rerun",
         }
     }
 }

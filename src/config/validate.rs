@@ -157,6 +157,9 @@ fn links_settings(links: &super::LinksConfig, f: &mut Findings) {
     if links.ttl.as_duration().as_secs() == 0 {
         f.problem("links.ttl", "must be at least 1s (72h by default)");
     }
+    if links.max_reruns == 0 {
+        f.problem("links.max_reruns", "must be at least 1 (remove \"rerun\" from `buttons` to offer none)");
+    }
     if links.silence_for.as_duration().as_secs() == 0 {
         f.problem("links.silence_for", "must be at least 1s (2h by default)");
     }

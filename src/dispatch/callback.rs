@@ -213,7 +213,12 @@ impl Dispatcher {
 
     /// Waits the backoff before attempt `attempts + 1` (the service's `after` when it gave one);
     /// false, without waiting, when the deadline comes first.
-    async fn backed_off(&self, attempts: u32, after: Option<std::time::Duration>, deadline: Instant) -> bool {
+    pub(super) async fn backed_off(
+        &self,
+        attempts: u32,
+        after: Option<std::time::Duration>,
+        deadline: Instant,
+    ) -> bool {
         let delay = backoff::delay(attempts - 1, self.timing.backoff_initial, self.timing.backoff_max, after);
         if Instant::now() + delay >= deadline {
             return false;

@@ -39,7 +39,7 @@ mod resolve;
 mod settle;
 mod vod;
 
-pub use vod::RequestScope;
+pub use vod::{RequestScope, Rerun};
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

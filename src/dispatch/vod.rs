@@ -30,6 +30,18 @@ const CACHE_POLL: Duration = Duration::from_millis(50);
 /// Cached play information expires this long before its signed links do.
 const LINK_MARGIN: Duration = Duration::from_secs(60);
 
+/// A re-run from a link (see [`Dispatcher::rerun`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Rerun<'a> {
+    /// The link's claim: the loop guard counts distinct links.
+    pub key: &'a str,
+    pub video_id: &'a str,
+    pub workflow_id: &'a str,
+    pub max: u32,
+    /// The invocation's credentials (Function Compute); else the environment's.
+    pub credentials: Option<&'a Credentials>,
+}
+
 /// What one request shares among its actions: the invocation's credentials, and each video's
 /// play information, looked up once.
 #[derive(Default)]
@@ -78,6 +90,46 @@ impl Dispatcher {
             }
             Err(CallError::Retry(reason)) => Outcome::retry(reason),
             Err(CallError::Permanent(reason)) => Outcome::permanent(reason),
+        }
+    }
+
+    /// A re-run a person confirmed on a link's page (`crate::links`): `SubmitWorkflowJob` for the
+    /// video and workflow, behind a loop guard like a `vod` channel's (at most `max` re-runs of
+    /// one video and workflow within the dedup TTL), retried with the channels' backoff until
+    /// `deadline`. The call's `RequestId`, or why it was not made (in words, for the page).
+    pub async fn rerun(&self, rerun: Rerun<'_>, deadline: Instant) -> Result<String, String> {
+        let guard = format!("vod|links|SubmitWorkflowJob|{}|{}", rerun.video_id, rerun.workflow_id);
+        if let Ok(false) = self.dedup.admit(&guard, rerun.key, rerun.max, self.timing.done_ttl).await {
+            return Err(format!(
+                "this workflow was re-run for this video {} times already (the loop guard, [links] max_reruns)",
+                rerun.max
+            ));
+        }
+        let credentials =
+            rerun.credentials.cloned().or_else(|| Credentials::from_env(|k| std::env::var(k).ok()));
+        let credentials = credentials.ok_or(
+            "no credentials for the VOD API: give the function a role, or set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        )?;
+        let api = self.vod.as_ref().ok_or("vod.endpoint is not a usable URL (see check-config)")?;
+        let params = [("WorkflowId", rerun.workflow_id), ("MediaId", rerun.video_id)]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let timeout = deadline.saturating_duration_since(Instant::now());
+            match api.call("SubmitWorkflowJob", &params, &credentials, timeout).await {
+                Ok(answer) => {
+                    let request_id =
+                        answer.get("RequestId").and_then(Value::as_str).unwrap_or_default().to_owned();
+                    tracing::info!(workflow_id = rerun.workflow_id, video_id = rerun.video_id, %request_id, "re-run from a link");
+                    return Ok(request_id);
+                }
+                Err(CallError::Permanent(reason)) => return Err(reason),
+                Err(CallError::Retry(reason)) if !self.backed_off(attempts, None, deadline).await => {
+                    return Err(reason);
+                }
+                Err(CallError::Retry(_)) => {}
+            }
         }
     }
 

@@ -55,17 +55,19 @@ impl Signer {
         }
     }
 
-    /// The URL of a silence link for a workflow's failure, valid for `[links] ttl` from `now`.
-    pub fn silence_url(&self, link: SilenceLink<'_>, now: i64) -> String {
+    /// The URL of a link that does `act` for a workflow's failure, valid for `[links] ttl` from
+    /// `now`.
+    pub fn url(&self, act: Act, of: Failure<'_>, now: i64) -> String {
         let ttl = i64::try_from(self.ttl.as_duration().as_secs()).unwrap_or(i64::MAX);
+        let silence = act == Act::Silence;
         let link = Link {
-            act: Act::Silence,
-            video_id: link.video_id.to_owned(),
-            workflow_id: link.workflow_id.to_owned(),
-            error_code: link.error_code.map(str::to_owned),
-            silence_secs: Some(self.silence_for.as_duration().as_secs()),
-            title: link.title.to_owned(),
-            locale: link.locale,
+            act,
+            video_id: of.video_id.to_owned(),
+            workflow_id: of.workflow_id.to_owned(),
+            error_code: of.error_code.filter(|_| silence).map(str::to_owned),
+            silence_secs: silence.then(|| self.silence_for.as_duration().as_secs()),
+            title: of.title.to_owned(),
+            locale: of.locale,
             expires_at: now.saturating_add(ttl),
         };
         format!("{}{PREFIX}/{}", self.base_url, link.sign(&self.secret))
@@ -84,6 +86,7 @@ pub struct Links {
     signer: Signer,
     /// `[links] previous_secret`: accepted, never used to sign.
     previous: Option<Secret>,
+    max_reruns: u32,
     claims: DedupStore,
     silences: Option<SilenceStore>,
 }
@@ -109,6 +112,7 @@ impl Links {
         Links {
             signer: Signer::new(config),
             previous: config.previous_secret.clone(),
+            max_reruns: config.max_reruns,
             claims: match &redis {
                 Some(conn) => DedupStore::redis(conn.clone()),
                 None => DedupStore::memory(capacity),
@@ -122,8 +126,8 @@ impl Links {
         &self.signer
     }
 
-    /// Answers a request under [`PREFIX`] (`rest`: the path after it).
-    pub async fn handle(&self, method: &Method, rest: &str, now: i64) -> Response<Bytes> {
+    /// Answers a request under [`PREFIX`] (`rest`: the path after it); `vod` makes re-runs.
+    pub async fn handle(&self, method: &Method, rest: &str, vod: Vod<'_>, now: i64) -> Response<Bytes> {
         let Some(token) = rest.strip_prefix('/').filter(|t| !t.is_empty() && !t.contains('/')) else {
             return not_found(Locale::En);
         };
@@ -139,7 +143,7 @@ impl Links {
         };
         match *method {
             Method::GET | Method::HEAD => confirmation(&link),
-            Method::POST => self.act_once(token, &link, now).await,
+            Method::POST => self.act_once(token, &link, vod, now).await,
             _ => page::refusal(
                 StatusCode::METHOD_NOT_ALLOWED,
                 link.locale,
@@ -149,7 +153,7 @@ impl Links {
     }
 
     /// Performs `link`'s action unless a click did already (on any instance).
-    async fn act_once(&self, token: &str, link: &Link, now: i64) -> Response<Bytes> {
+    async fn act_once(&self, token: &str, link: &Link, vod: Vod<'_>, now: i64) -> Response<Bytes> {
         let key = claim_key(token);
         let locale = link.locale;
         let claim = match self.claims.claim(&key, LEASE).await {
@@ -164,7 +168,7 @@ impl Links {
                 return page::refusal(StatusCode::CONFLICT, locale, &sentence);
             }
         };
-        match self.perform(link, now).await {
+        match self.perform(link, &key, vod, now).await {
             Ok(result) => {
                 let done =
                     serde_json::to_string(&Done { at: now, result: result.clone() }).unwrap_or_default();
@@ -201,8 +205,19 @@ impl Links {
     }
 
     /// The action itself; the sentence the result page shows.
-    async fn perform(&self, link: &Link, now: i64) -> Result<String, String> {
+    async fn perform(&self, link: &Link, key: &str, vod: Vod<'_>, now: i64) -> Result<String, String> {
         match link.act {
+            Act::Rerun => {
+                let rerun = crate::dispatch::Rerun {
+                    key,
+                    video_id: &link.video_id,
+                    workflow_id: &link.workflow_id,
+                    max: self.max_reruns,
+                    credentials: vod.credentials,
+                };
+                let request_id = vod.dispatcher.rerun(rerun, vod.deadline).await?;
+                Ok(format!("{} (RequestId {request_id})", word(link.locale, "Re-run submitted")))
+            }
             Act::Silence => {
                 let store = self.silences.as_ref().ok_or("silences need the redis backend ([store])")?;
                 let mut matchers = vec![format!("workflow_id={}", quoted(&link.workflow_id))];
@@ -226,14 +241,23 @@ impl Links {
     }
 }
 
-/// What a silence link is made from.
+/// The failure a link acts on.
 #[derive(Debug, Clone, Copy)]
-pub struct SilenceLink<'a> {
+pub struct Failure<'a> {
     pub video_id: &'a str,
     pub workflow_id: &'a str,
     pub error_code: Option<&'a str>,
     pub title: &'a str,
     pub locale: Locale,
+}
+
+/// What a re-run is made with: the dispatcher (the VOD client and the loop guard), the
+/// invocation's credentials (on Function Compute), and when the request must be answered.
+#[derive(Clone, Copy)]
+pub struct Vod<'a> {
+    pub dispatcher: &'a crate::dispatch::Dispatcher,
+    pub credentials: Option<&'a crate::vod::Credentials>,
+    pub deadline: std::time::Instant,
 }
 
 /// The confirmation page: what will happen, the event's details, and the confirm button.
@@ -243,6 +267,10 @@ fn confirmation(link: &Link) -> Response<Bytes> {
         Act::Silence => (
             format!("{} {}", word(locale, "Silence workflow"), link.workflow_id),
             word(locale, "Confirm: silence"),
+        ),
+        Act::Rerun => (
+            format!("{} {}", word(locale, "Re-run workflow"), link.workflow_id),
+            word(locale, "Confirm: re-run"),
         ),
     };
     let duration = link.silence_secs.map(|s| Span(Duration::from_secs(s)).to_string()).unwrap_or_default();

@@ -31,6 +31,8 @@ pub const MAX_TOKEN_CHARS: usize = 2_048;
 pub enum Act {
     /// Make a silence for the event's workflow and error code.
     Silence,
+    /// Submit the event's workflow again for its video (`SubmitWorkflowJob`).
+    Rerun,
 }
 
 /// One link's content: everything the page shows and the action needs.

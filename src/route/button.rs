@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::channel::Button;
 use crate::config::{ButtonKind, ChannelConfig, Config, DedupBackend, Locale, Problem, RouteConfig};
 use crate::event::Event;
-use crate::links::{Signer, SilenceLink};
+use crate::links::{Act, Failure, Signer};
 use crate::template::locale::word;
 
 /// The buttons of each of `route`'s channels (same order), with a problem for what cannot work:
@@ -29,10 +29,11 @@ pub fn resolve(
         })
         .collect();
     let silences = per_channel.iter().flatten().any(|&k| k == ButtonKind::Silence);
-    if silences && config.links.is_none() {
+    let signed = per_channel.iter().flatten().find(|&&k| k != ButtonKind::Watch);
+    if let (Some(kind), None) = (signed, &config.links) {
         problems.push(Problem::new(
             format!("{at}.buttons"),
-            "\"silence\" is a signed link: it needs [links] base_url and secret",
+            format!("{:?} is a signed link: it needs [links] base_url and secret", kind.as_str()),
         ));
     }
     if silences && config.store.backend != DedupBackend::Redis {
@@ -60,8 +61,9 @@ pub fn make(
         .filter_map(|&kind| {
             let url = match kind {
                 ButtonKind::Watch => watch_url(video)?,
-                ButtonKind::Silence if failed => silence_url(event, locale, signer?, now)?,
-                ButtonKind::Silence => return None,
+                ButtonKind::Silence if failed => signed(Act::Silence, event, locale, signer?, now)?,
+                ButtonKind::Rerun if failed => signed(Act::Rerun, event, locale, signer?, now)?,
+                ButtonKind::Silence | ButtonKind::Rerun => return None,
             };
             let label = word(locale, label(kind));
             Some(Button { kind, label, url })
@@ -73,6 +75,7 @@ fn label(kind: ButtonKind) -> &'static str {
     match kind {
         ButtonKind::Watch => "Watch",
         ButtonKind::Silence => "Silence",
+        ButtonKind::Rerun => "Re-run",
     }
 }
 
@@ -82,14 +85,72 @@ fn watch_url(video: Option<&Value>) -> Option<String> {
     video.pointer("/play_urls/0/url")?.as_str().map(str::to_owned)
 }
 
-/// A silence of the failed workflow (and its first error code).
-fn silence_url(event: &Event, locale: Locale, signer: &Signer, now: i64) -> Option<String> {
-    let link = SilenceLink {
+/// A signed link doing `act` for the failed workflow (and, for a silence, its first error code).
+fn signed(act: Act, event: &Event, locale: Locale, signer: &Signer, now: i64) -> Option<String> {
+    let failure = Failure {
         video_id: event.video_id().unwrap_or_default(),
         workflow_id: event.workflow_id()?,
         error_code: event.error_codes().next(),
         title: event.title().unwrap_or_default(),
         locale,
     };
-    Some(signer.silence_url(link, now))
+    if act == Act::Rerun && failure.video_id.is_empty() {
+        return None;
+    }
+    Some(signer.url(act, failure, now))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::LinksConfig;
+    use crate::links::{Link, Refused};
+    use crate::redact::Secret;
+
+    fn signer() -> Signer {
+        let config: LinksConfig = toml::from_str(
+            "base_url = \"https://v.example.com/\"\nsecret = \"0123456789abcdef0123456789abcdef\"",
+        )
+        .unwrap();
+        Signer::new(&config)
+    }
+
+    fn event(sample: &str) -> Event {
+        crate::event::decode_delivery(sample.as_bytes()).unwrap().events.remove(0)
+    }
+
+    #[test]
+    fn a_failure_gets_signed_links_a_video_with_play_urls_a_watch_link() {
+        let all = [ButtonKind::Silence, ButtonKind::Rerun, ButtonKind::Watch];
+        let failed = event(crate::samples::FAILED);
+        let buttons = make(&all, &failed, true, None, Locale::ZhCn, Some(&signer()), 1_000);
+        let labels: Vec<&str> = buttons.iter().map(|b| b.label.as_str()).collect();
+        assert_eq!(labels, ["静默", "重新运行"], "no play URLs, no watch button");
+        let token = buttons[1].url.strip_prefix("https://v.example.com/actions/").unwrap();
+        let secret = Secret::new("0123456789abcdef0123456789abcdef");
+        let link = Link::verify(token, &[&secret], 1_000).unwrap();
+        assert_eq!(
+            (link.video_id.as_str(), link.workflow_id.as_str()),
+            ("a1b2c3d4e5f60718293a4b5c6d7e8f90", "wf-6f2a0c1d9e8b4d3a")
+        );
+        assert_eq!(link.expires_at, 1_000 + 72 * 3600);
+        assert!(matches!(Link::verify(token, &[&secret], 1_000 + 72 * 3600), Err(Refused::Expired(_))));
+
+        let video = json!({"available": true, "play_urls": [{"url": "https://cdn.example.com/v.m3u8"}]});
+        let succeeded = event(crate::samples::SUCCEED);
+        let buttons = make(&all, &succeeded, false, Some(&video), Locale::En, Some(&signer()), 0);
+        assert_eq!(buttons.len(), 1, "a success is neither silenced nor re-run: {buttons:?}");
+        assert_eq!(
+            (buttons[0].label.as_str(), buttons[0].url.as_str()),
+            ("Watch", "https://cdn.example.com/v.m3u8")
+        );
+        let unavailable = json!({"available": false, "reason": "timeout"});
+        assert!(make(&all, &succeeded, false, Some(&unavailable), Locale::En, None, 0).is_empty());
+        assert!(
+            make(&all, &failed, true, None, Locale::En, None, 0).is_empty(),
+            "no [links], no signed buttons"
+        );
+    }
 }

@@ -315,12 +315,17 @@ impl Cluster {
     /// Writes `config_toml` to a file and starts `n` instances with it, as on Function Compute
     /// (see [`Options::on_fc`]); returns once every one accepts connections.
     pub async fn start(n: usize, config_toml: &str) -> Cluster {
+        Cluster::start_with_env(n, config_toml, &[]).await
+    }
+
+    /// [`Cluster::start`] with `env` set for every instance.
+    pub async fn start_with_env(n: usize, config_toml: &str, env: &[(&str, &str)]) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir for the cluster");
         let config = dir.path().join("vodhook.toml");
         std::fs::write(&config, config_toml).expect("write the configuration");
         let mut nodes = Vec::with_capacity(n);
         for _ in 0..n {
-            let options = Options::default().config_file(&config).on_fc();
+            let options = Options::default().config_file(&config).on_fc().envs(env);
             let node = tokio::task::spawn_blocking(move || Vodhook::start_with(options));
             nodes.push(node.await.expect("the start thread"));
         }
