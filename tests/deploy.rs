@@ -45,6 +45,8 @@ const DRAIN_PAYLOAD: &str = r#"{"vodhook":"drain"}"#;
 
 /// The prefix that comments out the optional MNS trigger in `s.yaml`; removing it enables it.
 const MNS_MARKER: &str = "#mns ";
+/// What enables the buttons' pages in s.yaml: GET on the http trigger and a custom domain.
+const LINKS_MARKER: &str = "#links ";
 
 fn repo_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
@@ -81,10 +83,13 @@ fn str_at<'a>(file: &str, value: &'a Value, path: &str) -> &'a str {
 fn s_yaml_variants() -> Vec<(String, Value)> {
     let text = read("s.yaml");
     assert!(text.contains(MNS_MARKER), "s.yaml: the commented MNS trigger (`{MNS_MARKER}`) is missing");
+    assert!(text.contains(LINKS_MARKER), "s.yaml: the commented link pages (`{LINKS_MARKER}`) are missing");
     let enabled = text.replace(MNS_MARKER, "");
+    let links = text.replace(LINKS_MARKER, "");
     vec![
         ("s.yaml".to_owned(), parse("s.yaml", &text)),
         ("s.yaml (MNS enabled)".to_owned(), parse("s.yaml (MNS enabled)", &enabled)),
+        ("s.yaml (links enabled)".to_owned(), parse("s.yaml (links enabled)", &links)),
     ]
 }
 
@@ -202,7 +207,7 @@ fn fc_starts_the_packaged_bootstrap_on_the_binarys_port() {
 }
 
 #[test]
-fn fc_http_trigger_takes_anonymous_posts() {
+fn fc_http_trigger_takes_anonymous_posts_and_gets_for_links() {
     for (file, doc) in s_yaml_variants() {
         for (name, props) in fc3_functions(&file, &doc) {
             let http = triggers_of_type(&name, &props, "http");
@@ -219,7 +224,9 @@ fn fc_http_trigger_takes_anonymous_posts() {
                 .iter()
                 .filter_map(Value::as_str)
                 .collect();
-            assert_eq!(methods, ["POST"], "{name}: VOD callbacks are POSTs, and nothing else is served");
+            // VOD callbacks are POSTs; link pages (`/actions/<token>`) are opened with GET.
+            let expected: &[&str] = if file.contains("links") { &["POST", "GET"] } else { &["POST"] };
+            assert_eq!(methods, expected, "{name}: http methods");
         }
     }
 }
