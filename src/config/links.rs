@@ -1,5 +1,5 @@
 //! `[links]`: signed links in messages that lead to vodhook's own confirmation page
-//! (`/actions/<token>`), where a person acts on an event (see `crate::links`).
+//! (`/actions/<token>`), where a person acts on an event (the `links` module serves them).
 
 use serde::Deserialize;
 

@@ -93,7 +93,7 @@ impl Dispatcher {
         }
     }
 
-    /// A re-run a person confirmed on a link's page (`crate::links`): `SubmitWorkflowJob` for the
+    /// A re-run a person confirmed on a link's page (the `links` module): `SubmitWorkflowJob` for the
     /// video and workflow, behind a loop guard like a `vod` channel's (at most `max` re-runs of
     /// one video and workflow within the dedup TTL), retried with the channels' backoff until
     /// `deadline`. The call's `RequestId`, or why it was not made (in words, for the page).

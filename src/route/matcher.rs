@@ -18,7 +18,7 @@
 //!   `workflow_id!="x"` matches events that have no workflow;
 //! - `activity_id`, `failed_activity_id` and `error_code` (a failed node's error code) look at
 //!   every node: `=`/`=~` match when *any* node matches, `!=`/`!~` when *none* does;
-//! - silences (`crate::silence`) match the action too: `route` and `channel` (its names), which
+//! - silences (see the `silence` module) match the action too: `route` and `channel` (its names), which
 //!   routes cannot use (a route does not choose itself).
 //!
 //! Quoted values take `\"` for a quote and `\\` for a backslash; every other backslash is kept as
