@@ -42,6 +42,7 @@ pub mod route;
 pub mod runtime;
 pub mod samples;
 pub mod setup;
+pub mod signed_link;
 pub mod silence;
 pub mod store;
 mod telemetry;

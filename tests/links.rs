@@ -142,8 +142,8 @@ async fn a_silence_link_shows_a_page_acts_once_and_refuses_what_it_did_not_sign(
 
 /// A token signed with the test's secret that expired a minute ago.
 fn expired_token() -> String {
-    let link = vodhook::links::Link {
-        act: vodhook::links::Act::Silence,
+    let link = vodhook::signed_link::Link {
+        act: vodhook::signed_link::Act::Silence,
         video_id: "v".into(),
         workflow_id: "wf-1".into(),
         error_code: None,

@@ -1,5 +1,5 @@
 //! Signed links: a button in a message leads to `/actions/<token>` on vodhook itself, where a
-//! person confirms an action on the event (see [`token`] for what a token holds).
+//! person confirms an action on the event (the `signed_link` module makes and reads the tokens).
 //!
 //! - `GET` never acts: chat clients, link previewers and scanners fetch links on their own. It
 //!   shows what will happen and a confirm button (a form posting to the same URL).
@@ -11,7 +11,6 @@
 //!   404 when links are not configured or the path is not a token's.
 
 pub mod page;
-pub mod token;
 
 use std::time::Duration;
 
@@ -23,63 +22,16 @@ use sha2::{Digest, Sha256};
 use crate::config::{LinksConfig, Locale, Span};
 use crate::dedup::{Claim, DedupStore};
 use crate::redact::Secret;
+use crate::signed_link::{Act, Link, Refused, Signer};
 use crate::silence::Silence;
 use crate::silence::store::SilenceStore;
 use crate::store::RedisConn;
 use crate::template::locale::word;
-pub use token::{Act, Link, Refused};
 
-/// The path prefix of link pages; reserved: nothing under it is a callback.
-pub const PREFIX: &str = "/actions";
+pub use crate::signed_link::PREFIX;
 
 /// How long one click may hold its claim while it acts.
 const LEASE: Duration = Duration::from_secs(30);
-
-/// What makes links: the address, the current secret, how long links and silences last.
-/// Cheap to clone; the router holds one to put buttons in messages.
-#[derive(Clone)]
-pub struct Signer {
-    secret: Secret,
-    base_url: String,
-    ttl: Span,
-    silence_for: Span,
-}
-
-impl Signer {
-    pub fn new(config: &LinksConfig) -> Signer {
-        Signer {
-            secret: config.secret.clone(),
-            base_url: config.base_url.trim_end_matches('/').to_owned(),
-            ttl: config.ttl,
-            silence_for: config.silence_for,
-        }
-    }
-
-    /// The URL of a link that does `act` for a workflow's failure, valid for `[links] ttl` from
-    /// `now`.
-    pub fn url(&self, act: Act, of: Failure<'_>, now: i64) -> String {
-        let ttl = i64::try_from(self.ttl.as_duration().as_secs()).unwrap_or(i64::MAX);
-        let silence = act == Act::Silence;
-        let link = Link {
-            act,
-            video_id: of.video_id.to_owned(),
-            workflow_id: of.workflow_id.to_owned(),
-            error_code: of.error_code.filter(|_| silence).map(str::to_owned),
-            silence_secs: silence.then(|| self.silence_for.as_duration().as_secs()),
-            title: of.title.to_owned(),
-            locale: of.locale,
-            expires_at: now.saturating_add(ttl),
-        };
-        format!("{}{PREFIX}/{}", self.base_url, link.sign(&self.secret))
-    }
-}
-
-/// Names the address only: the secret stays out of every log.
-impl std::fmt::Debug for Signer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signer").field("base_url", &self.base_url).finish_non_exhaustive()
-    }
-}
 
 /// The link pages of one process.
 pub struct Links {
@@ -131,7 +83,7 @@ impl Links {
         let Some(token) = rest.strip_prefix('/').filter(|t| !t.is_empty() && !t.contains('/')) else {
             return not_found(Locale::En);
         };
-        let secrets: Vec<&Secret> = std::iter::once(&self.signer.secret).chain(&self.previous).collect();
+        let secrets: Vec<&Secret> = std::iter::once(self.signer.secret()).chain(&self.previous).collect();
         let link = match Link::verify(token, &secrets, now) {
             Ok(link) => link,
             Err(refused @ Refused::Invalid) => {
@@ -239,16 +191,6 @@ impl Links {
             }
         }
     }
-}
-
-/// The failure a link acts on.
-#[derive(Debug, Clone, Copy)]
-pub struct Failure<'a> {
-    pub video_id: &'a str,
-    pub workflow_id: &'a str,
-    pub error_code: Option<&'a str>,
-    pub title: &'a str,
-    pub locale: Locale,
 }
 
 /// What a re-run is made with: the dispatcher (the VOD client and the loop guard), the

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::channel::Button;
 use crate::config::{ButtonKind, ChannelConfig, Config, DedupBackend, Locale, Problem, RouteConfig};
 use crate::event::Event;
-use crate::links::{Act, Failure, Signer};
+use crate::signed_link::{Act, Failure, Signer};
 use crate::template::locale::word;
 
 /// The buttons of each of `route`'s channels (same order), with a problem for what cannot work:
@@ -106,8 +106,8 @@ mod tests {
 
     use super::*;
     use crate::config::LinksConfig;
-    use crate::links::{Link, Refused};
     use crate::redact::Secret;
+    use crate::signed_link::{Link, Refused};
 
     fn signer() -> Signer {
         let config: LinksConfig = toml::from_str(

@@ -40,7 +40,7 @@ pub struct Router {
     /// `[[time_intervals]]`, compiled: the routes' quiet hours.
     intervals: TimeIntervals,
     /// Signs the buttons' links (`None`: no `[links]`).
-    signer: Option<crate::links::Signer>,
+    signer: Option<crate::signed_link::Signer>,
 }
 
 /// Whether no event can match both routes: their `match` tables want different values of one
@@ -130,7 +130,7 @@ impl Router {
         match Templates::compile(config, &builtins, &digest_builtins) {
             Ok(templates) => {
                 let channels = config.channels.clone();
-                let signer = config.links.as_ref().map(crate::links::Signer::new);
+                let signer = config.links.as_ref().map(crate::signed_link::Signer::new);
                 let router = Router { routes, channels, languages, templates, warnings, intervals, signer };
                 Ok((router, problems))
             }
