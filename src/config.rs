@@ -54,7 +54,7 @@ pub use channel::{
 };
 pub use duration::Span;
 pub use interpolate::Lookup;
-pub use links::{ButtonKind, LinksConfig, MIN_SECRET_BYTES};
+pub use links::{ButtonKind, LinksConfig, MIN_SECRET_BYTES, RERUN_CHANNEL};
 pub use mention::{MentionKey, Mentions};
 pub use time_interval::{IntervalConfig, OnMute, RangeItem, TimeIntervalConfig, TimeRangeConfig};
 pub use validate::{Findings, http_url};

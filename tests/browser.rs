@@ -83,7 +83,7 @@ async fn a_person_silences_a_failing_workflow_from_the_message_in_chromium() {
     let id = silences[0]["id"].as_str().unwrap();
     assert_eq!(page(&pages, "1-result")["heading"], "Done");
     assert!(page(&pages, "1-result")["text"].as_str().unwrap().contains(id), "{pages:#?}");
-    for step in ["2-result", "again-result"] {
+    for step in ["1-reload", "2-result", "again-result"] {
         assert_eq!(page(&pages, step)["heading"], "Already done", "{}", page(&pages, step));
     }
 
@@ -107,7 +107,7 @@ async fn a_person_reruns_a_failed_workflow_from_the_message_in_chromium() {
     assert!(setup.api.refused().is_empty(), "{:?}", setup.api.refused());
     let result = page(&pages, "1-result");
     assert!(result["text"].as_str().unwrap().contains("RequestId stand-in-submit"), "{result}");
-    for step in ["2-result", "again-result"] {
+    for step in ["1-reload", "2-result", "again-result"] {
         assert_eq!(page(&pages, step)["heading"], "Already done", "{}", page(&pages, step));
     }
 }

@@ -100,9 +100,11 @@ async fn a_silence_link_shows_a_page_acts_once_and_refuses_what_it_did_not_sign(
     altered[5] = if altered[5] == b'x' { b'y' } else { b'x' };
     let altered = String::from_utf8(altered).unwrap();
     let expired = expired_token();
+    let wrong_secret = link_signed_with("another-secret-0123456789abcdef-0123", 3_600);
     let base = setup.cluster.node(0).url("/actions");
     for (path, status) in [
         (format!("{base}/{altered}"), 403),
+        (format!("{base}/{wrong_secret}"), 403),
         (format!("{base}/{}", token.split('.').next().unwrap()), 403),
         (format!("{base}/{expired}"), 410),
         (format!("{base}/{token}/more"), 404),
@@ -140,19 +142,24 @@ async fn a_silence_link_shows_a_page_acts_once_and_refuses_what_it_did_not_sign(
     assert_eq!(hushed.json["silenced"], 1, "{}", hushed.json);
 }
 
-/// A token signed with the test's secret that expired a minute ago.
-fn expired_token() -> String {
+/// A live silence link for the sample's workflow, valid for an hour, signed with `secret`.
+fn link_signed_with(secret: &str, expires_in: i64) -> String {
     let link = vodhook::signed_link::Link {
         act: vodhook::signed_link::Act::Silence,
-        video_id: "v".into(),
-        workflow_id: "wf-1".into(),
+        video_id: "a1b2c3d4e5f60718293a4b5c6d7e8f90".into(),
+        workflow_id: "wf-6f2a0c1d9e8b4d3a".into(),
         error_code: None,
         silence_secs: Some(60),
         title: "t".into(),
         locale: Default::default(),
-        expires_at: chrono::Utc::now().timestamp() - 60,
+        expires_at: chrono::Utc::now().timestamp() + expires_in,
     };
-    link.sign(&vodhook::redact::Secret::new(SECRET))
+    link.sign(&vodhook::redact::Secret::new(secret))
+}
+
+/// A token signed with the test's secret that expired a minute ago.
+fn expired_token() -> String {
+    link_signed_with(SECRET, -60)
 }
 
 fn assert_security_headers(headers: &http::HeaderMap) {
@@ -338,4 +345,71 @@ fn check_config_says_what_links_and_buttons_need() {
     let http = check(&good.replace("https://", "http://"), redis, "[]");
     assert_eq!(http.code(), Some(0), "{}", http.output());
     assert!(http.output().contains("links.base_url: is http://"), "{}", http.output());
+}
+
+/// A rerun link whose `SubmitWorkflowJob` VOD keeps refusing with a retryable error goes the way
+/// of a `vod` channel's call: retried while the page may wait, then queued in the outbox (the
+/// page says so, the link is done), sent by the next drain once VOD takes calls again, exactly
+/// once; a second link for the same video and workflow meets the loop guard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rerun_vod_does_not_take_waits_in_the_outbox_and_goes_out_once() {
+    use support::vodapi::{Answer, Key, VodApi};
+    const KEY_ID: &str = "LTAI5tLinksKey0001";
+    const KEY_SECRET: &str = "links-key-secret-Qv7w2";
+    let redis = tokio::task::block_in_place(RedisServer::start);
+    let ops = StandIn::start(ChannelType::Dingtalk).await;
+    let api = VodApi::start(vec![Key { id: KEY_ID.into(), secret: KEY_SECRET.into(), token: None }]).await;
+    let config = format!(
+        "[store]\nbackend = \"redis\"\nurl = \"{}\"\n\n[vod]\nendpoint = \"{}\"\n\n\
+         [delivery]\ncallback_deadline_ms = 1500\n\n[outbox]\nschedule_secs = [1]\n\n\
+         [links]\nbase_url = \"https://vodhook.example.com\"\nsecret = \"{SECRET}\"\nmax_reruns = 1\n\n{}\n\n\
+         [[routes]]\nname = \"failures\"\nchannels = [\"ops\"]\nbuttons = [\"rerun\"]\n",
+        redis.url(),
+        api.url(),
+        ops.channel_toml("ops"),
+    );
+    let env = [("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID), ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", KEY_SECRET)];
+    let cluster = Cluster::start_with_env(2, &config, &env).await;
+    let rerun_link = |ops: &StandIn| {
+        let last = ops.received().pop().expect("a message").json;
+        let url = last["actionCard"]["btns"][0]["actionURL"].as_str().map(str::to_owned);
+        url.unwrap_or_else(|| panic!("{last}")).replace("https://vodhook.example.com", "")
+    };
+
+    let answer = post(&cluster.node(0).url("/"), failed("task-q1", "launch.mp4"), &[]).await;
+    assert_eq!(answer.json["delivered"], 1, "{}", answer.json);
+    let path = rerun_link(&ops);
+    api.set_answer(Answer::ServerError);
+    let (status, page) = confirm(&cluster.node(0).url(&path)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Re-run queued") && page.contains("vodhook outbox list"), "{page}");
+    let tried = api.verified("SubmitWorkflowJob").len();
+    assert!(tried >= 1, "tried before queueing: {:?}", api.calls());
+    let (_, again) = confirm(&cluster.node(1).url(&path)).await;
+    assert!(again.contains("Already done at") && again.contains("Re-run queued"), "{again}");
+    assert_eq!(api.verified("SubmitWorkflowJob").len(), tried, "a second click calls nothing");
+    let queued = cluster.cli(&["outbox", "list", "--json"]).await.ndjson();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued[0]["channel"], vodhook::config::RERUN_CHANNEL, "{queued:?}");
+
+    // VOD takes calls again: the next drain submits it, once.
+    api.set_answer(Answer::Normal);
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    for _ in 0..2 {
+        let drained = cluster.cli(&["drain"]).await;
+        assert!(drained.status.success(), "{}", drained.output());
+    }
+    let calls = api.verified("SubmitWorkflowJob");
+    assert_eq!(calls.len(), tried + 1, "{calls:?}");
+    let last = calls.last().unwrap();
+    assert_eq!(last.params.get("MediaId").map(String::as_str), Some("a1b2c3d4e5f60718293a4b5c6d7e8f90"));
+    assert_eq!(last.params.get("WorkflowId").map(String::as_str), Some("wf-6f2a0c1d9e8b4d3a"));
+    assert!(cluster.cli(&["outbox", "list", "--json"]).await.ndjson().is_empty());
+
+    // Another failure of the same video and workflow: its link meets the loop guard.
+    post(&cluster.node(1).url("/"), failed("task-q2", "launch.mp4"), &[]).await;
+    let (status, guarded) = confirm(&cluster.node(1).url(&rerun_link(&ops))).await;
+    assert_eq!(status, 200, "{guarded}");
+    assert!(guarded.contains("Not re-run") && guarded.contains("max_reruns"), "{guarded}");
+    assert_eq!(api.verified("SubmitWorkflowJob").len(), tried + 1, "the loop guard called nothing");
 }

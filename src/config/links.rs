@@ -10,6 +10,11 @@ use crate::redact::Secret;
 /// key is guessable sooner than the MAC itself.
 pub const MIN_SECRET_BYTES: usize = 32;
 
+/// The channel re-runs from links are sent through (the dispatcher adds it when `[links]` is
+/// set): a name no `[[channels]]` entry can have (names have no spaces), so the outbox and its
+/// commands show re-runs under it.
+pub const RERUN_CHANNEL: &str = "[links] rerun";
+
 /// `[links]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -149,7 +149,7 @@ impl Dispatcher {
 
     /// Sends a claimed action with retries, then settles its claim. Returns how it ended, the
     /// attempts made, and whether the store was unreachable when marking it done.
-    async fn deliver(
+    pub(super) async fn deliver(
         &self,
         action: &Action,
         token: Option<&ClaimToken>,

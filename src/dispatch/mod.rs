@@ -35,11 +35,13 @@ mod digest;
 mod drain;
 mod group;
 mod quiet;
+mod rerun;
 mod resolve;
 mod settle;
 mod vod;
 
-pub use vod::{RequestScope, Rerun};
+pub use rerun::{Reran, Rerun};
+pub use vod::RequestScope;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -255,7 +257,12 @@ impl Dispatcher {
         outbox: Option<Outbox>,
         redis: Option<RedisConn>,
     ) -> Self {
-        let channels: HashMap<_, _> = config.channels.iter().map(|c| (c.name.clone(), c.clone())).collect();
+        let mut channels: HashMap<_, _> =
+            config.channels.iter().map(|c| (c.name.clone(), c.clone())).collect();
+        if let Some(links) = &config.links {
+            let reruns = rerun::rerun_channel(links);
+            channels.insert(reruns.name.clone(), reruns);
+        }
         let holds = |c: &&ChannelConfig| WhenSpent::of(c, outbox.is_some()) == WhenSpent::HeldForDigest;
         let digest_channels = config.channels.iter().filter(holds).map(|c| c.name.clone()).collect();
         let take_lease = Duration::from_secs(config.outbox.take_lease_secs.max(1));

@@ -11,6 +11,7 @@
 //! saying why (`video.available` false, `video.reason`).
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -30,18 +31,6 @@ const CACHE_POLL: Duration = Duration::from_millis(50);
 /// Cached play information expires this long before its signed links do.
 const LINK_MARGIN: Duration = Duration::from_secs(60);
 
-/// A re-run from a link (see [`Dispatcher::rerun`]).
-#[derive(Debug, Clone, Copy)]
-pub struct Rerun<'a> {
-    /// The link's claim: the loop guard counts distinct links.
-    pub key: &'a str,
-    pub video_id: &'a str,
-    pub workflow_id: &'a str,
-    pub max: u32,
-    /// The invocation's credentials (Function Compute); else the environment's.
-    pub credentials: Option<&'a Credentials>,
-}
-
 /// What one request shares among its actions: the invocation's credentials, and each video's
 /// play information, looked up once.
 #[derive(Default)]
@@ -49,11 +38,23 @@ pub struct RequestScope<'a> {
     /// The credentials Function Compute gave this invocation (never set elsewhere).
     pub credentials: Option<&'a Credentials>,
     videos: HashMap<String, tokio::sync::OnceCell<Value>>,
+    /// What each VOD call answered, by action key: its `RequestId`, or why it failed (what a
+    /// re-run's page shows).
+    answers: Mutex<HashMap<String, Result<String, String>>>,
 }
 
 impl<'a> RequestScope<'a> {
     pub fn new(credentials: Option<&'a Credentials>) -> Self {
-        Self { credentials, videos: HashMap::new() }
+        Self { credentials, ..Self::default() }
+    }
+
+    /// The last answer of the VOD call of action `key`, if one was made in this scope.
+    pub(super) fn vod_answer(&self, key: &str) -> Option<Result<String, String>> {
+        self.answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key).cloned()
+    }
+
+    fn record(&self, key: &str, answer: Result<String, String>) {
+        self.answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key.to_owned(), answer);
     }
 }
 
@@ -63,74 +64,41 @@ impl Dispatcher {
         scope.credentials.cloned().or_else(|| Credentials::from_env(|k| std::env::var(k).ok()))
     }
 
-    /// A `vod` channel's call, one attempt within `timeout`.
+    /// A `vod` channel's call, one attempt within `timeout`; its answer is kept in `scope`.
     pub(super) async fn call_vod(
         &self,
         action: &Action,
         scope: &RequestScope<'_>,
         timeout: Duration,
     ) -> Outcome {
-        let Some((name, params)) = call_of(&action.payload) else {
-            return Outcome::permanent("the action's body is not a VOD call");
+        let answer = self.vod_call(action, scope, timeout).await;
+        let outcome = match &answer {
+            Ok(_) => Outcome::Delivered,
+            Err(CallError::Retry(reason)) => Outcome::retry(reason.clone()),
+            Err(CallError::Permanent(reason)) => Outcome::permanent(reason.clone()),
         };
-        let Some(credentials) = self.credentials(scope) else {
-            return Outcome::permanent(
-                "no credentials for the VOD API: give the function a role, or set ALIBABA_CLOUD_ACCESS_KEY_ID and \
-                 ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-            );
-        };
-        let Some(api) = &self.vod else {
-            return Outcome::permanent("vod.endpoint is not a usable URL (see check-config)");
-        };
-        match api.call(name, &params, &credentials, timeout).await {
-            Ok(answer) => {
-                let request_id = answer.get("RequestId").and_then(Value::as_str).unwrap_or("");
-                tracing::info!(key = %action.key, action = name, request_id, "VOD call made");
-                Outcome::Delivered
-            }
-            Err(CallError::Retry(reason)) => Outcome::retry(reason),
-            Err(CallError::Permanent(reason)) => Outcome::permanent(reason),
-        }
+        scope.record(&action.key, answer.map_err(|e| e.to_string()));
+        outcome
     }
 
-    /// A re-run a person confirmed on a link's page (the `links` module): `SubmitWorkflowJob` for the
-    /// video and workflow, behind a loop guard like a `vod` channel's (at most `max` re-runs of
-    /// one video and workflow within the dedup TTL), retried with the channels' backoff until
-    /// `deadline`. The call's `RequestId`, or why it was not made (in words, for the page).
-    pub async fn rerun(&self, rerun: Rerun<'_>, deadline: Instant) -> Result<String, String> {
-        let guard = format!("vod|links|SubmitWorkflowJob|{}|{}", rerun.video_id, rerun.workflow_id);
-        if let Ok(false) = self.dedup.admit(&guard, rerun.key, rerun.max, self.timing.done_ttl).await {
-            return Err(format!(
-                "this workflow was re-run for this video {} times already (the loop guard, [links] max_reruns)",
-                rerun.max
-            ));
-        }
-        let credentials =
-            rerun.credentials.cloned().or_else(|| Credentials::from_env(|k| std::env::var(k).ok()));
-        let credentials = credentials.ok_or(
-            "no credentials for the VOD API: give the function a role, or set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-        )?;
-        let api = self.vod.as_ref().ok_or("vod.endpoint is not a usable URL (see check-config)")?;
-        let params = [("WorkflowId", rerun.workflow_id), ("MediaId", rerun.video_id)]
-            .map(|(k, v)| (k.to_owned(), v.to_owned()));
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let timeout = deadline.saturating_duration_since(Instant::now());
-            match api.call("SubmitWorkflowJob", &params, &credentials, timeout).await {
-                Ok(answer) => {
-                    let request_id =
-                        answer.get("RequestId").and_then(Value::as_str).unwrap_or_default().to_owned();
-                    tracing::info!(workflow_id = rerun.workflow_id, video_id = rerun.video_id, %request_id, "re-run from a link");
-                    return Ok(request_id);
-                }
-                Err(CallError::Permanent(reason)) => return Err(reason),
-                Err(CallError::Retry(reason)) if !self.backed_off(attempts, None, deadline).await => {
-                    return Err(reason);
-                }
-                Err(CallError::Retry(_)) => {}
-            }
-        }
+    /// The call of `action`'s body: its `RequestId`.
+    async fn vod_call(
+        &self,
+        action: &Action,
+        scope: &RequestScope<'_>,
+        timeout: Duration,
+    ) -> Result<String, CallError> {
+        let permanent = |reason: &str| CallError::Permanent(reason.to_owned());
+        let (name, params) = call_of(&action.payload).ok_or(permanent("the action's body is not a VOD call"))?;
+        let credentials = self.credentials(scope).ok_or(permanent(
+            "no credentials for the VOD API: give the function a role, or set ALIBABA_CLOUD_ACCESS_KEY_ID and \
+             ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        ))?;
+        let api = self.vod.as_ref().ok_or(permanent("vod.endpoint is not a usable URL (see check-config)"))?;
+        let answer = api.call(name, &params, &credentials, timeout).await?;
+        let request_id = answer.get("RequestId").and_then(Value::as_str).unwrap_or_default().to_owned();
+        tracing::info!(key = %action.key, action = name, %request_id, "VOD call made");
+        Ok(request_id)
     }
 
     /// The loop guard of a `vod` channel: whether `action` may call the channel's action for its

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{LinksConfig, Locale, Span};
 use crate::dedup::{Claim, DedupStore};
+use crate::dispatch::{Reran, Rerun};
 use crate::redact::Secret;
 use crate::signed_link::{Act, Link, Refused, Signer};
 use crate::silence::Silence;
@@ -38,7 +39,6 @@ pub struct Links {
     signer: Signer,
     /// `[links] previous_secret`: accepted, never used to sign.
     previous: Option<Secret>,
-    max_reruns: u32,
     claims: DedupStore,
     silences: Option<SilenceStore>,
 }
@@ -64,7 +64,6 @@ impl Links {
         Links {
             signer: Signer::new(config),
             previous: config.previous_secret.clone(),
-            max_reruns: config.max_reruns,
             claims: match &redis {
                 Some(conn) => DedupStore::redis(conn.clone()),
                 None => DedupStore::memory(capacity),
@@ -160,15 +159,14 @@ impl Links {
     async fn perform(&self, link: &Link, key: &str, vod: Vod<'_>, now: i64) -> Result<String, String> {
         match link.act {
             Act::Rerun => {
-                let rerun = crate::dispatch::Rerun {
+                let rerun = Rerun {
                     key,
                     video_id: &link.video_id,
                     workflow_id: &link.workflow_id,
-                    max: self.max_reruns,
                     credentials: vod.credentials,
                 };
-                let request_id = vod.dispatcher.rerun(rerun, vod.deadline).await?;
-                Ok(format!("{} (RequestId {request_id})", word(link.locale, "Re-run submitted")))
+                let reran = vod.dispatcher.rerun(rerun, vod.deadline).await?;
+                Ok(rerun_sentence(link.locale, &reran))
             }
             Act::Silence => {
                 let store = self.silences.as_ref().ok_or("silences need the redis backend ([store])")?;
@@ -200,6 +198,25 @@ pub struct Vod<'a> {
     pub dispatcher: &'a crate::dispatch::Dispatcher,
     pub credentials: Option<&'a crate::vod::Credentials>,
     pub deadline: std::time::Instant,
+}
+
+/// What the page says of a re-run.
+fn rerun_sentence(locale: Locale, reran: &Reran) -> String {
+    match reran {
+        Reran::Submitted { request_id } => {
+            format!("{} (RequestId {request_id})", word(locale, "Re-run submitted"))
+        }
+        Reran::AlreadySubmitted => word(locale, "Re-run submitted"),
+        Reran::Queued { why } => format!(
+            "{} ({why}). {}",
+            word(locale, "Re-run queued: VOD did not take it yet"),
+            word(locale, "The outbox tries again; see `vodhook outbox list`.")
+        ),
+        Reran::Guarded { max } => format!(
+            "{} ({max}, [links] max_reruns)",
+            word(locale, "Not re-run: this workflow was re-run for this video as often as allowed")
+        ),
+    }
 }
 
 /// The confirmation page: what will happen, the event's details, and the confirm button.

@@ -2,7 +2,8 @@
 
     click.py SCREENSHOT_DIR URL [URL ...]
 
-Opens the first URL, reads the page, clicks its confirm button, reads the result; then for
+Opens the first URL, reads the page, clicks its confirm button, reads the result, reloads it
+(posting the form again, as a person who presses F5 and says yes); then for
 each further URL (the same link on another instance) opens it and clicks again. Prints one
 JSON object per page seen ({"step", "status_text", "heading", "text"}) and saves a screenshot
 of each as SCREENSHOT_DIR/<step>.png. Exits non-zero (with the reason on stderr) when a page
@@ -14,7 +15,10 @@ import tempfile
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 
 def driver(profile):
@@ -47,6 +51,18 @@ def confirm(browser, shots, url, step):
     seen(browser, shots, f"{step}-result")
 
 
+def resubmit(browser, shots, step):
+    """Reloads the page a confirmation's POST returned: Chromium asks whether to send the form
+    again (a user prompt over WebDriver), and the test says yes."""
+    browser.refresh()
+    try:
+        WebDriverWait(browser, 3).until(expected_conditions.alert_is_present())
+        browser.switch_to.alert.accept()
+    except TimeoutException:
+        pass
+    seen(browser, shots, step)
+
+
 def main():
     shots, urls = sys.argv[1], sys.argv[2:]
     with tempfile.TemporaryDirectory() as profile:
@@ -54,6 +70,9 @@ def main():
         try:
             for i, url in enumerate(urls):
                 confirm(browser, shots, url, f"{i + 1}")
+                if i == 0:
+                    # Reload the result: the form is posted again.
+                    resubmit(browser, shots, "1-reload")
             # Back to the first page and confirm once more: already done.
             confirm(browser, shots, urls[0], "again")
         finally:

@@ -307,6 +307,8 @@ fn limit_descriptors(command: &mut std::process::Command, limit: u64) {
 pub struct Cluster {
     nodes: Vec<Vodhook>,
     config: PathBuf,
+    /// What every instance's environment has beyond the defaults; the commands get it too.
+    env: Vec<(String, String)>,
     // Last: the directory outlives the processes that read from it.
     dir: tempfile::TempDir,
 }
@@ -329,7 +331,8 @@ impl Cluster {
             let node = tokio::task::spawn_blocking(move || Vodhook::start_with(options));
             nodes.push(node.await.expect("the start thread"));
         }
-        Cluster { nodes, config, dir }
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Cluster { nodes, config, env, dir }
     }
 
     pub fn node(&self, i: usize) -> &Vodhook {
@@ -348,15 +351,18 @@ impl Cluster {
         &self.config
     }
 
-    /// Runs `vodhook <args>` to completion with the cluster's configuration, off the async
-    /// runtime's threads.
+    /// Runs `vodhook <args>` to completion with the cluster's configuration and environment,
+    /// off the async runtime's threads.
     pub async fn cli(&self, args: &[&str]) -> CliRun {
         let dir = self.dir.path().to_path_buf();
         let config = self.config.to_string_lossy().into_owned();
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let mut env = self.env.clone();
+        env.extend([("VODHOOK_CONFIG".to_owned(), config), ("RUST_LOG".to_owned(), "info".to_owned())]);
         tokio::task::spawn_blocking(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            run_cli(&dir, &args, &[("VODHOOK_CONFIG", &config), ("RUST_LOG", "info")])
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            run_cli(&dir, &args, &env)
         })
         .await
         .expect("the command's thread")
