@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use vodhook::channel::ChannelType;
 use vodhook::digest::Brief;
 use vodhook::event::{Event, decode_delivery};
@@ -666,11 +666,10 @@ fn oversized_fields_stay_within_every_services_limit() {
     }
 }
 
-/// The built-in digests of every chat channel, in English and Chinese: three events with one
-/// failure in common, one with another, one success (`digest-<channel>.<locale>.snap`).
-#[test]
-fn built_in_digests_match_their_snapshots() {
-    let events = [
+/// The events of the digest snapshots: failures of one workflow with two error codes, and a
+/// success.
+fn digest_events() -> Vec<Event> {
+    vec![
         snapshot_failed(),
         workflow(
             "1a2b3c4d5e6f",
@@ -702,7 +701,14 @@ fn built_in_digests_match_their_snapshots() {
             )],
         ),
         snapshot_succeeded(),
-    ];
+    ]
+}
+
+/// The built-in digests of every chat channel, in English and Chinese: three events with one
+/// failure in common, one with another, one success (`digest-<channel>.<locale>.snap`).
+#[test]
+fn built_in_digests_match_their_snapshots() {
+    let events = digest_events();
     let mut mismatches = Vec::new();
     for locale in ["en", "zh-CN"] {
         let toml = format!("[messages]\nlocale = \"{locale}\"\n{SNAPSHOT_CHANNELS}");
@@ -841,9 +847,108 @@ fn a_digest_of_muted_actions_names_the_intervals() {
             .collect();
         let refs: Vec<&vodhook::digest::Brief> = briefs.iter().collect();
         let mention = vodhook::config::Mentions::default();
-        let muted = router.digest_mentioning("slack", &refs, &mention, Some("night")).unwrap().unwrap();
+        let muted =
+            router.digest_mentioning("slack", &refs, &mention, Some("night"), false).unwrap().unwrap();
         assert!(muted["text"].as_str().unwrap().starts_with(headline), "{locale}: {muted}");
-        let plain = router.digest_mentioning("slack", &refs, &mention, None).unwrap().unwrap();
+        let plain = router.digest_mentioning("slack", &refs, &mention, None, false).unwrap().unwrap();
         assert!(!plain["text"].as_str().unwrap().contains("night"), "{locale}: {plain}");
+    }
+}
+
+/// A digest of actions that carry a silence button carries one per failed group (workflow and
+/// error code), in each service's own button form, each a valid link for that group's workflow
+/// and code; without, none.
+#[test]
+fn digests_carry_a_silence_button_per_failed_group() {
+    const SECRET: &str = "digest-buttons-secret-0123456789abcdef";
+    let channels = SNAPSHOT_CHANNELS.replace("name = \"all\"\n", "name = \"all\"\nbuttons = [\"silence\"]\n");
+    let toml = format!(
+        "[store]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:1\"\n\n\
+         [links]\nbase_url = \"https://v.example.com\"\nsecret = \"{SECRET}\"\n{channels}"
+    );
+    let router = Setup::from_toml_str(&toml, &no_env).expect("valid").router;
+    let mut events = digest_events();
+    // The same error as two of them, in another workflow: the group gets a button per workflow.
+    let width = ("InvalidParameter.Width", "The parameter \"Width\" must be between 1 and 4096.");
+    events.push(workflow(
+        "5e5e5e5e5e5e",
+        "Failed",
+        "wf-0ther",
+        "x.mp4",
+        &[("VodSnapshot_1", "Failed", Some(width))],
+    ));
+    let secret = vodhook::redact::Secret::new(SECRET);
+    for channel in ["dingtalk", "feishu", "feishu-post", "wecom", "slack"] {
+        let briefs: Vec<vodhook::digest::Brief> = events
+            .iter()
+            .map(|e| {
+                let actions = router.plan(e).expect("renders");
+                actions.into_iter().find(|a| a.channel == channel).and_then(|a| a.brief).expect("a brief")
+            })
+            .collect();
+        let refs: Vec<&vodhook::digest::Brief> = briefs.iter().collect();
+        let mut expected: Vec<(String, String)> = briefs
+            .iter()
+            .filter(|b| b.failed)
+            .map(|b| (b.workflow_id.clone().unwrap(), b.error_code.clone().unwrap()))
+            .collect();
+        expected.sort();
+        expected.dedup();
+        assert_eq!(expected.len(), 3, "two workflows, two error codes: {expected:?}");
+
+        let nobody = vodhook::config::Mentions::default();
+        let body = router.digest_mentioning(channel, &refs, &nobody, None, true).unwrap().expect("fits");
+        let urls = button_urls(channel, &body);
+        let mut linked: Vec<(String, String)> = urls
+            .iter()
+            .map(|url| {
+                let token =
+                    url.strip_prefix("https://v.example.com/actions/").unwrap_or_else(|| panic!("{url}"));
+                let link = vodhook::signed_link::Link::verify(token, &[&secret], 0).expect("a valid link");
+                assert_eq!(link.act, vodhook::signed_link::Act::Silence);
+                (link.workflow_id, link.error_code.unwrap_or_default())
+            })
+            .collect();
+        linked.sort();
+        assert_eq!(linked, expected, "{channel}: {body:#}");
+
+        let without = router.digest_mentioning(channel, &refs, &nobody, None, false).unwrap().unwrap();
+        assert!(!without.to_string().contains("/actions/"), "{channel}: {without:#}");
+    }
+}
+
+/// The URLs of a message's buttons, read from each service's own button form.
+fn button_urls(channel: &str, body: &Value) -> Vec<String> {
+    let strings = |values: Option<&Value>, pointer: &str| -> Vec<String> {
+        let items = values.and_then(Value::as_array).unwrap_or_else(|| panic!("{channel}: {body:#}"));
+        items.iter().filter_map(|v| v.pointer(pointer).and_then(Value::as_str).map(str::to_owned)).collect()
+    };
+    match channel {
+        "dingtalk" => strings(body.pointer("/actionCard/btns"), "/actionURL"),
+        "feishu" => {
+            let last = body.pointer("/card/elements").and_then(Value::as_array).and_then(|e| e.last());
+            assert_eq!(last.map(|e| &e["tag"]), Some(&json!("action")), "{body:#}");
+            strings(last.and_then(|e| e.get("actions")), "/behaviors/0/default_url")
+        }
+        "feishu-post" => {
+            let paragraphs = body.pointer("/content/post/zh_cn/content").and_then(Value::as_array);
+            strings(paragraphs.and_then(|p| p.last()), "/href")
+        }
+        "slack" => {
+            let last = body.pointer("/blocks").and_then(Value::as_array).and_then(|b| b.last());
+            assert_eq!(last.map(|b| &b["type"]), Some(&json!("actions")), "{body:#}");
+            strings(last.and_then(|b| b.get("elements")), "/url")
+        }
+        "wecom" => {
+            let content = body.pointer("/markdown/content").and_then(Value::as_str).unwrap_or_default();
+            content
+                .split("](")
+                .skip(1)
+                .filter_map(|rest| rest.split(')').next())
+                .filter(|url| url.contains("/actions/"))
+                .map(str::to_owned)
+                .collect()
+        }
+        other => panic!("no buttons on {other}"),
     }
 }

@@ -181,7 +181,11 @@ fn action_card(title: &str, text: &str, buttons: &[super::Button]) -> Value {
 /// A digest's body, when its text fits whole within [`MAX_BODY_BYTES`].
 pub(super) fn digest(d: &DigestText<'_>) -> Option<Value> {
     let title = truncate_chars(d.headline, MAX_TITLE_CHARS);
-    whole(MAX_BODY_BYTES, body(&title, &with_line(d.text, &mention_line(d.mentions)), d.mentions))
+    if !d.buttons.is_empty() && d.mentions.is_empty() {
+        return whole(MAX_BODY_BYTES, action_card(&title, d.text, d.buttons));
+    }
+    let line = super::markdown_links(d.buttons, &mention_line(d.mentions));
+    whole(MAX_BODY_BYTES, body(&title, &with_line(d.text, &line), d.mentions))
 }
 
 /// A markdown message; with mentions, DingTalk's `at` (a mention shows only when it is listed

@@ -222,9 +222,10 @@ fn with_links(mut post: Value, buttons: &[super::Button]) -> Value {
 pub(super) fn digest(channel: &ChannelConfig, d: &DigestText<'_>) -> Option<Value> {
     let title = truncate_chars(d.headline, MAX_TITLE_CHARS);
     let body = if is_post(channel) {
-        post(&title, d.text, d.mentions)
+        with_links(post(&title, d.text, d.mentions), d.buttons)
     } else {
-        card(&title, colour(d.all_ok, d.any_failed), &with_line(d.text, &card_mentions(d.mentions)))
+        let text = with_line(d.text, &card_mentions(d.mentions));
+        with_buttons(card(&title, colour(d.all_ok, d.any_failed), &text), d.buttons)
     };
     whole(MAX_BODY_BYTES - SIGNATURE_BYTES, body)
 }

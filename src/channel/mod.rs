@@ -202,6 +202,9 @@ pub struct DigestText<'a> {
     pub any_failed: bool,
     /// Everyone the actions it covers mention, each once.
     pub mentions: &'a Mentions,
+    /// Links the reader can act on: a silence per failed group (see `route::button`), written
+    /// as each service writes a message's buttons.
+    pub buttons: &'a [Button],
 }
 
 /// What [`prepare`] makes of an action: an HTTP request to send, or (the `log` channel) the

@@ -141,11 +141,15 @@ pub(super) fn message(m: &Message<'_>) -> Result<Value, String> {
             *last = format!("{}{}", truncate_chars(last, SECTION_CHARS - 1), CUT_MARKER);
         }
     }
-    let mut body = body(m.headline, pieces, &line);
-    if let (false, Some(Value::Array(blocks))) = (m.buttons.is_empty(), body.get_mut("blocks")) {
-        blocks.push(actions(m.buttons));
+    Ok(with_actions(body(m.headline, pieces, &line), m.buttons))
+}
+
+/// `body` with an `actions` block of `buttons` last, when there are any.
+fn with_actions(mut body: Value, buttons: &[super::Button]) -> Value {
+    if let (false, Some(Value::Array(blocks))) = (buttons.is_empty(), body.get_mut("blocks")) {
+        blocks.push(actions(buttons));
     }
-    Ok(body)
+    body
 }
 
 /// Block Kit's `actions` block: one link button per button (`url` opens it; `action_id` is
@@ -153,12 +157,13 @@ pub(super) fn message(m: &Message<'_>) -> Result<Value, String> {
 fn actions(buttons: &[super::Button]) -> Value {
     let elements: Vec<Value> = buttons
         .iter()
-        .map(|b| {
+        .enumerate()
+        .map(|(i, b)| {
             json!({
                 "type": "button",
                 "text": { "type": "plain_text", "text": truncate_chars(&b.label, BUTTON_TEXT_CHARS), "emoji": true },
                 "url": b.url,
-                "action_id": format!("vodhook-{}", b.kind.as_str()),
+                "action_id": format!("vodhook-{}-{i}", b.kind.as_str()),
             })
         })
         .collect();
@@ -169,8 +174,9 @@ fn actions(buttons: &[super::Button]) -> Value {
 pub(super) fn digest(d: &DigestText<'_>) -> Option<Value> {
     let line = mention_line(d.mentions);
     let pieces = chunks(d.text, SECTION_CHARS);
-    let room = MAX_BLOCKS - 1 - usize::from(!line.is_empty());
-    (d.text.chars().count() <= DIGEST_CHARS && pieces.len() <= room).then(|| body(d.headline, pieces, &line))
+    let room = MAX_BLOCKS - 1 - usize::from(!line.is_empty()) - usize::from(!d.buttons.is_empty());
+    let fits = d.text.chars().count() <= DIGEST_CHARS && pieces.len() <= room;
+    fits.then(|| with_actions(body(d.headline, pieces, &line), d.buttons))
 }
 
 fn body(headline: &str, pieces: Vec<String>, mention_line: &str) -> Value {

@@ -135,7 +135,7 @@ pub(super) fn message(m: &Message<'_>) -> Result<Value, String> {
 
 /// A digest's body, when its text fits whole within [`MAX_CONTENT_BYTES`].
 pub(super) fn digest(d: &DigestText<'_>) -> Option<Value> {
-    let content = with_line(d.text, &mention_line(d.mentions));
+    let content = with_line(d.text, &super::markdown_links(d.buttons, &mention_line(d.mentions)));
     (content.len() <= MAX_CONTENT_BYTES)
         .then(|| json!({ "msgtype": "markdown", "markdown": { "content": content } }))
 }

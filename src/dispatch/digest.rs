@@ -234,7 +234,8 @@ impl Dispatcher {
             }
             let briefs: Vec<&Brief> = rest[..n].iter().filter_map(|e| e.item.action.brief.as_ref()).collect();
             let muted_by = muted_by(&rest[..n]);
-            match self.router.digest_mentioning(channel, &briefs, &self.mentioned_by(&rest[..n]), muted_by) {
+            let (mentions, silences) = (self.mentioned_by(&rest[..n]), self.silence_buttons(&rest[..n]));
+            match self.router.digest_mentioning(channel, &briefs, &mentions, muted_by, silences) {
                 Ok(body) => body,
                 Err(err) => {
                     tracing::error!(channel, error = %err, "the digest does not render: sending actions on their own");
@@ -269,6 +270,12 @@ impl Dispatcher {
             }
         }
         best.unwrap_or(own)
+    }
+
+    /// Whether any action of `entries` carries a silence button: then their digest does, per
+    /// failed group.
+    fn silence_buttons(&self, entries: &[Entry]) -> bool {
+        entries.iter().any(|e| self.router.has_silence_button(&e.item.action.route, &e.item.action.channel))
     }
 
     /// Everyone the actions of `entries` mention, each once: who their digest mentions.

@@ -89,12 +89,14 @@ impl Dispatcher {
         timeout: Duration,
     ) -> Result<String, CallError> {
         let permanent = |reason: &str| CallError::Permanent(reason.to_owned());
-        let (name, params) = call_of(&action.payload).ok_or(permanent("the action's body is not a VOD call"))?;
+        let (name, params) =
+            call_of(&action.payload).ok_or(permanent("the action's body is not a VOD call"))?;
         let credentials = self.credentials(scope).ok_or(permanent(
             "no credentials for the VOD API: give the function a role, or set ALIBABA_CLOUD_ACCESS_KEY_ID and \
              ALIBABA_CLOUD_ACCESS_KEY_SECRET",
         ))?;
-        let api = self.vod.as_ref().ok_or(permanent("vod.endpoint is not a usable URL (see check-config)"))?;
+        let api =
+            self.vod.as_ref().ok_or(permanent("vod.endpoint is not a usable URL (see check-config)"))?;
         let answer = api.call(name, &params, &credentials, timeout).await?;
         let request_id = answer.get("RequestId").and_then(Value::as_str).unwrap_or_default().to_owned();
         tracing::info!(key = %action.key, action = name, %request_id, "VOD call made");

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::channel::Button;
 use crate::config::{ButtonKind, ChannelConfig, Config, DedupBackend, Locale, Problem, RouteConfig};
+use crate::digest::Group;
 use crate::event::Event;
 use crate::signed_link::{Act, Failure, Signer};
 use crate::template::locale::word;
@@ -69,6 +70,44 @@ pub fn make(
             Some(Button { kind, label, url })
         })
         .collect()
+}
+
+/// The most buttons a digest carries: a silence for each of its first failed groups.
+pub const MAX_DIGEST_BUTTONS: usize = 5;
+
+/// The buttons of a digest: a silence for each (workflow, error code) of its failed `groups`,
+/// largest first, at most [`MAX_DIGEST_BUTTONS`]. A re-run or watch link acts on one video,
+/// so those stay on the events' own messages.
+pub fn for_digest(groups: &[Group<'_>], locale: Locale, signer: &Signer, now: i64) -> Vec<Button> {
+    let mut seen: Vec<(&str, Option<&str>)> = Vec::new();
+    let mut buttons = Vec::new();
+    for group in groups.iter().filter(|g| g.failed) {
+        for brief in &group.items {
+            let Some(workflow_id) = brief.workflow_id.as_deref() else { continue };
+            if buttons.len() == MAX_DIGEST_BUTTONS || seen.contains(&(workflow_id, group.error_code)) {
+                continue;
+            }
+            seen.push((workflow_id, group.error_code));
+            let failure = Failure {
+                video_id: brief.video_id.as_deref().unwrap_or_default(),
+                workflow_id,
+                error_code: group.error_code,
+                title: brief.title.as_deref().unwrap_or_default(),
+                locale,
+            };
+            let label = format!(
+                "{} {} · {workflow_id}",
+                word(locale, label(ButtonKind::Silence)),
+                group.error_code.unwrap_or_default()
+            );
+            buttons.push(Button {
+                kind: ButtonKind::Silence,
+                label,
+                url: signer.url(Act::Silence, failure, now),
+            });
+        }
+    }
+    buttons
 }
 
 fn label(kind: ButtonKind) -> &'static str {

@@ -209,17 +209,19 @@ impl Router {
     /// error names what failed to render.
     pub fn digest(&self, channel: &str, briefs: &[&Brief]) -> Result<Option<Value>, String> {
         let index = self.channel_index(channel)?;
-        self.digest_mentioning(channel, briefs, &self.channels[index].mention, None)
+        self.digest_mentioning(channel, briefs, &self.channels[index].mention, None, false)
     }
 
     /// [`Router::digest`] mentioning `mentions` (everyone the actions it covers mention), headed
-    /// "While muted (`muted_by`)" when the mute intervals named there held them all.
+    /// "While muted (`muted_by`)" when the mute intervals named there held them all, with a
+    /// silence button per failed group when `silences` (some action it covers has one).
     pub fn digest_mentioning(
         &self,
         channel: &str,
         briefs: &[&Brief],
         mentions: &Mentions,
         muted_by: Option<&str>,
+        silences: bool,
     ) -> Result<Option<Value>, String> {
         let index = self.channel_index(channel)?;
         let channel = &self.channels[index];
@@ -236,12 +238,19 @@ impl Router {
         };
         let digest = Digest { muted_by, ..Digest::of(briefs) };
         let (headline, text) = self.templates.render_digest(&target, &digest)?;
+        let buttons = match (&self.signer, silences) {
+            (Some(signer), true) => {
+                button::for_digest(&digest.groups, *locale, signer, crate::clock::unix_now())
+            }
+            _ => Vec::new(),
+        };
         let text = channel::DigestText {
             headline: &headline,
             text: &text,
             all_ok: digest.ok_count == digest.count,
             any_failed: digest.failed_count > 0,
             mentions,
+            buttons: &buttons,
         };
         Ok(channel::digest_message(channel, &text))
     }
@@ -251,6 +260,13 @@ impl Router {
     pub fn mentions(&self, route: &str, channel: &str) -> Option<&Mentions> {
         let (route, slot) = self.slot(route, channel).ok()?;
         route.mentions.get(slot)
+    }
+
+    /// Whether the messages `route` sends to `channel` carry a silence button (what their
+    /// digests carry then).
+    pub fn has_silence_button(&self, route: &str, channel: &str) -> bool {
+        let Ok((route, slot)) = self.slot(route, channel) else { return false };
+        route.buttons.get(slot).is_some_and(|kinds| kinds.contains(&ButtonKind::Silence))
     }
 
     /// The compiled route named `route` and the place of `channel` among its channels; an error

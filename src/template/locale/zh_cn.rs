@@ -38,8 +38,14 @@ pub const TABLE: Table = Table {
         ("Confirm: re-run", "确认重新运行"),
         ("Re-run submitted", "已提交重新运行"),
         ("Re-run queued: VOD did not take it yet", "重新运行已排队：VOD 尚未受理"),
-        ("The outbox tries again; see `vodhook outbox list`.", "发件箱会再次尝试，见 `vodhook outbox list`。"),
-        ("Not re-run: this workflow was re-run for this video as often as allowed", "未重新运行：此视频的该工作流已达到允许的重新运行次数"),
+        (
+            "The outbox tries again; see `vodhook outbox list`.",
+            "发件箱会再次尝试，见 `vodhook outbox list`。",
+        ),
+        (
+            "Not re-run: this workflow was re-run for this video as often as allowed",
+            "未重新运行：此视频的该工作流已达到允许的重新运行次数",
+        ),
         ("Re-run", "重新运行"),
         ("Title", "标题"),
         ("Error code", "错误码"),
