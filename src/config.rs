@@ -38,6 +38,7 @@ mod explain;
 mod interpolate;
 mod links;
 mod mention;
+pub mod report;
 mod time_interval;
 mod validate;
 
@@ -56,6 +57,7 @@ pub use duration::Span;
 pub use interpolate::Lookup;
 pub use links::{ButtonKind, LinksConfig, MIN_SECRET_BYTES, RERUN_CHANNEL};
 pub use mention::{MentionKey, Mentions};
+pub use report::{MetricsConfig, ReportConfig, TimeOfDay};
 pub use time_interval::{IntervalConfig, OnMute, RangeItem, TimeIntervalConfig, TimeRangeConfig};
 pub use validate::{Findings, http_url};
 
@@ -131,6 +133,12 @@ pub struct Config {
     /// `[links]`: signed links to vodhook's confirmation page; none without it.
     #[serde(default)]
     pub links: Option<LinksConfig>,
+    /// `[metrics]`: the Prometheus listener, the CloudWatch namespace.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// `[report]`: the daily (or weekly) report in chat; none without it.
+    #[serde(default)]
+    pub report: Option<ReportConfig>,
 }
 
 impl Default for Config {
@@ -823,6 +831,8 @@ impl Config {
             }],
             time_intervals: Vec::new(),
             links: None,
+            metrics: MetricsConfig::default(),
+            report: None,
             server: ServerConfig::default(),
             auth: AuthConfig::default(),
             delivery: DeliveryConfig::default(),

@@ -15,6 +15,7 @@
 //! - A failed `/invoke` also carries `x-fc-status: 404`, FC's function-error signal, so FC's
 //!   async retry and on-failure destination take over.
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -25,6 +26,7 @@ use crate::auth::{Family, KeyUsed, Verified, Verifier};
 use crate::dispatch::{Dispatcher, Report};
 use crate::event::{DecodeError, Delivery, Limits, Source, decode_delivery_with};
 use crate::links::Links;
+use crate::metrics::{Rejection, Tally};
 use crate::replay::{ReplayGuard, Seen};
 use crate::setup::{Setup, State};
 
@@ -101,7 +103,11 @@ pub fn refusal(
     status: StatusCode,
     error: &str,
 ) -> Response<Bytes> {
-    log_summary(status, &Report::default(), Instant::now());
+    let reason = if status == StatusCode::PAYLOAD_TOO_LARGE { Rejection::Limit } else { Rejection::Decode };
+    let mut tally = Tally { received: 1, ..Tally::default() };
+    tally.rejected(reason);
+    log_summary(status, &Report::default(), Instant::now(), &tally);
+    crate::metrics::finish(&tally);
     let mut response = error_response(status, error, "");
     if is_event_invocation(parts, origin, false) {
         response.headers_mut().insert(FC_STATUS_HEADER, HeaderValue::from_static("404"));
@@ -116,6 +122,20 @@ struct Incoming<'a> {
     headers: &'a http::HeaderMap,
     /// The invocation's credentials (Function Compute only), for VOD calls.
     credentials: Option<&'a crate::vod::Credentials>,
+}
+
+/// What handling one request to the callback endpoint came to.
+struct Handled {
+    response: Response<Bytes>,
+    report: Report,
+    /// A callback (counted in `callbacks_received`), not a timer's tick.
+    callback: bool,
+}
+
+impl Handled {
+    fn callback(response: Response<Bytes>, report: Report) -> Handled {
+        Handled { response, report, callback: true }
+    }
 }
 
 /// The service every runtime calls.
@@ -133,6 +153,10 @@ pub struct App {
     dispatcher: Dispatcher,
     /// The signed links' pages (`None`: no `[links]`).
     links: Option<Links>,
+    /// `[metrics] namespace`: the CloudWatch namespace of the EMF lines.
+    metrics_namespace: String,
+    /// `[metrics] listen`, checked by check-config.
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Problems that stop the service from starting.
@@ -169,8 +193,15 @@ impl App {
             replay,
             signature_reuse: Duration::from_secs(config.auth.signature_reuse_secs),
             links: config.links.as_ref().map(|c| Links::new(c, state.redis.clone(), config.store.capacity)),
+            metrics_namespace: config.metrics.namespace.clone(),
+            metrics_listen: config.metrics.listen.as_deref().and_then(|a| a.parse().ok()),
             dispatcher: Dispatcher::new(config, setup.router, state.dedup, state.outbox, state.redis),
         })
+    }
+
+    /// Where `/metrics` is served (`[metrics] listen`), if anywhere.
+    pub fn metrics_listen(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_listen
     }
 
     /// The `[server]` settings, for the HTTP server's limits.
@@ -217,7 +248,8 @@ impl App {
             }
         };
         let request = Incoming { trigger, headers: &parts.headers, credentials: credentials.as_ref() };
-        let mut response = self.callback(request, &body, now, started).await;
+        let (handled, tally) = crate::metrics::scoped(self.callback(request, &body, now, started)).await;
+        let mut response = self.measured(handled, tally, origin, started);
         if trigger == Trigger::Invoke && !response.status().is_success() {
             response.headers_mut().insert(FC_STATUS_HEADER, HeaderValue::from_static("404"));
             return response;
@@ -237,32 +269,32 @@ impl App {
         report
     }
 
-    async fn callback(
-        &self,
-        request: Incoming<'_>,
-        body: &Bytes,
-        now: i64,
-        started: Instant,
-    ) -> Response<Bytes> {
+    async fn callback(&self, request: Incoming<'_>, body: &Bytes, now: i64, started: Instant) -> Handled {
         let Incoming { trigger, headers, credentials } = request;
         let family = match self.admit(trigger, headers, body, now).await {
             Ok(family) => family,
             Err(refusal) => {
-                log_summary(refusal.status(), &Report::default(), started);
-                return *refusal;
+                let reason = if refusal.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Rejection::Limit
+                } else {
+                    Rejection::Auth
+                };
+                crate::metrics::record(|t| t.rejected(reason));
+                return Handled::callback(*refusal, Report::default());
             }
         };
         if trigger == Trigger::Invoke && is_timer_event(body) {
             let report = self.scheduled().await;
-            log_summary(StatusCode::OK, &Report::default(), started);
-            return json_response(StatusCode::OK, &serde_json::to_value(report).unwrap_or(Value::Null));
+            let response =
+                json_response(StatusCode::OK, &serde_json::to_value(report).unwrap_or(Value::Null));
+            return Handled { response, report: Report::default(), callback: false };
         }
         let mut delivery = match decode_delivery_with(body, &self.limits) {
             Ok(delivery) => delivery,
             Err(err) => {
-                let response = decode_failure(&err);
-                log_summary(response.status(), &Report::default(), started);
-                return response;
+                let reason = if err.over_limit { Rejection::Limit } else { Rejection::Decode };
+                crate::metrics::record(|t| t.rejected(reason));
+                return Handled::callback(decode_failure(&err), Report::default());
             }
         };
         if family == Some(Family::Ims) {
@@ -276,9 +308,34 @@ impl App {
             };
         let scope = crate::dispatch::RequestScope::new(credentials);
         let report = self.dispatcher.dispatch_with(&delivery, deadline, scope).await;
+        self.dispatcher.count(&delivery.events, now).await;
+        self.dispatcher.report_if_due(now, deadline).await;
         let status = if report.needs_retry() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
-        log_summary(status, &report, started);
-        json_response(status, &answer(&report, &delivery, self.server.max_reported_warnings))
+        let response = json_response(status, &answer(&report, &delivery, self.server.max_reported_warnings));
+        Handled::callback(response, report)
+    }
+
+    /// Ends a request's metrics: its line (the log's, and EMF's on Lambda), then the totals.
+    fn measured(
+        &self,
+        handled: Handled,
+        mut tally: Tally,
+        origin: Origin,
+        started: Instant,
+    ) -> Response<Bytes> {
+        if handled.callback {
+            tally.received = 1;
+            tally.handle_seconds = Some(started.elapsed().as_secs_f64());
+        }
+        log_summary(handled.response.status(), &handled.report, started, &tally);
+        if origin == Origin::Lambda && handled.callback {
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            let line = crate::metrics::emf::line(&tally, &self.metrics_namespace, now_ms);
+            // Straight to stdout, whole: CloudWatch reads a log event that is the JSON alone.
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
+        }
+        crate::metrics::finish(&tally);
+        handled.response
     }
 
     /// The checks before any work: the body's size, and the signature of an HTTP callback (and
@@ -433,7 +490,12 @@ fn clip(text: &str) -> String {
 
 /// The one line every callback ends with, refused ones included (with no events), so that
 /// counting these lines counts requests.
-fn log_summary(status: StatusCode, report: &Report, started: Instant) {
+/// The per-callback line: what the request came to, and its metrics under their names (the
+/// README's "Metrics" lists them; on Function Compute, SLS queries read them).
+fn log_summary(status: StatusCode, report: &Report, started: Instant, tally: &Tally) {
+    let rejected = tally.rejected.keys().next().map_or("", |r| r.as_str());
+    let n = |outcome: &str| tally.actions_with(outcome);
+    let vod_failed: u64 = tally.vod_calls.iter().filter(|((_, o), _)| *o != "ok").map(|(_, n)| n).sum();
     tracing::info!(
         status = status.as_u16(),
         events = report.events,
@@ -446,6 +508,21 @@ fn log_summary(status: StatusCode, report: &Report, started: Instant) {
         held = report.held,
         digests = report.digests,
         duration_ms = started.elapsed().as_millis() as u64,
+        callbacks_received = tally.received,
+        callbacks_rejected = tally.rejected.values().sum::<u64>(),
+        rejected_reason = rejected,
+        events_new = tally.events.values().sum::<u64>(),
+        actions_sent = n("sent") + n("resolved"),
+        actions_queued = n("queued"),
+        actions_dead = n("dead"),
+        actions_digested = n("digested"),
+        actions_held = n("muted") + n("grouped"),
+        actions_silenced = n("silenced"),
+        actions_duplicate = n("duplicate"),
+        vod_api_calls = tally.vod_calls.values().sum::<u64>(),
+        vod_api_calls_failed = vod_failed,
+        budget_holds = tally.budget_holds.values().sum::<u64>(),
+        handle_seconds = tally.handle_seconds.unwrap_or_default(),
         "request done"
     );
 }

@@ -314,6 +314,26 @@ async fn under_the_cargo_lambda_emulator() {
     });
     assert!(named, "the event is not named on its request's lines:\n{}", vodhook.logs.text());
     vodhook.logs.wait_for("signature refusal", |l| l.contains("signature check failed"));
+
+    // Metrics: one CloudWatch Embedded Metric Format line per callback (2 accepted, 4 refused
+    // signatures, 1 malformed; not the schedule's tick), each as the specification says.
+    let emf: Vec<String> = vodhook
+        .logs
+        .text()
+        .lines()
+        .filter(|l| l.starts_with("{\"_aws\"") || l.contains("\"_aws\":"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(emf.len(), 7, "{}", vodhook.logs.text());
+    for line in &emf {
+        support::emf::assert_valid(line);
+    }
+    let metric = |name: &str| -> u64 {
+        emf.iter().map(|l| serde_json::from_str::<Value>(l).unwrap()[name].as_u64().unwrap_or(0)).sum()
+    };
+    assert_eq!(metric("callbacks_received"), 7);
+    assert_eq!(metric("callbacks_rejected"), 5);
+    assert_eq!(metric("events"), 3, "the bare event and the MNS pair");
     let logs = vodhook.logs.text();
     assert!(!logs.contains(KEY), "the key is in the logs");
     assert!(vodhook.is_running(), "vodhook (lambda) exited:\n{logs}");

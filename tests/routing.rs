@@ -952,3 +952,48 @@ fn button_urls(channel: &str, body: &Value) -> Vec<String> {
         other => panic!("no buttons on {other}"),
     }
 }
+
+/// The daily report on every chat channel and the webhook, in English and Chinese
+/// (`report-<channel>.<locale>.snap`), from a fixed summary.
+#[test]
+fn reports_match_their_snapshots() {
+    use vodhook::report::summary::{Calls, FailureGroup, Notices, Summary, Workflows};
+    let summary = Summary {
+        since: "2026-12-04T09:30:00+08:00".into(),
+        until: "2026-12-05T09:30:00+08:00".into(),
+        scope: "store",
+        events: [("FileUploadComplete".to_owned(), 12), ("WorkflowTaskComplete".to_owned(), 38)].into(),
+        workflows: Workflows { succeeded: 26, failed: 12 },
+        failures: vec![
+            FailureGroup {
+                workflow_id: "wf-5c1e0b7d9a".into(),
+                error_code: "InvalidParameter.Width".into(),
+                count: 7,
+                example_video_id: "a1b2c3d4e5f6".into(),
+            },
+            FailureGroup {
+                workflow_id: "wf-6f2a0c1d9e8b4d3a".into(),
+                error_code: "InvalidMedia.AudioStreamMissing".into(),
+                count: 5,
+                example_video_id: "0f5da6c2e4b8".into(),
+            },
+        ],
+        notices: Notices { sent: 40, held: 3, digested: 2, queued: 1, dead: 0 },
+        vod_api: [("SubmitWorkflowJob".to_owned(), Calls { ok: 3, failed: 1 })].into(),
+        hourly_failures: vec![0, 0, 1, 0, 0, 0, 0, 2, 5, 3, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0],
+    };
+    let mut mismatches = Vec::new();
+    for locale in ["en", "zh-CN"] {
+        let toml = format!("[messages]\nlocale = \"{locale}\"\n{SNAPSHOT_CHANNELS}");
+        let setup = Setup::from_toml_str(&toml, &no_env).expect("valid");
+        for channel in ["dingtalk", "feishu", "feishu-post", "wecom", "slack", "webhook"] {
+            let config = setup.config.channels.iter().find(|c| c.name == channel).unwrap();
+            let locale = setup.router.locale_of(channel);
+            let body = vodhook::report::render::body(config, &summary, locale).expect("fits");
+            if let Err(message) = check_snapshot(&format!("report-{channel}.{}", locale.as_str()), &body) {
+                mismatches.push(message);
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}

@@ -15,6 +15,7 @@ use serde_json::json;
 
 mod outbox;
 mod plan;
+mod report;
 mod silence;
 
 use crate::auth;
@@ -144,6 +145,9 @@ enum Command {
         #[command(subcommand)]
         command: SilenceCommand,
     },
+    /// How the last day (or --since) went: events, failures by workflow and error code, notices,
+    /// VOD API calls; what the daily report says ([report]), from the Redis store.
+    Report(report::ReportArgs),
 }
 
 pub use outbox::OutboxCommand;
@@ -214,6 +218,10 @@ fn run(command: Command) -> Result<ExitCode, String> {
             let setup = load_setup(command.config())?;
             tokio_runtime(false)?.block_on(silence::run(command, setup))
         }
+        Command::Report(args) => {
+            let setup = load_setup(args.config.as_deref())?;
+            tokio_runtime(false)?.block_on(report::run(args, setup))
+        }
         Command::Sign { url, key, config, timestamp } => {
             let (url, key) = signing(url, key, config.as_deref())?;
             let url = url.ok_or("no callback URL: give --url, or --config with [auth] callback_url")?;
@@ -259,7 +267,14 @@ fn serve(listen: Option<String>, config: Option<&std::path::Path>) -> Result<Exi
         None => runtime::server::listen_addr(|k| std::env::var(k).ok())?,
     };
     let app = Arc::new(start_app(config)?);
-    tokio_runtime(true)?.block_on(runtime::server::serve(app, addr)).map_err(|e| e.to_string())?;
+    let metrics = app.metrics_listen();
+    let serving = async move {
+        if let Some(metrics) = metrics {
+            runtime::metrics::spawn(metrics).await?;
+        }
+        runtime::server::serve(app, addr).await
+    };
+    tokio_runtime(true)?.block_on(serving).map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -13,11 +13,13 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::{AuthConfig, ChannelConfig, DedupConfig, DeliveryConfig, MessagesConfig, OutboxConfig, Problem};
-use super::{LinksConfig, RouteConfig, ServerConfig, TimeIntervalConfig, VodConfig};
+use super::{
+    LinksConfig, MetricsConfig, ReportConfig, RouteConfig, ServerConfig, TimeIntervalConfig, VodConfig,
+};
 use super::{channel_location, interval_location, route_location};
 
 /// The top-level keys, in the order the file usually has them.
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 14] = [
     "server",
     "auth",
     "delivery",
@@ -30,6 +32,8 @@ const SECTIONS: [&str; 12] = [
     "routes",
     "time_intervals",
     "links",
+    "metrics",
+    "report",
 ];
 
 /// Every shape problem of `text` (a TOML document that does not deserialize as a whole), each
@@ -54,6 +58,8 @@ pub fn shape_problems(text: &str) -> Option<Vec<Problem>> {
             "messages" => check("messages", |d| MessagesConfig::deserialize(d).map(drop)),
             "vod" => check("vod", |d| VodConfig::deserialize(d).map(drop)),
             "links" => check("links", |d| LinksConfig::deserialize(d).map(drop)),
+            "metrics" => check("metrics", |d| MetricsConfig::deserialize(d).map(drop)),
+            "report" => check("report", |d| ReportConfig::deserialize(d).map(drop)),
             "channels" => each(text, value, "channels", channel_location, &mut problems, |d| {
                 ChannelConfig::deserialize(d).map(drop)
             }),

@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 
-use super::{ChannelConfig, Config, DedupBackend, DedupConfig, Problem, channel_location, route_location};
+use super::{
+    ChannelConfig, ChannelType, Config, DedupBackend, DedupConfig, Problem, channel_location, route_location,
+};
 
 /// What is wrong (the service refuses to start) and what is merely ignored.
 #[derive(Debug, Default)]
@@ -99,6 +101,10 @@ pub fn validate(config: &Config, unresolved: Vec<Problem>) -> Findings {
     if let Some(links) = &config.links {
         links_settings(links, &mut f);
     }
+    metrics_settings(&config.metrics, &mut f);
+    if let Some(report) = &config.report {
+        report_settings(config, report, &mut f);
+    }
     if config.routes.is_empty() {
         f.problem("routes", "no routes: no event would be sent anywhere (add a [[routes]] entry)");
     }
@@ -125,6 +131,55 @@ fn muting_needs_the_outbox(config: &Config, f: &mut Findings) {
                 "muted actions are dropped, not held: holding them needs the outbox ([store] backend = \"redis\")",
             );
         }
+    }
+}
+
+/// `[metrics]`: an address to listen on, a namespace CloudWatch takes.
+fn metrics_settings(metrics: &super::MetricsConfig, f: &mut Findings) {
+    if let Some(listen) = &metrics.listen
+        && listen.parse::<std::net::SocketAddr>().is_err()
+    {
+        f.problem("metrics.listen", format!("{listen:?} is not host:port (e.g. \"127.0.0.1:9464\")"));
+    }
+    let ns = &metrics.namespace;
+    if ns.is_empty() || ns.len() > 255 || !ns.is_ascii() || ns.starts_with("AWS/") {
+        f.problem(
+            "metrics.namespace",
+            format!(
+                "{ns:?} is not a CloudWatch namespace: 1 to 255 ASCII characters, not starting with \"AWS/\""
+            ),
+        );
+    }
+}
+
+/// `[report]`: channels that can carry it, a period of whole hours the counters cover.
+fn report_settings(config: &Config, report: &super::ReportConfig, f: &mut Findings) {
+    if report.channels.is_empty() {
+        f.problem("report.channels", "names no channel: add the chat or webhook channels the report goes to");
+    }
+    for (i, name) in report.channels.iter().enumerate() {
+        let at = format!("report.channels[{i}]");
+        match config.channels.iter().find(|c| &c.name == name) {
+            None => f.problem(at, format!("{name:?} is not a configured channel")),
+            Some(c) if !c.kind().is_chat() && c.kind() != ChannelType::Webhook => f.problem(
+                at,
+                format!(
+                    "{name:?} is a {} channel: the report goes to chat or webhook channels",
+                    c.kind().as_str()
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+    let secs = report.period.as_duration().as_secs();
+    if !secs.is_multiple_of(3_600) || !(3_600..=super::report::MAX_PERIOD_SECS).contains(&secs) {
+        f.problem("report.period", "must be whole hours from 1h to 7d (\"24h\", \"7d\")");
+    }
+    if config.store.backend != DedupBackend::Redis {
+        f.warning(
+            "report",
+            "without the redis store each server counts only its own requests, and `vodhook report` cannot read them",
+        );
     }
 }
 

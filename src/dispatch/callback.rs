@@ -52,8 +52,17 @@ impl Dispatcher {
         // Concurrently, but at most `max_concurrent_sends` at once: a delivery of many events must
         // not become as many simultaneous requests (sockets, memory) as it has actions.
         // (The futures are made first: a lazy map in the stream trips the compiler's Send check.)
-        let runs: Vec<_> =
-            actions.iter().map(|(event, a)| self.run(event, a, deadline, &scope, &silences)).collect();
+        let (scope, silences) = (&scope, &silences);
+        let runs: Vec<_> = actions
+            .iter()
+            .map(|(event, a)| async move {
+                let result = self.run(event, a, deadline, scope, silences).await;
+                if let Some(outcome) = result.0.outcome(a) {
+                    crate::metrics::record(|t| t.action(&a.channel, &a.route, outcome));
+                }
+                result
+            })
+            .collect();
         let results: Vec<_> =
             stream::iter(runs).buffer_unordered(self.timing.max_concurrent_sends).collect().await;
         for (settled, attempts, store_down) in results {
@@ -277,6 +286,7 @@ impl Dispatcher {
         let settled = match outbox.push(&item).await {
             Ok(_) => {
                 tracing::info!(key = %action.key, channel = %action.channel, "budget spent: held for a digest");
+                crate::metrics::record(|t| t.budget_hold(&action.channel));
                 // After the push: a digest round clears the mark before it takes, so it either
                 // takes this item or leaves the mark for the next one.
                 self.budgets.set_backlog(&action.channel, true).await;

@@ -345,6 +345,8 @@ impl Dispatcher {
             }
             Outcome::Permanent { reason } => {
                 for entry in entries {
+                    let action = &entry.item.action;
+                    crate::metrics::record(|t| t.action(&action.channel, &action.route, "dead"));
                     self.dead_letter(outbox, entry.item.clone(), reason.clone()).await;
                     self.release(entry.key(), entry.token.as_ref()).await;
                     round.dead_lettered += 1;
@@ -365,7 +367,9 @@ impl Dispatcher {
             tracing::warn!(error = %err, "could not remove delivered actions from the outbox; the next round drops them");
         }
         for (entry, since) in entries.iter().zip(resolved_since) {
-            self.after_delivery(&entry.item.action, Some(*since)).await;
+            let action = &entry.item.action;
+            crate::metrics::record(|t| t.action(&action.channel, &action.route, "sent"));
+            self.after_delivery(action, Some(*since)).await;
         }
     }
 

@@ -35,6 +35,18 @@ impl Dispatcher {
     /// channel with budget, then the other channels' items one by one. First moves what an older
     /// version left under untagged keys and expires old dead letters.
     pub async fn drain(&self, deadline: Instant) -> DrainReport {
+        let (report, tally) = crate::metrics::scoped(async {
+            let report = self.drain_outbox(deadline).await;
+            self.report_if_due(crate::clock::unix_now(), deadline).await;
+            self.count(&[], crate::clock::unix_now()).await;
+            report
+        })
+        .await;
+        crate::metrics::finish(&tally);
+        report
+    }
+
+    async fn drain_outbox(&self, deadline: Instant) -> DrainReport {
         let Some(outbox) = &self.outbox else {
             return no_outbox();
         };
@@ -141,7 +153,16 @@ impl Dispatcher {
                 None
             }
         };
+        let (channel, route) = (item.action.channel.clone(), item.action.route.clone());
         let result = self.redeliver_claimed(outbox, item, deadline).await;
+        let outcome = match result {
+            Redelivered::Delivered => Some("sent"),
+            Redelivered::DeadLettered => Some("dead"),
+            Redelivered::Rescheduled => None,
+        };
+        if let Some(outcome) = outcome {
+            crate::metrics::record(|t| t.action(&channel, &route, outcome));
+        }
         match result {
             Redelivered::Delivered => {
                 self.complete(&key, token.as_ref()).await;

@@ -35,6 +35,7 @@ mod digest;
 mod drain;
 mod group;
 mod quiet;
+mod report;
 mod rerun;
 mod resolve;
 mod settle;
@@ -154,6 +155,27 @@ enum Settled {
     Silenced,
 }
 
+impl Settled {
+    /// Its name among the metrics' outcomes (`metrics::names::OUTCOMES`).
+    fn outcome(&self, action: &Action) -> Option<&'static str> {
+        Some(match self {
+            Settled::Delivered if action.resolution.is_some() => "resolved",
+            Settled::Delivered => "sent",
+            Settled::Duplicate => "duplicate",
+            Settled::FailedPermanently => "dead",
+            Settled::LeftForRetry => "left_for_retry",
+            Settled::Queued => "queued",
+            Settled::InFlightElsewhere => "in_flight",
+            Settled::Held if action.group.is_some() => "grouped",
+            Settled::Held => "digested",
+            Settled::Skipped => "skipped",
+            Settled::Muted => "muted",
+            Settled::Dropped => "dropped",
+            Settled::Silenced => "silenced",
+        })
+    }
+}
+
 /// What the dispatcher does with an action whose channel's rate budget is spent: the one
 /// decision that `pace` acts on and `vodhook plan` shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,6 +260,13 @@ pub struct Dispatcher {
     /// Where silences are kept (`None` without Redis: there are none).
     silences: Option<SilenceStore>,
     timing: Timing,
+    /// The report's counters, and when its hours and periods fall.
+    ledger: crate::report::Ledger,
+    schedule: crate::report::Schedule,
+    /// `[report]` (`None`: no report is sent; the counters still count for `vodhook report`).
+    report: Option<crate::config::ReportConfig>,
+    /// The end of the latest period whose report this instance knows is out.
+    report_through: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -266,7 +295,20 @@ impl Dispatcher {
         let holds = |c: &&ChannelConfig| WhenSpent::of(c, outbox.is_some()) == WhenSpent::HeldForDigest;
         let digest_channels = config.channels.iter().filter(holds).map(|c| c.name.clone()).collect();
         let take_lease = Duration::from_secs(config.outbox.take_lease_secs.max(1));
+        let schedule = crate::report::Schedule::of(config);
+        let (seen_ttl, period) = (
+            Duration::from_secs(config.store.ttl_secs),
+            Duration::from_secs(schedule.period_secs().unsigned_abs()),
+        );
+        let ledger = match &redis {
+            Some(conn) => crate::report::Ledger::redis(conn.clone(), seen_ttl, period),
+            None => crate::report::Ledger::memory(config.store.capacity, seen_ttl, period),
+        };
         Self {
+            ledger,
+            schedule,
+            report: config.report.clone(),
+            report_through: std::sync::atomic::AtomicI64::new(i64::MIN),
             outbox: outbox.map(|o| o.with_take_lease(take_lease)),
             dedup,
             router,
@@ -341,12 +383,15 @@ impl Dispatcher {
         deadline: Instant,
         scope: &RequestScope<'_>,
     ) -> Outcome {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let timeout = remaining.min(self.timing.attempt_timeout);
+        let started = Instant::now();
+        let timeout = deadline.saturating_duration_since(started).min(self.timing.attempt_timeout);
         if channel.call().is_some() {
             return self.call_vod(action, scope, timeout).await;
         }
-        self.sender.send(channel, action, timeout).await
+        let outcome = self.sender.send(channel, action, timeout).await;
+        let seconds = started.elapsed().as_secs_f64();
+        crate::metrics::record(|t| t.send(&channel.name, seconds));
+        outcome
     }
 }
 

@@ -77,6 +77,13 @@ impl Dispatcher {
             Err(CallError::Retry(reason)) => Outcome::retry(reason.clone()),
             Err(CallError::Permanent(reason)) => Outcome::permanent(reason.clone()),
         };
+        let call = call_of(&action.payload).map_or("unknown", |(name, _)| name);
+        let result = match &outcome {
+            Outcome::Delivered => "ok",
+            Outcome::Retry { .. } | Outcome::Throttled { .. } => "retry",
+            Outcome::Permanent { .. } => "failed",
+        };
+        crate::metrics::record(|t| t.vod_call(call, result));
         scope.record(&action.key, answer.map_err(|e| e.to_string()));
         outcome
     }

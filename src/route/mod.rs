@@ -262,6 +262,11 @@ impl Router {
         route.mentions.get(slot)
     }
 
+    /// The language of `channel`'s messages (the default for one that is not configured).
+    pub fn locale_of(&self, channel: &str) -> Locale {
+        self.channel_index(channel).map_or_else(|_| Locale::default(), |i| self.languages[i].0)
+    }
+
     /// Whether the messages `route` sends to `channel` carry a silence button (what their
     /// digests carry then).
     pub fn has_silence_button(&self, route: &str, channel: &str) -> bool {

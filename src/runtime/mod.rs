@@ -2,4 +2,5 @@
 
 mod connections;
 pub mod lambda;
+pub mod metrics;
 pub mod server;

@@ -19,6 +19,9 @@
 //! - `<prefix>{outbox}:items`, `:due`, `:dead`, `:dead_at`: the outbox. Its scripts move an
 //!   action between these keys atomically, so they share the hash tag `{outbox}` and live in one
 //!   slot (on one node: the outbox is small, and what drains it is one script at a time).
+//! - `<prefix>{report}:since`, `:h:<hour>`, `:seen:<event identity>`: the report's counters
+//!   (`report::ledger`); one script per callback marks its events seen and counts them in their
+//!   hour, so they share the tag `{report}`.
 //!
 //! A group of keys that a script touches together is declared in [`KEY_GROUPS`] (which
 //! `vodhook check-redis` verifies) and named with [`RedisConn::tagged_key`]; a key prefix that
@@ -59,7 +62,10 @@ const TIMEOUTS: Timeouts = Timeouts { connect: CONNECT_TIMEOUT, response: RESPON
 
 /// The key groups whose keys one script touches together: (hash tag, key names). Each group
 /// must hash to one slot on a Redis Cluster; `vodhook check-redis` checks that it does.
-pub const KEY_GROUPS: &[(&str, &[&str])] = &[("outbox", &["items", "due", "dead", "dead_at"])];
+pub const KEY_GROUPS: &[(&str, &[&str])] = &[
+    ("outbox", &["items", "due", "dead", "dead_at"]),
+    ("report", &["since", "h:1764900000", "seen:WorkflowTaskComplete:t-1"]),
+];
 
 /// A Redis connection made on first use, shared by clones, reconnecting after failures.
 #[derive(Clone)]

@@ -9,9 +9,11 @@
 
 pub mod app;
 pub mod client;
+pub mod emf;
 pub mod fixtures;
 pub mod mentions;
 pub mod process;
+pub mod python;
 pub mod redis;
 pub mod standins;
 pub mod vod;

@@ -23,6 +23,27 @@ pub const TABLE: Table = Table {
         // Digests: "❌ VOD 汇总：287 个事件 · 285 个失败 · 2 个完成".
         ("VOD digest", "VOD 汇总"),
         ("While muted", "静默期间"),
+        // The daily report.
+        ("vodhook report", "vodhook 报告"),
+        ("Events", "事件"),
+        ("Workflows", "工作流"),
+        ("Top failures", "主要失败"),
+        ("e.g. video", "例如视频"),
+        ("Failures per hour", "每小时失败数"),
+        ("Notices", "通知"),
+        ("sent", "已发送"),
+        ("held", "暂存"),
+        ("in digests", "合并发送"),
+        ("queued", "排队中"),
+        ("dead", "死信"),
+        ("see", "见"),
+        ("VOD API", "VOD API"),
+        ("ok", "成功"),
+        ("none", "无"),
+        (
+            "Counts of this instance only: without the redis store each instance counts its own.",
+            "仅为本实例的计数：未配置 Redis 存储时，每个实例只统计自己的请求。",
+        ),
         // Link pages (`/actions/<token>`).
         ("This link cannot be used", "此链接无法使用"),
         ("This action is being done right now: reload in a moment.", "此操作正在执行：请稍后刷新。"),

@@ -1,0 +1,133 @@
+//! A report as a message: a headline and a few short sections, in the channel's markup and
+//! language, put in the service's body as a digest is (chat), or as a JSON document (webhook).
+
+use serde_json::{Value, json};
+
+use super::summary::{Summary, sparkline};
+use crate::channel::{self, DigestText};
+use crate::config::{ChannelConfig, Locale};
+use crate::template::locale::word;
+use crate::template::{Markup, code, escape};
+
+/// The body of the report on `channel`: `None` when the channel cannot carry one.
+pub fn body(channel: &ChannelConfig, summary: &Summary, locale: Locale) -> Option<Value> {
+    let headline = headline(summary, locale);
+    if !channel.kind().is_chat() {
+        return Some(json!({ "type": "vodhook.report", "headline": headline, "report": summary }));
+    }
+    let markup = channel::markup(channel);
+    let text = text(summary, locale, markup);
+    let digest = DigestText {
+        headline: &headline,
+        text: &text,
+        all_ok: summary.workflows.failed == 0,
+        any_failed: summary.workflows.failed > 0,
+        mentions: &channel.mention,
+        buttons: &[],
+    };
+    channel::digest_message(channel, &digest)
+}
+
+/// `📊 vodhook report 2026-12-04 09:30 → 2026-12-05 09:30`.
+pub fn headline(summary: &Summary, locale: Locale) -> String {
+    format!(
+        "📊 {} {} → {}",
+        word(locale, "vodhook report"),
+        short_time(&summary.since),
+        short_time(&summary.until)
+    )
+}
+
+/// `2026-12-05 09:30` of an RFC 3339 time.
+fn short_time(rfc3339: &str) -> String {
+    rfc3339.get(..16).map(|t| t.replace('T', " ")).unwrap_or_else(|| rfc3339.to_owned())
+}
+
+/// The sections, one paragraph each.
+pub fn text(s: &Summary, locale: Locale, markup: Markup) -> String {
+    let t = |key: &str| word(locale, key);
+    let label = |key: &str| format!("{}{}", bold(&t(key), markup), t(": "));
+    let e = |text: &str| escape(text, markup);
+    let mut sections = Vec::new();
+    if matches!(markup, Markup::Dingtalk | Markup::Wecom) {
+        // Their text has no title of its own (the notification shows DingTalk's `title`).
+        sections.push(format!("#### {}", e(&headline(s, locale))));
+    }
+    let events: Vec<String> = s.events.iter().map(|(kind, n)| format!("{} {n}", e(kind))).collect();
+    let events = if events.is_empty() { t("none") } else { events.join(" · ") };
+    sections.push(format!("{}{events}", label("Events")));
+    sections.push(format!(
+        "{}{} {} · {} {}",
+        label("Workflows"),
+        s.workflows.succeeded,
+        t("succeeded"),
+        s.workflows.failed,
+        t("failed")
+    ));
+    if !s.failures.is_empty() {
+        let lines: Vec<String> = s
+            .failures
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let code_text = if f.error_code.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", code(&f.error_code, markup))
+                };
+                format!(
+                    "{}. {}{code_text} × {} ({} {})",
+                    i + 1,
+                    code(&f.workflow_id, markup),
+                    f.count,
+                    t("e.g. video"),
+                    code(&f.example_video_id, markup)
+                )
+            })
+            .collect();
+        sections.push(format!("{}\n{}", label("Top failures").trim_end(), lines.join("\n")));
+    }
+    sections.push(format!("{}{}", label("Failures per hour"), sparkline(&s.hourly_failures)));
+    let n = &s.notices;
+    sections.push(format!(
+        "{}{} {} · {} {} · {} {} · {} {} · {} {} ({} {})",
+        label("Notices"),
+        n.sent,
+        t("sent"),
+        n.held,
+        t("held"),
+        n.digested,
+        t("in digests"),
+        n.queued,
+        t("queued"),
+        n.dead,
+        t("dead"),
+        t("see"),
+        code("vodhook outbox list", markup)
+    ));
+    if !s.vod_api.is_empty() {
+        let calls: Vec<String> = s
+            .vod_api
+            .iter()
+            .map(|(action, c)| format!("{} {} {} · {} {}", e(action), c.ok, t("ok"), c.failed, t("failed")))
+            .collect();
+        sections.push(format!("{}{}", label("VOD API"), calls.join("; ")));
+    }
+    if s.scope == "instance" {
+        sections
+            .push(t("Counts of this instance only: without the redis store each instance counts its own."));
+    }
+    let separator = match markup {
+        Markup::Slack | Markup::Text => "\n",
+        _ => "\n\n",
+    };
+    sections.join(separator)
+}
+
+fn bold(text: &str, markup: Markup) -> String {
+    match markup {
+        Markup::Slack => format!("*{}*", escape(text, markup)),
+        Markup::Text => text.to_owned(),
+        _ => format!("**{}**", escape(text, markup)),
+    }
+}
