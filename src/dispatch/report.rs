@@ -12,6 +12,10 @@ use crate::dedup::Claim;
 use crate::event::Event;
 use crate::report::{self, render};
 
+/// How many periods back a late report reaches (the latest included): the counters are kept
+/// the period plus two days, and each period costs a fresh instance one claim per channel.
+pub const MAX_LATE_PERIODS: i64 = 3;
+
 impl Dispatcher {
     /// Counts `events` (each once across redeliveries and instances) and what this request
     /// did so far, in the ledger; the new events go into the request's metrics. A store that
@@ -45,35 +49,35 @@ impl Dispatcher {
         }
     }
 
-    /// Sends the report of the latest period that has ended, unless this instance knows it
-    /// went out (or the period ended before anything was counted: the first report is the
-    /// first `at` after vodhook first ran).
+    /// Sends the reports of the periods that have ended and that this instance does not know
+    /// went out: the latest, and up to [`MAX_LATE_PERIODS`] before it that nothing sent (when
+    /// nothing ran at their `at`), oldest first; none for a period that ended before anything
+    /// was counted (the first report is the first `at` after vodhook first ran).
     pub async fn report_if_due(&self, now: i64, deadline: Instant) {
         let Some(config) = &self.report else { return };
         let due = self.schedule.due_at(now);
-        if due <= self.report_through.load(Ordering::Relaxed) {
+        let through = self.report_through.load(Ordering::Relaxed);
+        if due <= through {
             return;
         }
-        match self.ledger.since().await {
-            Ok(Some(since)) if since < due => {}
-            Ok(_) => {
-                // Nothing counted before this period ended: nothing to report for it.
-                self.report_through.fetch_max(due, Ordering::Relaxed);
-                return;
-            }
+        let since = match self.ledger.since().await {
+            Ok(since) => since.unwrap_or(i64::MAX),
             Err(err) => {
                 tracing::warn!(error = %err, "cannot tell whether a report is due: trying on the next request");
                 return;
             }
+        };
+        for end in periods_to_report(due, through, since, self.schedule.period_secs()) {
+            let mut summary = None;
+            let mut all_out = true;
+            for name in &config.channels {
+                all_out &= self.report_to(name, end, &mut summary, deadline).await;
+            }
+            if !all_out {
+                return; // tried again by the next request
+            }
         }
-        let mut summary = None;
-        let mut all_out = true;
-        for name in &config.channels {
-            all_out &= self.report_to(name, due, &mut summary, deadline).await;
-        }
-        if all_out {
-            self.report_through.fetch_max(due, Ordering::Relaxed);
-        }
+        self.report_through.fetch_max(due, Ordering::Relaxed);
     }
 
     /// The report of the period ending at `due` on channel `name`, once; whether it is out (or
@@ -128,5 +132,34 @@ impl Dispatcher {
         let (settled, _, _) = self.deliver(&action, Some(&token), deadline, &scope).await;
         tracing::info!(channel = name, due, ?settled, "daily report");
         !matches!(settled, super::Settled::LeftForRetry | super::Settled::InFlightElsewhere)
+    }
+}
+
+/// The ends of the periods to report, oldest first: the latest (`due`) and up to
+/// [`MAX_LATE_PERIODS`] − 1 before it, except those already reported (`through`) and those
+/// that ended before anything was counted (`since`).
+fn periods_to_report(due: i64, through: i64, since: i64, period: i64) -> Vec<i64> {
+    (0..MAX_LATE_PERIODS)
+        .rev()
+        .map(|late| due - late * period)
+        .filter(|&end| end > through && end > since)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn late_reports_go_out_oldest_first_and_none_before_the_first_count() {
+        let day = 86_400;
+        // Nothing ran for two days: the two missed days, then today's.
+        assert_eq!(periods_to_report(10 * day, 7 * day, 0, day), vec![8 * day, 9 * day, 10 * day]);
+        // Further back than MAX_LATE_PERIODS is not reached.
+        assert_eq!(periods_to_report(10 * day, i64::MIN, 0, day).len(), 3);
+        // Counting began yesterday afternoon: yesterday's `at` had nothing to report.
+        assert_eq!(periods_to_report(10 * day, i64::MIN, 9 * day + 100, day), vec![10 * day]);
+        // Already out.
+        assert!(periods_to_report(10 * day, 10 * day, 0, day).is_empty());
     }
 }
