@@ -22,9 +22,9 @@ impl Dispatcher {
     /// cannot be reached counts every event as new in the metrics (a redelivery may then be
     /// counted twice: better than not at all) and nothing in the ledger.
     pub async fn count(&self, events: &[Event], now: i64) {
-        let tally = crate::metrics::current();
+        let counts = crate::metrics::with_current(crate::report::ledger::tally_fields);
         let bucket = self.schedule.bucket(now);
-        let fresh = match self.ledger.count(bucket, events, &tally, now).await {
+        let fresh = match self.ledger.count(bucket, events, &counts, now).await {
             Ok(fresh) => fresh,
             Err(err) => {
                 tracing::warn!(error = %err, "the report's counters are unreachable: this request is not in the report");

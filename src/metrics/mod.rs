@@ -59,9 +59,9 @@ pub fn record(what: impl FnOnce(&mut Tally)) {
     }
 }
 
-/// A copy of what the current request recorded so far (empty outside a request).
-pub fn current() -> Tally {
-    CURRENT.try_with(|t| t.borrow().clone()).unwrap_or_default()
+/// `read` of what the current request recorded so far (of an empty tally outside a request).
+pub fn with_current<T>(read: impl Fn(&Tally) -> T) -> T {
+    CURRENT.try_with(|t| read(&t.borrow())).unwrap_or_else(|_| read(&Tally::default()))
 }
 
 /// Adds a finished request's tally to the totals.

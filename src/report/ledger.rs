@@ -92,7 +92,7 @@ fn fields_of(event: &Event) -> EventFields {
 }
 
 /// The counts a tally adds to its bucket whatever its events: actions by outcome, VOD calls.
-fn tally_fields(tally: &Tally) -> Vec<(String, u64)> {
+pub fn tally_fields(tally: &Tally) -> Vec<(String, u64)> {
     let mut fields: HashMap<String, u64> = HashMap::new();
     for ((_, _, outcome), n) in &tally.actions {
         *fields.entry(format!("a|{outcome}")).or_default() += n;
@@ -122,6 +122,8 @@ pub struct Memory {
     capacity: usize,
     seen_ttl: i64,
     bucket_ttl: i64,
+    /// When expired marks and buckets are next dropped.
+    next_sweep: i64,
 }
 
 impl Ledger {
@@ -148,24 +150,23 @@ impl Ledger {
         }
     }
 
-    /// Counts `events` (each only the first time it is seen) and `tally`'s actions and calls in
-    /// `bucket`; returns, per event, whether it was new.
+    /// Counts `events` (each only the first time it is seen) and `extra` (a tally's actions and
+    /// calls, [`tally_fields`]) in `bucket`; returns, per event, whether it was new.
     pub async fn count(
         &self,
         bucket: i64,
         events: &[Event],
-        tally: &Tally,
+        extra: &[(String, u64)],
         now: i64,
     ) -> Result<Vec<bool>, StoreError> {
         let fields: Vec<EventFields> = events.iter().map(fields_of).collect();
-        let extra = tally_fields(tally);
         match self {
             Ledger::Redis { conn, seen_ttl, bucket_ttl } => {
                 let ttls = (secs(*bucket_ttl), secs(*seen_ttl));
-                count_redis(conn, bucket, events, &fields, &extra, ttls, now).await
+                count_redis(conn, bucket, events, &fields, extra, ttls, now).await
             }
             Ledger::Memory(memory) => {
-                Ok(lock(memory).count(bucket, &identities(events), &fields, &extra, now))
+                Ok(lock(memory).count(bucket, &identities(events), &fields, extra, now))
             }
         }
     }
@@ -245,8 +246,12 @@ impl Memory {
         now: i64,
     ) -> Vec<bool> {
         self.since.get_or_insert(now);
-        self.seen.retain(|_, until| *until > now);
-        self.buckets.retain(|start, _| *start + self.bucket_ttl > now);
+        if now >= self.next_sweep {
+            // Once a minute, not per callback: a sweep walks every mark.
+            self.seen.retain(|_, until| *until > now);
+            self.buckets.retain(|start, _| *start + self.bucket_ttl > now);
+            self.next_sweep = now + 60;
+        }
         let mut fresh = Vec::with_capacity(identities.len());
         for (identity, f) in identities.iter().zip(fields) {
             if self.seen.len() >= self.capacity {
