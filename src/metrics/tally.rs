@@ -48,6 +48,9 @@ pub struct Tally {
 /// Longest `event_type` label kept as it arrived; longer (or odd) ones count as `other`: the
 /// label comes from the request, and must not grow the series without bound.
 const MAX_EVENT_TYPE_CHARS: usize = 64;
+/// The most `events` series the totals keep: event types beyond them count as `other` (a sender
+/// can make up types; a scrape must not grow without bound).
+pub const MAX_EVENT_SERIES: usize = 200;
 
 impl Tally {
     pub fn rejected(&mut self, reason: Rejection) {
@@ -160,7 +163,15 @@ impl Totals {
     pub fn add(&mut self, tally: &Tally) {
         self.received += tally.received;
         add_all(&mut self.rejected, &tally.rejected);
-        add_all(&mut self.events, &tally.events);
+        for ((kind, status, source), n) in &tally.events {
+            let known = self.events.contains_key(&(kind.clone(), status, source));
+            let key = if known || self.events.len() < MAX_EVENT_SERIES {
+                (kind.clone(), *status, *source)
+            } else {
+                ("other".to_owned(), *status, *source)
+            };
+            *self.events.entry(key).or_default() += n;
+        }
         add_all(&mut self.actions, &tally.actions);
         add_all(&mut self.vod_calls, &tally.vod_calls);
         add_all(&mut self.budget_holds, &tally.budget_holds);
@@ -193,6 +204,18 @@ mod tests {
         assert_eq!(h.buckets[1], 1);
         assert_eq!(h.buckets.iter().sum::<u64>(), 3, "40 s is over every bound: only +Inf has it");
         assert_eq!(h.count, 4);
+    }
+
+    #[test]
+    fn made_up_event_types_beyond_the_cap_count_as_other() {
+        let mut totals = Totals::new();
+        for i in 0..MAX_EVENT_SERIES + 50 {
+            let mut tally = Tally::default();
+            tally.events.insert((format!("Made{i}"), "none", "vod"), 1);
+            totals.add(&tally);
+        }
+        assert_eq!(totals.events.len(), MAX_EVENT_SERIES + 1, "the cap, and `other`");
+        assert_eq!(totals.events[&("other".to_owned(), "none", "vod")], 50);
     }
 
     #[test]

@@ -25,8 +25,9 @@ use crate::store::{RedisConn, StoreError, eval_keys};
 
 /// How much longer than the longest period a bucket is kept.
 pub const KEEP_MARGIN_SECS: u64 = 2 * 86_400;
-/// A bucket stops taking new `f|` fields (workflow × error code pairs) at this many fields: the
-/// pairs come from the callbacks, and must not grow a hash without bound.
+/// A bucket stops taking new `f|` fields (workflow × error code pairs) and new event types (then
+/// counted as `e|other`) at this many fields: both come from the callbacks, and must not grow a
+/// hash without bound.
 pub const MAX_BUCKET_FIELDS: usize = 2_000;
 /// The event type whose successes and failures are the report's "workflows".
 const WORKFLOW_EVENT: &str = "WorkflowTaskComplete";
@@ -44,7 +45,11 @@ local a = 6
 for i = 1, n do
   if redis.call('SET', KEYS[i + 2], '1', 'NX', 'EX', ARGV[2]) then
     fresh[i] = 1
-    redis.call('HINCRBY', bucket, ARGV[a], 1)
+    if redis.call('HEXISTS', bucket, ARGV[a]) == 1 or redis.call('HLEN', bucket) < tonumber(ARGV[4]) then
+      redis.call('HINCRBY', bucket, ARGV[a], 1)
+    else
+      redis.call('HINCRBY', bucket, 'e|other', 1)
+    end
     if ARGV[a + 1] ~= '' then redis.call('HINCRBY', bucket, ARGV[a + 1], 1) end
     if ARGV[a + 2] ~= '' then redis.call('HINCRBY', bucket, ARGV[a + 2], 1) end
     if ARGV[a + 3] ~= '' and (redis.call('HEXISTS', bucket, ARGV[a + 3]) == 1
@@ -264,7 +269,8 @@ impl Memory {
             }
             self.seen.insert(identity.clone(), now + self.seen_ttl);
             let counters = self.buckets.entry(bucket).or_default();
-            add(counters, &f.event, 1);
+            let room = counters.contains_key(&f.event) || counters.len() < MAX_BUCKET_FIELDS;
+            add(counters, if room { &f.event } else { "e|other" }, 1);
             if f.failed {
                 add(counters, "failed", 1);
             }
@@ -308,4 +314,40 @@ fn secs(d: Duration) -> i64 {
 
 fn lock(memory: &Mutex<Memory>) -> std::sync::MutexGuard<'_, Memory> {
     memory.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, video: &str) -> Event {
+        let body = format!(
+            r#"{{"EventType": "{kind}", "VideoId": "{video}", "Status": "success", "EventTime": "2025-04-01T02:20:11Z"}}"#
+        );
+        crate::event::decode_delivery(body.as_bytes()).unwrap().events.remove(0)
+    }
+
+    fn count(memory: &mut Memory, events: &[Event], now: i64) -> Vec<bool> {
+        let fields: Vec<EventFields> = events.iter().map(fields_of).collect();
+        memory.count(0, &identities(events), &fields, &[("a|sent".to_owned(), 2)], now)
+    }
+
+    #[test]
+    fn each_event_counts_once_and_made_up_types_do_not_grow_a_bucket() {
+        let mut memory =
+            Memory { capacity: 10_000, seen_ttl: 3_600, bucket_ttl: 90_000, ..Memory::default() };
+        let upload = event("FileUploadComplete", "v1");
+        assert_eq!(count(&mut memory, &[upload.clone(), upload.clone()], 10), vec![true, false]);
+        assert_eq!(count(&mut memory, std::slice::from_ref(&upload), 20), vec![false], "a redelivery");
+        let bucket = &memory.buckets[&0];
+        assert_eq!(bucket["e|FileUploadComplete"], "1");
+        assert_eq!(bucket["a|sent"], "4", "the actions of both requests");
+        let made_up: Vec<Event> =
+            (0..MAX_BUCKET_FIELDS + 10).map(|i| event(&format!("Made{i}"), "v")).collect();
+        count(&mut memory, &made_up, 30);
+        let bucket = &memory.buckets[&0];
+        assert!(bucket.len() <= MAX_BUCKET_FIELDS + 1, "{}", bucket.len());
+        assert!(bucket["e|other"].parse::<usize>().unwrap() >= 10);
+        assert_eq!(memory.since, Some(10));
+    }
 }
