@@ -1,9 +1,12 @@
 //! Logging: JSON lines on Function Compute and Lambda (both collect the output and index JSON),
 //! human-readable on a terminal; filtered with `RUST_LOG` (default `info`).
 
+mod json;
+
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::JsonFields;
 
 use crate::config::env;
 
@@ -30,11 +33,10 @@ pub fn init(sink: Sink) {
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi);
     let result = match (json, sink) {
-        (true, Sink::Stdout) => builder.json().with_current_span(true).with_span_list(false).try_init(),
+        (true, Sink::Stdout) => builder.fmt_fields(JsonFields::new()).event_format(json::JsonLine).try_init(),
         (true, Sink::Stderr) => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
+            .fmt_fields(JsonFields::new())
+            .event_format(json::JsonLine)
             .with_writer(std::io::stderr)
             .try_init(),
         (false, Sink::Stdout) => builder.compact().try_init(),
