@@ -72,6 +72,17 @@ impl Setup {
         for (i, c) in config.channels.iter().enumerate() {
             findings.extend(channel::check(c, &channel_location(i, &c.name)));
         }
+        if let Some(source) = config.report.as_ref().and_then(|r| r.template.as_deref()) {
+            let sample = crate::report::Summary::default();
+            for markup in [crate::template::Markup::Dingtalk, crate::template::Markup::Slack] {
+                if let Err(message) =
+                    crate::report::render::templated(source, &sample, Default::default(), markup)
+                {
+                    findings.extend_problems(vec![Problem::new("report.template", message)]);
+                    break;
+                }
+            }
+        }
         if let Some(path) = &config.store.tls_ca_file
             && let Err(message) = crate::store::connect::read_ca_file(path)
         {

@@ -75,9 +75,12 @@ async fn fifty_callbacks_one_report_per_channel_once() {
     let ops = StandIn::start(ChannelType::Dingtalk).await;
     let hook = StandIn::start(ChannelType::Webhook).await;
     let (at, boundary) = next_minute().await;
+    // The report's own template (the built-in text is checked by the snapshots).
+    let template = "custom: {{ workflows.succeeded }} succeeded · {{ workflows.failed }} failed; \
+                    {% for f in failures %}{{ f.workflow_id }} {{ f.error_code }} × {{ f.count }}; {% endfor %}{{ sparkline }}";
     let config = format!(
-        "[store]\nbackend = \"redis\"\nurl = \"{}\"\n\n[report]\nchannels = [\"ops\", \"hook\"]\nat = \"{at}\"\nperiod = \"1h\"\n\n\
-         {}\n\n{}\n\n[[routes]]\nname = \"failures\"\nmatch = {{ status = \"Failed\" }}\nchannels = [\"ops\"]\n",
+        "[store]\nbackend = \"redis\"\nurl = \"{}\"\n\n[report]\nchannels = [\"ops\", \"hook\"]\nat = \"{at}\"\nperiod = \"1h\"\n\
+         template = '{template}'\n\n{}\n\n{}\n\n[[routes]]\nname = \"failures\"\nmatch = {{ status = \"Failed\" }}\nchannels = [\"ops\"]\n",
         redis.url(),
         ops.channel_toml("ops"),
         hook.channel_toml("hook"),
@@ -145,7 +148,7 @@ async fn fifty_callbacks_one_report_per_channel_once() {
     assert_eq!(received.len(), 13, "12 failures and one report:\n{received:#?}");
     let message = &received[12].json;
     let text = message.to_string();
-    assert!(text.contains("vodhook report"), "{message:#}");
+    assert!(text.contains("vodhook report") && text.contains("custom: "), "{message:#}");
     assert!(text.contains("wf-a") && text.contains("InvalidA") && text.contains("× 5"), "{message:#}");
     assert!(text.contains("26 succeeded · 12 failed"), "{message:#}");
     let documents = hook.received();
@@ -191,6 +194,11 @@ fn check_config_names_what_metrics_and_the_report_need() {
             "[report]\nchannels = [\"opz\"]\nat = \"09:30\"\n",
             "report.channels[0]",
             "not a configured channel",
+        ),
+        (
+            "[report]\nchannels = [\"hook\"]\nat = \"09:30\"\ntemplate = \"{{ workflows.failed \"\n",
+            "report.template",
+            "syntax error",
         ),
     ];
     for (section, at, says) in cases {

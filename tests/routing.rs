@@ -989,7 +989,7 @@ fn reports_match_their_snapshots() {
         for channel in ["dingtalk", "feishu", "feishu-post", "wecom", "slack", "webhook"] {
             let config = setup.config.channels.iter().find(|c| c.name == channel).unwrap();
             let locale = setup.router.locale_of(channel);
-            let body = vodhook::report::render::body(config, &summary, locale).expect("fits");
+            let body = vodhook::report::render::body(config, &summary, locale, None).expect("fits");
             if let Err(message) = check_snapshot(&format!("report-{channel}.{}", locale.as_str()), &body) {
                 mismatches.push(message);
             }

@@ -42,6 +42,10 @@ pub struct ReportConfig {
     /// The offset `at` is read in; else `[messages] utc_offset`, else UTC.
     #[serde(default)]
     pub utc_offset: Option<UtcOffset>,
+    /// The report's text as a minijinja template (in each channel's markup), instead of the
+    /// built-in one; it sees the summary's fields, `sparkline`, `headline`, `locale`, `markup`.
+    #[serde(default)]
+    pub template: Option<String>,
 }
 
 /// The longest `period`: the store keeps hourly counters that long, plus a margin.

@@ -112,7 +112,8 @@ impl Dispatcher {
             }
         }
         let Some(summary) = summary.as_ref() else { return false };
-        let Some(payload) = render::body(channel, summary, self.router.locale_of(name)) else {
+        let template = self.report.as_ref().and_then(|r| r.template.as_deref());
+        let Some(payload) = render::body(channel, summary, self.router.locale_of(name), template) else {
             tracing::error!(channel = name, "the report does not fit this channel's message: not sent");
             let _ = self.complete(&key, Some(&token)).await;
             return true;

@@ -9,14 +9,28 @@ use crate::config::{ChannelConfig, Locale};
 use crate::template::locale::word;
 use crate::template::{Markup, code, escape};
 
-/// The body of the report on `channel`: `None` when the channel cannot carry one.
-pub fn body(channel: &ChannelConfig, summary: &Summary, locale: Locale) -> Option<Value> {
+/// The body of the report on `channel` (its text from `template` when there is one, else the
+/// built-in text): `None` when the channel cannot carry one.
+pub fn body(
+    channel: &ChannelConfig,
+    summary: &Summary,
+    locale: Locale,
+    template: Option<&str>,
+) -> Option<Value> {
     let headline = headline(summary, locale);
     if !channel.kind().is_chat() {
         return Some(json!({ "type": "vodhook.report", "headline": headline, "report": summary }));
     }
     let markup = channel::markup(channel);
-    let text = text(summary, locale, markup);
+    let text = match template.map(|source| templated(source, summary, locale, markup)) {
+        Some(Ok(text)) => text,
+        Some(Err(err)) => {
+            // check-config renders the template on a sample: this is a value it did not meet.
+            tracing::error!(error = %err, "[report] template failed: the built-in text is sent instead");
+            self::text(summary, locale, markup)
+        }
+        None => self::text(summary, locale, markup),
+    };
     let digest = DigestText {
         headline: &headline,
         text: &text,
@@ -26,6 +40,20 @@ pub fn body(channel: &ChannelConfig, summary: &Summary, locale: Locale) -> Optio
         buttons: &[],
     };
     channel::digest_message(channel, &digest)
+}
+
+/// `[report] template` rendered for `summary`: it sees the summary's fields, `sparkline` (of the
+/// hourly failures), `headline`, `locale` and `markup`.
+pub fn templated(source: &str, summary: &Summary, locale: Locale, markup: Markup) -> Result<String, String> {
+    let env = minijinja::Environment::new();
+    let context = minijinja::context! {
+        sparkline => sparkline(&summary.hourly_failures),
+        headline => headline(summary, locale),
+        locale => locale.as_str(),
+        markup => markup.as_str(),
+        ..minijinja::Value::from_serialize(summary)
+    };
+    env.render_str(source, context).map_err(|e| e.to_string())
 }
 
 /// `📊 vodhook report 2026-12-04 09:30 → 2026-12-05 09:30`.
@@ -129,5 +157,25 @@ fn bold(text: &str, markup: Markup) -> String {
         Markup::Slack => format!("*{}*", escape(text, markup)),
         Markup::Text => text.to_owned(),
         _ => format!("**{}**", escape(text, markup)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_template_sees_the_summary_and_the_sparkline() {
+        let summary = Summary {
+            workflows: crate::report::summary::Workflows { succeeded: 3, failed: 2 },
+            hourly_failures: vec![0, 2],
+            ..Summary::default()
+        };
+        let source = "{{ workflows.failed }} of {{ workflows.succeeded + workflows.failed }} failed {{ sparkline }} ({{ locale }})";
+        assert_eq!(
+            templated(source, &summary, Locale::ZhCn, Markup::Slack).unwrap(),
+            "2 of 5 failed ▁█ (zh-CN)"
+        );
+        assert!(templated("{{ x", &summary, Locale::En, Markup::Text).is_err());
     }
 }
