@@ -104,7 +104,8 @@ pub fn refusal(
     error: &str,
 ) -> Response<Bytes> {
     let reason = if status == StatusCode::PAYLOAD_TOO_LARGE { Rejection::Limit } else { Rejection::Decode };
-    let mut tally = Tally { received: 1, ..Tally::default() };
+    let mut tally = Tally::default();
+    tally.counts.received = 1;
     tally.rejected(reason);
     log_summary(status, &Report::default(), Instant::now(), &tally);
     crate::metrics::finish(&tally);
@@ -327,7 +328,7 @@ impl App {
         started: Instant,
     ) -> Response<Bytes> {
         if handled.callback {
-            tally.received = 1;
+            tally.counts.received = 1;
             tally.handle_seconds = Some(started.elapsed().as_secs_f64());
         }
         log_summary(handled.response.status(), &handled.report, started, &tally);
@@ -496,9 +497,10 @@ fn clip(text: &str) -> String {
 /// The per-callback line: what the request came to, and its metrics under their names (the
 /// README's "Metrics" lists them; on Function Compute, SLS queries read them).
 fn log_summary(status: StatusCode, report: &Report, started: Instant, tally: &Tally) {
-    let rejected = tally.rejected.keys().next().map_or("", |r| r.as_str());
+    let rejected = tally.counts.rejected.keys().next().map_or("", |r| r.as_str());
     let n = |outcome: &str| tally.actions_with(outcome);
-    let vod_failed: u64 = tally.vod_calls.iter().filter(|((_, o), _)| *o != "ok").map(|(_, n)| n).sum();
+    let vod_failed: u64 =
+        tally.counts.vod_calls.iter().filter(|((_, o), _)| *o != "ok").map(|(_, n)| n).sum();
     tracing::info!(
         status = status.as_u16(),
         events = report.events,
@@ -511,10 +513,10 @@ fn log_summary(status: StatusCode, report: &Report, started: Instant, tally: &Ta
         held = report.held,
         digests = report.digests,
         duration_ms = started.elapsed().as_millis() as u64,
-        callbacks_received = tally.received,
-        callbacks_rejected = tally.rejected.values().sum::<u64>(),
+        callbacks_received = tally.counts.received,
+        callbacks_rejected = tally.counts.rejected.values().sum::<u64>(),
         rejected_reason = rejected,
-        events_new = tally.events.values().sum::<u64>(),
+        events_new = tally.counts.events.values().sum::<u64>(),
         actions_sent = n("sent") + n("resolved"),
         actions_queued = n("queued"),
         actions_dead = n("dead"),
@@ -522,9 +524,9 @@ fn log_summary(status: StatusCode, report: &Report, started: Instant, tally: &Ta
         actions_held = n("muted") + n("grouped"),
         actions_silenced = n("silenced"),
         actions_duplicate = n("duplicate"),
-        vod_api_calls = tally.vod_calls.values().sum::<u64>(),
+        vod_api_calls = tally.counts.vod_calls.values().sum::<u64>(),
         vod_api_calls_failed = vod_failed,
-        budget_holds = tally.budget_holds.values().sum::<u64>(),
+        budget_holds = tally.counts.budget_holds.values().sum::<u64>(),
         handle_seconds = tally.handle_seconds.unwrap_or_default(),
         "request done"
     );

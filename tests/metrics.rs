@@ -134,7 +134,8 @@ async fn prometheus_and_the_log_line_count_what_happened() {
 #[test]
 fn an_emf_line_is_what_the_specification_says() {
     use vodhook::metrics::{Tally, emf};
-    let mut tally = Tally { received: 1, handle_seconds: Some(0.0123), ..Tally::default() };
+    let mut tally = Tally { handle_seconds: Some(0.0123), ..Tally::default() };
+    tally.counts.received = 1;
     let event: vodhook::event::Event =
         vodhook::event::decode_delivery(vodhook::samples::FAILED.as_bytes()).unwrap().events.remove(0);
     tally.event(&event);

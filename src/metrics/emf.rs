@@ -28,27 +28,28 @@ pub fn line(tally: &Tally, namespace: &str, timestamp_ms: i64) -> String {
             root.insert(name, value);
         }
     };
-    put(&mut root, names::CALLBACKS_RECEIVED.to_owned(), tally.received.into(), "Count");
-    let rejected: u64 = tally.rejected.values().sum();
+    put(&mut root, names::CALLBACKS_RECEIVED.to_owned(), tally.counts.received.into(), "Count");
+    let rejected: u64 = tally.counts.rejected.values().sum();
     put(&mut root, names::CALLBACKS_REJECTED.to_owned(), rejected.into(), "Count");
-    put(&mut root, names::EVENTS.to_owned(), tally.events.values().sum::<u64>().into(), "Count");
+    put(&mut root, names::EVENTS.to_owned(), tally.counts.events.values().sum::<u64>().into(), "Count");
     for outcome in names::OUTCOMES {
         let n = tally.actions_with(outcome);
         if n > 0 {
             put(&mut root, format!("{}_{outcome}", names::ACTIONS), n.into(), "Count");
         }
     }
-    let calls: u64 = tally.vod_calls.values().sum();
+    let calls: u64 = tally.counts.vod_calls.values().sum();
     if calls > 0 {
         put(&mut root, names::VOD_API_CALLS.to_owned(), calls.into(), "Count");
         for outcome in ["ok", "retry", "failed"] {
-            let n: u64 = tally.vod_calls.iter().filter(|((_, o), _)| *o == outcome).map(|(_, n)| n).sum();
+            let n: u64 =
+                tally.counts.vod_calls.iter().filter(|((_, o), _)| *o == outcome).map(|(_, n)| n).sum();
             if n > 0 {
                 put(&mut root, format!("{}_{outcome}", names::VOD_API_CALLS), n.into(), "Count");
             }
         }
     }
-    let holds: u64 = tally.budget_holds.values().sum();
+    let holds: u64 = tally.counts.budget_holds.values().sum();
     if holds > 0 {
         put(&mut root, names::BUDGET_HOLDS.to_owned(), holds.into(), "Count");
     }
@@ -78,7 +79,7 @@ pub fn line(tally: &Tally, namespace: &str, timestamp_ms: i64) -> String {
 /// The `event_type` and `status` of the request's events: theirs when they all share them,
 /// `mixed` when not, `none` when it had none (a rejected request, a timer's tick).
 fn dimensions(tally: &Tally) -> (String, String) {
-    let mut labels = tally.events.keys().map(|(kind, status, _)| (kind.as_str(), *status));
+    let mut labels = tally.counts.events.keys().map(|(kind, status, _)| (kind.as_str(), *status));
     let Some((kind, status)) = labels.next() else {
         return ("none".to_owned(), "none".to_owned());
     };

@@ -21,7 +21,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::sync::Mutex;
 
-pub use tally::{Rejection, Tally, Totals, event_labels, status_label};
+pub use tally::{Counts, Rejection, Tally, Totals, event_labels, status_label};
 
 tokio::task_local! {
     static CURRENT: RefCell<Tally>;

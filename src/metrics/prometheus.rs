@@ -20,21 +20,21 @@ pub fn render(totals: &Totals) -> String {
         names::CALLBACKS_RECEIVED,
         "Requests to the callback endpoint, rejected ones included.",
     );
-    sample(&mut out, names::CALLBACKS_RECEIVED, &[], totals.received);
+    sample(&mut out, names::CALLBACKS_RECEIVED, &[], totals.counts.received);
     counter(&mut out, names::CALLBACKS_REJECTED, "Callbacks refused before their events were handled.");
-    for (reason, n) in &totals.rejected {
+    for (reason, n) in &totals.counts.rejected {
         sample(&mut out, names::CALLBACKS_REJECTED, &[("reason", reason.as_str())], *n);
     }
     counter(&mut out, names::EVENTS, "Events, each once (a redelivery is not counted again).");
-    for ((kind, status, source), n) in &totals.events {
+    for ((kind, status, source), n) in &totals.counts.events {
         sample(&mut out, names::EVENTS, &[("event_type", kind), ("status", status), ("source", source)], *n);
     }
     counter(&mut out, names::ACTIONS, "What became of each action.");
-    for ((channel, route, outcome), n) in &totals.actions {
+    for ((channel, route, outcome), n) in &totals.counts.actions {
         sample(&mut out, names::ACTIONS, &[("channel", channel), ("route", route), ("outcome", outcome)], *n);
     }
     counter(&mut out, names::VOD_API_CALLS, "VOD OpenAPI calls.");
-    for ((action, outcome), n) in &totals.vod_calls {
+    for ((action, outcome), n) in &totals.counts.vod_calls {
         sample(&mut out, names::VOD_API_CALLS, &[("action", action), ("outcome", outcome)], *n);
     }
     counter(
@@ -42,7 +42,7 @@ pub fn render(totals: &Totals) -> String {
         names::BUDGET_HOLDS,
         "Actions held for a digest: their channel's rate budget was spent.",
     );
-    for (channel, n) in &totals.budget_holds {
+    for (channel, n) in &totals.counts.budget_holds {
         sample(&mut out, names::BUDGET_HOLDS, &[("channel", channel)], *n);
     }
     let _ = writeln!(
@@ -103,7 +103,8 @@ mod tests {
 
     #[test]
     fn label_values_are_escaped_and_buckets_cumulative() {
-        let mut tally = Tally { received: 2, handle_seconds: Some(0.02), ..Tally::default() };
+        let mut tally = Tally { handle_seconds: Some(0.02), ..Tally::default() };
+        tally.counts.received = 2;
         tally.action("a\"b\\c", "r\nx", "sent");
         tally.send("ops", 0.003);
         tally.send("ops", 0.2);

@@ -30,9 +30,9 @@ pub type EventLabels = (String, &'static str, &'static str);
 /// An action's labels: `channel`, `route`, `outcome`.
 pub type ActionLabels = (String, String, &'static str);
 
-/// What one request (a callback, a drain) did.
+/// The counters, by their labels: what a request adds up and what the totals keep alike.
 #[derive(Debug, Clone, Default)]
-pub struct Tally {
+pub struct Counts {
     pub received: u64,
     pub rejected: BTreeMap<Rejection, u64>,
     pub events: BTreeMap<EventLabels, u64>,
@@ -40,6 +40,12 @@ pub struct Tally {
     /// By (OpenAPI action, `ok` / `retry` / `failed`).
     pub vod_calls: BTreeMap<(String, &'static str), u64>,
     pub budget_holds: BTreeMap<String, u64>,
+}
+
+/// What one request (a callback, a drain) did: its counts and its timings, one value each.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub counts: Counts,
     /// (channel, seconds) per attempt.
     pub send_seconds: Vec<(String, f64)>,
     pub handle_seconds: Option<f64>,
@@ -54,24 +60,24 @@ pub const MAX_EVENT_SERIES: usize = 200;
 
 impl Tally {
     pub fn rejected(&mut self, reason: Rejection) {
-        *self.rejected.entry(reason).or_default() += 1;
+        *self.counts.rejected.entry(reason).or_default() += 1;
     }
 
     /// One event seen for the first time.
     pub fn event(&mut self, event: &Event) {
-        *self.events.entry(event_labels(event)).or_default() += 1;
+        *self.counts.events.entry(event_labels(event)).or_default() += 1;
     }
 
     pub fn action(&mut self, channel: &str, route: &str, outcome: &'static str) {
-        *self.actions.entry((channel.to_owned(), route.to_owned(), outcome)).or_default() += 1;
+        *self.counts.actions.entry((channel.to_owned(), route.to_owned(), outcome)).or_default() += 1;
     }
 
     pub fn vod_call(&mut self, action: &str, outcome: &'static str) {
-        *self.vod_calls.entry((action.to_owned(), outcome)).or_default() += 1;
+        *self.counts.vod_calls.entry((action.to_owned(), outcome)).or_default() += 1;
     }
 
     pub fn budget_hold(&mut self, channel: &str) {
-        *self.budget_holds.entry(channel.to_owned()).or_default() += 1;
+        *self.counts.budget_holds.entry(channel.to_owned()).or_default() += 1;
     }
 
     pub fn send(&mut self, channel: &str, seconds: f64) {
@@ -80,7 +86,7 @@ impl Tally {
 
     /// Actions with `outcome`, over every channel and route.
     pub fn actions_with(&self, outcome: &str) -> u64 {
-        self.actions.iter().filter(|((_, _, o), _)| *o == outcome).map(|(_, n)| n).sum()
+        self.counts.actions.iter().filter(|((_, _, o), _)| *o == outcome).map(|(_, n)| n).sum()
     }
 }
 
@@ -133,37 +139,23 @@ impl Histogram {
     }
 }
 
-/// What the process did since it started: the counters and histograms `/metrics` serves.
-#[derive(Debug, Clone, Default)]
-pub struct Totals {
-    pub received: u64,
-    pub rejected: BTreeMap<Rejection, u64>,
-    pub events: BTreeMap<EventLabels, u64>,
-    pub actions: BTreeMap<ActionLabels, u64>,
-    pub vod_calls: BTreeMap<(String, &'static str), u64>,
-    pub budget_holds: BTreeMap<String, u64>,
-    pub send_seconds: BTreeMap<String, Histogram>,
-    pub handle_seconds: Histogram,
-}
-
-impl Totals {
+impl Counts {
     pub const fn new() -> Self {
-        Totals {
+        Counts {
             received: 0,
             rejected: BTreeMap::new(),
             events: BTreeMap::new(),
             actions: BTreeMap::new(),
             vod_calls: BTreeMap::new(),
             budget_holds: BTreeMap::new(),
-            send_seconds: BTreeMap::new(),
-            handle_seconds: Histogram::new(),
         }
     }
 
-    pub fn add(&mut self, tally: &Tally) {
-        self.received += tally.received;
-        add_all(&mut self.rejected, &tally.rejected);
-        for ((kind, status, source), n) in &tally.events {
+    /// Adds `other`, keeping at most [`MAX_EVENT_SERIES`] event series.
+    fn add(&mut self, other: &Counts) {
+        self.received += other.received;
+        add_all(&mut self.rejected, &other.rejected);
+        for ((kind, status, source), n) in &other.events {
             let known = self.events.contains_key(&(kind.clone(), status, source));
             let key = if known || self.events.len() < MAX_EVENT_SERIES {
                 (kind.clone(), *status, *source)
@@ -172,9 +164,27 @@ impl Totals {
             };
             *self.events.entry(key).or_default() += n;
         }
-        add_all(&mut self.actions, &tally.actions);
-        add_all(&mut self.vod_calls, &tally.vod_calls);
-        add_all(&mut self.budget_holds, &tally.budget_holds);
+        add_all(&mut self.actions, &other.actions);
+        add_all(&mut self.vod_calls, &other.vod_calls);
+        add_all(&mut self.budget_holds, &other.budget_holds);
+    }
+}
+
+/// What the process did since it started: the counters and histograms `/metrics` serves.
+#[derive(Debug, Clone, Default)]
+pub struct Totals {
+    pub counts: Counts,
+    pub send_seconds: BTreeMap<String, Histogram>,
+    pub handle_seconds: Histogram,
+}
+
+impl Totals {
+    pub const fn new() -> Self {
+        Totals { counts: Counts::new(), send_seconds: BTreeMap::new(), handle_seconds: Histogram::new() }
+    }
+
+    pub fn add(&mut self, tally: &Tally) {
+        self.counts.add(&tally.counts);
         for (channel, seconds) in &tally.send_seconds {
             self.send_seconds.entry(channel.clone()).or_default().observe(*seconds);
         }
@@ -211,11 +221,11 @@ mod tests {
         let mut totals = Totals::new();
         for i in 0..MAX_EVENT_SERIES + 50 {
             let mut tally = Tally::default();
-            tally.events.insert((format!("Made{i}"), "none", "vod"), 1);
+            tally.counts.events.insert((format!("Made{i}"), "none", "vod"), 1);
             totals.add(&tally);
         }
-        assert_eq!(totals.events.len(), MAX_EVENT_SERIES + 1, "the cap, and `other`");
-        assert_eq!(totals.events[&("other".to_owned(), "none", "vod")], 50);
+        assert_eq!(totals.counts.events.len(), MAX_EVENT_SERIES + 1, "the cap, and `other`");
+        assert_eq!(totals.counts.events[&("other".to_owned(), "none", "vod")], 50);
     }
 
     #[test]

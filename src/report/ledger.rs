@@ -99,10 +99,10 @@ fn fields_of(event: &Event) -> EventFields {
 /// The counts a tally adds to its bucket whatever its events: actions by outcome, VOD calls.
 pub fn tally_fields(tally: &Tally) -> Vec<(String, u64)> {
     let mut fields: HashMap<String, u64> = HashMap::new();
-    for ((_, _, outcome), n) in &tally.actions {
+    for ((_, _, outcome), n) in &tally.counts.actions {
         *fields.entry(format!("a|{outcome}")).or_default() += n;
     }
-    for ((action, outcome), n) in &tally.vod_calls {
+    for ((action, outcome), n) in &tally.counts.vod_calls {
         let result = if *outcome == "ok" { "ok" } else { "failed" };
         *fields.entry(format!("v|{action}|{result}")).or_default() += n;
     }
