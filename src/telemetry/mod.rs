@@ -1,7 +1,7 @@
 //! Logging: JSON lines on Function Compute and Lambda (both collect the output and index JSON),
 //! human-readable on a terminal; filtered with `RUST_LOG` (default `info`).
 
-mod json;
+pub mod json;
 
 use std::io::IsTerminal;
 
