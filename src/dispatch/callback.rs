@@ -57,9 +57,8 @@ impl Dispatcher {
             .iter()
             .map(|(event, a)| async move {
                 let result = self.run(event, a, deadline, scope, silences).await;
-                if let Some(outcome) = result.0.outcome(a) {
-                    crate::metrics::record(|t| t.action(&a.channel, &a.route, outcome));
-                }
+                let outcome = result.0.outcome(a);
+                crate::metrics::record(|t| t.action(&a.channel, &a.route, outcome));
                 result
             })
             .collect();

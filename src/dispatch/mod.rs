@@ -157,8 +157,8 @@ enum Settled {
 
 impl Settled {
     /// Its name among the metrics' outcomes (`metrics::names::OUTCOMES`).
-    fn outcome(&self, action: &Action) -> Option<&'static str> {
-        Some(match self {
+    fn outcome(&self, action: &Action) -> &'static str {
+        match self {
             Settled::Delivered if action.resolution.is_some() => "resolved",
             Settled::Delivered => "sent",
             Settled::Duplicate => "duplicate",
@@ -172,7 +172,7 @@ impl Settled {
             Settled::Muted => "muted",
             Settled::Dropped => "dropped",
             Settled::Silenced => "silenced",
-        })
+        }
     }
 }
 
