@@ -29,8 +29,8 @@ use serde_json::{Value, json};
 use super::exchange::{CodeMeaning, CodeTable, Post, Reply, classify_coded, hmac_sha256};
 use super::mention::{disarm_at_signs, with_line};
 use super::{
-    ChannelError, DigestText, Message, Outcome, ServiceLimits, channel_secret, channel_url,
-    check_signing_secret, check_url, check_url_credential, fit, non_empty, whole,
+    Builtins, ChannelError, DigestText, Message, Outcome, Request, ServiceLimits, channel_secret,
+    channel_url, check_signing_secret, check_url, check_url_credential, fit, non_empty, whole,
 };
 use crate::action::Action;
 use crate::config::{ChannelConfig, Findings, MentionKey, Mentions};
@@ -135,39 +135,6 @@ pub const RESOLVED_TEMPLATE: (&str, &str) = (
 {% endif %}"#,
 );
 
-pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
-    check_url(channel, at, f);
-    check_url_credential(
-        channel,
-        at,
-        f,
-        "access_token",
-        "https://oapi.dingtalk.com/robot/send?access_token=…",
-    );
-    check_signing_secret(channel, at, f);
-    if channel.secret().is_some_and(|s| !s.is_empty() && !s.expose().starts_with("SEC")) {
-        f.problem(
-            format!("{at}.secret"),
-            "is not a DingTalk signing secret: those start with `SEC` (the robot's 加签 setting shows it)",
-        );
-    }
-}
-
-/// `{"msgtype": "markdown", "markdown": {"title", "text"}}`: the title is what the notification
-/// shows, the text what the chat shows; the whole within [`MAX_BODY_BYTES`], the mention line
-/// kept whole when the text is cut.
-pub(super) fn message(m: &Message<'_>) -> Result<Value, String> {
-    let title = truncate_chars(m.headline, MAX_TITLE_CHARS);
-    let text = non_empty(m.text)?;
-    if !m.buttons.is_empty() && m.mentions.is_empty() {
-        return Ok(fit(MAX_BODY_BYTES, text, |text| action_card(&title, text, m.buttons)));
-    }
-    // An actionCard cannot mention anyone (it has no `at`): with mentions, the buttons are
-    // links at the end of the markdown, before the mention line.
-    let line = super::markdown_links(m.buttons, &mention_line(m.mentions));
-    Ok(fit(MAX_BODY_BYTES, text, |text| body(&title, &with_line(text, &line), m.mentions)))
-}
-
 /// DingTalk's `actionCard` with one button per link (`btns`, side by side when two or three).
 fn action_card(title: &str, text: &str, buttons: &[super::Button]) -> Value {
     let btns: Vec<Value> = buttons.iter().map(|b| json!({ "title": b.label, "actionURL": b.url })).collect();
@@ -176,16 +143,6 @@ fn action_card(title: &str, text: &str, buttons: &[super::Button]) -> Value {
         "msgtype": "actionCard",
         "actionCard": { "title": title, "text": text, "btnOrientation": orientation, "btns": btns },
     })
-}
-
-/// A digest's body, when its text fits whole within [`MAX_BODY_BYTES`].
-pub(super) fn digest(d: &DigestText<'_>) -> Option<Value> {
-    let title = truncate_chars(d.headline, MAX_TITLE_CHARS);
-    if !d.buttons.is_empty() && d.mentions.is_empty() {
-        return whole(MAX_BODY_BYTES, action_card(&title, d.text, d.buttons));
-    }
-    let line = super::markdown_links(d.buttons, &mention_line(d.mentions));
-    whole(MAX_BODY_BYTES, body(&title, &with_line(d.text, &line), d.mentions))
 }
 
 /// A markdown message; with mentions, DingTalk's `at` (a mention shows only when it is listed
@@ -213,22 +170,6 @@ pub fn sign(secret: &str, timestamp_ms: i64) -> String {
     STANDARD.encode(hmac_sha256(secret.as_bytes(), message.as_bytes()))
 }
 
-pub(super) fn prepare(
-    channel: &ChannelConfig,
-    action: &Action,
-    now: DateTime<Utc>,
-) -> Result<Post, ChannelError> {
-    let mut url = channel_url(channel)?;
-    if let Some(secret) = channel_secret(channel) {
-        let timestamp = now.timestamp_millis();
-        // `append_pair` form-encodes, which is the urlencode of the formula (`+` → `%2B`, …).
-        url.query_pairs_mut()
-            .append_pair("timestamp", &timestamp.to_string())
-            .append_pair("sign", &sign(secret, timestamp));
-    }
-    Post::json(url, &action.payload)
-}
-
 const TABLE: CodeTable = CodeTable {
     service: "DingTalk",
     code_fields: &["errcode"],
@@ -242,53 +183,85 @@ const TABLE: CodeTable = CodeTable {
     ],
 };
 
-pub(super) fn classify(reply: &Reply) -> Outcome {
-    classify_coded(reply, &TABLE)
-}
+/// What the built-in messages are made of.
+const BUILTINS: Builtins = Builtins {
+    markup: MARKUP,
+    message: TEMPLATE,
+    video: Some(VIDEO_TEMPLATE),
+    resolved: Some(RESOLVED_TEMPLATE),
+    digest: Some(DIGEST_TEMPLATE),
+};
 
 /// DingTalk's custom robot.
 pub(super) struct Dingtalk;
 
 impl super::Messenger for Dingtalk {
     fn check(&self, channel: &ChannelConfig, at: &str, f: &mut Findings) {
-        check(channel, at, f)
+        check_url(channel, at, f);
+        check_url_credential(
+            channel,
+            at,
+            f,
+            "access_token",
+            "https://oapi.dingtalk.com/robot/send?access_token=…",
+        );
+        check_signing_secret(channel, at, f);
+        if channel.secret().is_some_and(|s| !s.is_empty() && !s.expose().starts_with("SEC")) {
+            f.problem(
+                format!("{at}.secret"),
+                "is not a DingTalk signing secret: those start with `SEC` (the robot's 加签 setting shows it)",
+            );
+        }
     }
-    fn template(&self, _: &ChannelConfig) -> super::Builtin {
-        TEMPLATE
-    }
-    fn video_template(&self, _: &ChannelConfig) -> Option<super::Builtin> {
-        Some(VIDEO_TEMPLATE)
-    }
-    fn resolved_template(&self, _: &ChannelConfig) -> Option<super::Builtin> {
-        Some(RESOLVED_TEMPLATE)
-    }
-    fn markup(&self, _: &ChannelConfig) -> Markup {
-        MARKUP
-    }
-    fn message(&self, _: &ChannelConfig, m: &Message<'_>) -> Result<Value, String> {
-        message(m)
+    fn builtins(&self, _: &ChannelConfig) -> &'static Builtins {
+        &BUILTINS
     }
     fn limits(&self) -> ServiceLimits {
         LIMITS
     }
-    fn digest_template(&self, _: &ChannelConfig) -> Option<super::Builtin> {
-        Some(DIGEST_TEMPLATE)
+    /// `{"msgtype": "markdown", "markdown": {"title", "text"}}`: the title is what the notification
+    /// shows, the text what the chat shows; the whole within [`MAX_BODY_BYTES`], the mention line
+    /// kept whole when the text is cut.
+    fn message(&self, _: &ChannelConfig, m: &Message<'_>) -> Result<Value, String> {
+        let title = truncate_chars(m.headline, MAX_TITLE_CHARS);
+        let text = non_empty(m.text)?;
+        if !m.buttons.is_empty() && m.mentions.is_empty() {
+            return Ok(fit(MAX_BODY_BYTES, text, |text| action_card(&title, text, m.buttons)));
+        }
+        // An actionCard cannot mention anyone (it has no `at`): with mentions, the buttons are
+        // links at the end of the markdown, before the mention line.
+        let line = super::markdown_links(m.buttons, &mention_line(m.mentions));
+        Ok(fit(MAX_BODY_BYTES, text, |text| body(&title, &with_line(text, &line), m.mentions)))
     }
+    /// A digest's body, when its text fits whole within [`MAX_BODY_BYTES`].
     fn digest(&self, _: &ChannelConfig, d: &DigestText<'_>) -> Option<Value> {
-        digest(d)
+        let title = truncate_chars(d.headline, MAX_TITLE_CHARS);
+        if !d.buttons.is_empty() && d.mentions.is_empty() {
+            return whole(MAX_BODY_BYTES, action_card(&title, d.text, d.buttons));
+        }
+        let line = super::markdown_links(d.buttons, &mention_line(d.mentions));
+        whole(MAX_BODY_BYTES, body(&title, &with_line(d.text, &line), d.mentions))
     }
     fn prepare(
         &self,
         channel: &ChannelConfig,
         action: &Action,
         now: DateTime<Utc>,
-    ) -> Result<super::Request, ChannelError> {
-        prepare(channel, action, now).map(super::Request::Http)
+    ) -> Result<Request, ChannelError> {
+        let mut url = channel_url(channel)?;
+        if let Some(secret) = channel_secret(channel) {
+            let timestamp = now.timestamp_millis();
+            // `append_pair` form-encodes, which is the urlencode of the formula (`+` → `%2B`, …).
+            url.query_pairs_mut()
+                .append_pair("timestamp", &timestamp.to_string())
+                .append_pair("sign", &sign(secret, timestamp));
+        }
+        Post::json(url, &action.payload).map(Request::Http)
     }
     fn classify(&self, reply: &Reply) -> Outcome {
-        classify(reply)
+        classify_coded(reply, &TABLE)
     }
-    fn mention_keys(&self, _: &ChannelConfig) -> &'static [MentionKey] {
+    fn mention_keys(&self) -> &'static [MentionKey] {
         &[MentionKey::Mobiles, MentionKey::UserIds, MentionKey::All]
     }
     fn disarm<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
@@ -305,6 +278,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::channel::Messenger as _;
     use crate::channel::test_support::*;
     use crate::config::ChannelType;
 
@@ -323,9 +297,8 @@ mod tests {
             Some("secret"),
         );
         let payload = json!({"msgtype": "markdown", "markdown": {"title": "t", "text": "x"}});
-        let post =
-            prepare(&channel, &action(ChannelType::Dingtalk, payload.clone()), at_millis(1_700_000_000_000))
-                .unwrap();
+        let action = action(ChannelType::Dingtalk, payload.clone());
+        let post = prepared_at(&Dingtalk, &channel, &action, at_millis(1_700_000_000_000));
         assert_eq!(
             post.url.as_str(),
             "https://oapi.dingtalk.com/robot/send?access_token=abc&timestamp=1700000000000\
@@ -338,20 +311,16 @@ mod tests {
     #[test]
     fn prepare_without_a_secret_leaves_the_url_alone() {
         let url = "https://oapi.dingtalk.com/robot/send?access_token=abc";
-        let post = prepare(
-            &channel(ChannelType::Dingtalk, url, Some("")),
-            &action(ChannelType::Dingtalk, json!({})),
-            at_millis(0),
-        )
-        .unwrap();
+        let channel = channel(ChannelType::Dingtalk, url, Some(""));
+        let post = prepared_at(&Dingtalk, &channel, &action(ChannelType::Dingtalk, json!({})), at_millis(0));
         assert_eq!(post.url.as_str(), url);
     }
 
     #[test]
     fn replies_are_classified_by_errcode() {
-        assert_eq!(classify(&reply(200, r#"{"errcode":0,"errmsg":"ok"}"#)), Outcome::Delivered);
+        assert_eq!(Dingtalk.classify(&reply(200, r#"{"errcode":0,"errmsg":"ok"}"#)), Outcome::Delivered);
         assert_eq!(
-            classify(&reply(
+            Dingtalk.classify(&reply(
                 200,
                 r#"{"errcode":130101,"errmsg":"send too fast, exceed 20 times per minute"}"#
             )),
@@ -363,15 +332,18 @@ mod tests {
                 after: None,
             }
         );
-        assert!(matches!(classify(&reply(200, r#"{"errcode":-1,"errmsg":"busy"}"#)), Outcome::Retry { .. }));
+        assert!(matches!(
+            Dingtalk.classify(&reply(200, r#"{"errcode":-1,"errmsg":"busy"}"#)),
+            Outcome::Retry { .. }
+        ));
         for code in [310000, 300001, 300005, 400102, 123456789] {
             let body = format!(r#"{{"errcode":{code},"errmsg":"nope"}}"#);
-            let outcome = classify(&reply(200, &body));
+            let outcome = Dingtalk.classify(&reply(200, &body));
             assert!(matches!(outcome, Outcome::Permanent { .. }), "{code}: {outcome:?}");
             assert!(outcome.reason().unwrap().contains(&code.to_string()));
         }
-        assert!(matches!(classify(&reply(502, "bad gateway")), Outcome::Retry { .. }));
-        assert!(matches!(classify(&reply(404, "not found")), Outcome::Permanent { .. }));
-        assert!(matches!(classify(&reply(200, "<html>")), Outcome::Permanent { .. }));
+        assert!(matches!(Dingtalk.classify(&reply(502, "bad gateway")), Outcome::Retry { .. }));
+        assert!(matches!(Dingtalk.classify(&reply(404, "not found")), Outcome::Permanent { .. }));
+        assert!(matches!(Dingtalk.classify(&reply(200, "<html>")), Outcome::Permanent { .. }));
     }
 }

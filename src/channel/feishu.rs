@@ -30,8 +30,8 @@ use serde_json::{Value, json};
 use super::exchange::{CodeMeaning, CodeTable, Post, Reply, classify_coded, hmac_sha256};
 use super::mention::{disarm_tags, opens_feishu_at, with_line};
 use super::{
-    ChannelError, DigestText, Message, Outcome, ServiceLimits, channel_secret, channel_url,
-    check_signing_secret, check_url, fit, non_empty, whole,
+    Builtins, ChannelError, DigestText, Message, Outcome, Request, ServiceLimits, channel_secret,
+    channel_url, check_signing_secret, check_url, fit, non_empty, whole,
 };
 use crate::action::Action;
 use crate::config::{ChannelConfig, Feishu, Findings, MentionKey, Mentions, Service};
@@ -128,28 +128,12 @@ const POST_DIGEST_TEMPLATE: (&str, &str) = (
 {% endfor %}"#,
 );
 
-pub(super) fn video_template(channel: &ChannelConfig) -> Option<(&'static str, &'static str)> {
-    (!is_post(channel)).then_some(VIDEO_TEMPLATE)
-}
-
-pub(super) fn digest_template(channel: &ChannelConfig) -> (&'static str, &'static str) {
-    if is_post(channel) { POST_DIGEST_TEMPLATE } else { DIGEST_TEMPLATE }
-}
-
 /// A `post`'s own title is the headline, so its text is the plain-text facts alone (the shared
 /// `builtin:plain` template).
 const POST_TEMPLATE: (&str, &str) = ("builtin:feishu-post", r#"{% include "builtin:plain" %}"#);
 
 fn is_post(channel: &ChannelConfig) -> bool {
     matches!(&channel.service, Service::Feishu(Feishu { msg_type: Some(t), .. }) if t == "post")
-}
-
-pub(super) fn template(channel: &ChannelConfig) -> (&'static str, &'static str) {
-    if is_post(channel) { POST_TEMPLATE } else { CARD_TEMPLATE }
-}
-
-pub(super) fn markup(channel: &ChannelConfig) -> Markup {
-    if is_post(channel) { Markup::Text } else { Markup::Lark }
 }
 
 /// What a resolved notice adds to the built-in message (the failed TaskIds, how long after the
@@ -164,28 +148,6 @@ pub const RESOLVED_TEMPLATE: (&str, &str) = (
 {% endif %}
 {% endif %}"#,
 );
-
-pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
-    check_url(channel, at, f);
-    check_signing_secret(channel, at, f);
-    if let Service::Feishu(Feishu { msg_type: Some(t), .. }) = &channel.service
-        && t != "interactive"
-        && t != "post"
-    {
-        f.problem(format!("{at}.msg_type"), "must be \"interactive\" (a card) or \"post\" (rich text)");
-    }
-}
-
-pub(super) fn message(channel: &ChannelConfig, m: &Message<'_>) -> Result<Value, String> {
-    let text = non_empty(m.text)?;
-    let title = truncate_chars(m.headline, MAX_TITLE_CHARS);
-    let limit = MAX_BODY_BYTES - SIGNATURE_BYTES;
-    if is_post(channel) {
-        return Ok(fit(limit, text, |text| with_links(post(&title, text, m.mentions), m.buttons)));
-    }
-    let (colour, line) = (colour(m.summary.ok, m.failed), card_mentions(m.mentions));
-    Ok(fit(limit, text, |text| with_buttons(card(&title, colour, &with_line(text, &line)), m.buttons)))
-}
 
 /// A card's buttons: one `button` element each, opening its URL (`behaviors: open_url`).
 fn with_buttons(mut card: Value, buttons: &[super::Button]) -> Value {
@@ -216,18 +178,6 @@ fn with_links(mut post: Value, buttons: &[super::Button]) -> Value {
         paragraphs.push(Value::Array(links));
     }
     post
-}
-
-/// A digest's body, when its text fits whole (see [`message`]).
-pub(super) fn digest(channel: &ChannelConfig, d: &DigestText<'_>) -> Option<Value> {
-    let title = truncate_chars(d.headline, MAX_TITLE_CHARS);
-    let body = if is_post(channel) {
-        with_links(post(&title, d.text, d.mentions), d.buttons)
-    } else {
-        let text = with_line(d.text, &card_mentions(d.mentions));
-        with_buttons(card(&title, colour(d.all_ok, d.any_failed), &text), d.buttons)
-    };
-    whole(MAX_BODY_BYTES - SIGNATURE_BYTES, body)
 }
 
 /// Card markdown's `<at id=ou_…></at>`, and `<at id=all></at>` for everyone.
@@ -292,28 +242,6 @@ pub fn sign(secret: &str, timestamp: i64) -> String {
     STANDARD.encode(hmac_sha256(key.as_bytes(), b""))
 }
 
-pub(super) fn prepare(
-    channel: &ChannelConfig,
-    action: &Action,
-    now: DateTime<Utc>,
-) -> Result<Post, ChannelError> {
-    let url = channel_url(channel)?;
-    let Some(secret) = channel_secret(channel) else {
-        return Post::json(url, &action.payload);
-    };
-    let Value::Object(body) = &action.payload else {
-        return Err(ChannelError::NotAnObject {
-            service: "Feishu",
-            found: crate::event::kind_of(&action.payload),
-        });
-    };
-    let timestamp = now.timestamp();
-    let mut body = body.clone();
-    body.insert("timestamp".to_owned(), Value::String(timestamp.to_string()));
-    body.insert("sign".to_owned(), Value::String(sign(secret, timestamp)));
-    Post::json(url, &Value::Object(body))
-}
-
 const TABLE: CodeTable = CodeTable {
     service: "Feishu",
     code_fields: &["code", "StatusCode"],
@@ -327,54 +255,93 @@ const TABLE: CodeTable = CodeTable {
     ],
 };
 
-pub(super) fn classify(reply: &Reply) -> Outcome {
-    classify_coded(reply, &TABLE)
-}
+/// What the built-in card messages are made of.
+const CARD_BUILTINS: Builtins = Builtins {
+    markup: Markup::Lark,
+    message: CARD_TEMPLATE,
+    video: Some(VIDEO_TEMPLATE),
+    resolved: Some(RESOLVED_TEMPLATE),
+    digest: Some(DIGEST_TEMPLATE),
+};
+
+/// What the built-in `post` messages are made of: plain text, the shared play links and
+/// resolved part (`builtin:plain`'s).
+const POST_BUILTINS: Builtins = Builtins {
+    markup: Markup::Text,
+    message: POST_TEMPLATE,
+    video: None,
+    resolved: None,
+    digest: Some(POST_DIGEST_TEMPLATE),
+};
 
 /// Feishu/Lark's custom bot.
 pub(super) struct FeishuBot;
 
 impl super::Messenger for FeishuBot {
     fn check(&self, channel: &ChannelConfig, at: &str, f: &mut Findings) {
-        check(channel, at, f)
+        check_url(channel, at, f);
+        check_signing_secret(channel, at, f);
+        if let Service::Feishu(Feishu { msg_type: Some(t), .. }) = &channel.service
+            && t != "interactive"
+            && t != "post"
+        {
+            f.problem(format!("{at}.msg_type"), "must be \"interactive\" (a card) or \"post\" (rich text)");
+        }
     }
-    fn template(&self, channel: &ChannelConfig) -> super::Builtin {
-        template(channel)
-    }
-    fn video_template(&self, channel: &ChannelConfig) -> Option<super::Builtin> {
-        video_template(channel)
-    }
-    fn resolved_template(&self, channel: &ChannelConfig) -> Option<super::Builtin> {
-        (!is_post(channel)).then_some(RESOLVED_TEMPLATE)
-    }
-    fn markup(&self, channel: &ChannelConfig) -> Markup {
-        markup(channel)
-    }
-    fn message(&self, channel: &ChannelConfig, m: &Message<'_>) -> Result<Value, String> {
-        message(channel, m)
+    fn builtins(&self, channel: &ChannelConfig) -> &'static Builtins {
+        if is_post(channel) { &POST_BUILTINS } else { &CARD_BUILTINS }
     }
     fn limits(&self) -> ServiceLimits {
         LIMITS
     }
-    fn digest_template(&self, channel: &ChannelConfig) -> Option<super::Builtin> {
-        Some(digest_template(channel))
+    fn message(&self, channel: &ChannelConfig, m: &Message<'_>) -> Result<Value, String> {
+        let text = non_empty(m.text)?;
+        let title = truncate_chars(m.headline, MAX_TITLE_CHARS);
+        let limit = MAX_BODY_BYTES - SIGNATURE_BYTES;
+        if is_post(channel) {
+            return Ok(fit(limit, text, |text| with_links(post(&title, text, m.mentions), m.buttons)));
+        }
+        let (colour, line) = (colour(m.summary.ok, m.failed), card_mentions(m.mentions));
+        Ok(fit(limit, text, |text| with_buttons(card(&title, colour, &with_line(text, &line)), m.buttons)))
     }
-    fn digest(&self, channel: &ChannelConfig, d: &super::DigestText<'_>) -> Option<Value> {
-        digest(channel, d)
+    /// A digest's body, when its text fits whole (see `message`).
+    fn digest(&self, channel: &ChannelConfig, d: &DigestText<'_>) -> Option<Value> {
+        let title = truncate_chars(d.headline, MAX_TITLE_CHARS);
+        let body = if is_post(channel) {
+            with_links(post(&title, d.text, d.mentions), d.buttons)
+        } else {
+            let text = with_line(d.text, &card_mentions(d.mentions));
+            with_buttons(card(&title, colour(d.all_ok, d.any_failed), &text), d.buttons)
+        };
+        whole(MAX_BODY_BYTES - SIGNATURE_BYTES, body)
     }
     fn prepare(
         &self,
         channel: &ChannelConfig,
         action: &Action,
         now: DateTime<Utc>,
-    ) -> Result<super::Request, ChannelError> {
-        prepare(channel, action, now).map(super::Request::Http)
+    ) -> Result<Request, ChannelError> {
+        let url = channel_url(channel)?;
+        let Some(secret) = channel_secret(channel) else {
+            return Post::json(url, &action.payload).map(Request::Http);
+        };
+        let Value::Object(body) = &action.payload else {
+            return Err(ChannelError::NotAnObject {
+                service: "Feishu",
+                found: crate::event::kind_of(&action.payload),
+            });
+        };
+        let timestamp = now.timestamp();
+        let mut body = body.clone();
+        body.insert("timestamp".to_owned(), Value::String(timestamp.to_string()));
+        body.insert("sign".to_owned(), Value::String(sign(secret, timestamp)));
+        Post::json(url, &Value::Object(body)).map(Request::Http)
     }
     fn classify(&self, reply: &Reply) -> Outcome {
-        classify(reply)
+        classify_coded(reply, &TABLE)
     }
     /// Cards and `post`s mention users (`ou_…`) and everyone; Feishu has no mention by mobile.
-    fn mention_keys(&self, _: &ChannelConfig) -> &'static [MentionKey] {
+    fn mention_keys(&self) -> &'static [MentionKey] {
         &[MentionKey::UserIds, MentionKey::All]
     }
     /// Every `<at …>` tag, in headers and `post` text too.
@@ -397,6 +364,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::channel::Messenger as _;
     use crate::channel::test_support::*;
     use crate::config::ChannelType;
 
@@ -410,8 +378,12 @@ mod tests {
         let channel =
             channel(ChannelType::Feishu, "https://open.feishu.cn/open-apis/bot/v2/hook/x", Some("secret"));
         let payload = json!({"msg_type": "text", "content": {"text": "hi"}});
-        let post =
-            prepare(&channel, &action(ChannelType::Feishu, payload), at_millis(1_599_360_473_123)).unwrap();
+        let post = prepared_at(
+            &FeishuBot,
+            &channel,
+            &action(ChannelType::Feishu, payload),
+            at_millis(1_599_360_473_123),
+        );
         let body: Value = serde_json::from_slice(&post.body).unwrap();
         assert_eq!(
             body,
@@ -429,7 +401,11 @@ mod tests {
     fn a_signed_body_must_be_an_object() {
         let channel =
             channel(ChannelType::Feishu, "https://open.feishu.cn/open-apis/bot/v2/hook/x", Some("s"));
-        let error = prepare(&channel, &action(ChannelType::Feishu, json!("text")), at_millis(0)).unwrap_err();
+        let Err(error) =
+            FeishuBot.prepare(&channel, &action(ChannelType::Feishu, json!("text")), at_millis(0))
+        else {
+            panic!("a body that is not an object is refused")
+        };
         assert_eq!(
             error.to_string(),
             "Feishu expects the body to be a JSON object, but the template made a string"
@@ -438,27 +414,30 @@ mod tests {
 
     #[test]
     fn replies_are_classified_by_code() {
-        assert_eq!(classify(&reply(200, r#"{"code":0,"data":{},"msg":"success"}"#)), Outcome::Delivered);
         assert_eq!(
-            classify(&reply(200, r#"{"Extra":null,"StatusCode":0,"StatusMessage":"success"}"#)),
+            FeishuBot.classify(&reply(200, r#"{"code":0,"data":{},"msg":"success"}"#)),
             Outcome::Delivered
         );
         assert_eq!(
-            classify(&reply(200, r#"{"code":9499,"data":{},"msg":"too many request"}"#)),
+            FeishuBot.classify(&reply(200, r#"{"Extra":null,"StatusCode":0,"StatusMessage":"success"}"#)),
+            Outcome::Delivered
+        );
+        assert_eq!(
+            FeishuBot.classify(&reply(200, r#"{"code":9499,"data":{},"msg":"too many request"}"#)),
             Outcome::Throttled {
                 reason: "Feishu code 9499 (too many requests): too many request".into(),
                 after: None
             }
         );
-        let bad_sign = classify(&reply(
+        let bad_sign = FeishuBot.classify(&reply(
             200,
             r#"{"code":19021,"msg":"sign match fail or timestamp is not within one hour from current time"}"#,
         ));
         assert!(matches!(bad_sign, Outcome::Permanent { .. }), "{bad_sign:?}");
         // Feishu has been seen to answer parameter errors with HTTP 400 and a code.
-        let outcome = classify(&reply(400, r#"{"code":19002,"msg":"params error"}"#));
+        let outcome = FeishuBot.classify(&reply(400, r#"{"code":19002,"msg":"params error"}"#));
         assert!(outcome.reason().unwrap().contains("19002"), "{outcome:?}");
         assert!(matches!(outcome, Outcome::Permanent { .. }));
-        assert!(matches!(classify(&reply(503, "")), Outcome::Retry { .. }));
+        assert!(matches!(FeishuBot.classify(&reply(503, "")), Outcome::Retry { .. }));
     }
 }

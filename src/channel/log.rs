@@ -82,15 +82,16 @@ fn summary(payload: &Value) -> String {
     }
 }
 
+/// What the built-in message is made of (no digests: one document, one record per event).
+const BUILTINS: super::Builtins =
+    super::Builtins { markup: MARKUP, message: TEMPLATE, video: None, resolved: None, digest: None };
+
 /// The log: records handed over locally, never sent.
 pub(super) struct Log;
 
 impl super::Messenger for Log {
-    fn template(&self, _: &ChannelConfig) -> super::Builtin {
-        TEMPLATE
-    }
-    fn markup(&self, _: &ChannelConfig) -> Markup {
-        MARKUP
+    fn builtins(&self, _: &ChannelConfig) -> &'static super::Builtins {
+        &BUILTINS
     }
     fn message(&self, _: &ChannelConfig, m: &Message<'_>) -> Result<Value, String> {
         Ok(message(m))
@@ -107,7 +108,7 @@ impl super::Messenger for Log {
         Outcome::Delivered
     }
     /// Records name everyone, whatever kind.
-    fn mention_keys(&self, _: &ChannelConfig) -> &'static [crate::config::MentionKey] {
+    fn mention_keys(&self) -> &'static [crate::config::MentionKey] {
         &crate::config::MentionKey::ALL
     }
 }

@@ -219,33 +219,33 @@ enum Request {
 /// Built-in template: (name, source).
 pub type Builtin = (&'static str, &'static str);
 
+/// A service's built-in messages and the markup they are written in: constants it states,
+/// one set per kind of message it sends (Feishu has two, cards and `post`s).
+pub(super) struct Builtins {
+    pub markup: Markup,
+    /// Its built-in message.
+    pub message: Builtin,
+    /// The play-links part of its built-in message (`[vod] enrich`), where it has its own.
+    pub video: Option<Builtin>,
+    /// The resolved notice's part of its built-in message (`send_resolved`), where it has its own.
+    pub resolved: Option<Builtin>,
+    /// Its built-in digest, for the services that send digests.
+    pub digest: Option<Builtin>,
+}
+
 /// What vodhook knows of a service it sends messages to: one implementation per file. The
-/// defaults are what a service without the capability does (no digests, no play links, no
-/// documented limits, nothing to check beyond the common rules).
+/// defaults are what a service without the capability does (no digests, no documented
+/// limits, nothing to check beyond the common rules, a plain JSON `POST` to the channel's URL).
 trait Messenger: Sync {
     /// What its settings must and must not hold, beyond what every channel is checked for.
     fn check(&self, _channel: &ChannelConfig, _at: &str, _f: &mut Findings) {}
-    /// Its built-in message.
-    fn template(&self, channel: &ChannelConfig) -> Builtin;
-    /// The play-links part of its built-in message (`[vod] enrich`), where it has its own.
-    fn video_template(&self, _channel: &ChannelConfig) -> Option<Builtin> {
-        None
-    }
-    /// The resolved notice's part of its built-in message (`send_resolved`), where it has its own.
-    fn resolved_template(&self, _channel: &ChannelConfig) -> Option<Builtin> {
-        None
-    }
-    /// The markup its messages are written in.
-    fn markup(&self, channel: &ChannelConfig) -> Markup;
+    /// Its built-in texts for `channel`'s messages.
+    fn builtins(&self, channel: &ChannelConfig) -> &'static Builtins;
     /// Its JSON body for a rendered message, within its size limits.
     fn message(&self, channel: &ChannelConfig, message: &Message<'_>) -> Result<Value, String>;
     /// Its documented rate limits for one robot.
     fn limits(&self) -> ServiceLimits {
         ServiceLimits::NONE
-    }
-    /// Its built-in digest, for the services that send digests.
-    fn digest_template(&self, _channel: &ChannelConfig) -> Option<Builtin> {
-        None
     }
     /// A digest's body, or `None` when the text does not fit whole (or it sends no digests).
     fn digest(&self, _channel: &ChannelConfig, _digest: &DigestText<'_>) -> Option<Value> {
@@ -256,12 +256,14 @@ trait Messenger: Sync {
         &self,
         channel: &ChannelConfig,
         action: &Action,
-        now: DateTime<Utc>,
-    ) -> Result<Request, ChannelError>;
+        _now: DateTime<Utc>,
+    ) -> Result<Request, ChannelError> {
+        Post::json(channel_url(channel)?, &action.payload).map(Request::Http)
+    }
     /// What its reply means.
     fn classify(&self, reply: &Reply) -> Outcome;
     /// The kinds of mention it can write (see `config::Mentions`).
-    fn mention_keys(&self, _channel: &ChannelConfig) -> &'static [MentionKey] {
+    fn mention_keys(&self) -> &'static [MentionKey] {
         &[]
     }
     /// `text` with nothing in it the service reads as a mention: the last step before its body
@@ -345,7 +347,7 @@ pub fn annotate(channel: &ChannelConfig, body: &mut Value, note: &str, task_id: 
         }
         return;
     }
-    let escaped = crate::template::escape(note, service.markup(channel));
+    let escaped = crate::template::escape(note, service.builtins(channel).markup);
     service.annotate(channel, body, &service.disarm(&escaped));
 }
 
@@ -371,30 +373,30 @@ pub fn group_message(channel: &ChannelConfig, key: &str, members: &[&Value]) -> 
 
 /// The kinds of mention `channel`'s messages can carry (none for `vod` channels).
 pub fn mention_keys(channel: &ChannelConfig) -> &'static [MentionKey] {
-    messenger(channel.kind()).map_or(&[], |service| service.mention_keys(channel))
+    messenger(channel.kind()).map_or(&[], |service| service.mention_keys())
 }
 
 /// The built-in template of `channel` (name, source): what it says when no template is configured.
 pub fn builtin_template(channel: &ChannelConfig) -> Builtin {
-    messenger(channel.kind()).map_or(vod::TEMPLATE, |service| service.template(channel))
+    messenger(channel.kind()).map_or(vod::TEMPLATE, |service| service.builtins(channel).message)
 }
 
 /// The play-links part of `channel`'s built-in message (`[vod] enrich`), which the built-in
 /// includes when it is compiled; `None` where the shared plain-text one serves (Feishu `post`,
 /// webhooks, logs) or there is no message (`vod`).
 pub fn builtin_video_template(channel: &ChannelConfig) -> Option<Builtin> {
-    messenger(channel.kind())?.video_template(channel)
+    messenger(channel.kind())?.builtins(channel).video
 }
 
 /// The resolved-notice part of `channel`'s built-in message (`send_resolved`), which the
 /// built-in includes when it is compiled; `None` where the shared plain-text one serves.
 pub fn builtin_resolved_template(channel: &ChannelConfig) -> Option<Builtin> {
-    messenger(channel.kind())?.resolved_template(channel)
+    messenger(channel.kind())?.builtins(channel).resolved
 }
 
 /// The markup `channel`'s messages are written in (templates see it as `markup`).
 pub fn markup(channel: &ChannelConfig) -> Markup {
-    messenger(channel.kind()).map_or(vod::MARKUP, |service| service.markup(channel))
+    messenger(channel.kind()).map_or(vod::MARKUP, |service| service.builtins(channel).markup)
 }
 
 /// The service's JSON body for `message`, unsigned. An error when the message cannot be one
@@ -420,7 +422,7 @@ pub fn digests(channel: &ChannelConfig) -> bool {
 /// The built-in digest template of a chat `channel` (name, source); `None` for webhooks and
 /// logs, which send no digests.
 pub fn builtin_digest_template(channel: &ChannelConfig) -> Option<Builtin> {
-    messenger(channel.kind())?.digest_template(channel)
+    messenger(channel.kind())?.builtins(channel).digest
 }
 
 /// A digest's body: the service's JSON around `text`, or `None` when the text does not fit
@@ -618,6 +620,29 @@ pub(crate) mod test_support {
             brief: None,
             resolution: None,
             group: None,
+        }
+    }
+
+    /// The HTTP request `service` prepares for `action` on `channel` now.
+    pub(in crate::channel) fn prepared(
+        service: &dyn Messenger,
+        channel: &ChannelConfig,
+        action: &Action,
+    ) -> Post {
+        prepared_at(service, channel, action, Utc::now())
+    }
+
+    /// [`prepared`] at `now`.
+    pub(in crate::channel) fn prepared_at(
+        service: &dyn Messenger,
+        channel: &ChannelConfig,
+        action: &Action,
+        now: DateTime<Utc>,
+    ) -> Post {
+        match service.prepare(channel, action, now) {
+            Ok(Request::Http(post)) => post,
+            Ok(Request::Local(outcome)) => panic!("not an HTTP service: {outcome:?}"),
+            Err(err) => panic!("cannot prepare: {err}"),
         }
     }
 

@@ -15,14 +15,12 @@
 //! Messages are Block Kit: a plain-text header (so titles show exactly as they are), the body in
 //! mrkdwn sections, and the headline as the notification `text`.
 
-use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::exchange::{Post, Reply};
+use super::exchange::Reply;
 use super::mention::{disarm_tags, opens_slack_mention};
-use super::{ChannelError, DigestText, Message, Outcome, ServiceLimits, channel_url, check_url, non_empty};
-use crate::action::Action;
+use super::{Builtins, DigestText, Message, Outcome, ServiceLimits, check_url, non_empty};
 use crate::config::{ChannelConfig, Findings, MentionKey, Mentions};
 use crate::template::{Markup, escape};
 use crate::text::{CUT_MARKER, chunks, truncate_chars};
@@ -124,26 +122,6 @@ pub const RESOLVED_TEMPLATE: (&str, &str) = (
 {% endif %}"#,
 );
 
-pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
-    check_url(channel, at, f);
-}
-
-/// A plain-text header, the body in mrkdwn sections of at most 3000 characters, and the headline
-/// as the notification text (which Slack parses as mrkdwn: escaped, so a title cannot
-/// `<!channel>` anyone). Mentions are a last section of their own, kept when the text is cut.
-pub(super) fn message(m: &Message<'_>) -> Result<Value, String> {
-    let line = mention_line(m.mentions);
-    let room = MAX_BLOCKS - 1 - usize::from(!line.is_empty()) - usize::from(!m.buttons.is_empty());
-    let mut pieces = chunks(non_empty(m.text)?, SECTION_CHARS);
-    if pieces.len() > room {
-        pieces.truncate(room);
-        if let Some(last) = pieces.last_mut() {
-            *last = format!("{}{}", truncate_chars(last, SECTION_CHARS - 1), CUT_MARKER);
-        }
-    }
-    Ok(with_actions(body(m.headline, pieces, &line), m.buttons))
-}
-
 /// `body` with an `actions` block of `buttons` last, when there are any.
 fn with_actions(mut body: Value, buttons: &[super::Button]) -> Value {
     if let (false, Some(Value::Array(blocks))) = (buttons.is_empty(), body.get_mut("blocks")) {
@@ -170,15 +148,6 @@ fn actions(buttons: &[super::Button]) -> Value {
     json!({ "type": "actions", "elements": elements })
 }
 
-/// A digest's body, when its text fits whole: within [`DIGEST_CHARS`] and the block limit.
-pub(super) fn digest(d: &DigestText<'_>) -> Option<Value> {
-    let line = mention_line(d.mentions);
-    let pieces = chunks(d.text, SECTION_CHARS);
-    let room = MAX_BLOCKS - 1 - usize::from(!line.is_empty()) - usize::from(!d.buttons.is_empty());
-    let fits = d.text.chars().count() <= DIGEST_CHARS && pieces.len() <= room;
-    fits.then(|| with_actions(body(d.headline, pieces, &line), d.buttons))
-}
-
 fn body(headline: &str, pieces: Vec<String>, mention_line: &str) -> Value {
     let mut blocks = vec![json!({
         "type": "header",
@@ -200,70 +169,68 @@ fn mention_line(mentions: &Mentions) -> String {
     users.chain(groups).chain(all).collect::<Vec<_>>().join(" ")
 }
 
-pub(super) fn prepare(channel: &ChannelConfig, action: &Action) -> Result<Post, ChannelError> {
-    Post::json(channel_url(channel)?, &action.payload)
-}
-
-pub(super) fn classify(reply: &Reply) -> Outcome {
-    if reply.status.is_success() {
-        return Outcome::Delivered;
-    }
-    if let Some(outcome) = reply.transient_or_throttled() {
-        return outcome.map_reason(|r| format!("Slack {r}"));
-    }
-    let meaning = match reply.status {
-        StatusCode::FORBIDDEN => "the webhook's token is invalid or posting is not allowed",
-        StatusCode::NOT_FOUND | StatusCode::GONE => "the webhook or its channel is gone",
-        StatusCode::BAD_REQUEST => "Slack refused the message",
-        _ => "unexpected status",
-    };
-    Outcome::permanent(format!("Slack HTTP {} ({meaning}): {}", reply.status, reply.text_snippet()))
-}
+/// What the built-in messages are made of.
+const BUILTINS: Builtins = Builtins {
+    markup: MARKUP,
+    message: TEMPLATE,
+    video: Some(VIDEO_TEMPLATE),
+    resolved: Some(RESOLVED_TEMPLATE),
+    digest: Some(DIGEST_TEMPLATE),
+};
 
 /// Slack's incoming webhook.
 pub(super) struct Slack;
 
 impl super::Messenger for Slack {
     fn check(&self, channel: &ChannelConfig, at: &str, f: &mut Findings) {
-        check(channel, at, f)
+        check_url(channel, at, f);
     }
-    fn template(&self, _: &ChannelConfig) -> super::Builtin {
-        TEMPLATE
+    fn builtins(&self, _: &ChannelConfig) -> &'static Builtins {
+        &BUILTINS
     }
-    fn video_template(&self, _: &ChannelConfig) -> Option<super::Builtin> {
-        Some(VIDEO_TEMPLATE)
-    }
-    fn resolved_template(&self, _: &ChannelConfig) -> Option<super::Builtin> {
-        Some(RESOLVED_TEMPLATE)
-    }
-    fn markup(&self, _: &ChannelConfig) -> Markup {
-        MARKUP
-    }
+    /// A plain-text header, the body in mrkdwn sections of at most 3000 characters, and the headline
+    /// as the notification text (which Slack parses as mrkdwn: escaped, so a title cannot
+    /// `<!channel>` anyone). Mentions are a last section of their own, kept when the text is cut.
     fn message(&self, _: &ChannelConfig, m: &Message<'_>) -> Result<Value, String> {
-        message(m)
+        let line = mention_line(m.mentions);
+        let room = MAX_BLOCKS - 1 - usize::from(!line.is_empty()) - usize::from(!m.buttons.is_empty());
+        let mut pieces = chunks(non_empty(m.text)?, SECTION_CHARS);
+        if pieces.len() > room {
+            pieces.truncate(room);
+            if let Some(last) = pieces.last_mut() {
+                *last = format!("{}{}", truncate_chars(last, SECTION_CHARS - 1), CUT_MARKER);
+            }
+        }
+        Ok(with_actions(body(m.headline, pieces, &line), m.buttons))
     }
     fn limits(&self) -> ServiceLimits {
         LIMITS
     }
-    fn digest_template(&self, _: &ChannelConfig) -> Option<super::Builtin> {
-        Some(DIGEST_TEMPLATE)
-    }
+    /// A digest's body, when its text fits whole: within [`DIGEST_CHARS`] and the block limit.
     fn digest(&self, _: &ChannelConfig, d: &DigestText<'_>) -> Option<Value> {
-        digest(d)
-    }
-    fn prepare(
-        &self,
-        channel: &ChannelConfig,
-        action: &Action,
-        _: DateTime<Utc>,
-    ) -> Result<super::Request, ChannelError> {
-        prepare(channel, action).map(super::Request::Http)
+        let line = mention_line(d.mentions);
+        let pieces = chunks(d.text, SECTION_CHARS);
+        let room = MAX_BLOCKS - 1 - usize::from(!line.is_empty()) - usize::from(!d.buttons.is_empty());
+        let fits = d.text.chars().count() <= DIGEST_CHARS && pieces.len() <= room;
+        fits.then(|| with_actions(body(d.headline, pieces, &line), d.buttons))
     }
     fn classify(&self, reply: &Reply) -> Outcome {
-        classify(reply)
+        if reply.status.is_success() {
+            return Outcome::Delivered;
+        }
+        if let Some(outcome) = reply.transient_or_throttled() {
+            return outcome.map_reason(|r| format!("Slack {r}"));
+        }
+        let meaning = match reply.status {
+            StatusCode::FORBIDDEN => "the webhook's token is invalid or posting is not allowed",
+            StatusCode::NOT_FOUND | StatusCode::GONE => "the webhook or its channel is gone",
+            StatusCode::BAD_REQUEST => "Slack refused the message",
+            _ => "unexpected status",
+        };
+        Outcome::permanent(format!("Slack HTTP {} ({meaning}): {}", reply.status, reply.text_snippet()))
     }
     /// Users, user groups and the channel; Slack has no mention by mobile.
-    fn mention_keys(&self, _: &ChannelConfig) -> &'static [MentionKey] {
+    fn mention_keys(&self) -> &'static [MentionKey] {
         &[MentionKey::UserIds, MentionKey::Groups, MentionKey::All]
     }
     /// `<@…>` and `<!…>` (links, `<https://…|label>`, are kept).
@@ -284,12 +251,15 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::channel::Messenger as _;
     use crate::channel::test_support::*;
+    use crate::config::ChannelType;
 
     #[test]
     fn long_bodies_are_split_into_sections() {
         let text: String = (0..400).map(|i| format!("line {i} of a long message\n")).collect();
-        let body = with_message("❌ headline", &text, |m| message(m).unwrap());
+        let slack = channel(ChannelType::Slack, "https://hooks.slack.com/services/T/B/x", None);
+        let body = with_message("❌ headline", &text, |m| Slack.message(&slack, m).unwrap());
         let blocks = body["blocks"].as_array().unwrap();
         assert!(blocks.len() > 3);
         for block in &blocks[1..] {
@@ -301,22 +271,22 @@ mod tests {
 
     #[test]
     fn replies_are_classified_by_status() {
-        assert_eq!(classify(&reply(200, "ok")), Outcome::Delivered);
+        assert_eq!(Slack.classify(&reply(200, "ok")), Outcome::Delivered);
         let mut limited = reply(429, "rate_limited");
         limited.retry_after = Some(Duration::from_secs(30));
         assert_eq!(
-            classify(&limited),
+            Slack.classify(&limited),
             Outcome::Throttled {
                 reason: "Slack rate limited (HTTP 429)".into(),
                 after: Some(Duration::from_secs(30))
             }
         );
-        assert!(matches!(classify(&reply(503, "")), Outcome::Retry { .. }));
+        assert!(matches!(Slack.classify(&reply(503, "")), Outcome::Retry { .. }));
         for (status, body) in [(403, "invalid_token"), (404, "no_service"), (410, "channel_is_archived")] {
-            let outcome = classify(&reply(status, body));
+            let outcome = Slack.classify(&reply(status, body));
             assert!(matches!(outcome, Outcome::Permanent { .. }), "{status}: {outcome:?}");
             assert!(outcome.reason().unwrap().ends_with(body), "{outcome:?}");
         }
-        assert!(matches!(classify(&reply(400, "invalid_payload")), Outcome::Permanent { .. }));
+        assert!(matches!(Slack.classify(&reply(400, "invalid_payload")), Outcome::Permanent { .. }));
     }
 }

@@ -266,6 +266,10 @@ fn details(summary: &Summary<'_>) -> Value {
     value
 }
 
+/// What the built-in message is made of (no digests: one document, one record per event).
+const BUILTINS: super::Builtins =
+    super::Builtins { markup: MARKUP, message: TEMPLATE, video: None, resolved: None, digest: None };
+
 /// A Standard Webhooks receiver.
 pub(super) struct Receiver;
 
@@ -273,11 +277,8 @@ impl super::Messenger for Receiver {
     fn check(&self, channel: &ChannelConfig, at: &str, f: &mut Findings) {
         check(channel, at, f)
     }
-    fn template(&self, _: &ChannelConfig) -> super::Builtin {
-        TEMPLATE
-    }
-    fn markup(&self, _: &ChannelConfig) -> Markup {
-        MARKUP
+    fn builtins(&self, _: &ChannelConfig) -> &'static super::Builtins {
+        &BUILTINS
     }
     fn message(&self, channel: &ChannelConfig, m: &Message<'_>) -> Result<Value, String> {
         Ok(message(channel, m))
@@ -294,7 +295,7 @@ impl super::Messenger for Receiver {
         classify(reply)
     }
     /// Documents carry every kind, as data.
-    fn mention_keys(&self, _: &ChannelConfig) -> &'static [crate::config::MentionKey] {
+    fn mention_keys(&self) -> &'static [crate::config::MentionKey] {
         &crate::config::MentionKey::ALL
     }
 }

@@ -15,16 +15,13 @@
 //! Messages are `markdown`, whose `content` WeCom refuses over 4096 bytes; a robot takes 20
 //! messages a minute, then answers 45009.
 
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::exchange::{CodeMeaning, CodeTable, Post, Reply, classify_coded};
+use super::exchange::{CodeMeaning, CodeTable, Reply, classify_coded};
 use super::mention::{disarm_at_signs, with_line};
 use super::{
-    ChannelError, DigestText, Message, Outcome, ServiceLimits, channel_url, check_url, check_url_credential,
-    non_empty,
+    Builtins, DigestText, Message, Outcome, ServiceLimits, check_url, check_url_credential, non_empty,
 };
-use crate::action::Action;
 use crate::config::{ChannelConfig, Findings, MentionKey, Mentions};
 use crate::template::Markup;
 use crate::text::truncate_bytes;
@@ -117,37 +114,14 @@ pub const RESOLVED_TEMPLATE: (&str, &str) = (
 {% endif %}"#,
 );
 
-pub(super) fn check(channel: &ChannelConfig, at: &str, f: &mut Findings) {
-    check_url(channel, at, f);
-    check_url_credential(channel, at, f, "key", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…");
-}
-
-/// `{"msgtype": "markdown", "markdown": {"content"}}`, cut to [`MAX_CONTENT_BYTES`] on a
-/// character boundary; the mention line (`<@userid>`, the only mention WeCom markdown has) is
-/// kept whole after the cut text.
-pub(super) fn message(m: &Message<'_>) -> Result<Value, String> {
-    // WeCom's markdown has no buttons: they are links, kept whole after the cut text.
-    let line = super::markdown_links(m.buttons, &mention_line(m.mentions));
-    let room = MAX_CONTENT_BYTES.saturating_sub(if line.is_empty() { 0 } else { line.len() + 2 });
-    let content = with_line(&truncate_bytes(non_empty(m.text)?, room), &line).into_owned();
-    Ok(json!({ "msgtype": "markdown", "markdown": { "content": content } }))
-}
-
-/// A digest's body, when its text fits whole within [`MAX_CONTENT_BYTES`].
-pub(super) fn digest(d: &DigestText<'_>) -> Option<Value> {
-    let content = with_line(d.text, &super::markdown_links(d.buttons, &mention_line(d.mentions)));
-    (content.len() <= MAX_CONTENT_BYTES)
-        .then(|| json!({ "msgtype": "markdown", "markdown": { "content": content } }))
-}
-
-/// `<@userid> <@userid>`.
-fn mention_line(mentions: &Mentions) -> String {
-    mentions.user_ids.iter().map(|id| format!("<@{id}>")).collect::<Vec<_>>().join(" ")
-}
-
-pub(super) fn prepare(channel: &ChannelConfig, action: &Action) -> Result<Post, ChannelError> {
-    Post::json(channel_url(channel)?, &action.payload)
-}
+/// What the built-in messages are made of.
+const BUILTINS: Builtins = Builtins {
+    markup: MARKUP,
+    message: TEMPLATE,
+    video: Some(VIDEO_TEMPLATE),
+    resolved: Some(RESOLVED_TEMPLATE),
+    digest: Some(DIGEST_TEMPLATE),
+};
 
 const TABLE: CodeTable = CodeTable {
     service: "WeCom",
@@ -161,8 +135,9 @@ const TABLE: CodeTable = CodeTable {
     ],
 };
 
-pub(super) fn classify(reply: &Reply) -> Outcome {
-    classify_coded(reply, &TABLE)
+/// `<@userid> <@userid>`.
+fn mention_line(mentions: &Mentions) -> String {
+    mentions.user_ids.iter().map(|id| format!("<@{id}>")).collect::<Vec<_>>().join(" ")
 }
 
 /// WeCom's group robot.
@@ -170,45 +145,36 @@ pub(super) struct Wecom;
 
 impl super::Messenger for Wecom {
     fn check(&self, channel: &ChannelConfig, at: &str, f: &mut Findings) {
-        check(channel, at, f)
+        check_url(channel, at, f);
+        check_url_credential(channel, at, f, "key", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…");
     }
-    fn template(&self, _: &ChannelConfig) -> super::Builtin {
-        TEMPLATE
+    fn builtins(&self, _: &ChannelConfig) -> &'static Builtins {
+        &BUILTINS
     }
-    fn video_template(&self, _: &ChannelConfig) -> Option<super::Builtin> {
-        Some(VIDEO_TEMPLATE)
-    }
-    fn resolved_template(&self, _: &ChannelConfig) -> Option<super::Builtin> {
-        Some(RESOLVED_TEMPLATE)
-    }
-    fn markup(&self, _: &ChannelConfig) -> Markup {
-        MARKUP
-    }
+    /// `{"msgtype": "markdown", "markdown": {"content"}}`, cut to [`MAX_CONTENT_BYTES`] on a
+    /// character boundary; the mention line (`<@userid>`, the only mention WeCom markdown has) is
+    /// kept whole after the cut text.
     fn message(&self, _: &ChannelConfig, m: &Message<'_>) -> Result<Value, String> {
-        message(m)
+        // WeCom's markdown has no buttons: they are links, kept whole after the cut text.
+        let line = super::markdown_links(m.buttons, &mention_line(m.mentions));
+        let room = MAX_CONTENT_BYTES.saturating_sub(if line.is_empty() { 0 } else { line.len() + 2 });
+        let content = with_line(&truncate_bytes(non_empty(m.text)?, room), &line).into_owned();
+        Ok(json!({ "msgtype": "markdown", "markdown": { "content": content } }))
     }
     fn limits(&self) -> ServiceLimits {
         LIMITS
     }
-    fn digest_template(&self, _: &ChannelConfig) -> Option<super::Builtin> {
-        Some(DIGEST_TEMPLATE)
-    }
+    /// A digest's body, when its text fits whole within [`MAX_CONTENT_BYTES`].
     fn digest(&self, _: &ChannelConfig, d: &DigestText<'_>) -> Option<Value> {
-        digest(d)
-    }
-    fn prepare(
-        &self,
-        channel: &ChannelConfig,
-        action: &Action,
-        _: DateTime<Utc>,
-    ) -> Result<super::Request, ChannelError> {
-        prepare(channel, action).map(super::Request::Http)
+        let content = with_line(d.text, &super::markdown_links(d.buttons, &mention_line(d.mentions)));
+        (content.len() <= MAX_CONTENT_BYTES)
+            .then(|| json!({ "msgtype": "markdown", "markdown": { "content": content } }))
     }
     fn classify(&self, reply: &Reply) -> Outcome {
-        classify(reply)
+        classify_coded(reply, &TABLE)
     }
     /// Markdown mentions users by id only: no mobiles, no everyone.
-    fn mention_keys(&self, _: &ChannelConfig) -> &'static [MentionKey] {
+    fn mention_keys(&self) -> &'static [MentionKey] {
         &[MentionKey::UserIds]
     }
     /// `<@userid>`, and `@all` as a broadcast though markdown documents none.
@@ -225,6 +191,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::channel::Messenger as _;
     use crate::channel::test_support::*;
     use crate::config::ChannelType;
 
@@ -232,15 +199,20 @@ mod tests {
     fn prepare_posts_the_payload_to_the_url_with_its_key() {
         let url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k-1";
         let payload = json!({"msgtype": "markdown", "markdown": {"content": "x"}});
-        let post =
-            prepare(&channel(ChannelType::Wecom, url, None), &action(ChannelType::Wecom, payload.clone()))
-                .unwrap();
+        let post = prepared(
+            &Wecom,
+            &channel(ChannelType::Wecom, url, None),
+            &action(ChannelType::Wecom, payload.clone()),
+        );
         assert_eq!(post.url.as_str(), url);
         assert_eq!(serde_json::from_slice::<serde_json::Value>(&post.body).unwrap(), payload);
     }
 
     #[test]
     fn content_is_cut_to_4096_bytes_on_a_char_boundary() {
+        let wecom =
+            channel(ChannelType::Wecom, "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k", None);
+        let message = |m: &Message<'_>| Wecom.message(&wecom, m);
         let body = with_message("h", &"猫".repeat(3000), |m| message(m).unwrap());
         let content = body["markdown"]["content"].as_str().unwrap();
         assert!(content.len() <= MAX_CONTENT_BYTES);
@@ -251,8 +223,8 @@ mod tests {
 
     #[test]
     fn replies_are_classified_by_errcode() {
-        assert_eq!(classify(&reply(200, r#"{"errcode":0,"errmsg":"ok"}"#)), Outcome::Delivered);
-        let limited = classify(&reply(200, r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#));
+        assert_eq!(Wecom.classify(&reply(200, r#"{"errcode":0,"errmsg":"ok"}"#)), Outcome::Delivered);
+        let limited = Wecom.classify(&reply(200, r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#));
         assert_eq!(
             limited,
             Outcome::Throttled {
@@ -260,9 +232,9 @@ mod tests {
                 after: None,
             }
         );
-        let invalid = classify(&reply(200, r#"{"errcode":93000,"errmsg":"invalid webhook url"}"#));
+        let invalid = Wecom.classify(&reply(200, r#"{"errcode":93000,"errmsg":"invalid webhook url"}"#));
         assert!(matches!(invalid, Outcome::Permanent { .. }), "{invalid:?}");
-        assert!(matches!(classify(&reply(200, r#"{"errcode":40008}"#)), Outcome::Permanent { .. }));
-        assert!(matches!(classify(&reply(500, "")), Outcome::Retry { .. }));
+        assert!(matches!(Wecom.classify(&reply(200, r#"{"errcode":40008}"#)), Outcome::Permanent { .. }));
+        assert!(matches!(Wecom.classify(&reply(500, "")), Outcome::Retry { .. }));
     }
 }
