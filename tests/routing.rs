@@ -803,7 +803,7 @@ fn messages_with_play_links_match_their_snapshots() {
         let event = snapshot_succeeded();
         for action in router.plan(&event).expect("renders") {
             for (case, info) in [("links", &video), ("no-links", &down)] {
-                let payload = router.payload_with_video(&event, &action, info).expect("renders");
+                let payload = router.render(&event, &action, Some(info)).expect("renders").payload;
                 if case == "links" && action.channel != "log" {
                     let text = serde_json::to_string(&payload).unwrap().replace("&amp;", "&");
                     for p in video["play_urls"].as_array().unwrap() {

@@ -36,16 +36,8 @@ impl Dispatcher {
         self.videos_to_enrich(&delivery.events, &mut scope);
         let mut actions = Vec::new();
         for event in &delivery.events {
-            match self.router.plan(event) {
-                Ok(planned) => {
-                    let planned = self.with_resolved(event, planned).await;
-                    actions.extend(planned.into_iter().map(|a| (event, a)));
-                }
-                Err(err) => {
-                    tracing::error!(identity = %event.identity(), error = %err, "cannot render this event's messages");
-                    report.failed_permanently += 1;
-                }
-            }
+            let planned = self.with_resolved(event, self.router.decide(event)).await;
+            actions.extend(planned.into_iter().map(|a| (event, a)));
         }
         report.actions = actions.len();
         let silences = if actions.is_empty() { Active::default() } else { self.active_silences().await };
@@ -119,10 +111,13 @@ impl Dispatcher {
                     if let Some(settled) = self.quieted(event, action, &token, silences).await {
                         return (settled, 0, false);
                     }
-                    // After the claim: a duplicate whose action is done asks the VOD API nothing.
-                    let enriched = self.enriched(event, action, scope, deadline).await;
-                    let action = enriched.as_ref().unwrap_or(action);
-                    return self.deliver(action, Some(&token), deadline, scope).await;
+                    // After the claim: a duplicate whose action is done renders nothing and asks
+                    // the VOD API nothing.
+                    let Some(action) = self.rendered(event, action, Some(&token), scope, deadline).await
+                    else {
+                        return (Settled::FailedPermanently, 0, false);
+                    };
+                    return self.deliver(&action, Some(&token), deadline, scope).await;
                 }
                 Ok(Claim::AlreadyDone) => {
                     tracing::info!(key = %action.key, channel = %action.channel, "duplicate: already delivered");
@@ -141,7 +136,10 @@ impl Dispatcher {
                 }
                 Err(err) => {
                     tracing::warn!(key = %action.key, error = %err, "dedup store unreachable: delivering without duplicate protection");
-                    let (settled, attempts, _) = self.deliver(action, None, deadline, scope).await;
+                    let Some(action) = self.rendered(event, action, None, scope, deadline).await else {
+                        return (Settled::FailedPermanently, 0, true);
+                    };
+                    let (settled, attempts, _) = self.deliver(&action, None, deadline, scope).await;
                     return (settled, attempts, true);
                 }
             }

@@ -44,7 +44,7 @@ impl Dispatcher {
         let muted = self.router.muted(&action.route, crate::clock::unix_now())?;
         let by = muted.muted_by.join(", ");
         if muted.on_mute == OnMute::Hold && self.outbox.is_some() {
-            return Some(self.hold_muted(action, &muted, token).await);
+            return Some(self.hold_muted(event, action, &muted, token).await);
         }
         if muted.on_mute == OnMute::Hold {
             tracing::warn!(key = %action.key, channel = %action.channel, muted_by = %by, "muted, and no outbox to hold it in: dropped (holding needs [store] backend = \"redis\")");
@@ -56,10 +56,18 @@ impl Dispatcher {
     }
 
     /// Holds a muted action until its mute ends: on a digest channel in the mute's group (one
-    /// digest for all it held), elsewhere on its own.
-    async fn hold_muted(&self, action: &Action, muted: &Muted, token: &ClaimToken) -> Settled {
+    /// digest for all it held), elsewhere on its own; its message rendered now (without play
+    /// links: they would expire while it waits).
+    async fn hold_muted(&self, event: &Event, action: &Action, muted: &Muted, token: &ClaimToken) -> Settled {
         let by = muted.muted_by.join(", ");
-        let mut held = action.clone();
+        let mut held = match self.router.render(event, action, None) {
+            Ok(rendered) => rendered,
+            Err(err) => {
+                tracing::error!(key = %action.key, error = %err, "cannot render this message: not held");
+                self.complete(&action.key, Some(token)).await;
+                return Settled::FailedPermanently;
+            }
+        };
         held.group = self.holds_for_digest(&action.channel).then(|| Group {
             key: format!("muted|{by}|{}|{}|{}", action.route, action.channel, muted.held_until),
             wait: Span::default(),

@@ -20,7 +20,7 @@ use super::Dispatcher;
 use crate::action::Action;
 use crate::channel::{Outcome, vod::call_of};
 use crate::config::ChannelConfig;
-use crate::dedup::Claim;
+use crate::dedup::{Claim, ClaimToken};
 use crate::event::Event;
 use crate::vod::{CallError, Credentials, play};
 
@@ -152,28 +152,50 @@ impl Dispatcher {
         }
     }
 
-    /// `action` with its video's play links, when enrichment applies to it; `None` when not
-    /// (the action goes as it is).
-    pub(super) async fn enriched(
+    /// `action` (as the router decided it) with its message rendered, once: with its video's
+    /// play links when enrichment applies to it (looked up once per video and request), else
+    /// without. `None` when it cannot be rendered at all: a configuration error no retry can
+    /// mend, logged, and the claim (`token`) completed so that redeliveries do not try again.
+    pub(super) async fn rendered(
         &self,
         event: &Event,
         action: &Action,
+        token: Option<&ClaimToken>,
         scope: &RequestScope<'_>,
         deadline: Instant,
     ) -> Option<Action> {
+        if let Some(video) = self.video_of(event, action, scope, deadline).await {
+            match self.router.render(event, action, Some(video)) {
+                Ok(rendered) => return Some(rendered),
+                Err(err) => {
+                    tracing::error!(key = %action.key, error = %err, "cannot render the message with its play links: sent without");
+                }
+            }
+        }
+        match self.router.render(event, action, None) {
+            Ok(rendered) => Some(rendered),
+            Err(err) => {
+                tracing::error!(key = %action.key, error = %err, "cannot render this message: not sent");
+                self.complete(&action.key, token).await;
+                None
+            }
+        }
+    }
+
+    /// What the VOD API says of the video of `event`, when enrichment applies to `action`.
+    async fn video_of<'s>(
+        &self,
+        event: &Event,
+        action: &Action,
+        scope: &'s RequestScope<'_>,
+        deadline: Instant,
+    ) -> Option<&'s Value> {
         if action.channel_type.makes_calls() {
             return None;
         }
         let video_id = enrichable(event)?;
         let cell = scope.videos.get(video_id)?;
-        let video = cell.get_or_init(|| self.video(video_id, scope, deadline)).await;
-        match self.router.payload_with_video(event, action, video) {
-            Ok(payload) => Some(Action { payload, ..action.clone() }),
-            Err(err) => {
-                tracing::error!(key = %action.key, error = %err, "cannot render the message with its play links: sent without");
-                None
-            }
-        }
+        Some(cell.get_or_init(|| self.video(video_id, scope, deadline)).await)
     }
 
     /// What templates see as `video`: the play information, or why there is none.

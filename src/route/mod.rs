@@ -350,19 +350,21 @@ impl Router {
         })
     }
 
-    /// `action`'s body made again for `event` with what the VOD API said of its video.
-    pub fn payload_with_video(
+    /// `action` (one [`Router::decide`] made for `event`) with its message rendered, with what
+    /// the VOD API said of its video when it was looked up: the one render of a message.
+    pub fn render(
         &self,
         event: &Event,
         action: &Action,
-        video: &Value,
-    ) -> Result<Value, RenderError> {
+        video: Option<&Value>,
+    ) -> Result<Action, RenderError> {
         let (route, slot) = self.slot(&action.route, &action.channel)?;
         let prepared = match &action.resolution {
             Some(resolution) => self.templates.prepare_resolved(event, resolution),
             None => self.templates.prepare(event),
         };
-        self.payload(route, slot, &prepared, Some(video))
+        let payload = self.payload(route, slot, &prepared, video)?;
+        Ok(Action { payload, ..action.clone() })
     }
 
     /// The resolved notice on `channel` that success `event` is for the failures `resolution`
@@ -376,18 +378,31 @@ impl Router {
         resolution: Resolution,
         key: String,
     ) -> Result<Action, RenderError> {
+        let action = self.decide_resolved(event, route, channel, resolution, key)?;
+        self.render(event, &action, None)
+    }
+
+    /// [`Router::resolved`] not yet rendered, as [`Router::decide`]'s actions are: what the
+    /// dispatcher plans, to render once when it is sent.
+    pub fn decide_resolved(
+        &self,
+        event: &Event,
+        route: &str,
+        channel: &str,
+        resolution: Resolution,
+        key: String,
+    ) -> Result<Action, RenderError> {
         let (compiled, slot) = self.slot(route, channel)?;
         let config = &self.channels[compiled.channels[slot]];
-        let prepared = self.templates.prepare_resolved(event, &resolution);
-        let payload = self.payload(compiled, slot, &prepared, None)?;
+        let summary = event.summary();
         Ok(Action {
             key,
-            event: prepared.identity().to_owned(),
+            event: event.identity(),
             route: route.to_owned(),
             channel: channel.to_owned(),
             channel_type: config.kind(),
-            payload,
-            brief: Some(Brief::of(prepared.summary(), prepared.failed())),
+            payload: Value::Null,
+            brief: Some(Brief::of(&summary, false)),
             resolution: Some(resolution),
             group: None,
         })
@@ -446,32 +461,56 @@ impl Router {
         self.routes.iter().any(|r| r.config.send_resolved)
     }
 
-    /// The actions `event` causes, in route order (and channel order within a route).
+    /// The actions `event` causes, in route order (and channel order within a route), each
+    /// with its message rendered: what `plan` shows and what `check-config` renders.
     pub fn plan(&self, event: &Event) -> Result<Vec<Action>, RenderError> {
+        let actions = self.decide(event);
+        if actions.is_empty() {
+            return Ok(actions);
+        }
+        let prepared = self.templates.prepare(event);
+        let mut rendered = Vec::with_capacity(actions.len());
+        for action in &actions {
+            let (route, slot) = self.slot(&action.route, &action.channel)?;
+            let payload = self.payload(route, slot, &prepared, None)?;
+            rendered.push(Action { payload, ..action.clone() });
+        }
+        Ok(rendered)
+    }
+
+    /// The actions `event` causes, in route order (and channel order within a route), their
+    /// messages not yet rendered (`payload` is null): the dispatcher renders each once, with
+    /// [`Router::render`], when it is to be sent — after its claim (a duplicate renders
+    /// nothing) and after enrichment (the play links are in the one render).
+    pub fn decide(&self, event: &Event) -> Vec<Action> {
         let mut actions = Vec::new();
-        let mut prepared = None;
+        let mut found = None;
         for route in &self.routes {
             if !route.matchers.iter().all(|m| m.matches(event)) {
                 continue;
             }
-            let prepared = prepared.get_or_insert_with(|| self.templates.prepare(event));
-            for (slot, &index) in route.channels.iter().enumerate() {
+            let (identity, brief) = found.get_or_insert_with(|| {
+                let summary = event.summary();
+                let failed =
+                    crate::event::TaskStatus::parse(summary.status) == crate::event::TaskStatus::Failed;
+                (event.identity(), Brief::of(&summary, failed))
+            });
+            for &index in &route.channels {
                 let channel = &self.channels[index];
-                let payload = self.payload(route, slot, prepared, None)?;
                 actions.push(Action {
-                    key: Action::key_for(prepared.identity(), &route.config.name, &channel.name),
-                    event: prepared.identity().to_owned(),
+                    key: Action::key_for(identity, &route.config.name, &channel.name),
+                    event: identity.clone(),
                     route: route.config.name.clone(),
                     channel: channel.name.clone(),
                     channel_type: channel.kind(),
-                    payload,
+                    payload: Value::Null,
                     // Digests say what they cover with it; a vod channel's loop guard reads its ids;
                     // a failure that may be resolved is opened with them.
                     brief: (channel::digests(channel)
                         || channel.call().is_some()
                         || route.config.send_resolved
                         || !route.group_by.is_empty())
-                    .then(|| Brief::of(prepared.summary(), prepared.failed())),
+                    .then(|| brief.clone()),
                     resolution: None,
                     group: group_of(route, &channel.name, event),
                 });
@@ -480,7 +519,7 @@ impl Router {
                 break;
             }
         }
-        Ok(actions)
+        actions
     }
 
     /// The names of the routes `event` matches, in order, honouring `continue` (what `plan`
