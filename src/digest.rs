@@ -49,6 +49,13 @@ pub struct Brief {
 }
 
 impl Brief {
+    /// The brief of `event`.
+    pub fn of_event(event: &crate::event::Event) -> Brief {
+        let summary = event.summary();
+        let failed = crate::event::TaskStatus::parse(summary.status) == crate::event::TaskStatus::Failed;
+        Brief::of(&summary, failed)
+    }
+
     /// The brief of the event `summary` describes; `failed`: its status says failure.
     pub fn of(summary: &Summary<'_>, failed: bool) -> Brief {
         let node = summary.failed_nodes.first();

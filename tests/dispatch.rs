@@ -67,6 +67,34 @@ fn unix_now() -> i64 {
     support::unix_now()
 }
 
+/// A message is rendered once, when it is sent: a redelivery of an event already done renders
+/// nothing. Shown with a template that cannot render the redelivery's (changed) title: before,
+/// every action was rendered when planned, and the duplicate failed on it.
+#[tokio::test]
+async fn a_duplicate_renders_nothing() {
+    let hook = StandIn::start(ChannelType::Webhook).await;
+    let text = format!(
+        "{}\n[[routes]]\nname = \"all\"\nchannels = [\"hook\"]\n\
+         template = '{{% if title == \"poison\" %}}{{{{ title | int }}}}{{% endif %}}{{{{ headline }}}}'\n",
+        hook.channel_toml("hook")
+    );
+    let dispatcher = dispatcher(Setup::from_toml_str(&text, &|_| None).unwrap_or_else(|e| panic!("{e}")));
+    let first = dispatcher.dispatch(&delivery("render-1"), deadline()).await;
+    assert_eq!((first.actions, first.delivered), (1, 1), "{first:?}");
+    let poisoned = |task_id: &str| {
+        let mut event: Value = serde_json::from_str(vodhook::samples::FAILED).expect("the sample is JSON");
+        event["TaskId"] = json!(task_id);
+        event["TaskInput"] = json!(r#"{"Type":"Media","Title":"poison"}"#);
+        decode_delivery(event.to_string().as_bytes()).expect("decodes")
+    };
+    let again = dispatcher.dispatch(&poisoned("render-1"), deadline()).await;
+    assert_eq!((again.duplicate, again.failed_permanently), (1, 0), "{again:?}");
+    // The template does fail on that title: a new event with it is not sent.
+    let fresh = dispatcher.dispatch(&poisoned("render-2"), deadline()).await;
+    assert_eq!((fresh.failed_permanently, fresh.delivered), (1, 0), "{fresh:?}");
+    assert_eq!(hook.received().len(), 1);
+}
+
 #[tokio::test]
 async fn a_duplicate_sends_nothing() {
     let hook = StandIn::start(ChannelType::Webhook).await;

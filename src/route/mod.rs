@@ -484,19 +484,20 @@ impl Router {
     /// nothing) and after enrichment (the play links are in the one render).
     pub fn decide(&self, event: &Event) -> Vec<Action> {
         let mut actions = Vec::new();
-        let mut found = None;
+        let (mut identity, mut brief) = (None, None);
         for route in &self.routes {
             if !route.matchers.iter().all(|m| m.matches(event)) {
                 continue;
             }
-            let (identity, brief) = found.get_or_insert_with(|| {
-                let summary = event.summary();
-                let failed =
-                    crate::event::TaskStatus::parse(summary.status) == crate::event::TaskStatus::Failed;
-                (event.identity(), Brief::of(&summary, failed))
-            });
+            let identity = identity.get_or_insert_with(|| event.identity());
             for &index in &route.channels {
                 let channel = &self.channels[index];
+                // Digests say what they cover with it; a vod channel's loop guard reads its ids;
+                // a failure that may be resolved is opened with them.
+                let needs_brief = channel::digests(channel)
+                    || channel.call().is_some()
+                    || route.config.send_resolved
+                    || !route.group_by.is_empty();
                 actions.push(Action {
                     key: Action::key_for(identity, &route.config.name, &channel.name),
                     event: identity.clone(),
@@ -504,13 +505,7 @@ impl Router {
                     channel: channel.name.clone(),
                     channel_type: channel.kind(),
                     payload: Value::Null,
-                    // Digests say what they cover with it; a vod channel's loop guard reads its ids;
-                    // a failure that may be resolved is opened with them.
-                    brief: (channel::digests(channel)
-                        || channel.call().is_some()
-                        || route.config.send_resolved
-                        || !route.group_by.is_empty())
-                    .then(|| brief.clone()),
+                    brief: needs_brief.then(|| brief.get_or_insert_with(|| Brief::of_event(event)).clone()),
                     resolution: None,
                     group: group_of(route, &channel.name, event),
                 });
