@@ -10,8 +10,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::config::ChannelType;
-use crate::digest::Brief;
 use crate::template::Resolution;
+use crate::template::digest::Brief;
 
 /// One planned delivery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

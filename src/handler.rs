@@ -22,12 +22,12 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use serde_json::{Value, json};
 
+use crate::auth::reuse::{ReuseGuard, Seen};
 use crate::auth::{Family, KeyUsed, Verified, Verifier};
 use crate::dispatch::{Dispatcher, Report};
 use crate::event::{DecodeError, Delivery, Limits, Source, decode_delivery_with};
 use crate::links::Links;
 use crate::metrics::{Rejection, Tally};
-use crate::replay::{ReplayGuard, Seen};
 use crate::setup::{Setup, State};
 
 /// FC's header for "the function failed" on event invocations.
@@ -144,7 +144,7 @@ impl Handled {
 pub struct App {
     verifier: Option<Verifier>,
     /// A signature carries new bodies only shortly after its first use (see `replay`).
-    replay: ReplayGuard,
+    replay: ReuseGuard,
     signature_reuse: Duration,
     allow_unsigned_invoke: bool,
     server: crate::config::ServerConfig,

@@ -4,8 +4,9 @@
 //! A request runs in one direction:
 //!
 //! ```text
-//! runtime ─▶ handler: auth ─▶ event (envelope, decode) ─▶ route (+ template, channel message)
-//!                     ─▶ dispatch (claim, send, settle; dedup, outbox on store) ─▶ channel
+//! runtime ─▶ handler: auth ─▶ event (envelope, decode) ─▶ route (which actions, not rendered)
+//!                     ─▶ dispatch (claim, render once via route + template, send, settle;
+//!                        dedup, outbox on store) ─▶ channel
 //! ```
 //!
 //! The signature is checked first (on the headers: VOD does not sign the body), then the body
@@ -16,28 +17,24 @@
 //!
 //! Most modules are public because the integration tests (`tests/`), the benches and the fuzzer
 //! drive them directly (the pipeline's steps, the config types, the store, the stand-ins'
-//! counterparts); the few private ones (`replay`, `reply`, `text`, `unique`) are
+//! counterparts); the few private ones (`reply`, `text`, `unique`, and `auth::reuse`) are
 //! reached only through the others, so the compiler reports what nothing uses.
 
 pub mod action;
 pub mod auth;
-pub mod budget;
 pub mod channel;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod dedup;
-pub mod digest;
 pub mod dispatch;
 pub mod event;
 pub mod handler;
 pub mod links;
 pub mod metrics;
 pub mod outbox;
-pub mod probe;
 pub mod quiet;
 pub mod redact;
-mod replay;
 mod reply;
 pub mod report;
 pub mod route;

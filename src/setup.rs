@@ -10,6 +10,7 @@
 
 use std::path::Path;
 
+use crate::auth::reuse::ReuseGuard;
 use crate::channel;
 use crate::config::{
     Config, ConfigError, ConfigSource, DedupBackend, DedupConfig, Lookup, Problem, channel_location,
@@ -17,7 +18,6 @@ use crate::config::{
 use crate::dedup::DedupStore;
 use crate::outbox::Outbox;
 use crate::redact::redact_url;
-use crate::replay::ReplayGuard;
 use crate::route::Router;
 use crate::store::{RedisConn, StoreError};
 
@@ -137,7 +137,7 @@ pub struct State {
     /// `None` with the memory backend: no shared place keeps undelivered actions, so a callback
     /// that cannot deliver answers `503` instead.
     pub outbox: Option<Outbox>,
-    pub replay: ReplayGuard,
+    pub replay: ReuseGuard,
     /// The connection rate budgets are shared through (`None`: per-instance budgets).
     pub redis: Option<RedisConn>,
 }
@@ -148,7 +148,7 @@ impl State {
             DedupBackend::Memory => Ok(State {
                 dedup: DedupStore::memory(config.capacity),
                 outbox: None,
-                replay: ReplayGuard::memory(),
+                replay: ReuseGuard::memory(),
                 redis: None,
             }),
             DedupBackend::Redis => {
@@ -156,7 +156,7 @@ impl State {
                 Ok(State {
                     dedup: DedupStore::redis(conn.clone()),
                     outbox: Some(Outbox::new(conn.clone())),
-                    replay: ReplayGuard::Redis(conn.clone()),
+                    replay: ReuseGuard::Redis(conn.clone()),
                     redis: Some(conn),
                 })
             }

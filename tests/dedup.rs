@@ -730,18 +730,18 @@ async fn a_cluster_reached_as_one_endpoint_reports_the_redirects() {
 
 /// Two "instances" (each its own connection and budgets) on one channel allowing 5 per 30 s
 /// and 2 a second, plus a second channel for the backlog mark.
-fn budgets(redis: &Redis, prefix: &str) -> vodhook::budget::Budgets {
+fn budgets(redis: &Redis, prefix: &str) -> vodhook::dispatch::budget::Budgets {
     let text = "[[channels]]\nname = \"ding\"\ntype = \"dingtalk\"\nurl = \"https://oapi.dingtalk.com/robot/send?access_token=t\"\n\
                 rate_per_minute = 5\nrate_window_secs = 30\nblock_secs = 5\n\n\
                 [[channels]]\nname = \"lark\"\ntype = \"feishu\"\nurl = \"https://open.feishu.cn/open-apis/bot/v2/hook/x\"\n\n\
                 [[routes]]\nname = \"all\"\nchannels = [\"ding\", \"lark\"]\n";
     let config = vodhook::setup::Setup::from_toml_str(text, &|_: &str| None).expect("valid").config;
     let conn = RedisConn::open(&redis.dedup_config(prefix)).expect("connection");
-    vodhook::budget::Budgets::new(&config, Some(conn))
+    vodhook::dispatch::budget::Budgets::new(&config, Some(conn))
 }
 
 async fn shared_budgets_hold_the_limit_across_instances(redis: &Redis) {
-    use vodhook::budget::{Mode, Take};
+    use vodhook::dispatch::budget::{Mode, Take};
     let prefix = format!("budget-{:x}:", std::process::id() ^ rand_suffix());
     let (a, b) = (budgets(redis, &prefix), budgets(redis, &prefix));
     let mut granted = 0;
@@ -794,7 +794,7 @@ on_every_redis!(redis_shared_budgets, shared_budgets_hold_the_limit_across_insta
 /// refused until the first one leaves the window, not a fixed refill after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shared_window_slides() {
-    use vodhook::budget::{Mode, Take};
+    use vodhook::dispatch::budget::{Mode, Take};
     let redis = Redis::start(Shape::Plain);
     let prefix = format!("slide-{}:", rand_suffix());
     let budget = {
@@ -802,7 +802,10 @@ async fn the_shared_window_slides() {
                     url = \"https://oapi.dingtalk.com/robot/send?access_token=t\"\nrate_per_minute = 2\nrate_window_secs = 1\n\n\
                     [[routes]]\nname = \"all\"\nchannels = [\"ding\"]\n";
         let config = vodhook::setup::Setup::from_toml_str(text, &|_: &str| None).expect("valid").config;
-        vodhook::budget::Budgets::new(&config, Some(RedisConn::open(&redis.dedup_config(&prefix)).unwrap()))
+        vodhook::dispatch::budget::Budgets::new(
+            &config,
+            Some(RedisConn::open(&redis.dedup_config(&prefix)).unwrap()),
+        )
     };
     assert_eq!(budget.take("ding", Mode::Digest).await, Take::Granted);
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -818,13 +821,15 @@ async fn the_shared_window_slides() {
 /// Redis gone: each instance's own window decides (the same limit), and nothing fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_budget_store_the_instance_paces_itself() {
-    use vodhook::budget::{Mode, Take};
+    use vodhook::dispatch::budget::{Mode, Take};
     let mut server = RedisServer::start();
     let text = "[[channels]]\nname = \"ding\"\ntype = \"dingtalk\"\nurl = \"https://oapi.dingtalk.com/robot/send?access_token=t\"\n\
                 rate_per_minute = 3\n\n[[routes]]\nname = \"all\"\nchannels = [\"ding\"]\n";
     let config = vodhook::setup::Setup::from_toml_str(text, &|_: &str| None).expect("valid").config;
-    let budgets =
-        vodhook::budget::Budgets::new(&config, Some(RedisConn::open(&redis_config(&server.url())).unwrap()));
+    let budgets = vodhook::dispatch::budget::Budgets::new(
+        &config,
+        Some(RedisConn::open(&redis_config(&server.url())).unwrap()),
+    );
     assert_eq!(budgets.take("ding", Mode::Digest).await, Take::Granted, "shared, while Redis is up");
     server.stop();
     let takes: Vec<Take> =

@@ -11,10 +11,10 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use vodhook::channel::ChannelType;
-use vodhook::digest::Brief;
 use vodhook::event::{Event, decode_delivery};
 use vodhook::route::Router;
 use vodhook::setup::Setup;
+use vodhook::template::digest::Brief;
 
 /// A node: instance name, status, and the error code and message in its `Result`.
 type Node<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>);
@@ -714,7 +714,7 @@ fn built_in_digests_match_their_snapshots() {
         let toml = format!("[messages]\nlocale = \"{locale}\"\n{SNAPSHOT_CHANNELS}");
         let router = Setup::from_toml_str(&toml, &no_env).expect("valid").router;
         for channel in ["dingtalk", "feishu", "feishu-post", "wecom", "slack"] {
-            let briefs: Vec<vodhook::digest::Brief> = events
+            let briefs: Vec<vodhook::template::digest::Brief> = events
                 .iter()
                 .map(|e| {
                     let actions = router.plan(e).expect("renders");
@@ -722,7 +722,7 @@ fn built_in_digests_match_their_snapshots() {
                     action.brief.expect("chat channels carry a brief")
                 })
                 .collect();
-            let refs: Vec<&vodhook::digest::Brief> = briefs.iter().collect();
+            let refs: Vec<&vodhook::template::digest::Brief> = briefs.iter().collect();
             let body = router.digest(channel, &refs).expect("renders").expect("fits");
             if let Err(message) = check_snapshot(&format!("digest-{channel}.{locale}"), &body) {
                 mismatches.push(message);
@@ -742,7 +742,7 @@ fn built_in_digests_match_their_snapshots() {
 #[test]
 fn a_digest_fits_whole_or_not_at_all() {
     let router = Setup::from_toml_str(SNAPSHOT_CHANNELS, &no_env).expect("valid").router;
-    let briefs: Vec<vodhook::digest::Brief> = (0..800)
+    let briefs: Vec<vodhook::template::digest::Brief> = (0..800)
         .map(|i| {
             let event = workflow(
                 &format!("task{i:04}"),
@@ -754,7 +754,7 @@ fn a_digest_fits_whole_or_not_at_all() {
             router.plan(&event).unwrap().into_iter().find(|a| a.channel == "dingtalk").unwrap().brief.unwrap()
         })
         .collect();
-    let all: Vec<&vodhook::digest::Brief> = briefs.iter().collect();
+    let all: Vec<&vodhook::template::digest::Brief> = briefs.iter().collect();
     assert!(router.digest("dingtalk", &all).unwrap().is_none(), "800 events do not fit 20,000 bytes");
     let body = router.digest("dingtalk", &all[..100]).unwrap().expect("100 fit");
     assert!(serde_json::to_vec(&body).unwrap().len() <= 20_000);
@@ -831,7 +831,7 @@ fn a_digest_of_muted_actions_names_the_intervals() {
     {
         let toml = format!("[messages]\nlocale = \"{locale}\"\n{SNAPSHOT_CHANNELS}");
         let router = Setup::from_toml_str(&toml, &no_env).expect("valid").router;
-        let briefs: Vec<vodhook::digest::Brief> = (0..2)
+        let briefs: Vec<vodhook::template::digest::Brief> = (0..2)
             .map(|i| {
                 let event =
                     workflow(&format!("task{i}"), "Failed", "wf-1", "a.mp4", &[("Node", "Failed", None)]);
@@ -845,7 +845,7 @@ fn a_digest_of_muted_actions_names_the_intervals() {
                     .unwrap()
             })
             .collect();
-        let refs: Vec<&vodhook::digest::Brief> = briefs.iter().collect();
+        let refs: Vec<&vodhook::template::digest::Brief> = briefs.iter().collect();
         let mention = vodhook::config::Mentions::default();
         let muted =
             router.digest_mentioning("slack", &refs, &mention, Some("night"), false).unwrap().unwrap();
@@ -879,14 +879,14 @@ fn digests_carry_a_silence_button_per_failed_group() {
     ));
     let secret = vodhook::redact::Secret::new(SECRET);
     for channel in ["dingtalk", "feishu", "feishu-post", "wecom", "slack"] {
-        let briefs: Vec<vodhook::digest::Brief> = events
+        let briefs: Vec<vodhook::template::digest::Brief> = events
             .iter()
             .map(|e| {
                 let actions = router.plan(e).expect("renders");
                 actions.into_iter().find(|a| a.channel == channel).and_then(|a| a.brief).expect("a brief")
             })
             .collect();
-        let refs: Vec<&vodhook::digest::Brief> = briefs.iter().collect();
+        let refs: Vec<&vodhook::template::digest::Brief> = briefs.iter().collect();
         let mut expected: Vec<(String, String)> = briefs
             .iter()
             .filter(|b| b.failed)

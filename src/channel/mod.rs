@@ -660,7 +660,7 @@ pub(crate) mod test_support {
 
     /// Runs `f` with a [`Message`] of the failed sample event whose rendered text is `text`.
     pub fn with_message<T>(headline: &str, text: &str, f: impl FnOnce(&Message<'_>) -> T) -> T {
-        let event = crate::template::sample::events().remove(0).1;
+        let event = crate::samples::events().remove(0).1;
         let summary = event.summary();
         let identity = event.identity();
         let message = Message {

@@ -13,6 +13,7 @@ use base64::Engine;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
+mod check_redis;
 mod outbox;
 mod plan;
 mod report;
@@ -364,7 +365,7 @@ async fn check_redis(config: &crate::config::DedupConfig) -> Result<ExitCode, St
         return Err("no Redis to check: [store] backend is \"memory\"".to_owned());
     }
     let conn = crate::store::RedisConn::open(config).map_err(|e| e.to_string())?;
-    let steps = crate::probe::probe(&conn, config.tls_ca_file.as_deref()).await;
+    let steps = check_redis::probe(&conn, config.tls_ca_file.as_deref()).await;
     let mut out = std::io::stdout().lock();
     let mut failed = None;
     for step in &steps {

@@ -124,7 +124,7 @@ fn pacing(config: &Config, channel: &str) -> serde_json::Value {
         return serde_json::Value::Null;
     };
     let margin = std::time::Duration::from_millis(config.delivery.budget_margin_ms);
-    let Some(limits) = crate::budget::Limits::of(c, margin) else {
+    let Some(limits) = crate::dispatch::budget::Limits::of(c, margin) else {
         return serde_json::json!({ "limits": "none", "when_spent": "sent at once" });
     };
     // The dispatcher's own decision (the outbox is there exactly when the store is Redis).

@@ -47,12 +47,12 @@ use serde_json::Value;
 use super::vod::RequestScope;
 use super::{Dispatcher, MIN_ATTEMPT};
 use crate::action::Action;
-use crate::budget::{Mode, Take};
 use crate::channel::Outcome;
 use crate::config::{ChannelConfig, Mentions};
 use crate::dedup::{Claim, ClaimToken};
-use crate::digest::{Brief, grouped_order};
+use crate::dispatch::budget::{Mode, Take};
 use crate::outbox::{Channels, Next, Outbox, OutboxItem, next_due};
+use crate::template::digest::{Brief, grouped_order};
 
 /// What one digest round did.
 #[derive(Debug, Default, Clone, Copy)]

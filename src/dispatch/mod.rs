@@ -30,6 +30,7 @@
 //! simultaneous requests.
 
 mod backoff;
+pub mod budget;
 mod callback;
 mod digest;
 mod drain;
@@ -50,10 +51,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::action::Action;
-use crate::budget::{Budgets, Mode, Take};
 use crate::channel::{self, Outcome, Sender};
 use crate::config::{ChannelConfig, Config};
 use crate::dedup::DedupStore;
+use crate::dispatch::budget::{Budgets, Mode, Take};
 use crate::outbox::Outbox;
 use crate::route::Router;
 use crate::silence::store::SilenceStore;
@@ -193,7 +194,7 @@ pub enum WhenSpent {
 impl WhenSpent {
     /// For `channel`, with or without an outbox (the redis store).
     pub fn of(channel: &ChannelConfig, has_outbox: bool) -> WhenSpent {
-        let limited = crate::budget::Limits::of(channel, Duration::ZERO).is_some();
+        let limited = crate::dispatch::budget::Limits::of(channel, Duration::ZERO).is_some();
         match (limited, has_outbox) {
             (false, _) => WhenSpent::SentAtOnce,
             (true, true) if channel::digests(channel) => WhenSpent::HeldForDigest,

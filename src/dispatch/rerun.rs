@@ -17,7 +17,7 @@ use crate::action::Action;
 use crate::channel::vod::call;
 use crate::config::{ChannelConfig, ChannelType, LinksConfig, RERUN_CHANNEL, Service, VodCall};
 use crate::dedup::Claim;
-use crate::digest::Brief;
+use crate::template::digest::Brief;
 use crate::vod::Credentials;
 
 /// The OpenAPI action a re-run link calls.

@@ -5,9 +5,9 @@ use serde_json::Value;
 
 use crate::channel::Button;
 use crate::config::{ButtonKind, ChannelConfig, Config, DedupBackend, Locale, Problem, RouteConfig};
-use crate::digest::Group;
 use crate::event::Event;
 use crate::signed_link::{Act, Failure, Signer};
+use crate::template::digest::Group;
 use crate::template::locale::word;
 
 /// The buttons of each of `route`'s channels (same order), with a problem for what cannot work:

@@ -21,10 +21,10 @@ use crate::config::{
     ButtonKind, ChannelConfig, Config, ConfigError, Locale, Mentions, OnMute, Problem, RouteConfig,
     UtcOffset, channel_location, route_location,
 };
-use crate::digest::{Brief, Digest};
 use crate::event::Event;
 use crate::quiet::{Muted, Quiet, TimeIntervals};
-use crate::template::{Builtin, Prepared, RenderError, Resolution, Target, Templates, locale, sample};
+use crate::template::digest::{Brief, Digest};
+use crate::template::{Builtin, Prepared, RenderError, Resolution, Target, Templates, locale};
 pub use matcher::Matcher;
 
 /// The compiled routes of one configuration: built once per process, by the `setup` module.
@@ -144,7 +144,7 @@ impl Router {
     /// Renders every (route, channel) pair against each [sample event](sample), so that a
     /// template that cannot render stops start-up and `check-config`, not a callback.
     pub fn check_samples(&self) -> Vec<Problem> {
-        let samples = sample::events();
+        let samples = crate::samples::events();
         let prepared: Vec<(&str, Prepared<'_>)> =
             samples.iter().map(|(name, event)| (*name, self.templates.prepare(event))).collect();
         let mut problems: Vec<Problem> = Vec::new();
@@ -693,7 +693,7 @@ mod tests {
     #[test]
     fn the_builtin_config_logs_every_event() {
         let router = Router::new(&Config::builtin()).unwrap();
-        for (_, event) in sample::events() {
+        for (_, event) in crate::samples::events() {
             let actions = router.plan(&event).unwrap();
             assert_eq!(actions.len(), 1);
             assert_eq!((actions[0].route.as_str(), actions[0].channel.as_str()), ("all", "log"));
@@ -719,7 +719,7 @@ mod tests {
         toml.push_str(&format!("[[routes]]\nname = \"all\"\nchannels = [{}, \"post\"]\n", names.join(", ")));
         let router = Router::new(&config(&toml)).unwrap();
         assert_eq!(router.check_samples(), vec![]);
-        for (_, event) in sample::events() {
+        for (_, event) in crate::samples::events() {
             assert_eq!(router.plan(&event).unwrap().len(), ChannelType::ALL.len() + 1);
         }
     }

@@ -38,9 +38,9 @@
 //! what they always were.
 
 mod defaults;
+pub mod digest;
 pub mod locale;
 mod markup;
-pub mod sample;
 
 use std::cell::OnceCell;
 use std::collections::{BTreeSet, HashMap};
@@ -54,8 +54,8 @@ use crate::config::{
     ChannelConfig, Config, ConfigError, Locale, Problem, RouteConfig, UtcOffset, channel_location,
     route_location,
 };
-use crate::digest::Digest;
 use crate::event::{Event, Summary, TaskStatus};
+use crate::template::digest::Digest;
 use crate::text;
 pub use markup::{Markup, code, escape};
 
@@ -816,7 +816,7 @@ mod tests {
     }
 
     fn failed() -> Event {
-        sample::events().remove(0).1
+        crate::samples::events().remove(0).1
     }
 
     #[test]
@@ -830,7 +830,7 @@ mod tests {
         let event = failed();
         assert_eq!(
             render(&templates, &ch, &r, &event),
-            "route says b0e8a1c0f2d34e5f8a6b7c8d9e0f1a2b via wecom"
+            "route says a1b2c3d4e5f60718293a4b5c6d7e8f90 via wecom"
         );
         let plain_route = RouteConfig { template: None, ..r };
         assert_eq!(render(&templates, &ch, &plain_route, &event), "channel says Failed");
@@ -855,12 +855,12 @@ mod tests {
     #[test]
     fn templates_can_read_the_decoded_event() {
         let mut r = route(Some(
-            "{{ event.ActivityResults.VodSnapshot_53e77.Result.ErrorCode }}/{{ event.Nope.Deeper }}",
+            "{{ event.ActivityResults.VodTranscode_a19f2.Result.MessageBody.ErrorCode }}/{{ event.Nope.Deeper }}",
         ));
         r.channels = vec!["log".into()];
         let ch = channel(ChannelType::Log);
         let templates = Templates::compile(&config(vec![ch.clone()], vec![r.clone()]), &[], &[]).unwrap();
-        assert_eq!(render(&templates, &ch, &r, &failed()), "InvalidParameter.Width/");
+        assert_eq!(render(&templates, &ch, &r, &failed()), "InvalidMedia.AudioStreamMissing/");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Digests: many events in one message, for a channel whose rate budget is spent (see the
-//! `budget` module). A bulk import gone wrong ends as hundreds of `Failed` callbacks in a minute;
+//! Digests: many events in one message, for a channel whose rate budget is spent (see
+//! `dispatch::budget`). A bulk import gone wrong ends as hundreds of `Failed` callbacks in a minute;
 //! a robot takes 20 messages a minute. Rather than queue hundreds of single messages (and be
 //! blocked), the actions that find the budget spent wait in the outbox and, when budget comes
 //! back, go out merged: as few messages as the service's size limit allows.

@@ -1,4 +1,4 @@
-//! The replay guard: a captured signature cannot carry new bodies.
+//! The replay guard against signature reuse: a captured signature cannot carry new bodies.
 //!
 //! VOD's signature covers the callback URL and a timestamp, not the body. Whoever sees one
 //! callback's headers (a proxy's log, say) could, for the whole timestamp window (±5 min), send
@@ -40,16 +40,16 @@ pub enum Seen {
     OtherBody,
 }
 
-pub enum ReplayGuard {
+pub enum ReuseGuard {
     Memory(Mutex<Memory>),
     Redis(RedisConn),
 }
 
-impl std::fmt::Debug for ReplayGuard {
+impl std::fmt::Debug for ReuseGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            ReplayGuard::Memory(_) => "ReplayGuard::Memory",
-            ReplayGuard::Redis(_) => "ReplayGuard::Redis",
+            ReuseGuard::Memory(_) => "ReuseGuard::Memory",
+            ReuseGuard::Redis(_) => "ReuseGuard::Redis",
         })
     }
 }
@@ -85,9 +85,9 @@ return 1
 /// Bodies remembered per signature at most (VOD sends a handful in one second).
 const MAX_BODIES: usize = 1000;
 
-impl ReplayGuard {
+impl ReuseGuard {
     pub fn memory() -> Self {
-        ReplayGuard::Memory(Mutex::new(Memory::default()))
+        ReuseGuard::Memory(Mutex::new(Memory::default()))
     }
 
     /// Checks (and remembers) `body` as a body of `verified`'s signature: remembered for `fresh`
@@ -103,11 +103,11 @@ impl ReplayGuard {
         let name = format!("sig:{}:{}", verified.family.as_str().to_ascii_lowercase(), verified.signature);
         let digest: String = Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect();
         match self {
-            ReplayGuard::Memory(memory) => {
+            ReuseGuard::Memory(memory) => {
                 let mut memory = memory.lock().unwrap_or_else(|p| p.into_inner());
                 Ok(memory.check(name, digest, fresh, reuse))
             }
-            ReplayGuard::Redis(conn) => {
+            ReuseGuard::Redis(conn) => {
                 let key = conn.key(&name);
                 let now_ms = chrono::Utc::now().timestamp_millis();
                 let reuse_ms = u64::try_from(reuse.as_millis()).unwrap_or(u64::MAX);
@@ -171,7 +171,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_signature_takes_new_bodies_only_shortly_after_its_first_use() {
-        let guard = ReplayGuard::memory();
+        let guard = ReuseGuard::memory();
         let (fresh, reuse) = (Duration::from_secs(600), Duration::from_millis(200));
         let sig = verified("c72b60894140fa98920f1279219b7ed4");
         assert_eq!(guard.check(&sig, b"event A", fresh, reuse).await.unwrap(), Seen::SameBody);

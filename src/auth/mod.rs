@@ -11,6 +11,8 @@
 //! signed is the one configured, never rebuilt from the request: proxies and gateways change
 //! hosts, schemes and paths on the way.
 
+pub(crate) mod reuse;
+
 use http::HeaderMap;
 use md5::{Digest, Md5};
 use subtle::ConstantTimeEq;
