@@ -481,9 +481,10 @@ fn resolved_notices_match_their_snapshots() {
         let toml = format!("[messages]\nlocale = \"{locale}\"\n{channels}");
         let router = Setup::from_toml_str(&toml, &no_env).expect("valid").router;
         for channel in ["dingtalk", "feishu", "feishu-post", "wecom", "slack", "webhook", "log"] {
-            let action = router
-                .resolved(&snapshot_succeeded(), "all", channel, resolution.clone(), "k".to_owned())
-                .expect("renders");
+            let event = snapshot_succeeded();
+            let notice =
+                router.resolved(&event, "all", channel, resolution.clone(), "k".to_owned()).expect("planned");
+            let action = router.render(&event, &notice, None).expect("renders");
             if let Err(message) = check_snapshot(&format!("resolved-{channel}.{locale}"), &action.payload) {
                 mismatches.push(message);
             }

@@ -50,46 +50,13 @@ pub const MARKUP: Markup = Markup::Dingtalk;
 
 /// DingTalk markdown. DingTalk documents headings, bold, links and lists, not code, so ids are
 /// plain text; list items keep one fact per line whatever the client.
-pub const TEMPLATE: (&str, &str) = (
-    "builtin:dingtalk",
-    r#"#### {{ headline | md }}
-
-- {{ t("Status") }}{{ t(": ") }}**{{ status | status_word | md }}**
-{% if video_id %}
-- {{ t("Video ID") }}{{ t(": ") }}{{ video_id | code }}
-{% endif %}
-{% if workflow_id %}
-- {{ t("Workflow ID") }}{{ t(": ") }}{{ workflow_id | code }}
-{% endif %}
-{% if task_id %}
-- {{ t("Task ID") }}{{ t(": ") }}{{ task_id | code }}
-{% endif %}
-{% include "builtin:dingtalk-resolved" ignore missing %}
-{% if duration %}
-- {{ t("Duration") }}{{ t(": ") }}{{ duration_secs | duration }}
-{% endif %}
-{% if event_time %}
-- {{ t("Event time") }}{{ t(": ") }}{{ event_time | time | md }}
-{% endif %}
-{% if nodes %}
-
-**{{ t("Nodes") }}**
-
-{% for node in nodes %}
-- {{ node.status | marker }} {{ node.name | md }} · {{ node.status | status_word | md }}{% if node.duration %} · {{ node.duration_secs | duration }}{% endif %}
-
-{% if not node.ok and (node.error_code or node.error_message) %}
-    - {% if node.error_code %}{{ node.error_code | md }}{% if node.error_message %}: {% endif %}{% endif %}{{ node.error_message | clip(300) | md }}
-{% endif %}
-{% endfor %}
-{% endif %}
-{% include "builtin:dingtalk-video" ignore missing %}"#,
-);
+pub const TEMPLATE: (&str, &str) =
+    ("builtin:dingtalk", "#### {{ headline | md }}\n\n{% include \"builtin:facts\" %}");
 
 /// The play links and cover of `[vod] enrich`, included at the end of the built-in message; not
 /// compiled (and so not included) when enrichment is off.
 pub const VIDEO_TEMPLATE: (&str, &str) = (
-    "builtin:dingtalk-video",
+    "builtin:video-dingtalk_markdown",
     r#"{% if video %}
 
 {% if video.available %}
@@ -120,19 +87,6 @@ pub const DIGEST_TEMPLATE: (&str, &str) = (
 
 {% endfor %}
 {% endfor %}"#,
-);
-
-/// What a resolved notice adds to the built-in message (the failed TaskIds, how long after the
-/// first failure); compiled, and so included, only when a route has `send_resolved`.
-pub const RESOLVED_TEMPLATE: (&str, &str) = (
-    "builtin:dingtalk-resolved",
-    r#"{% if resolved %}
-- {{ t("Resolves") }}{{ t(": ") }}{% for r in resolves %}{{ r | code }}{% if not loop.last %}, {% endif %}{% endfor %}
-
-{% if resolved_after_secs is not none %}
-- {{ t("Resolved after") }}{{ t(": ") }}{{ resolved_after_secs | duration }}
-{% endif %}
-{% endif %}"#,
 );
 
 /// DingTalk's `actionCard` with one button per link (`btns`, side by side when two or three).
@@ -188,7 +142,6 @@ const BUILTINS: Builtins = Builtins {
     markup: MARKUP,
     message: TEMPLATE,
     video: Some(VIDEO_TEMPLATE),
-    resolved: Some(RESOLVED_TEMPLATE),
     digest: Some(DIGEST_TEMPLATE),
 };
 

@@ -48,45 +48,10 @@ pub const MAX_TITLE_CHARS: usize = 200;
 pub const LIMITS: ServiceLimits =
     ServiceLimits { per_minute: Some(100), per_second: Some(5), block_secs: 60 };
 
-/// Feishu card markdown (`lark_md`): newlines are line breaks; the plain-text card header
-/// shows the headline (title included) in red or green, so the body starts with the facts.
-const CARD_TEMPLATE: (&str, &str) = (
-    "builtin:lark",
-    r#"**{{ t("Status") }}{{ t(":") }}** <font color='{{ "green" if ok else ("red" if failed else "orange") }}'>{{ status | status_word | md }}</font>
-{% if video_id %}
-**{{ t("Video ID") }}{{ t(":") }}** {{ video_id | code }}
-{% endif %}
-{% if workflow_id %}
-**{{ t("Workflow ID") }}{{ t(":") }}** {{ workflow_id | code }}
-{% endif %}
-{% if task_id %}
-**{{ t("Task ID") }}{{ t(":") }}** {{ task_id | code }}
-{% endif %}
-{% include "builtin:lark-resolved" ignore missing %}
-{% if duration %}
-**{{ t("Duration") }}{{ t(":") }}** {{ duration_secs | duration }}
-{% endif %}
-{% if event_time %}
-**{{ t("Event time") }}{{ t(":") }}** {{ event_time | time | md }}
-{% endif %}
-{% if nodes %}
-
-**{{ t("Nodes") }}**
-{% for node in nodes %}
-{{ node.status | marker }} {{ node.name | md }} · {{ node.status | status_word | md }}{% if node.duration %} · {{ node.duration_secs | duration }}{% endif %}
-
-{% if not node.ok and (node.error_code or node.error_message) %}
-　↳ {% if node.error_code %}{{ node.error_code | code }} {% endif %}{{ node.error_message | clip(300) | md }}
-{% endif %}
-{% endfor %}
-{% endif %}
-{% include "builtin:lark-video" ignore missing %}"#,
-);
-
 /// The play links and cover of `[vod] enrich`, included at the end of the built-in message; not
 /// compiled (and so not included) when enrichment is off.
 pub(super) const VIDEO_TEMPLATE: (&str, &str) = (
-    "builtin:lark-video",
+    "builtin:video-lark_md",
     r#"{% if video %}
 
 {% if video.available %}
@@ -128,26 +93,9 @@ const POST_DIGEST_TEMPLATE: (&str, &str) = (
 {% endfor %}"#,
 );
 
-/// A `post`'s own title is the headline, so its text is the plain-text facts alone (the shared
-/// `builtin:plain` template).
-const POST_TEMPLATE: (&str, &str) = ("builtin:feishu-post", r#"{% include "builtin:plain" %}"#);
-
 fn is_post(channel: &ChannelConfig) -> bool {
     matches!(&channel.service, Service::Feishu(Feishu { msg_type: Some(t), .. }) if t == "post")
 }
-
-/// What a resolved notice adds to the built-in message (the failed TaskIds, how long after the
-/// first failure); compiled, and so included, only when a route has `send_resolved`.
-pub const RESOLVED_TEMPLATE: (&str, &str) = (
-    "builtin:lark-resolved",
-    r#"{% if resolved %}
-**{{ t("Resolves") }}{{ t(":") }}** {% for r in resolves %}{{ r | code }}{% if not loop.last %}, {% endif %}{% endfor %}
-
-{% if resolved_after_secs is not none %}
-**{{ t("Resolved after") }}{{ t(":") }}** {{ resolved_after_secs | duration }}
-{% endif %}
-{% endif %}"#,
-);
 
 /// A card's buttons: one `button` element each, opening its URL (`behaviors: open_url`).
 fn with_buttons(mut card: Value, buttons: &[super::Button]) -> Value {
@@ -258,19 +206,19 @@ const TABLE: CodeTable = CodeTable {
 /// What the built-in card messages are made of.
 const CARD_BUILTINS: Builtins = Builtins {
     markup: Markup::Lark,
-    message: CARD_TEMPLATE,
+    // The plain-text card header shows the headline (title included) in red or green: the
+    // body is the facts alone.
+    message: crate::template::FACTS,
     video: Some(VIDEO_TEMPLATE),
-    resolved: Some(RESOLVED_TEMPLATE),
     digest: Some(DIGEST_TEMPLATE),
 };
 
-/// What the built-in `post` messages are made of: plain text, the shared play links and
-/// resolved part (`builtin:plain`'s).
+/// What the built-in `post` messages are made of: a `post`'s own title is the headline, so its
+/// text is the facts alone, in plain text (with plain text's play links).
 const POST_BUILTINS: Builtins = Builtins {
     markup: Markup::Text,
-    message: POST_TEMPLATE,
+    message: crate::template::FACTS,
     video: None,
-    resolved: None,
     digest: Some(POST_DIGEST_TEMPLATE),
 };
 

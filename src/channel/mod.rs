@@ -227,8 +227,6 @@ pub(super) struct Builtins {
     pub message: Builtin,
     /// The play-links part of its built-in message (`[vod] enrich`), where it has its own.
     pub video: Option<Builtin>,
-    /// The resolved notice's part of its built-in message (`send_resolved`), where it has its own.
-    pub resolved: Option<Builtin>,
     /// Its built-in digest, for the services that send digests.
     pub digest: Option<Builtin>,
 }
@@ -386,12 +384,6 @@ pub fn builtin_template(channel: &ChannelConfig) -> Builtin {
 /// webhooks, logs) or there is no message (`vod`).
 pub fn builtin_video_template(channel: &ChannelConfig) -> Option<Builtin> {
     messenger(channel.kind())?.builtins(channel).video
-}
-
-/// The resolved-notice part of `channel`'s built-in message (`send_resolved`), which the
-/// built-in includes when it is compiled; `None` where the shared plain-text one serves.
-pub fn builtin_resolved_template(channel: &ChannelConfig) -> Option<Builtin> {
-    messenger(channel.kind())?.builtins(channel).resolved
 }
 
 /// The markup `channel`'s messages are written in (templates see it as `markup`).

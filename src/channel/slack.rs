@@ -39,45 +39,10 @@ pub const NOTIFICATION_CHARS: usize = 3000;
 pub const LIMITS: ServiceLimits = ServiceLimits { per_minute: None, per_second: Some(1), block_secs: 60 };
 pub const MARKUP: Markup = Markup::Slack;
 
-/// Slack mrkdwn (`*bold*`, `` `code` ``, `>` quotes, which end at the line's end); the
-/// plain-text header block shows the headline, title included, exactly as it is.
-pub const TEMPLATE: (&str, &str) = (
-    "builtin:slack",
-    r#"*{{ t("Status") }}{{ t(":") }}* {{ status | status_word | md }}
-{% if video_id %}
-*{{ t("Video ID") }}{{ t(":") }}* {{ video_id | code }}
-{% endif %}
-{% if workflow_id %}
-*{{ t("Workflow ID") }}{{ t(":") }}* {{ workflow_id | code }}
-{% endif %}
-{% if task_id %}
-*{{ t("Task ID") }}{{ t(":") }}* {{ task_id | code }}
-{% endif %}
-{% include "builtin:slack-resolved" ignore missing %}
-{% if duration %}
-*{{ t("Duration") }}{{ t(":") }}* {{ duration_secs | duration }}
-{% endif %}
-{% if event_time %}
-*{{ t("Event time") }}{{ t(":") }}* {{ event_time | time | md }}
-{% endif %}
-{% if nodes %}
-
-*{{ t("Nodes") }}*
-{% for node in nodes %}
-{{ node.status | marker }} {{ node.name | md }} · {{ node.status | status_word | md }}{% if node.duration %} · {{ node.duration_secs | duration }}{% endif %}
-
-{% if not node.ok and (node.error_code or node.error_message) %}
->{% if node.error_code %}{{ node.error_code | code }} {% endif %}{{ node.error_message | clip(300) | md }}
-{% endif %}
-{% endfor %}
-{% endif %}
-{% include "builtin:slack-video" ignore missing %}"#,
-);
-
 /// The play links and cover of `[vod] enrich`, included at the end of the built-in message; not
 /// compiled (and so not included) when enrichment is off.
 pub const VIDEO_TEMPLATE: (&str, &str) = (
-    "builtin:slack-video",
+    "builtin:video-slack_mrkdwn",
     r#"{% if video %}
 
 {% if video.available %}
@@ -108,19 +73,6 @@ pub const DIGEST_TEMPLATE: (&str, &str) = (
 
 /// A digest's text stays within this many characters (Slack shortens longer messages).
 pub const DIGEST_CHARS: usize = 12_000;
-
-/// What a resolved notice adds to the built-in message (the failed TaskIds, how long after the
-/// first failure); compiled, and so included, only when a route has `send_resolved`.
-pub const RESOLVED_TEMPLATE: (&str, &str) = (
-    "builtin:slack-resolved",
-    r#"{% if resolved %}
-*{{ t("Resolves") }}{{ t(":") }}* {% for r in resolves %}{{ r | code }}{% if not loop.last %}, {% endif %}{% endfor %}
-
-{% if resolved_after_secs is not none %}
-*{{ t("Resolved after") }}{{ t(":") }}* {{ resolved_after_secs | duration }}
-{% endif %}
-{% endif %}"#,
-);
 
 /// `body` with an `actions` block of `buttons` last, when there are any.
 fn with_actions(mut body: Value, buttons: &[super::Button]) -> Value {
@@ -172,9 +124,10 @@ fn mention_line(mentions: &Mentions) -> String {
 /// What the built-in messages are made of.
 const BUILTINS: Builtins = Builtins {
     markup: MARKUP,
-    message: TEMPLATE,
+    // The plain-text header block shows the headline (title included) exactly as it is: the
+    // text is the facts alone.
+    message: crate::template::FACTS,
     video: Some(VIDEO_TEMPLATE),
-    resolved: Some(RESOLVED_TEMPLATE),
     digest: Some(DIGEST_TEMPLATE),
 };
 

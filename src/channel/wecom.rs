@@ -35,44 +35,13 @@ pub const MARKUP: Markup = Markup::Wecom;
 /// WeCom markdown: newlines are line breaks; `<font color>` takes `info` (green), `warning`
 /// (orange-red) and `comment` (grey); inline code is supported. (No `>` quote for errors: how
 /// far a quote reaches is not documented, and it could swallow the next node's line.)
-pub const TEMPLATE: (&str, &str) = (
-    "builtin:wecom",
-    r#"### {{ headline | md }}
-{{ t("Status") }}{{ t(": ") }}<font color="{{ "info" if ok else ("warning" if failed else "comment") }}">{{ status | status_word | md }}</font>
-{% if video_id %}
-{{ t("Video ID") }}{{ t(": ") }}{{ video_id | code }}
-{% endif %}
-{% if workflow_id %}
-{{ t("Workflow ID") }}{{ t(": ") }}{{ workflow_id | code }}
-{% endif %}
-{% if task_id %}
-{{ t("Task ID") }}{{ t(": ") }}{{ task_id | code }}
-{% endif %}
-{% include "builtin:wecom-resolved" ignore missing %}
-{% if duration %}
-{{ t("Duration") }}{{ t(": ") }}{{ duration_secs | duration }}
-{% endif %}
-{% if event_time %}
-{{ t("Event time") }}{{ t(": ") }}{{ event_time | time | md }}
-{% endif %}
-{% if nodes %}
-
-**{{ t("Nodes") }}**
-{% for node in nodes %}
-{{ node.status | marker }} {{ node.name | md }} · {{ node.status | status_word | md }}{% if node.duration %} · {{ node.duration_secs | duration }}{% endif %}
-
-{% if not node.ok and (node.error_code or node.error_message) %}
-　↳ {% if node.error_code %}{{ node.error_code | code }} {% endif %}{{ node.error_message | clip(300) | md }}
-{% endif %}
-{% endfor %}
-{% endif %}
-{% include "builtin:wecom-video" ignore missing %}"#,
-);
+pub const TEMPLATE: (&str, &str) =
+    ("builtin:wecom", "### {{ headline | md }}\n{% include \"builtin:facts\" %}");
 
 /// The play links and cover of `[vod] enrich`, included at the end of the built-in message; not
 /// compiled (and so not included) when enrichment is off.
 pub const VIDEO_TEMPLATE: (&str, &str) = (
-    "builtin:wecom-video",
+    "builtin:video-wecom_markdown",
     r#"{% if video %}
 
 {% if video.available %}
@@ -101,25 +70,11 @@ pub const DIGEST_TEMPLATE: (&str, &str) = (
 {% endfor %}"#,
 );
 
-/// What a resolved notice adds to the built-in message (the failed TaskIds, how long after the
-/// first failure); compiled, and so included, only when a route has `send_resolved`.
-pub const RESOLVED_TEMPLATE: (&str, &str) = (
-    "builtin:wecom-resolved",
-    r#"{% if resolved %}
-{{ t("Resolves") }}{{ t(": ") }}{% for r in resolves %}{{ r | code }}{% if not loop.last %}, {% endif %}{% endfor %}
-
-{% if resolved_after_secs is not none %}
-{{ t("Resolved after") }}{{ t(": ") }}{{ resolved_after_secs | duration }}
-{% endif %}
-{% endif %}"#,
-);
-
 /// What the built-in messages are made of.
 const BUILTINS: Builtins = Builtins {
     markup: MARKUP,
     message: TEMPLATE,
     video: Some(VIDEO_TEMPLATE),
-    resolved: Some(RESOLVED_TEMPLATE),
     digest: Some(DIGEST_TEMPLATE),
 };
 

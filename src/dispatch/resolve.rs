@@ -122,7 +122,7 @@ impl Dispatcher {
             let key = own
                 .first()
                 .map_or_else(|| Action::key_for(&identity, "resolved", &channel), |a| a.key.clone());
-            match self.router.decide_resolved(event, route, &channel, resolution, key) {
+            match self.router.resolved(event, route, &channel, resolution, key) {
                 Ok(action) => planned.push(action),
                 Err(err) => {
                     tracing::error!(error = %err, "the resolved notice cannot be made: the success goes as it is");

@@ -63,19 +63,16 @@ impl Field {
     ];
 
     /// What a silence matches on: an event's fields and where its action goes.
-    pub const SILENCE: [Field; 11] = [
-        Field::EventType,
-        Field::Status,
-        Field::WorkflowId,
-        Field::VideoId,
-        Field::ActivityId,
-        Field::FailedActivityId,
-        Field::Title,
-        Field::Source,
-        Field::ErrorCode,
-        Field::Route,
-        Field::Channel,
-    ];
+    pub const SILENCE: [Field; 11] = {
+        let mut fields = [Field::Route; 11];
+        let mut i = 0;
+        while i < Field::ALL.len() {
+            fields[i] = Field::ALL[i];
+            i += 1;
+        }
+        fields[10] = Field::Channel;
+        fields
+    };
 
     pub fn name(self) -> &'static str {
         match self {

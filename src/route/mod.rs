@@ -111,20 +111,15 @@ impl Router {
         let languages: Vec<(Locale, Option<UtcOffset>)> =
             config.channels.iter().map(|c| locale::of_channel(c, &config.messages)).collect();
         let (mut builtins, mut digest_builtins) = (Vec::new(), Vec::new());
-        for (c, (locale, _)) in config.channels.iter().zip(&languages) {
+        for c in &config.channels {
             let (name, source) = channel::builtin_template(c);
-            builtins.push(Builtin { name, source, locale: *locale });
+            builtins.push(Builtin { name, source });
             if let Some((name, source)) = channel::builtin_video_template(c).filter(|_| config.vod.enrich) {
-                builtins.push(Builtin { name, source, locale: *locale });
-            }
-            if let Some((name, source)) =
-                channel::builtin_resolved_template(c).filter(|_| config.sends_resolved())
-            {
-                builtins.push(Builtin { name, source, locale: *locale });
+                builtins.push(Builtin { name, source });
             }
             if let Some((name, source)) = channel::builtin_digest_template(c).filter(|_| channel::digests(c))
             {
-                digest_builtins.push(Builtin { name, source, locale: *locale });
+                digest_builtins.push(Builtin { name, source });
             }
         }
         match Templates::compile(config, &builtins, &digest_builtins) {
@@ -368,23 +363,11 @@ impl Router {
     }
 
     /// The resolved notice on `channel` that success `event` is for the failures `resolution`
-    /// names, which `route` delivered there; `key` is its idempotency key. Rendered as the
-    /// route would render `event` (templates see `resolved`), with the route's mentions.
+    /// names, which `route` delivered there; `key` is its idempotency key. Not yet rendered, as
+    /// [`Router::decide`]'s actions are: [`Router::render`] renders it as the route would
+    /// render `event` (templates see `resolved`), with the route's mentions. An error when the
+    /// route or channel is no longer configured.
     pub fn resolved(
-        &self,
-        event: &Event,
-        route: &str,
-        channel: &str,
-        resolution: Resolution,
-        key: String,
-    ) -> Result<Action, RenderError> {
-        let action = self.decide_resolved(event, route, channel, resolution, key)?;
-        self.render(event, &action, None)
-    }
-
-    /// [`Router::resolved`] not yet rendered, as [`Router::decide`]'s actions are: what the
-    /// dispatcher plans, to render once when it is sent.
-    pub fn decide_resolved(
         &self,
         event: &Event,
         route: &str,

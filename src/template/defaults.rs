@@ -1,5 +1,7 @@
-//! The built-in templates every channel shares: the headline, and the plain-text facts. Each
-//! channel's own built-in message is in its file (`channel::<kind>::TEMPLATE`).
+//! The built-in templates every channel shares: the headline, and the facts skeleton that every
+//! service's built-in message is (DingTalk, WeCom and webhooks put a heading or the headline
+//! above it: `channel::<kind>`'s `TEMPLATE`). Labels are read from the locale's table when a
+//! message renders (`t("Status")`); nothing is rewritten per locale.
 //!
 //! Built-in messages answer, in this order: did it work (a marker no one can miss), which
 //! video, where to look it up (workflow and task id), how long it took, and for every node its
@@ -14,36 +16,44 @@
 pub const HEADLINE: &str = r#"{{ marker }} {% if resolved %}{{ t("Resolved") }}{% else %}{% if event_type == "WorkflowTaskComplete" %}{{ t("VOD workflow ") }}{% else %}{{ event_type }} {% endif %}{{ t(outcome) }}{% endif %}
 {%- if title %}{{ t(": ") }}{{ title | oneline }}{% elif video_id %}{{ t(": ") }}{{ video_id | oneline }}{% endif %}"#;
 
-/// Plain-text facts, without the headline: the body of the generic webhook's `summary` and of
-/// Feishu `post` messages, which include it (`{% include "builtin:plain" %}`).
-pub const PLAIN: &str = r#"{{ t("Status") }}{{ t(": ") }}{{ status | status_word | oneline }}
+/// The facts of a message, without the headline: the one skeleton of every service's built-in
+/// message (`builtin:facts`). Each line is written in the channel's markup by the filters of
+/// `template::markup` (`fact`, `status_style`, `heading`, `bullet`, `node_error`) and each label
+/// read from the locale's table (`t`) when it renders; the play links (`[vod] enrich`) are the
+/// markup's own part (`builtin:video-<markup>`), included when compiled.
+pub const FACTS: &str = r#"{{ status | status_word | md | status_style | fact(t("Status")) }}
 {% if video_id %}
-{{ t("Video ID") }}{{ t(": ") }}{{ video_id | oneline }}
+{{ video_id | code | fact(t("Video ID")) }}
 {% endif %}
 {% if workflow_id %}
-{{ t("Workflow ID") }}{{ t(": ") }}{{ workflow_id | oneline }}
+{{ workflow_id | code | fact(t("Workflow ID")) }}
 {% endif %}
 {% if task_id %}
-{{ t("Task ID") }}{{ t(": ") }}{{ task_id | oneline }}
+{{ task_id | code | fact(t("Task ID")) }}
 {% endif %}
-{% include "builtin:plain-resolved" ignore missing %}
+{% if resolved %}
+{{ resolves | map("code") | join(", ") | fact(t("Resolves")) }}
+{% if resolved_after_secs is not none %}
+{{ resolved_after_secs | duration | fact(t("Resolved after")) }}
+{% endif %}
+{% endif %}
 {% if duration %}
-{{ t("Duration") }}{{ t(": ") }}{{ duration_secs | duration }}
+{{ duration_secs | duration | fact(t("Duration")) }}
 {% endif %}
 {% if event_time %}
-{{ t("Event time") }}{{ t(": ") }}{{ event_time | time | oneline }}
+{{ event_time | time | md | fact(t("Event time")) }}
 {% endif %}
 {% if nodes %}
-{{ t("Nodes") }}{{ t(":") }}
+{{ t("Nodes") | heading }}
 {% for node in nodes %}
-{{ node.status | marker }} {{ node.name | oneline }} · {{ node.status | status_word | oneline }}{% if node.duration %} · {{ node.duration_secs | duration }}{% endif %}
+{{ bullet() }}{{ node.status | marker }} {{ node.name | md }} · {{ node.status | status_word | md }}{% if node.duration %} · {{ node.duration_secs | duration }}{% endif %}
 
 {% if not node.ok and (node.error_code or node.error_message) %}
-    ↳ {% if node.error_code %}{{ node.error_code | oneline }}{% if node.error_message %}: {% endif %}{% endif %}{{ node.error_message | clip(300) | oneline }}
+{{ node_error(node.error_code, node.error_message) }}
 {% endif %}
 {% endfor %}
 {% endif %}
-{% include "builtin:plain-video" ignore missing %}"#;
+{% if video %}{% include "builtin:video-" ~ markup ignore missing %}{% endif %}"#;
 
 /// A digest's headline: how many events it names, how many failed and succeeded, and which
 /// mute intervals held them. Plain text.
@@ -52,8 +62,8 @@ pub const DIGEST_HEADLINE: &str = r#"{{ marker }} {% if muted_by %}{{ t("While m
 {%- if ok_count %} · {{ ok_count }} {{ t("succeeded") }}{% endif %}
 {%- if other_count %} · {{ other_count }} {{ t("other") }}{% endif %}"#;
 
-/// The play links and cover of `[vod] enrich` in plain text, included at the end of
-/// [`PLAIN`]; compiled only when enrichment is on.
+/// The play links and cover of `[vod] enrich` in plain text (`builtin:video-text`), included at
+/// the end of [`FACTS`]; compiled only when enrichment is on.
 pub const PLAIN_VIDEO: &str = r#"{% if video %}
 {% if video.available %}
 {% for p in video.play_urls %}
@@ -65,15 +75,5 @@ pub const PLAIN_VIDEO: &str = r#"{% if video %}
 {{ t("Links valid until") }} {{ video.expires_at | time | oneline }}
 {% else %}
 {{ t("Play links unavailable") }}{{ t(": ") }}{{ video.reason | clip(200) | oneline }}
-{% endif %}
-{% endif %}"#;
-
-/// What a resolved notice adds to [`PLAIN`] (the failed TaskIds, how long after the first
-/// failure); compiled, and so included, only when a route has `send_resolved`.
-pub const PLAIN_RESOLVED: &str = r#"{% if resolved %}
-{{ t("Resolves") }}{{ t(": ") }}{% for r in resolves %}{{ r | oneline }}{% if not loop.last %}, {% endif %}{% endfor %}
-
-{% if resolved_after_secs is not none %}
-{{ t("Resolved after") }}{{ t(": ") }}{{ resolved_after_secs | duration }}
 {% endif %}
 {% endif %}"#;

@@ -80,6 +80,80 @@ pub fn link(url: &str, label: &str, markup: Markup) -> String {
     }
 }
 
+// ---- the lines of the built-in messages -------------------------------------------------------
+//
+// The built-in messages of every service are one skeleton (`template::defaults::FACTS`: which
+// facts, in which order, with which labels); these write its lines as each markup does, so a
+// service adds only its markup. (Templates reach them as the filters `fact`, `status_style`,
+// `heading` and the functions `bullet`, `node_error`.)
+
+/// A fact's line, `label: value`: a list item in DingTalk, the label bold in Feishu cards and
+/// Slack, plain in WeCom and plain text. `colon` and `colon_space` are the locale's `:` and `: `.
+pub fn fact(markup: Markup, label: &str, value: &str, colon: &str, colon_space: &str) -> String {
+    match markup {
+        Markup::Dingtalk => format!("- {label}{colon_space}{value}"),
+        Markup::Wecom | Markup::Text => format!("{label}{colon_space}{value}"),
+        Markup::Lark => format!("**{label}{colon}** {value}"),
+        Markup::Slack => format!("*{label}{colon}* {value}"),
+    }
+}
+
+/// A status as its line shows it: bold in DingTalk; coloured in WeCom and Feishu cards (green
+/// when it succeeded, red when it failed, else orange); as it is in Slack and plain text.
+pub fn status(markup: Markup, value: &str, ok: bool, failed: bool) -> String {
+    let pick = |colours: [&'static str; 3]| match (ok, failed) {
+        (true, _) => colours[0],
+        (false, true) => colours[1],
+        (false, false) => colours[2],
+    };
+    match markup {
+        Markup::Dingtalk => format!("**{value}**"),
+        Markup::Wecom => format!("<font color=\"{}\">{value}</font>", pick(["info", "warning", "comment"])),
+        Markup::Lark => format!("<font color='{}'>{value}</font>", pick(["green", "red", "orange"])),
+        Markup::Slack | Markup::Text => value.to_owned(),
+    }
+}
+
+/// A section's heading (`Nodes`), after a blank line and bold in the markdowns (DingTalk's
+/// lists need a blank line after it too); `Nodes:` in plain text.
+pub fn heading(markup: Markup, label: &str, colon: &str) -> String {
+    match markup {
+        Markup::Dingtalk => format!("\n**{label}**\n"),
+        Markup::Wecom | Markup::Lark => format!("\n**{label}**"),
+        Markup::Slack => format!("\n*{label}*"),
+        Markup::Text => format!("{label}{colon}"),
+    }
+}
+
+/// What starts an item's line (a node's): a list item in DingTalk, nothing elsewhere.
+pub fn bullet(markup: Markup) -> &'static str {
+    if markup == Markup::Dingtalk { "- " } else { "" }
+}
+
+/// Error messages under a node are cut to this many characters.
+pub const MAX_NODE_ERROR_CHARS: usize = 300;
+
+/// The line under a failed node: its error code and message, indented as each markup can — a
+/// nested item in DingTalk (`code: message`), `↳` in plain text (the same), WeCom and Feishu
+/// cards (a full-width space first, which their markdown keeps; `code message`), a quote in
+/// Slack (`code message`).
+pub fn node_error(markup: Markup, code: &str, message: &str) -> String {
+    let written = if code.is_empty() { String::new() } else { self::code(code, markup) };
+    let text = escape(&crate::text::truncate_chars(message, MAX_NODE_ERROR_CHARS), markup);
+    match markup {
+        Markup::Dingtalk | Markup::Text => {
+            let indent = if markup == Markup::Dingtalk { "    - " } else { "    ↳ " };
+            let colon = if !code.is_empty() && !message.is_empty() { ": " } else { "" };
+            format!("{indent}{written}{colon}{text}")
+        }
+        Markup::Wecom | Markup::Lark | Markup::Slack => {
+            let indent = if markup == Markup::Slack { ">" } else { "　↳ " };
+            let space = if code.is_empty() { "" } else { " " };
+            format!("{indent}{written}{space}{text}")
+        }
+    }
+}
+
 /// `text` on one line, safe to put anywhere inline in a message in `markup`.
 pub fn escape(text: &str, markup: Markup) -> String {
     let text = one_line(text);

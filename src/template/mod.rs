@@ -150,18 +150,18 @@ const HEADLINE: &str = "builtin:headline";
 /// The headline is cut to this: it is a notification's title (a 100,000-character video title
 /// would make every channel's message too large to send).
 pub const MAX_HEADLINE_CHARS: usize = 200;
-const PLAIN: &str = "builtin:plain";
-const PLAIN_VIDEO: &str = "builtin:plain-video";
-const PLAIN_RESOLVED: &str = "builtin:plain-resolved";
+/// The facts skeleton every service's built-in message is made of (see [`defaults::FACTS`]).
+pub const FACTS: (&str, &str) = ("builtin:facts", defaults::FACTS);
+/// Plain text's play links, which the facts include on a `text` channel (`builtin:video-<markup>`).
+const TEXT_VIDEO: &str = "builtin:video-text";
 const DIGEST_HEADLINE: &str = "builtin:digest-headline";
 
-/// A built-in template to compile: its name and source, for a channel whose messages are in
-/// `locale`.
+/// A built-in template to compile: its name and source. One copy serves every locale: labels
+/// are looked up as it renders.
 #[derive(Debug, Clone, Copy)]
 pub struct Builtin {
     pub name: &'static str,
     pub source: &'static str,
-    pub locale: Locale,
 }
 
 /// The channel a message is rendered for: its settings, its markup and the name of its built-in
@@ -262,7 +262,7 @@ impl Templates {
         prepared.headlines[locale as usize].get_or_init(|| {
             let ctx = context! { locale => locale.as_str(), ..prepared.base.clone() };
             self.env
-                .get_template(&locale::template_name(HEADLINE, locale))
+                .get_template(HEADLINE)
                 .and_then(|t| t.render(ctx))
                 .map(|h| text::truncate_chars(&text::one_line(h.trim()), MAX_HEADLINE_CHARS))
                 .unwrap_or_else(|_| {
@@ -366,13 +366,13 @@ impl Templates {
         };
         let builtins = self.digest_env.get_or_init(|| digest_environment(&self.digest_builtins)).as_ref()?;
         let headline = builtins
-            .get_template(&locale::template_name(DIGEST_HEADLINE, target.locale))
+            .get_template(DIGEST_HEADLINE)
             .and_then(|t| t.render(ctx.clone()))
             .map(|h| text::truncate_chars(&text::one_line(h.trim()), MAX_HEADLINE_CHARS))
             .map_err(|e| e.to_string())?;
         let template = match self.digests.get(&channel.name) {
             Some(compiled) => self.env.get_template(&compiled.name),
-            None => builtins.get_template(&locale::template_name(target.builtin, target.locale)),
+            None => builtins.get_template(target.builtin),
         }
         .map_err(|e| e.to_string())?;
         let ctx = context! { headline => headline.as_str(), ..ctx };
@@ -392,10 +392,7 @@ impl Templates {
                 format!("the template of channel {:?} was not compiled at start-up", channel.name)
             });
         }
-        Ok(Compiled {
-            name: locale::template_name(target.builtin, target.locale).into_owned(),
-            needs_event: false,
-        })
+        Ok(Compiled { name: target.builtin.to_owned(), needs_event: false })
     }
 }
 
@@ -478,55 +475,24 @@ pub fn status_marker(status: &str) -> &'static str {
     }
 }
 
-/// Compiles the shared built-ins in every locale a channel uses and each channel's built-in in
-/// its own; the problems (none, unless a built-in is broken).
+/// Compiles the shared built-ins and each channel's; the problems (none, unless a built-in is
+/// broken).
 fn add_builtins(env: &mut Environment<'static>, config: &Config, builtins: &[Builtin]) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    // The headline and the shared facts in every locale a channel uses; each channel's
-    // built-in in its own. Labels are filled in here (`locale::localize`), not per render.
-    let mut locales = vec![Locale::En];
-    locales.extend(builtins.iter().map(|b| b.locale));
-    locales.sort_by_key(|l| *l as usize);
-    locales.dedup();
-    // The play links are compiled (and so included) only when enrichment is on: compiling
-    // them is a tenth of a six-channel start-up.
-    let mut shared = vec![(HEADLINE, defaults::HEADLINE), (PLAIN, defaults::PLAIN)];
+    let mut shared = vec![
+        Builtin { name: HEADLINE, source: defaults::HEADLINE },
+        Builtin { name: FACTS.0, source: FACTS.1 },
+    ];
+    // The play links are compiled only when enrichment is on (the channels' own with them, by
+    // the router): compiling them is a tenth of a six-channel start-up.
     if config.vod.enrich {
-        shared.push((PLAIN_VIDEO, defaults::PLAIN_VIDEO));
+        shared.push(Builtin { name: TEXT_VIDEO, source: defaults::PLAIN_VIDEO });
     }
-    // The same for what resolved notices add (a fifth of a six-channel start-up).
-    if config.sends_resolved() {
-        shared.push((PLAIN_RESOLVED, defaults::PLAIN_RESOLVED));
-    }
-    let wanted = shared
-        .iter()
-        .flat_map(|&(name, source)| locales.iter().map(move |&locale| Builtin { name, source, locale }))
-        .chain(builtins.iter().copied());
-    // What built-ins include: the shared ones, and each channel's play links and resolved part.
-    let includable: Vec<&str> = [HEADLINE, PLAIN, PLAIN_VIDEO, PLAIN_RESOLVED]
-        .into_iter()
-        .chain(
-            builtins
-                .iter()
-                .map(|b| b.name)
-                .filter(|name| name.ends_with("-video") || name.ends_with("-resolved")),
-        )
-        .collect();
-    for builtin in wanted {
-        let name = locale::template_name(builtin.name, builtin.locale).into_owned();
-        if env.get_template(&name).is_ok() {
+    let mut problems = Vec::new();
+    for builtin in shared.iter().chain(builtins) {
+        if env.get_template(builtin.name).is_ok() {
             continue; // several channels share a built-in
         }
-        // Before localizing, which would rename the include to the locale's copy.
-        let mut source = std::borrow::Cow::Borrowed(builtin.source);
-        if !config.vod.enrich {
-            source = without_includes(source, "-video");
-        }
-        if !config.sends_resolved() {
-            source = without_includes(source, "-resolved");
-        }
-        let source = locale::localize(&source, builtin.locale, &includable);
-        if let Err(err) = env.add_template_owned(name, source) {
+        if let Err(err) = env.add_template(builtin.name, builtin.source) {
             let message = format!("built-in template does not compile: {err}");
             problems.push(Problem::new(builtin.name, message));
         }
@@ -625,49 +591,14 @@ impl UserTemplates {
     }
 }
 
-/// `source` without its `{% include "builtin:…<suffix>" ignore missing %}` tags (and the line
-/// end after one that stands on its own line): the parts that are not compiled in this
-/// configuration (`-video` without enrichment, `-resolved` without `send_resolved`), so that
-/// rendering does not look them up.
-fn without_includes<'s>(source: std::borrow::Cow<'s, str>, suffix: &str) -> std::borrow::Cow<'s, str> {
-    const OPEN: &str = "{% include \"builtin:";
-    let close = format!("{suffix}\" ignore missing %}}");
-    if !source.contains(&close) {
-        return source; // most built-ins include neither
-    }
-    let mut out = String::with_capacity(source.len());
-    let mut rest = source.as_ref();
-    while let Some(start) = rest.find(OPEN) {
-        let after = &rest[start..];
-        match after.find("%}") {
-            Some(end) if after[..end + 2].ends_with(&close) => {
-                out.push_str(&rest[..start]);
-                rest = &after[end + 2..];
-                if out.is_empty() || out.ends_with('\n') {
-                    rest = rest.strip_prefix('\n').unwrap_or(rest);
-                }
-            }
-            _ => {
-                out.push_str(&rest[..start + OPEN.len()]);
-                rest = &rest[start + OPEN.len()..];
-            }
-        }
-    }
-    out.push_str(rest);
-    std::borrow::Cow::Owned(out)
-}
-
-/// The environment of the built-in digest templates: the digest headline in every locale they
-/// use, and each of them in its own.
+/// The environment of the built-in digest templates: the digest headline and each of them.
 fn digest_environment(builtins: &[Builtin]) -> Result<Environment<'static>, String> {
     let mut env = environment();
-    let headlines =
-        builtins.iter().map(|b| Builtin { name: DIGEST_HEADLINE, source: defaults::DIGEST_HEADLINE, ..*b });
-    for builtin in headlines.chain(builtins.iter().copied()) {
-        let name = locale::template_name(builtin.name, builtin.locale).into_owned();
-        if env.get_template(&name).is_err() {
-            let source = locale::localize(builtin.source, builtin.locale, &[]);
-            env.add_template_owned(name, source).map_err(|e| format!("built-in digest template: {e}"))?;
+    let headline = Builtin { name: DIGEST_HEADLINE, source: defaults::DIGEST_HEADLINE };
+    for builtin in std::iter::once(&headline).chain(builtins) {
+        if env.get_template(builtin.name).is_err() {
+            env.add_template(builtin.name, builtin.source)
+                .map_err(|e| format!("built-in digest template: {e}"))?;
         }
     }
     Ok(env)
@@ -709,6 +640,7 @@ fn environment() -> Environment<'static> {
         minijinja::Value::from(locale::time(&plain(&value), offset))
     });
     env.add_filter("oneline", |value: minijinja::Value| text::one_line(&plain(&value)));
+    add_line_helpers(&mut env);
     env.add_filter("link", |state: &State<'_, '_>, url: minijinja::Value, label: String| {
         markup::link(&plain(&url), &label, markup_in(state))
     });
@@ -721,6 +653,30 @@ fn environment() -> Environment<'static> {
         }
     });
     env
+}
+
+/// The helpers the facts skeleton writes its lines with, each in the message's markup and
+/// locale (see `markup`'s "lines of the built-in messages").
+fn add_line_helpers(env: &mut Environment<'static>) {
+    env.add_filter("fact", |state: &State<'_, '_>, value: minijinja::Value, label: String| {
+        let locale = locale_in(state);
+        let (colon, colon_space) = (locale::word(locale, ":"), locale::word(locale, ": "));
+        markup::fact(markup_in(state), &label, &plain(&value), &colon, &colon_space)
+    });
+    env.add_filter("status_style", |state: &State<'_, '_>, value: minijinja::Value| {
+        let flag = |name: &str| state.lookup(name).is_some_and(|v| v.is_true());
+        markup::status(markup_in(state), &plain(&value), flag("ok"), flag("failed"))
+    });
+    env.add_filter("heading", |state: &State<'_, '_>, label: String| {
+        markup::heading(markup_in(state), &label, &locale::word(locale_in(state), ":"))
+    });
+    env.add_function("bullet", |state: &State<'_, '_>| markup::bullet(markup_in(state)));
+    env.add_function(
+        "node_error",
+        |state: &State<'_, '_>, code: minijinja::Value, message: minijinja::Value| {
+            markup::node_error(markup_in(state), &plain(&code), &plain(&message))
+        },
+    );
 }
 
 /// A value as text; none and undefined are empty.
@@ -749,22 +705,6 @@ fn markup_in(state: &State<'_, '_>) -> Markup {
 mod tests {
     use super::*;
 
-    #[test]
-    fn includes_not_compiled_are_taken_out_with_their_line() {
-        let source = "a\n{% include \"builtin:x-resolved\" ignore missing %}\nb {% include \"builtin:x-video\" ignore missing %}";
-        assert_eq!(
-            without_includes(source.into(), "-resolved"),
-            "a\nb {% include \"builtin:x-video\" ignore missing %}"
-        );
-        assert_eq!(
-            without_includes(source.into(), "-video"),
-            "a\n{% include \"builtin:x-resolved\" ignore missing %}\nb "
-        );
-        assert_eq!(
-            without_includes("{% include \"builtin:plain\" %}".into(), "-video"),
-            "{% include \"builtin:plain\" %}"
-        );
-    }
     use crate::config::ChannelType;
     use crate::redact::Secret;
 
@@ -797,7 +737,7 @@ mod tests {
     const BUILTIN: (&str, &str) = ("builtin:test", "built-in says {{ status }} in {{ markup }}");
 
     fn builtin() -> Builtin {
-        Builtin { name: BUILTIN.0, source: BUILTIN.1, locale: Locale::En }
+        Builtin { name: BUILTIN.0, source: BUILTIN.1 }
     }
 
     fn target(channel: &ChannelConfig) -> Target<'_> {
@@ -892,25 +832,17 @@ mod tests {
         assert_eq!(status_marker(""), "⚠️");
     }
 
-    /// With enrichment off the play-links includes are gone from every built-in, in every
-    /// locale (a missing include would cost an error at each render); with it on they are there.
+    /// The play links are compiled only with enrichment; the facts include them only when a
+    /// video was looked up (no lookup of a template that is not there at each render).
     #[test]
-    fn play_link_includes_only_with_enrichment() {
-        let video = Builtin { name: "builtin:x-video", source: "links", locale: Locale::ZhCn };
-        let channel = Builtin {
-            name: "builtin:x",
-            source: "text{% include \"builtin:x-video\" ignore missing %}",
-            locale: Locale::ZhCn,
-        };
+    fn play_links_only_with_enrichment() {
         for enrich in [false, true] {
             let mut config = config(vec![], vec![]);
             config.vod.enrich = enrich;
-            let builtins: Vec<Builtin> = if enrich { vec![channel, video] } else { vec![channel] };
-            let templates = Templates::compile(&config, &builtins, &[]).unwrap();
-            for name in ["builtin:plain@zh-CN", "builtin:plain", "builtin:x@zh-CN"] {
-                let source = templates.env.get_template(name).unwrap().source().to_owned();
-                assert_eq!(source.contains("-video"), enrich, "{name} (enrich = {enrich}): {source}");
-            }
+            let templates = Templates::compile(&config, &[], &[]).unwrap();
+            assert_eq!(templates.env.get_template(TEXT_VIDEO).is_ok(), enrich);
+            assert!(templates.env.get_template(FACTS.0).is_ok());
         }
+        assert!(defaults::FACTS.contains("{% if video %}{% include \"builtin:video-\" ~ markup"));
     }
 }

@@ -139,42 +139,35 @@ impl VodApi {
             CallError::Retry(r) => CallError::Retry(scrubber.clean(&r)),
             CallError::Permanent(r) => CallError::Permanent(scrubber.clean(&r)),
         };
-        self.exchange(action, params, credentials, timeout).await.map_err(clean)
-    }
-
-    async fn exchange(
-        &self,
-        action: &str,
-        params: &[(String, String)],
-        credentials: &Credentials,
-        timeout: Duration,
-    ) -> Result<Value, CallError> {
-        let client = self.client().map_err(|e| CallError::Permanent(e.to_owned()))?;
-        let query = canonical_query(params);
-        let headers = self.signed_headers(action, &query, credentials, chrono::Utc::now());
-        let mut url = self.endpoint.clone();
-        url.set_path("/");
-        url.set_query((!query.is_empty()).then_some(query.as_str()));
-        let mut request = client.post(url).timeout(timeout).body(Vec::new());
-        for (name, value) in &headers {
-            request = request.header(name.as_str(), value.as_str());
-        }
-        let mut response = request.send().await.map_err(|e| CallError::Retry(describe(action, e)))?;
-        let status = response.status();
-        let answer = crate::reply::read_capped(&mut response, self.max_answer_bytes)
-            .await
-            .map_err(|e| CallError::Retry(describe(action, e)))?;
-        if answer.cut {
-            return Err(CallError::Retry(format!(
-                "VOD {action}: the answer is larger than vod.max_answer_bytes ({} bytes): not read",
-                self.max_answer_bytes
-            )));
-        }
-        let json: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
-        if status.is_success() {
-            return documented(action, json);
-        }
-        Err(classify(action, status, &json))
+        let exchange = async {
+            let client = self.client().map_err(|e| CallError::Permanent(e.to_owned()))?;
+            let query = canonical_query(params);
+            let headers = self.signed_headers(action, &query, credentials, chrono::Utc::now());
+            let mut url = self.endpoint.clone();
+            url.set_path("/");
+            url.set_query((!query.is_empty()).then_some(query.as_str()));
+            let mut request = client.post(url).timeout(timeout).body(Vec::new());
+            for (name, value) in &headers {
+                request = request.header(name.as_str(), value.as_str());
+            }
+            let mut response = request.send().await.map_err(|e| CallError::Retry(describe(action, e)))?;
+            let status = response.status();
+            let answer = crate::reply::read_capped(&mut response, self.max_answer_bytes)
+                .await
+                .map_err(|e| CallError::Retry(describe(action, e)))?;
+            if answer.cut {
+                return Err(CallError::Retry(format!(
+                    "VOD {action}: the answer is larger than vod.max_answer_bytes ({} bytes): not read",
+                    self.max_answer_bytes
+                )));
+            }
+            let json: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+            if status.is_success() {
+                return documented(action, json);
+            }
+            Err(classify(action, status, &json))
+        };
+        exchange.await.map_err(clean)
     }
 
     /// Every header of a call, `Authorization` last.

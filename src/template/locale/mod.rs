@@ -14,8 +14,6 @@ mod zh_cn;
 
 use chrono::{DateTime, FixedOffset, Utc};
 
-use std::borrow::Cow;
-
 use crate::config::{ChannelConfig, Locale, MessagesConfig, UtcOffset};
 use crate::event::{TaskStatus, VodTime, human_duration};
 
@@ -47,49 +45,6 @@ pub fn of_channel(channel: &ChannelConfig, messages: &MessagesConfig) -> (Locale
     let locale = channel.locale.or(inherited.then_some(messages.locale)).unwrap_or_default();
     let offset = channel.utc_offset.as_ref().or(messages.utc_offset.as_ref().filter(|_| inherited));
     (locale, offset.filter(|o| !o.is_utc()).cloned())
-}
-
-/// The name a built-in template is compiled under for `locale`: its own for English,
-/// `<name>@<locale>` for the others.
-pub fn template_name(name: &str, locale: Locale) -> Cow<'_, str> {
-    match locale {
-        Locale::En => Cow::Borrowed(name),
-        other => Cow::Owned(format!("{name}@{}", other.as_str())),
-    }
-}
-
-/// A built-in template's source for `locale`: every `{{ t("…") }}` with a literal key becomes
-/// the translated text, and an include of another built-in names that built-in's copy in the
-/// same locale. In English, whose status words and durations are the event's own, the
-/// `status_word` and `duration` filters are dropped too: the English built-ins render exactly
-/// what (and as fast as) they did before locales. Done once, when templates are compiled.
-pub fn localize(source: &str, locale: Locale, builtins: &[&str]) -> String {
-    let source: Cow<'_, str> = match locale {
-        Locale::En => {
-            Cow::Owned(source.replace(" | status_word", "").replace("duration_secs | duration", "duration"))
-        }
-        _ => Cow::Borrowed(source),
-    };
-    let source = source.as_ref();
-    const OPEN: &str = "{{ t(\"";
-    const CLOSE: &str = "\") }}";
-    let mut out = String::with_capacity(source.len());
-    let mut rest = source;
-    while let Some(start) = rest.find(OPEN) {
-        let after = &rest[start + OPEN.len()..];
-        let Some(end) = after.find(CLOSE) else { break };
-        out.push_str(&rest[..start]);
-        out.push_str(&word(locale, &after[..end]));
-        rest = &after[end + CLOSE.len()..];
-    }
-    out.push_str(rest);
-    for name in builtins {
-        let quoted = format!("\"{name}\"");
-        if out.contains(&quoted) {
-            out = out.replace(&quoted, &format!("\"{}\"", template_name(name, locale)));
-        }
-    }
-    out
 }
 
 /// `key` (English text) in `locale`; the key itself where the table has none.
@@ -165,24 +120,6 @@ mod tests {
         assert_eq!(time(raw, secs("+08:00")), "2025-05-12 16:01:45 +08:00");
         assert_eq!(time(raw, secs("-05:30")), "2025-05-12 02:31:45 -05:30");
         assert_eq!(time("yesterday", secs("+08:00")), "yesterday", "not a time: as sent");
-    }
-
-    #[test]
-    fn localizing_a_source_replaces_literal_labels_and_includes() {
-        let source =
-            r#"{{ t("Status") }}{{ t(": ") }}{{ status }} {{ t(outcome) }}{% include "builtin:plain" %}"#;
-        assert_eq!(
-            localize(source, Locale::ZhCn, &["builtin:plain"]),
-            r#"状态：{{ status }} {{ t(outcome) }}{% include "builtin:plain@zh-CN" %}"#
-        );
-        assert_eq!(
-            localize(source, Locale::En, &["builtin:plain"]),
-            r#"Status: {{ status }} {{ t(outcome) }}{% include "builtin:plain" %}"#
-        );
-        // English needs no filter for what the event already says in English.
-        let values = "{{ node.status | status_word | md }} {{ node.duration_secs | duration }}";
-        assert_eq!(localize(values, Locale::En, &[]), "{{ node.status | md }} {{ node.duration }}");
-        assert_eq!(localize(values, Locale::ZhCn, &[]), values);
     }
 
     #[test]
