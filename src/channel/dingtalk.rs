@@ -50,8 +50,7 @@ pub const MARKUP: Markup = Markup::Dingtalk;
 
 /// DingTalk markdown. DingTalk documents headings, bold, links and lists, not code, so ids are
 /// plain text; list items keep one fact per line whatever the client.
-pub const TEMPLATE: (&str, &str) =
-    ("builtin:dingtalk", "#### {{ headline | md }}\n\n{% include \"builtin:facts\" %}");
+pub const TEMPLATE: (&str, &str) = ("builtin:dingtalk", "#### {{ headline | md }}\n\n");
 
 /// The play links and cover of `[vod] enrich`, included at the end of the built-in message; not
 /// compiled (and so not included) when enrichment is off.
@@ -141,6 +140,7 @@ const TABLE: CodeTable = CodeTable {
 const BUILTINS: Builtins = Builtins {
     markup: MARKUP,
     message: TEMPLATE,
+    facts: true,
     video: Some(VIDEO_TEMPLATE),
     digest: Some(DIGEST_TEMPLATE),
 };

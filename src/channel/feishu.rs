@@ -208,7 +208,8 @@ const CARD_BUILTINS: Builtins = Builtins {
     markup: Markup::Lark,
     // The plain-text card header shows the headline (title included) in red or green: the
     // body is the facts alone.
-    message: crate::template::FACTS,
+    message: ("builtin:lark", ""),
+    facts: true,
     video: Some(VIDEO_TEMPLATE),
     digest: Some(DIGEST_TEMPLATE),
 };
@@ -217,7 +218,8 @@ const CARD_BUILTINS: Builtins = Builtins {
 /// text is the facts alone, in plain text (with plain text's play links).
 const POST_BUILTINS: Builtins = Builtins {
     markup: Markup::Text,
-    message: crate::template::FACTS,
+    message: ("builtin:feishu-post", ""),
+    facts: true,
     video: None,
     digest: Some(POST_DIGEST_TEMPLATE),
 };

@@ -84,7 +84,7 @@ fn summary(payload: &Value) -> String {
 
 /// What the built-in message is made of (no digests: one document, one record per event).
 const BUILTINS: super::Builtins =
-    super::Builtins { markup: MARKUP, message: TEMPLATE, video: None, digest: None };
+    super::Builtins { markup: MARKUP, message: TEMPLATE, facts: false, video: None, digest: None };
 
 /// The log: records handed over locally, never sent.
 pub(super) struct Log;

@@ -223,8 +223,10 @@ pub type Builtin = (&'static str, &'static str);
 /// one set per kind of message it sends (Feishu has two, cards and `post`s).
 pub(super) struct Builtins {
     pub markup: Markup,
-    /// Its built-in message.
+    /// Its built-in message: this template, followed (when `facts`) by the facts every
+    /// service's built-in message shows, written in `markup` (`template::facts`).
     pub message: Builtin,
+    pub facts: bool,
     /// The play-links part of its built-in message (`[vod] enrich`), where it has its own.
     pub video: Option<Builtin>,
     /// Its built-in digest, for the services that send digests.
@@ -377,6 +379,11 @@ pub fn mention_keys(channel: &ChannelConfig) -> &'static [MentionKey] {
 /// The built-in template of `channel` (name, source): what it says when no template is configured.
 pub fn builtin_template(channel: &ChannelConfig) -> Builtin {
     messenger(channel.kind()).map_or(vod::TEMPLATE, |service| service.builtins(channel).message)
+}
+
+/// Whether `channel`'s built-in message is followed by the shared facts (see [`Builtins`]).
+pub fn builtin_has_facts(channel: &ChannelConfig) -> bool {
+    messenger(channel.kind()).is_some_and(|service| service.builtins(channel).facts)
 }
 
 /// The play-links part of `channel`'s built-in message (`[vod] enrich`), which the built-in

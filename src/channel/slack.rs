@@ -126,7 +126,8 @@ const BUILTINS: Builtins = Builtins {
     markup: MARKUP,
     // The plain-text header block shows the headline (title included) exactly as it is: the
     // text is the facts alone.
-    message: crate::template::FACTS,
+    message: ("builtin:slack", ""),
+    facts: true,
     video: Some(VIDEO_TEMPLATE),
     digest: Some(DIGEST_TEMPLATE),
 };

@@ -40,8 +40,8 @@ const MIN_BODY_BYTES: usize = 16 * 1024;
 pub const LIMITS: ServiceLimits = ServiceLimits::NONE;
 /// The document's `summary` is plain text.
 pub const MARKUP: Markup = Markup::Text;
-/// The headline, then the plain-text facts (the shared `builtin:plain` template).
-pub const TEMPLATE: (&str, &str) = ("builtin:webhook", "{{ headline }}\n{% include \"builtin:facts\" %}");
+/// The headline, then the facts in plain text (`template::facts`).
+pub const TEMPLATE: (&str, &str) = ("builtin:webhook", "{{ headline }}\n");
 
 pub const ID_HEADER: &str = "webhook-id";
 pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
@@ -268,7 +268,7 @@ fn details(summary: &Summary<'_>) -> Value {
 
 /// What the built-in message is made of (no digests: one document, one record per event).
 const BUILTINS: super::Builtins =
-    super::Builtins { markup: MARKUP, message: TEMPLATE, video: None, digest: None };
+    super::Builtins { markup: MARKUP, message: TEMPLATE, facts: true, video: None, digest: None };
 
 /// A Standard Webhooks receiver.
 pub(super) struct Receiver;

@@ -35,8 +35,7 @@ pub const MARKUP: Markup = Markup::Wecom;
 /// WeCom markdown: newlines are line breaks; `<font color>` takes `info` (green), `warning`
 /// (orange-red) and `comment` (grey); inline code is supported. (No `>` quote for errors: how
 /// far a quote reaches is not documented, and it could swallow the next node's line.)
-pub const TEMPLATE: (&str, &str) =
-    ("builtin:wecom", "### {{ headline | md }}\n{% include \"builtin:facts\" %}");
+pub const TEMPLATE: (&str, &str) = ("builtin:wecom", "### {{ headline | md }}\n");
 
 /// The play links and cover of `[vod] enrich`, included at the end of the built-in message; not
 /// compiled (and so not included) when enrichment is off.
@@ -74,6 +73,7 @@ pub const DIGEST_TEMPLATE: (&str, &str) = (
 const BUILTINS: Builtins = Builtins {
     markup: MARKUP,
     message: TEMPLATE,
+    facts: true,
     video: Some(VIDEO_TEMPLATE),
     digest: Some(DIGEST_TEMPLATE),
 };

@@ -111,15 +111,16 @@ impl Router {
         let languages: Vec<(Locale, Option<UtcOffset>)> =
             config.channels.iter().map(|c| locale::of_channel(c, &config.messages)).collect();
         let (mut builtins, mut digest_builtins) = (Vec::new(), Vec::new());
-        for c in &config.channels {
+        for (c, (locale, _)) in config.channels.iter().zip(&languages) {
             let (name, source) = channel::builtin_template(c);
-            builtins.push(Builtin { name, source });
+            let facts = channel::builtin_has_facts(c).then(|| channel::markup(c));
+            builtins.push(Builtin { name, source, locale: Some(*locale), facts });
             if let Some((name, source)) = channel::builtin_video_template(c).filter(|_| config.vod.enrich) {
-                builtins.push(Builtin { name, source });
+                builtins.push(Builtin::shared(name, source));
             }
             if let Some((name, source)) = channel::builtin_digest_template(c).filter(|_| channel::digests(c))
             {
-                digest_builtins.push(Builtin { name, source });
+                digest_builtins.push(Builtin::shared(name, source));
             }
         }
         match Templates::compile(config, &builtins, &digest_builtins) {
@@ -136,33 +137,51 @@ impl Router {
         }
     }
 
-    /// Renders every (route, channel) pair against each [sample event](sample), so that a
-    /// template that cannot render stops start-up and `check-config`, not a callback.
+    /// Renders every (route, channel) pair whose template the configuration sets (a route's or a
+    /// channel's `template`, a `vod` channel's `params`) against each sample event
+    /// (`crate::samples`), so that a template that cannot render stops start-up and
+    /// `check-config`, not a callback. The built-ins are not rendered here: they are the tests'
+    /// (every service, every locale, snapshots), and a configuration of built-ins only (the
+    /// default one) decodes no sample at start-up.
     pub fn check_samples(&self) -> Vec<Problem> {
+        let user_set = |route: &CompiledRoute, channel: &ChannelConfig| {
+            route.config.template.is_some() || channel.template.is_some() || channel.call().is_some()
+        };
+        let pairs: Vec<(usize, &CompiledRoute, usize, usize)> = self
+            .routes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, route)| {
+                route.channels.iter().enumerate().map(move |(slot, &index)| (i, route, slot, index))
+            })
+            .filter(|&(_, route, _, index)| user_set(route, &self.channels[index]))
+            .collect();
+        let digests = self.channels.iter().any(|c| channel::digests(c) && c.digest_template.is_some());
+        if pairs.is_empty() && !digests {
+            return Vec::new();
+        }
         let samples = crate::samples::events();
         let prepared: Vec<(&str, Prepared<'_>)> =
             samples.iter().map(|(name, event)| (*name, self.templates.prepare(event))).collect();
         let mut problems: Vec<Problem> = Vec::new();
-        for (i, route) in self.routes.iter().enumerate() {
-            for (slot, &index) in route.channels.iter().enumerate() {
-                let channel = &self.channels[index];
-                let at = if route.config.template.is_some() {
-                    format!("{}.template", route_location(i, &route.config.name))
-                } else if channel.template.is_some() {
-                    format!("{}.template", channel_location(index, &channel.name))
-                } else {
-                    channel_location(index, &channel.name)
-                };
-                for (sample, prepared) in &prepared {
-                    if let Err(err) = self.payload(route, slot, prepared, None) {
-                        let message = format!(
-                            "fails to render for route {:?} on the sample {sample} event: {}",
-                            route.config.name, err.message
-                        );
-                        let problem = Problem::new(at.clone(), message);
-                        if !problems.contains(&problem) {
-                            problems.push(problem);
-                        }
+        for (i, route, slot, index) in pairs {
+            let channel = &self.channels[index];
+            let at = if route.config.template.is_some() {
+                format!("{}.template", route_location(i, &route.config.name))
+            } else if channel.template.is_some() {
+                format!("{}.template", channel_location(index, &channel.name))
+            } else {
+                channel_location(index, &channel.name)
+            };
+            for (sample, prepared) in &prepared {
+                if let Err(err) = self.payload(route, slot, prepared, None) {
+                    let message = format!(
+                        "fails to render for route {:?} on the sample {sample} event: {}",
+                        route.config.name, err.message
+                    );
+                    let problem = Problem::new(at.clone(), message);
+                    if !problems.contains(&problem) {
+                        problems.push(problem);
                     }
                 }
             }

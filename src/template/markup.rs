@@ -82,10 +82,10 @@ pub fn link(url: &str, label: &str, markup: Markup) -> String {
 
 // ---- the lines of the built-in messages -------------------------------------------------------
 //
-// The built-in messages of every service are one skeleton (`template::defaults::FACTS`: which
-// facts, in which order, with which labels); these write its lines as each markup does, so a
-// service adds only its markup. (Templates reach them as the filters `fact`, `status_style`,
-// `heading` and the functions `bullet`, `node_error`.)
+// The built-in messages of every service are one skeleton (`template::facts`: which facts, in
+// which order, with which labels); these write its lines as each markup does, so a service adds
+// only its markup. They write template text (a value is an expression such as
+// `{{ video_id | code }}`), except `node_error`, which templates call as it renders.
 
 /// A fact's line, `label: value`: a list item in DingTalk, the label bold in Feishu cards and
 /// Slack, plain in WeCom and plain text. `colon` and `colon_space` are the locale's `:` and `: `.
@@ -98,19 +98,23 @@ pub fn fact(markup: Markup, label: &str, value: &str, colon: &str, colon_space: 
     }
 }
 
-/// A status as its line shows it: bold in DingTalk; coloured in WeCom and Feishu cards (green
-/// when it succeeded, red when it failed, else orange); as it is in Slack and plain text.
-pub fn status(markup: Markup, value: &str, ok: bool, failed: bool) -> String {
-    let pick = |colours: [&'static str; 3]| match (ok, failed) {
-        (true, _) => colours[0],
-        (false, true) => colours[1],
-        (false, false) => colours[2],
-    };
+/// The template of a status (`inner`, an expression) as its line shows it: bold in DingTalk;
+/// coloured in WeCom and Feishu cards (green when it succeeded, red when it failed, else
+/// orange, read from `ok` and `failed` as it renders); as it is in Slack and plain text.
+pub fn status_template(markup: Markup, inner: &str) -> String {
     match markup {
-        Markup::Dingtalk => format!("**{value}**"),
-        Markup::Wecom => format!("<font color=\"{}\">{value}</font>", pick(["info", "warning", "comment"])),
-        Markup::Lark => format!("<font color='{}'>{value}</font>", pick(["green", "red", "orange"])),
-        Markup::Slack | Markup::Text => value.to_owned(),
+        Markup::Dingtalk => format!("**{inner}**"),
+        Markup::Wecom => {
+            format!(
+                "<font color=\"{{{{ \"info\" if ok else (\"warning\" if failed else \"comment\") }}}}\">{inner}</font>"
+            )
+        }
+        Markup::Lark => {
+            format!(
+                "<font color='{{{{ \"green\" if ok else (\"red\" if failed else \"orange\") }}}}'>{inner}</font>"
+            )
+        }
+        Markup::Slack | Markup::Text => inner.to_owned(),
     }
 }
 

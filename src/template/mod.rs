@@ -39,6 +39,7 @@
 
 mod defaults;
 pub mod digest;
+mod facts;
 pub mod locale;
 mod markup;
 
@@ -150,18 +151,44 @@ const HEADLINE: &str = "builtin:headline";
 /// The headline is cut to this: it is a notification's title (a 100,000-character video title
 /// would make every channel's message too large to send).
 pub const MAX_HEADLINE_CHARS: usize = 200;
-/// The facts skeleton every service's built-in message is made of (see [`defaults::FACTS`]).
-pub const FACTS: (&str, &str) = ("builtin:facts", defaults::FACTS);
-/// Plain text's play links, which the facts include on a `text` channel (`builtin:video-<markup>`).
+/// Plain text's play links, which the facts include on a `text` channel.
 const TEXT_VIDEO: &str = "builtin:video-text";
 const DIGEST_HEADLINE: &str = "builtin:digest-headline";
 
-/// A built-in template to compile: its name and source. One copy serves every locale: labels
-/// are looked up as it renders.
+/// A built-in template to compile: its name and source.
 #[derive(Debug, Clone, Copy)]
 pub struct Builtin {
     pub name: &'static str,
     pub source: &'static str,
+    /// A channel's built-in message is compiled for its locale (`<name>@<locale>` but in
+    /// English), followed by the facts in `facts`' markup when set (see [`facts`]). Parts and
+    /// digests (`None`) are compiled once for every locale: their labels are read as they render.
+    pub locale: Option<Locale>,
+    pub facts: Option<Markup>,
+}
+
+impl Builtin {
+    /// A part or a digest: compiled once.
+    pub fn shared(name: &'static str, source: &'static str) -> Builtin {
+        Builtin { name, source, locale: None, facts: None }
+    }
+
+    /// The name it is compiled under.
+    fn compiled_name(&self) -> std::borrow::Cow<'static, str> {
+        match self.locale {
+            Some(locale) => template_name(self.name, locale),
+            None => std::borrow::Cow::Borrowed(self.name),
+        }
+    }
+}
+
+/// The name a channel's built-in message is compiled under for `locale`: its own for English,
+/// `<name>@<locale>` for the others.
+fn template_name(name: &'static str, locale: Locale) -> std::borrow::Cow<'static, str> {
+    match locale {
+        Locale::En => std::borrow::Cow::Borrowed(name),
+        other => std::borrow::Cow::Owned(format!("{name}@{}", other.as_str())),
+    }
 }
 
 /// The channel a message is rendered for: its settings, its markup and the name of its built-in
@@ -392,7 +419,7 @@ impl Templates {
                 format!("the template of channel {:?} was not compiled at start-up", channel.name)
             });
         }
-        Ok(Compiled { name: target.builtin.to_owned(), needs_event: false })
+        Ok(Compiled { name: template_name(target.builtin, target.locale).into_owned(), needs_event: false })
     }
 }
 
@@ -478,21 +505,26 @@ pub fn status_marker(status: &str) -> &'static str {
 /// Compiles the shared built-ins and each channel's; the problems (none, unless a built-in is
 /// broken).
 fn add_builtins(env: &mut Environment<'static>, config: &Config, builtins: &[Builtin]) -> Vec<Problem> {
-    let mut shared = vec![
-        Builtin { name: HEADLINE, source: defaults::HEADLINE },
-        Builtin { name: FACTS.0, source: FACTS.1 },
-    ];
+    let mut shared = vec![Builtin::shared(HEADLINE, defaults::HEADLINE)];
     // The play links are compiled only when enrichment is on (the channels' own with them, by
     // the router): compiling them is a tenth of a six-channel start-up.
     if config.vod.enrich {
-        shared.push(Builtin { name: TEXT_VIDEO, source: defaults::PLAIN_VIDEO });
+        shared.push(Builtin::shared(TEXT_VIDEO, defaults::PLAIN_VIDEO));
     }
     let mut problems = Vec::new();
     for builtin in shared.iter().chain(builtins) {
-        if env.get_template(builtin.name).is_ok() {
+        let name = builtin.compiled_name();
+        if env.get_template(&name).is_ok() {
             continue; // several channels share a built-in
         }
-        if let Err(err) = env.add_template(builtin.name, builtin.source) {
+        let compiled = match (builtin.facts, builtin.locale) {
+            (Some(markup), Some(locale)) => env.add_template_owned(
+                name,
+                format!("{}{}", builtin.source, facts::source(markup, locale, config.sends_resolved())),
+            ),
+            _ => env.add_template_owned(name, builtin.source),
+        };
+        if let Err(err) = compiled {
             let message = format!("built-in template does not compile: {err}");
             problems.push(Problem::new(builtin.name, message));
         }
@@ -594,7 +626,7 @@ impl UserTemplates {
 /// The environment of the built-in digest templates: the digest headline and each of them.
 fn digest_environment(builtins: &[Builtin]) -> Result<Environment<'static>, String> {
     let mut env = environment();
-    let headline = Builtin { name: DIGEST_HEADLINE, source: defaults::DIGEST_HEADLINE };
+    let headline = Builtin::shared(DIGEST_HEADLINE, defaults::DIGEST_HEADLINE);
     for builtin in std::iter::once(&headline).chain(builtins) {
         if env.get_template(builtin.name).is_err() {
             env.add_template(builtin.name, builtin.source)
@@ -655,22 +687,9 @@ fn environment() -> Environment<'static> {
     env
 }
 
-/// The helpers the facts skeleton writes its lines with, each in the message's markup and
-/// locale (see `markup`'s "lines of the built-in messages").
+/// What the facts call as they render: the line under a failed node, in the message's markup
+/// (see `markup::node_error`).
 fn add_line_helpers(env: &mut Environment<'static>) {
-    env.add_filter("fact", |state: &State<'_, '_>, value: minijinja::Value, label: String| {
-        let locale = locale_in(state);
-        let (colon, colon_space) = (locale::word(locale, ":"), locale::word(locale, ": "));
-        markup::fact(markup_in(state), &label, &plain(&value), &colon, &colon_space)
-    });
-    env.add_filter("status_style", |state: &State<'_, '_>, value: minijinja::Value| {
-        let flag = |name: &str| state.lookup(name).is_some_and(|v| v.is_true());
-        markup::status(markup_in(state), &plain(&value), flag("ok"), flag("failed"))
-    });
-    env.add_filter("heading", |state: &State<'_, '_>, label: String| {
-        markup::heading(markup_in(state), &label, &locale::word(locale_in(state), ":"))
-    });
-    env.add_function("bullet", |state: &State<'_, '_>| markup::bullet(markup_in(state)));
     env.add_function(
         "node_error",
         |state: &State<'_, '_>, code: minijinja::Value, message: minijinja::Value| {
@@ -737,7 +756,7 @@ mod tests {
     const BUILTIN: (&str, &str) = ("builtin:test", "built-in says {{ status }} in {{ markup }}");
 
     fn builtin() -> Builtin {
-        Builtin { name: BUILTIN.0, source: BUILTIN.1 }
+        Builtin { name: BUILTIN.0, source: BUILTIN.1, locale: Some(Locale::En), facts: None }
     }
 
     fn target(channel: &ChannelConfig) -> Target<'_> {
@@ -841,8 +860,10 @@ mod tests {
             config.vod.enrich = enrich;
             let templates = Templates::compile(&config, &[], &[]).unwrap();
             assert_eq!(templates.env.get_template(TEXT_VIDEO).is_ok(), enrich);
-            assert!(templates.env.get_template(FACTS.0).is_ok());
         }
-        assert!(defaults::FACTS.contains("{% if video %}{% include \"builtin:video-\" ~ markup"));
+        let source = facts::source(Markup::Text, Locale::En, false);
+        assert!(
+            source.ends_with("{% if video %}{% include \"builtin:video-text\" ignore missing %}{% endif %}")
+        );
     }
 }
