@@ -653,7 +653,13 @@ fn environment() -> Environment<'static> {
         }
         code(&plain(&value), markup_in(state))
     });
-    env.add_function("t", |state: &State<'_, '_>, key: &str| locale::word(locale_in(state), key));
+    // The key itself (no copy) where the locale has no word for it: every English label.
+    env.add_function("t", |state: &State<'_, '_>, key: minijinja::Value| {
+        match key.as_str().and_then(|k| locale::translated(locale_in(state), k)) {
+            Some(word) => minijinja::Value::from(word),
+            None => key,
+        }
+    });
     env.add_filter("status_word", |state: &State<'_, '_>, value: minijinja::Value| {
         locale::status_word(locale_in(state), &plain(&value))
     });

@@ -49,7 +49,12 @@ pub fn of_channel(channel: &ChannelConfig, messages: &MessagesConfig) -> (Locale
 
 /// `key` (English text) in `locale`; the key itself where the table has none.
 pub fn word(locale: Locale, key: &str) -> String {
-    table(locale).words.iter().find(|(en, _)| *en == key).map_or(key, |(_, w)| w).to_owned()
+    translated(locale, key).unwrap_or(key).to_owned()
+}
+
+/// `key` (English text) in `locale`, where the table has it.
+pub fn translated(locale: Locale, key: &str) -> Option<&'static str> {
+    table(locale).words.iter().find(|(en, _)| *en == key).map(|(_, w)| *w)
 }
 
 /// A status (`Succeed`, `Failed`, anything VOD adds) in `locale`; others as sent.
