@@ -5,8 +5,8 @@
 //! - `check`: what its `[[channels]]` entry must hold beyond its type's keys (run by
 //!   `check-config` and at start-up; the send path uses the same rules, so the two never
 //!   disagree; a key of another service is refused where the entry is read, `config::channel`);
-//! - `template`, `video_template`, `digest_template`, `markup`: its built-in texts and the markup
-//!   they are written in;
+//! - `builtins`: its built-in texts (a heading over the shared facts of `template::facts`, its
+//!   play links, its digest) and the markup they are written in;
 //! - `message`, `digest`: the service's JSON body around the rendered text, within its limits;
 //! - `prepare`: the signed request, made at send time (signatures carry a timestamp);
 //! - `classify`: what the service's reply means;
@@ -386,9 +386,9 @@ pub fn builtin_has_facts(channel: &ChannelConfig) -> bool {
     messenger(channel.kind()).is_some_and(|service| service.builtins(channel).facts)
 }
 
-/// The play-links part of `channel`'s built-in message (`[vod] enrich`), which the built-in
-/// includes when it is compiled; `None` where the shared plain-text one serves (Feishu `post`,
-/// webhooks, logs) or there is no message (`vod`).
+/// The play-links part of `channel`'s built-in message (`[vod] enrich`,
+/// `builtin:video-<markup>`), which the facts include when it is compiled; `None` where plain
+/// text's serves (Feishu `post`, webhooks) or there is none (logs, `vod`).
 pub fn builtin_video_template(channel: &ChannelConfig) -> Option<Builtin> {
     messenger(channel.kind())?.builtins(channel).video
 }

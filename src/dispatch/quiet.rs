@@ -60,13 +60,8 @@ impl Dispatcher {
     /// links: they would expire while it waits).
     async fn hold_muted(&self, event: &Event, action: &Action, muted: &Muted, token: &ClaimToken) -> Settled {
         let by = muted.muted_by.join(", ");
-        let mut held = match self.router.render(event, action, None) {
-            Ok(rendered) => rendered,
-            Err(err) => {
-                tracing::error!(key = %action.key, error = %err, "cannot render this message: not held");
-                self.complete(&action.key, Some(token)).await;
-                return Settled::FailedPermanently;
-            }
+        let Some(mut held) = self.rendered_without_video(event, action, Some(token)).await else {
+            return Settled::FailedPermanently;
         };
         held.group = self.holds_for_digest(&action.channel).then(|| Group {
             key: format!("muted|{by}|{}|{}|{}", action.route, action.channel, muted.held_until),

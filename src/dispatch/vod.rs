@@ -172,6 +172,17 @@ impl Dispatcher {
                 }
             }
         }
+        self.rendered_without_video(event, action, token).await
+    }
+
+    /// `action` rendered without play links; `None` when it cannot be rendered at all (see
+    /// [`Dispatcher::rendered`]).
+    pub(super) async fn rendered_without_video(
+        &self,
+        event: &Event,
+        action: &Action,
+        token: Option<&ClaimToken>,
+    ) -> Option<Action> {
         match self.router.render(event, action, None) {
             Ok(rendered) => Some(rendered),
             Err(err) => {

@@ -396,7 +396,6 @@ impl Router {
     ) -> Result<Action, RenderError> {
         let (compiled, slot) = self.slot(route, channel)?;
         let config = &self.channels[compiled.channels[slot]];
-        let summary = event.summary();
         Ok(Action {
             key,
             event: event.identity(),
@@ -404,7 +403,7 @@ impl Router {
             channel: channel.to_owned(),
             channel_type: config.kind(),
             payload: Value::Null,
-            brief: Some(Brief::of(&summary, false)),
+            brief: Some(Brief::of_event(event)),
             resolution: Some(resolution),
             group: None,
         })
@@ -464,20 +463,18 @@ impl Router {
     }
 
     /// The actions `event` causes, in route order (and channel order within a route), each
-    /// with its message rendered: what `plan` shows and what `check-config` renders.
+    /// with its message rendered: what `vodhook plan` shows.
     pub fn plan(&self, event: &Event) -> Result<Vec<Action>, RenderError> {
-        let actions = self.decide(event);
+        let mut actions = self.decide(event);
         if actions.is_empty() {
             return Ok(actions);
         }
         let prepared = self.templates.prepare(event);
-        let mut rendered = Vec::with_capacity(actions.len());
-        for action in &actions {
+        for action in &mut actions {
             let (route, slot) = self.slot(&action.route, &action.channel)?;
-            let payload = self.payload(route, slot, &prepared, None)?;
-            rendered.push(Action { payload, ..action.clone() });
+            action.payload = self.payload(route, slot, &prepared, None)?;
         }
-        Ok(rendered)
+        Ok(actions)
     }
 
     /// The actions `event` causes, in route order (and channel order within a route), their

@@ -22,30 +22,27 @@ struct Fact {
     label: &'static str,
     /// The variable that must be set for the line to show.
     variable: &'static str,
-    /// The value as a template expression, in English (the event's own words) and elsewhere.
-    english: &'static str,
-    other: &'static str,
+    /// The value as a template expression.
+    value: &'static str,
+    /// The value in English, where the event's own words serve (`1m 45s`) and the locale's
+    /// filter is not needed.
+    english: Option<&'static str>,
 }
 
 const IDS: [Fact; 3] = [
-    Fact { label: "Video ID", variable: "video_id", english: "video_id | code", other: "video_id | code" },
-    Fact {
-        label: "Workflow ID",
-        variable: "workflow_id",
-        english: "workflow_id | code",
-        other: "workflow_id | code",
-    },
-    Fact { label: "Task ID", variable: "task_id", english: "task_id | code", other: "task_id | code" },
+    Fact { label: "Video ID", variable: "video_id", value: "video_id | code", english: None },
+    Fact { label: "Workflow ID", variable: "workflow_id", value: "workflow_id | code", english: None },
+    Fact { label: "Task ID", variable: "task_id", value: "task_id | code", english: None },
 ];
 
 const TIMES: [Fact; 2] = [
-    Fact { label: "Duration", variable: "duration", english: "duration", other: "duration_secs | duration" },
     Fact {
-        label: "Event time",
-        variable: "event_time",
-        english: "event_time | time | md",
-        other: "event_time | time | md",
+        label: "Duration",
+        variable: "duration",
+        value: "duration_secs | duration",
+        english: Some("duration"),
     },
+    Fact { label: "Event time", variable: "event_time", value: "event_time | time | md", english: None },
 ];
 
 /// The facts of a message in `markup` and `locale`, as a template (written with `trim_blocks`
@@ -59,7 +56,7 @@ pub fn source(markup: Markup, locale: Locale, resolved: bool) -> String {
         markup::fact(markup, &locale::word(locale, label), value, &colon, &colon_space)
     };
     let line = |f: &Fact| {
-        let value = format!("{{{{ {} }}}}", if english { f.english } else { f.other });
+        let value = format!("{{{{ {} }}}}", f.english.filter(|_| english).unwrap_or(f.value));
         guarded(f.variable, &fact(f.label, &value))
     };
     let status = if english { "{{ status | md }}" } else { "{{ status | status_word | md }}" };

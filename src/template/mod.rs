@@ -207,8 +207,9 @@ pub struct Target<'a> {
 }
 
 impl Templates {
-    /// Compiles the shared built-ins, `builtins` (the built-in templates of the channels in
-    /// use, each in its channel's locale) and every template `config` sets, once. Reports every
+    /// Compiles the shared built-ins, `builtins` (the built-in messages of the channels in use,
+    /// each for its channel's locale, and their play links) and every template `config` sets,
+    /// once. Reports every
     /// template that does not compile or names an unknown variable, with its place.
     ///
     /// `digest_builtins` (the built-in digest templates of the channels that send digests) are
@@ -678,7 +679,7 @@ fn environment() -> Environment<'static> {
         minijinja::Value::from(locale::time(&plain(&value), offset))
     });
     env.add_filter("oneline", |value: minijinja::Value| text::one_line(&plain(&value)));
-    add_line_helpers(&mut env);
+    add_node_error(&mut env);
     env.add_filter("link", |state: &State<'_, '_>, url: minijinja::Value, label: String| {
         markup::link(&plain(&url), &label, markup_in(state))
     });
@@ -695,7 +696,7 @@ fn environment() -> Environment<'static> {
 
 /// What the facts call as they render: the line under a failed node, in the message's markup
 /// (see `markup::node_error`).
-fn add_line_helpers(env: &mut Environment<'static>) {
+fn add_node_error(env: &mut Environment<'static>) {
     env.add_function(
         "node_error",
         |state: &State<'_, '_>, code: minijinja::Value, message: minijinja::Value| {
