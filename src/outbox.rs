@@ -126,46 +126,32 @@ return 0
 ";
 
 /// Picks up to `limit` keys due by `now`, leases them until `lease_until`, returns their JSON.
-/// Keys without an item (removed meanwhile) are dropped. KEYS: items, due.
-/// ARGV: now, limit, lease_until.
+/// Keys without an item (removed meanwhile) are dropped. KEYS: items, due. ARGV: now, limit,
+/// lease_until[, mode, channels...]. With a mode (`only` or `except`) it takes only the items
+/// whose channel (read from each item's JSON) is (or is not) among the channels, looking at most
+/// at 10 times `limit` due keys, so a large backlog of other channels cannot make one call slow.
 const TAKE_DUE: &str = r"
-local keys = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-local out = {}
-for _, k in ipairs(keys) do
-  local v = redis.call('HGET', KEYS[1], k)
-  if v then
-    redis.call('ZADD', KEYS[2], ARGV[3], k)
-    out[#out + 1] = v
-  else
-    redis.call('ZREM', KEYS[2], k)
-  end
-end
-return out
-";
-
-/// [`TAKE_DUE`] for some channels only: ARGV[4] is `only` or `except`, ARGV[5..] the channel
-/// names (read from each item's JSON). KEYS: items, due. ARGV: now, limit, lease_until, mode,
-/// channels... Looks at most 10 times `limit` due keys, so a large backlog of other channels
-/// cannot make one call slow.
-const TAKE_DUE_FOR: &str = r"
+local limit = tonumber(ARGV[2])
+local filtered = ARGV[4] ~= nil
+local only = ARGV[4] == 'only'
 local wanted = {}
 for i = 5, #ARGV do wanted[ARGV[i]] = true end
-local only = ARGV[4] == 'only'
-local keys = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]) * 10)
+local function chosen(v)
+  if not filtered then return true end
+  local ok, item = pcall(cjson.decode, v)
+  local channel = ok and type(item) == 'table' and type(item.action) == 'table' and item.action.channel
+  return (channel and wanted[channel] or false) == only
+end
+local keys = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, filtered and limit * 10 or limit)
 local out = {}
 for _, k in ipairs(keys) do
-  if #out >= tonumber(ARGV[2]) then break end
+  if #out >= limit then break end
   local v = redis.call('HGET', KEYS[1], k)
-  if v then
-    local ok, item = pcall(cjson.decode, v)
-    local channel = ok and type(item) == 'table' and type(item.action) == 'table' and item.action.channel
-    local listed = channel and wanted[channel] or false
-    if listed == only then
-      redis.call('ZADD', KEYS[2], ARGV[3], k)
-      out[#out + 1] = v
-    end
-  else
+  if not v then
     redis.call('ZREM', KEYS[2], k)
+  elseif chosen(v) then
+    redis.call('ZADD', KEYS[2], ARGV[3], k)
+    out[#out + 1] = v
   end
 end
 return out
@@ -327,17 +313,12 @@ impl Outbox {
     /// changes and `false` is returned.
     pub async fn push(&self, item: &OutboxItem) -> Result<bool, StoreError> {
         let json = encode(item)?;
-        let added: i64 = self
-            .conn
-            .run(|mut c| {
-                let cmd = eval_keys(PUSH, &[&self.items, &self.due])
-                    .arg(&item.action.key)
-                    .arg(&json)
-                    .arg(item.due)
-                    .to_owned();
-                async move { cmd.query_async(&mut c).await }
-            })
-            .await?;
+        let cmd = eval_keys(PUSH, &[&self.items, &self.due])
+            .arg(&item.action.key)
+            .arg(&json)
+            .arg(item.due)
+            .to_owned();
+        let added: i64 = self.conn.query(&cmd).await?;
         match added {
             0 | 1 => Ok(added == 1),
             answer => Err(StoreError::Unexpected { what: "an outbox push", answer }),
@@ -347,19 +328,7 @@ impl Outbox {
     /// Takes up to `limit` items due by `now` (unix seconds) for this drainer alone, for the
     /// take lease. Unreadable entries are logged and skipped (they stay, for inspection).
     pub async fn take_due(&self, now: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
-        let lease_until = now.saturating_add(self.take_lease_secs);
-        let raw: Vec<String> = self
-            .conn
-            .run(|mut c| {
-                let cmd = eval_keys(TAKE_DUE, &[&self.items, &self.due])
-                    .arg(now)
-                    .arg(limit)
-                    .arg(lease_until)
-                    .to_owned();
-                async move { cmd.query_async(&mut c).await }
-            })
-            .await?;
-        Ok(raw.iter().filter_map(|json| decode_or_warn::<OutboxItem>("?", json)).collect())
+        self.take_due_for(now, limit, Channels::Except(&[])).await
     }
 
     /// [`Outbox::take_due`] for some channels only (digests are taken per channel).
@@ -369,15 +338,13 @@ impl Outbox {
         limit: usize,
         channels: Channels<'_>,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        let (mode, names) = match channels {
-            Channels::Only(names) => ("only", names),
-            Channels::Except(names) => ("except", names),
-        };
-        if mode == "except" && names.is_empty() {
-            return self.take_due(now, limit).await;
+        let mut cmd = eval_keys(TAKE_DUE, &[&self.items, &self.due]);
+        cmd.arg(now).arg(limit).arg(now.saturating_add(self.take_lease_secs));
+        match channels {
+            Channels::Except([]) => {}
+            Channels::Only(names) => _ = cmd.arg("only").arg(names),
+            Channels::Except(names) => _ = cmd.arg("except").arg(names),
         }
-        let mut cmd = eval_keys(TAKE_DUE_FOR, &[&self.items, &self.due]);
-        cmd.arg(now).arg(limit).arg(now.saturating_add(self.take_lease_secs)).arg(mode).arg(names);
         let raw: Vec<String> = self.conn.query(&cmd).await?;
         Ok(raw.iter().filter_map(|json| decode_or_warn::<OutboxItem>("?", json)).collect())
     }
@@ -414,28 +381,17 @@ impl Outbox {
             ..item.clone()
         };
         let json = encode(&updated)?;
-        let _: i64 = self
-            .conn
-            .run(|mut c| {
-                let cmd = eval_keys(RESCHEDULE, &[&self.items, &self.due])
-                    .arg(&item.action.key)
-                    .arg(&json)
-                    .arg(next_due)
-                    .to_owned();
-                async move { cmd.query_async(&mut c).await }
-            })
-            .await?;
-        Ok(())
+        let cmd = eval_keys(RESCHEDULE, &[&self.items, &self.due])
+            .arg(&item.action.key)
+            .arg(&json)
+            .arg(next_due)
+            .to_owned();
+        self.conn.query::<i64>(&cmd).await.map(drop)
     }
 
     /// Removes the item for action `key` (delivered, or found done elsewhere).
     pub async fn complete(&self, key: &str) -> Result<(), StoreError> {
-        self.conn
-            .run(|mut c| {
-                let pipe = redis::pipe().atomic().hdel(&self.items, key).zrem(&self.due, key).to_owned();
-                async move { pipe.exec_async(&mut c).await }
-            })
-            .await
+        self.conn.query_pipe(redis::pipe().atomic().hdel(&self.items, key).zrem(&self.due, key)).await
     }
 
     /// Gives up on `item`: moves it to the dead letters with `reason`. The caller logs loudly.
@@ -444,29 +400,20 @@ impl Outbox {
         let letter = DeadLetter { item: item.clone(), reason: reason.to_owned(), dead_at };
         let json = serde_json::to_string(&letter).map_err(|e| corrupt(&item.action.key, &e))?;
         let key = &item.action.key;
-        self.conn
-            .run(|mut c| {
-                let pipe = redis::pipe()
-                    .atomic()
-                    .hdel(&self.items, key)
-                    .zrem(&self.due, key)
-                    .hset(&self.dead, key, &json)
-                    .zadd(&self.dead_at, key, dead_at)
-                    .to_owned();
-                async move { pipe.exec_async(&mut c).await }
-            })
-            .await
+        let pipe = redis::pipe()
+            .atomic()
+            .hdel(&self.items, key)
+            .zrem(&self.due, key)
+            .hset(&self.dead, key, &json)
+            .zadd(&self.dead_at, key, dead_at)
+            .to_owned();
+        self.conn.query_pipe(&pipe).await
     }
 
     /// Whether action `key` waits in the outbox (then a duplicate callback may be answered `200`
     /// while another delivery holds its claim).
     pub async fn contains(&self, key: &str) -> Result<bool, StoreError> {
-        self.conn
-            .run(|mut c| {
-                let cmd = redis::cmd("HEXISTS").arg(&self.items).arg(key).to_owned();
-                async move { cmd.query_async(&mut c).await }
-            })
-            .await
+        self.conn.query(redis::cmd("HEXISTS").arg(&self.items).arg(key)).await
     }
 
     /// Everything waiting, soonest first. `due` is when it will really be tried next: a taken
@@ -474,20 +421,15 @@ impl Outbox {
     pub async fn list(&self) -> Result<Vec<OutboxItem>, StoreError> {
         type Items = Vec<(String, String)>;
         type Scores = Vec<(String, f64)>;
-        let (items, scores): (Items, Scores) = self
-            .conn
-            .run(|mut c| {
-                let pipe = redis::pipe()
-                    .hgetall(&self.items)
-                    .cmd("ZRANGE")
-                    .arg(&self.due)
-                    .arg(0)
-                    .arg(-1)
-                    .arg("WITHSCORES")
-                    .to_owned();
-                async move { pipe.query_async(&mut c).await }
-            })
-            .await?;
+        let pipe = redis::pipe()
+            .hgetall(&self.items)
+            .cmd("ZRANGE")
+            .arg(&self.due)
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .to_owned();
+        let (items, scores): (Items, Scores) = self.conn.query_pipe(&pipe).await?;
         let scores: std::collections::HashMap<String, f64> = scores.into_iter().collect();
         let mut out: Vec<OutboxItem> = items
             .iter()
@@ -601,13 +543,7 @@ impl Outbox {
 
     /// Everything given up on, oldest first.
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
-        let raw: Vec<(String, String)> = self
-            .conn
-            .run(|mut c| {
-                let cmd = redis::cmd("HGETALL").arg(&self.dead).to_owned();
-                async move { cmd.query_async(&mut c).await }
-            })
-            .await?;
+        let raw: Vec<(String, String)> = self.conn.query(redis::cmd("HGETALL").arg(&self.dead)).await?;
         let mut out: Vec<DeadLetter> =
             raw.iter().filter_map(|(key, json)| decode_or_warn::<DeadLetter>(key, json)).collect();
         out.sort_by(|a, b| (a.dead_at, &a.item.action.key).cmp(&(b.dead_at, &b.item.action.key)));

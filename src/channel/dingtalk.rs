@@ -29,8 +29,8 @@ use serde_json::{Value, json};
 use super::exchange::{CodeMeaning, CodeTable, Post, Reply, classify_coded, hmac_sha256};
 use super::mention::{disarm_at_signs, with_line};
 use super::{
-    Builtins, ChannelError, DigestText, Message, Outcome, Request, ServiceLimits, channel_secret,
-    channel_url, check_signing_secret, check_url, check_url_credential, fit, non_empty, whole,
+    Builtins, DigestText, Message, Outcome, Prepared, Request, ServiceLimits, channel_secret, channel_url,
+    check_signing_secret, check_url, check_url_credential, fit, non_empty, whole,
 };
 use crate::action::Action;
 use crate::config::{ChannelConfig, Findings, MentionKey, Mentions};
@@ -195,12 +195,7 @@ impl super::Messenger for Dingtalk {
         let line = super::markdown_links(d.buttons, &mention_line(d.mentions));
         whole(MAX_BODY_BYTES, body(&title, &with_line(d.text, &line), d.mentions))
     }
-    fn prepare(
-        &self,
-        channel: &ChannelConfig,
-        action: &Action,
-        now: DateTime<Utc>,
-    ) -> Result<Request, ChannelError> {
+    fn prepare(&self, channel: &ChannelConfig, action: &Action, now: DateTime<Utc>) -> Prepared {
         let mut url = channel_url(channel)?;
         if let Some(secret) = channel_secret(channel) {
             let timestamp = now.timestamp_millis();

@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 use super::exchange::{CodeMeaning, CodeTable, Post, Reply, classify_coded, hmac_sha256};
 use super::mention::{disarm_tags, opens_feishu_at, with_line};
 use super::{
-    Builtins, ChannelError, DigestText, Message, Outcome, Request, ServiceLimits, channel_secret,
+    Builtins, ChannelError, DigestText, Message, Outcome, Prepared, Request, ServiceLimits, channel_secret,
     channel_url, check_signing_secret, check_url, fit, non_empty, whole,
 };
 use crate::action::Action;
@@ -265,12 +265,7 @@ impl super::Messenger for FeishuBot {
         };
         whole(MAX_BODY_BYTES - SIGNATURE_BYTES, body)
     }
-    fn prepare(
-        &self,
-        channel: &ChannelConfig,
-        action: &Action,
-        now: DateTime<Utc>,
-    ) -> Result<Request, ChannelError> {
+    fn prepare(&self, channel: &ChannelConfig, action: &Action, now: DateTime<Utc>) -> Prepared {
         let url = channel_url(channel)?;
         let Some(secret) = channel_secret(channel) else {
             return Post::json(url, &action.payload).map(Request::Http);

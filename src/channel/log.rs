@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use chrono::{DateTime, Utc};
 
-use super::{ChannelError, Message, Outcome, ServiceLimits};
+use super::{Message, Outcome, Prepared, ServiceLimits};
 use crate::action::Action;
 use crate::config::ChannelConfig;
 use crate::template::Markup;
@@ -96,12 +96,7 @@ impl super::Messenger for Log {
     fn message(&self, _: &ChannelConfig, m: &Message<'_>) -> Result<Value, String> {
         Ok(message(m))
     }
-    fn prepare(
-        &self,
-        _: &ChannelConfig,
-        action: &Action,
-        _: DateTime<Utc>,
-    ) -> Result<super::Request, ChannelError> {
+    fn prepare(&self, _: &ChannelConfig, action: &Action, _: DateTime<Utc>) -> Prepared {
         Ok(super::Request::Local(deliver(action)))
     }
     fn classify(&self, _: &super::exchange::Reply) -> Outcome {

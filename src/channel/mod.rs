@@ -214,6 +214,9 @@ enum Request {
     Local(Outcome),
 }
 
+/// What [`Messenger::prepare`] answers: the request, or why the action cannot be sent.
+type Prepared = Result<Request, ChannelError>;
+
 // ---- the one interface, and the one `match` ---------------------------------------------------
 
 /// Built-in template: (name, source).
@@ -252,12 +255,7 @@ trait Messenger: Sync {
         None
     }
     /// The signed request for an action, made at send time (signatures carry a timestamp).
-    fn prepare(
-        &self,
-        channel: &ChannelConfig,
-        action: &Action,
-        _now: DateTime<Utc>,
-    ) -> Result<Request, ChannelError> {
+    fn prepare(&self, channel: &ChannelConfig, action: &Action, _now: DateTime<Utc>) -> Prepared {
         Post::json(channel_url(channel)?, &action.payload).map(Request::Http)
     }
     /// What its reply means.
@@ -436,7 +434,7 @@ pub fn digest_message(channel: &ChannelConfig, digest: &DigestText<'_>) -> Optio
     service.digest(channel, &DigestText { headline: &headline, text: &text, ..*digest })
 }
 
-fn prepare(channel: &ChannelConfig, action: &Action, now: DateTime<Utc>) -> Result<Request, ChannelError> {
+fn prepare(channel: &ChannelConfig, action: &Action, now: DateTime<Utc>) -> Prepared {
     match messenger(channel.kind()) {
         Some(service) => service.prepare(channel, action, now),
         None => Ok(Request::Local(Outcome::permanent("vod actions are calls made by the dispatcher"))),

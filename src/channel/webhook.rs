@@ -25,7 +25,9 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::{Value, json};
 
 use super::exchange::{Post, Reply, hmac_sha256};
-use super::{ChannelError, Message, Outcome, ServiceLimits, channel_secret, channel_url, check_url};
+use super::{
+    ChannelError, Message, Outcome, Prepared, ServiceLimits, channel_secret, channel_url, check_url,
+};
 use crate::action::Action;
 use crate::config::{ChannelConfig, Findings, Service, Webhook};
 use crate::event::Summary;
@@ -283,12 +285,7 @@ impl super::Messenger for Receiver {
     fn message(&self, channel: &ChannelConfig, m: &Message<'_>) -> Result<Value, String> {
         Ok(message(channel, m))
     }
-    fn prepare(
-        &self,
-        channel: &ChannelConfig,
-        action: &Action,
-        now: DateTime<Utc>,
-    ) -> Result<super::Request, ChannelError> {
+    fn prepare(&self, channel: &ChannelConfig, action: &Action, now: DateTime<Utc>) -> Prepared {
         prepare(channel, action, now).map(super::Request::Http)
     }
     fn classify(&self, reply: &Reply) -> Outcome {

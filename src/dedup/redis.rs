@@ -77,15 +77,8 @@ impl RedisStore {
 
     pub async fn claim(&self, key: &str, lease: Duration) -> Result<Claim, StoreError> {
         let token = ClaimToken::new();
-        let redis_key = self.key(key);
-        let lease = millis(lease);
-        let code: i64 = self
-            .conn
-            .run(|mut c| {
-                let cmd = eval(CLAIM, &redis_key).arg(token.as_str()).arg(lease).arg(DONE).to_owned();
-                async move { cmd.query_async(&mut c).await }
-            })
-            .await?;
+        let cmd = eval(CLAIM, &self.key(key)).arg(token.as_str()).arg(millis(lease)).arg(DONE).to_owned();
+        let code: i64 = self.conn.query(&cmd).await?;
         match code {
             3 => Ok(Claim::InFlight),
             1 => Ok(Claim::Acquired(token)),
@@ -95,15 +88,8 @@ impl RedisStore {
     }
 
     pub async fn complete(&self, key: &str, token: &ClaimToken, ttl: Duration) -> Result<(), StoreError> {
-        let redis_key = self.key(key);
-        let ttl = millis(ttl);
-        let code: i64 = self
-            .conn
-            .run(|mut c| {
-                let cmd = eval(COMPLETE, &redis_key).arg(token.as_str()).arg(ttl).arg(DONE).to_owned();
-                async move { cmd.query_async(&mut c).await }
-            })
-            .await?;
+        let cmd = eval(COMPLETE, &self.key(key)).arg(token.as_str()).arg(millis(ttl)).arg(DONE).to_owned();
+        let code: i64 = self.conn.query(&cmd).await?;
         match code {
             1 => Ok(()),
             0 => Err(StoreError::LeaseLost { key: key.to_owned() }),
@@ -173,14 +159,7 @@ impl RedisStore {
     }
 
     pub async fn release(&self, key: &str, token: &ClaimToken) -> Result<(), StoreError> {
-        let redis_key = self.key(key);
-        let _: i64 = self
-            .conn
-            .run(|mut c| {
-                let cmd = eval(RELEASE, &redis_key).arg(token.as_str()).to_owned();
-                async move { cmd.query_async(&mut c).await }
-            })
-            .await?;
-        Ok(())
+        let cmd = eval(RELEASE, &self.key(key)).arg(token.as_str()).to_owned();
+        self.conn.query::<i64>(&cmd).await.map(drop)
     }
 }

@@ -725,19 +725,16 @@ mod tests {
 
     #[test]
     fn render_failures_on_samples_are_reported() {
-        let log = "[[channels]]\nname = \"log\"\ntype = \"log\"\n";
-        let router = Router::new(&config(&format!(
-            "{log}[[routes]]\nname = \"r\"\nchannels = [\"log\"]\ntemplate = \"{{{{ nodes | length + 'x' }}}}\"\n"
-        )))
-        .unwrap();
-        let problems = router.check_samples();
+        let problems_of = |channel: &str, template: &str| {
+            let name = channel.split('"').nth(1).unwrap();
+            let routes =
+                format!("[[routes]]\nname = \"r\"\nchannels = [\"{name}\"]\ntemplate = \"{template}\"\n");
+            Router::new(&config(&format!("[[channels]]\n{channel}\n{routes}"))).unwrap().check_samples()
+        };
+        let problems = problems_of("name = \"log\"\ntype = \"log\"", "{{ nodes | length + 'x' }}");
         assert!(problems[0].to_string().contains("fails to render"), "{problems:?}");
-        let slack = "[[channels]]\nname = \"slack\"\ntype = \"slack\"\nurl = \"https://hooks.slack.com/services/x\"\n";
-        let router = Router::new(&config(&format!(
-            "{slack}[[routes]]\nname = \"r\"\nchannels = [\"slack\"]\ntemplate = \"{{% if false %}}x{{% endif %}}\"\n"
-        )))
-        .unwrap();
-        let problems = router.check_samples();
+        let slack = "name = \"slack\"\ntype = \"slack\"\nurl = \"https://hooks.slack.com/services/x\"";
+        let problems = problems_of(slack, "{% if false %}x{% endif %}");
         assert!(problems[0].to_string().contains("empty message"), "{problems:?}");
         assert!(problems[0].at.starts_with(r#"routes[0] "r".template"#), "{problems:?}");
     }
