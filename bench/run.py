@@ -178,7 +178,7 @@ def cpu_seconds(root):
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def load_run(server, body_path, args):
+def load_run(server, body_path, args, fresh=False):
     port = free_port()
     proc = server.spawn(port)
     try:
@@ -200,7 +200,7 @@ def load_run(server, body_path, args):
                 os.path.join(HERE, "post.lua"),
                 f"http://127.0.0.1:{port}/",
             ],
-            env=dict(os.environ, BENCH_BODY=body_path),
+            env=dict(os.environ, BENCH_BODY=body_path, BENCH_FRESH="1" if fresh else "0"),
             capture_output=True,
             text=True,
             check=True,
@@ -251,20 +251,21 @@ def measure(args):
         cwd=os.path.join(HERE, "peer"),
     )
     servers = [floor, vodhook, peer]
-    bodies = [os.path.abspath(b) for b in args.bodies]
-    with open(bodies[0], "rb") as f:
+    # `FILE+fresh`: the same body with a new TaskId per request (post.lua's BENCH_FRESH).
+    bodies = [(os.path.abspath(b.removesuffix("+fresh")), b.endswith("+fresh")) for b in args.bodies]
+    with open(bodies[0][0], "rb") as f:
         first_body = f.read()
 
-    print(f"cold start: {args.runs} runs each, interleaved, body {os.path.basename(bodies[0])}", file=sys.stderr)
+    print(f"cold start: {args.runs} runs each, interleaved, body {os.path.basename(bodies[0][0])}", file=sys.stderr)
     cold, answers = cold_starts(servers, first_body, args.runs)
     load = {}
-    for body in bodies:
-        name = os.path.basename(body)
+    for body, fresh in bodies:
+        name = os.path.basename(body) + (", a fresh TaskId each" if fresh else ", repeated")
         runs = {s.name: [] for s in servers}
         for rep in range(args.repeat):
             for server in servers:
                 print(f"load: {name} {server.name} run {rep + 1}/{args.repeat}", file=sys.stderr)
-                runs[server.name].append(load_run(server, body, args))
+                runs[server.name].append(load_run(server, body, args, fresh))
         load[name] = {k: median_run(v) for k, v in runs.items()}
     sizes = {
         "floor": os.path.getsize(args.floor),
@@ -457,7 +458,7 @@ def compare(args):
             env["VODHOOK_CONFIG"] = os.path.abspath(config)
         return Server(name, [binary, "serve"], env=env)
 
-    with open(os.path.abspath(args.bodies[0]), "rb") as f:
+    with open(os.path.abspath(args.bodies[0].removesuffix("+fresh")), "rb") as f:
         body = f.read()
     rows = []
     for label, config in (("built-in configuration", None), (os.path.basename(args.config), args.config)):
