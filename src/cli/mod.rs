@@ -183,6 +183,7 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Runs one command. (Long: one arm per command, the CLI's table of contents.)
 fn run(command: Command) -> Result<ExitCode, String> {
     // Servers log to stdout (what FC and Lambda collect); the tools to stderr, so their stdout
     // stays clean for their output.

@@ -74,25 +74,7 @@ pub fn validate(config: &Config, unresolved: Vec<Problem>) -> Findings {
     let mut route_names: HashMap<&str, usize> = HashMap::new();
     for (i, route) in config.routes.iter().enumerate() {
         check_name(&route.name, &format!("routes[{i}].name"), "route", &mut f);
-        let at = route_location(i, &route.name);
-        if route.resolve_within.is_some_and(|w| w.as_duration().is_zero()) {
-            f.problem(format!("{at}.resolve_within"), "must be more than 0 (remove it for 72h)");
-        }
-        if !route.group_by.is_empty() && config.store.backend != DedupBackend::Redis {
-            f.problem(
-                format!("{at}.group_by"),
-                "needs the outbox: set [store] backend = \"redis\" (a group waits there for its other events)",
-            );
-        }
-        if route.group_wait.is_some_and(|w| w.as_duration().is_zero()) {
-            f.problem(format!("{at}.group_wait"), "must be more than 0 (remove it for 30s)");
-        }
-        if route.group_wait.is_some() && route.group_by.is_empty() {
-            f.warning(format!("{at}.group_wait"), "ignored: the route has no `group_by`");
-        }
-        if route.resolve_within.is_some() && !route.send_resolved {
-            f.warning(format!("{at}.resolve_within"), "ignored: the route has no `send_resolved = true`");
-        }
+        route_settings(config, route, &route_location(i, &route.name), &mut f);
         if let Some(first) = route_names.insert(&route.name, i) {
             f.problem(route_location(i, &route.name), format!("duplicate route name (also routes[{first}])"));
         }
@@ -116,7 +98,28 @@ pub fn validate(config: &Config, unresolved: Vec<Problem>) -> Findings {
     f
 }
 
-/// The budget and digest settings of one channel.
+/// One route's resolved-notice and grouping settings.
+fn route_settings(config: &Config, route: &super::RouteConfig, at: &str, f: &mut Findings) {
+    if route.resolve_within.is_some_and(|w| w.as_duration().is_zero()) {
+        f.problem(format!("{at}.resolve_within"), "must be more than 0 (remove it for 72h)");
+    }
+    if !route.group_by.is_empty() && config.store.backend != DedupBackend::Redis {
+        f.problem(
+            format!("{at}.group_by"),
+            "needs the outbox: set [store] backend = \"redis\" (a group waits there for its other events)",
+        );
+    }
+    if route.group_wait.is_some_and(|w| w.as_duration().is_zero()) {
+        f.problem(format!("{at}.group_wait"), "must be more than 0 (remove it for 30s)");
+    }
+    if route.group_wait.is_some() && route.group_by.is_empty() {
+        f.warning(format!("{at}.group_wait"), "ignored: the route has no `group_by`");
+    }
+    if route.resolve_within.is_some() && !route.send_resolved {
+        f.warning(format!("{at}.resolve_within"), "ignored: the route has no `send_resolved = true`");
+    }
+}
+
 /// A muted action waits in the outbox; without one (the memory store) it can only be dropped.
 /// That still quiets the night, so it is a warning, not a problem.
 fn muting_needs_the_outbox(config: &Config, f: &mut Findings) {
@@ -220,6 +223,7 @@ fn links_settings(links: &super::LinksConfig, f: &mut Findings) {
     }
 }
 
+/// The budget and digest settings of one channel.
 fn rate_settings(channel: &ChannelConfig, at: &str, f: &mut Findings) {
     for (name, value) in [
         ("rate_per_minute", channel.rate_per_minute),

@@ -154,7 +154,8 @@ impl Dispatcher {
     }
 
     /// Sends a claimed action with retries, then settles its claim. Returns how it ended, the
-    /// attempts made, and whether the store was unreachable when marking it done.
+    /// attempts made, and whether the store was unreachable when marking it done. (Long: one
+    /// loop of pace, send and outcome, kept whole so that every way out of it is in view.)
     pub(super) async fn deliver(
         &self,
         action: &Action,

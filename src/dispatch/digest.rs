@@ -304,24 +304,13 @@ impl Dispatcher {
         if self.budgets.take(&config.name, Mode::Digest).await != Take::Granted {
             return Step::Stop;
         }
-        let first = &entries[0].item.action;
         let covered: Vec<&Action> = entries.iter().map(|e| &e.item.action).collect();
         let notes = self.resolved_notes(&covered).await;
         let mut body = body;
         for note in notes.iter().rev().flatten() {
             crate::channel::annotate(config, &mut body, note, "");
         }
-        let message = Action {
-            key: format!("digest|{}", first.key),
-            event: first.event.clone(),
-            route: first.route.clone(),
-            channel: config.name.clone(),
-            channel_type: config.kind(),
-            payload: body,
-            brief: None,
-            resolution: None,
-            group: None,
-        };
+        let message = digest_action(&entries[0].item.action, config, body);
         match self.send_before(config, &message, deadline, &RequestScope::default()).await {
             Outcome::Delivered => {
                 let resolved_since: Vec<bool> = notes.iter().map(Option::is_some).collect();
@@ -454,4 +443,19 @@ fn muted_by(entries: &[Entry]) -> Option<&str> {
     }
     let first = by(entries.first()?)?;
     entries.iter().all(|e| by(e) == Some(first)).then_some(first)
+}
+
+/// The action that sends a digest: keyed, and shown in logs, as its first member's.
+fn digest_action(first: &Action, config: &ChannelConfig, payload: Value) -> Action {
+    Action {
+        key: format!("digest|{}", first.key),
+        event: first.event.clone(),
+        route: first.route.clone(),
+        channel: config.name.clone(),
+        channel_type: config.kind(),
+        payload,
+        brief: None,
+        resolution: None,
+        group: None,
+    }
 }

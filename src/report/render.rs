@@ -74,7 +74,7 @@ fn short_time(rfc3339: &str) -> String {
 /// The sections, one paragraph each.
 pub fn text(s: &Summary, locale: Locale, markup: Markup) -> String {
     let t = |key: &str| word(locale, key);
-    let label = |key: &str| format!("{}{}", bold(&t(key), markup), t(": "));
+    let label = |key: &str| label(key, locale, markup);
     let e = |text: &str| escape(text, markup);
     let mut sections = Vec::new();
     if matches!(markup, Markup::Dingtalk | Markup::Wecom) {
@@ -92,47 +92,9 @@ pub fn text(s: &Summary, locale: Locale, markup: Markup) -> String {
         s.workflows.failed,
         t("failed")
     ));
-    if !s.failures.is_empty() {
-        let lines: Vec<String> = s
-            .failures
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let code_text = if f.error_code.is_empty() {
-                    String::new()
-                } else {
-                    format!(" {}", code(&f.error_code, markup))
-                };
-                format!(
-                    "{}. {}{code_text} × {} ({} {})",
-                    i + 1,
-                    code(&f.workflow_id, markup),
-                    f.count,
-                    t("e.g. video"),
-                    code(&f.example_video_id, markup)
-                )
-            })
-            .collect();
-        sections.push(format!("{}\n{}", label("Top failures").trim_end(), lines.join("\n")));
-    }
+    sections.extend(top_failures(s, locale, markup));
     sections.push(format!("{}{}", label("Failures per hour"), sparkline(&s.hourly_failures)));
-    let n = &s.notices;
-    sections.push(format!(
-        "{}{} {} · {} {} · {} {} · {} {} · {} {} ({} {})",
-        label("Notices"),
-        n.sent,
-        t("sent"),
-        n.held,
-        t("held"),
-        n.digested,
-        t("in digests"),
-        n.queued,
-        t("queued"),
-        n.dead,
-        t("dead"),
-        t("see"),
-        code("vodhook outbox list", markup)
-    ));
+    sections.push(notices(s, locale, markup));
     if !s.vod_api.is_empty() {
         let calls: Vec<String> = s
             .vod_api
@@ -150,6 +112,61 @@ pub fn text(s: &Summary, locale: Locale, markup: Markup) -> String {
         _ => "\n\n",
     };
     sections.join(separator)
+}
+
+/// `**Events**: `, in the markup and language.
+fn label(key: &str, locale: Locale, markup: Markup) -> String {
+    format!("{}{}", bold(&word(locale, key), markup), word(locale, ": "))
+}
+
+/// The top failures, one numbered line each; `None` when there were none.
+fn top_failures(s: &Summary, locale: Locale, markup: Markup) -> Option<String> {
+    if s.failures.is_empty() {
+        return None;
+    }
+    let lines: Vec<String> = s
+        .failures
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let code_text = if f.error_code.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", code(&f.error_code, markup))
+            };
+            format!(
+                "{}. {}{code_text} × {} ({} {})",
+                i + 1,
+                code(&f.workflow_id, markup),
+                f.count,
+                word(locale, "e.g. video"),
+                code(&f.example_video_id, markup)
+            )
+        })
+        .collect();
+    Some(format!("{}\n{}", label("Top failures", locale, markup).trim_end(), lines.join("\n")))
+}
+
+/// What became of the notices: sent, held, in digests, queued, dead.
+fn notices(s: &Summary, locale: Locale, markup: Markup) -> String {
+    let t = |key: &str| word(locale, key);
+    let n = &s.notices;
+    format!(
+        "{}{} {} · {} {} · {} {} · {} {} · {} {} ({} {})",
+        label("Notices", locale, markup),
+        n.sent,
+        t("sent"),
+        n.held,
+        t("held"),
+        n.digested,
+        t("in digests"),
+        n.queued,
+        t("queued"),
+        n.dead,
+        t("dead"),
+        t("see"),
+        code("vodhook outbox list", markup)
+    )
 }
 
 fn bold(text: &str, markup: Markup) -> String {
