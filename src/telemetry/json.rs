@@ -1,4 +1,4 @@
-//! The JSON log line, written straight from the event's values into the fmt layer's buffer.
+//! The JSON log line, written straight from the event's values into one 4 KiB buffer.
 //!
 //! tracing-subscriber's own JSON formatter collects each event's fields into a map of
 //! `serde_json::Value`s and re-parses the current span's fields from their JSON text on every
