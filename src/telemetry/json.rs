@@ -34,94 +34,93 @@ where
         // One buffer for the line, large enough for the `request done` line (~1 KiB) and the log
         // channel's (~2.5 KiB at most): growing one as it filled cost two reallocations a line.
         let mut line = String::with_capacity(4096);
-        let w = &mut line;
         let meta = event.metadata();
-        w.write_str("{\"timestamp\":\"")?;
-        push_timestamp(w, chrono::Utc::now())?;
-        w.write_str("\",\"level\":\"")?;
-        w.write_str(meta.level().as_str())?;
-        w.write_str("\",\"fields\":{")?;
-        let mut fields = Fields { w: &mut *w, first: true, result: Ok(()) };
-        event.record(&mut fields);
-        fields.result?;
-        w.write_str("},\"target\":")?;
-        push_str(w, meta.target())?;
+        line.push_str("{\"timestamp\":\"");
+        push_timestamp(&mut line, chrono::Utc::now());
+        line.push_str("\",\"level\":\"");
+        line.push_str(meta.level().as_str());
+        line.push_str("\",\"fields\":{");
+        event.record(&mut Fields { line: &mut line, first: true });
+        line.push_str("},\"target\":");
+        push_str(&mut line, meta.target());
         if let Some(span) = ctx.lookup_current() {
-            w.write_str(",\"span\":{\"name\":")?;
-            push_str(w, span.name())?;
+            line.push_str(",\"span\":{\"name\":");
+            push_str(&mut line, span.name());
             let extensions = span.extensions();
             if let Some(stored) = extensions.get::<FormattedFields<N>>() {
                 // `JsonFields` stores `{"k":v,...}`: its members go on after the name.
                 let inner = stored.fields.trim().trim_start_matches('{').trim_end_matches('}');
                 if !inner.is_empty() {
-                    w.write_char(',')?;
-                    w.write_str(inner)?;
+                    line.push(',');
+                    line.push_str(inner);
                 }
             }
-            w.write_char('}')?;
+            line.push('}');
         }
-        w.write_str("}\n")?;
+        line.push_str("}\n");
+        // The only write that can fail: the line, whole, to the output.
         writer.write_str(&line)
     }
 }
 
 /// Writes each field as a JSON member: numbers and booleans as themselves, everything else as
-/// a string (as tracing-subscriber's formatter does). `Visit` cannot fail, so the first write
-/// error is kept in `result` for the line to return.
-struct Fields<'a, W: Write> {
-    w: &'a mut W,
+/// a string (as tracing-subscriber's formatter does).
+struct Fields<'a> {
+    line: &'a mut String,
     first: bool,
-    result: fmt::Result,
 }
 
-impl<W: Write> Fields<'_, W> {
-    /// Writes the member's key, then its value with `value`.
-    fn member(&mut self, field: &Field, value: impl FnOnce(&mut W) -> fmt::Result) {
-        if self.result.is_err() {
-            return;
+impl Fields<'_> {
+    /// Writes the member's key; its value goes on right after.
+    fn key(&mut self, field: &Field) -> &mut String {
+        if !std::mem::take(&mut self.first) {
+            self.line.push(',');
         }
-        let comma = if std::mem::take(&mut self.first) { "" } else { "," };
-        self.result = self
-            .w
-            .write_str(comma)
-            .and_then(|()| push_str(self.w, field.name()))
-            .and_then(|()| self.w.write_char(':'))
-            .and_then(|()| value(self.w));
+        push_str(self.line, field.name());
+        self.line.push(':');
+        self.line
     }
 }
 
-impl<W: Write> Visit for Fields<'_, W> {
+impl Visit for Fields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.member(field, |w| push_str(w, value));
+        push_str(self.key(field), value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.member(field, |w| write!(w, "{value}"));
+        push_display(self.key(field), value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.member(field, |w| write!(w, "{value}"));
+        push_display(self.key(field), value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.member(field, |w| w.write_str(if value { "true" } else { "false" }));
+        self.key(field).push_str(if value { "true" } else { "false" });
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.member(field, |w| if value.is_finite() { write!(w, "{value}") } else { w.write_str("null") });
+        let line = self.key(field);
+        if value.is_finite() { push_display(line, value) } else { line.push_str("null") }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.member(field, |w| push_str(w, &format!("{value:?}")));
+        push_str(self.key(field), &format!("{value:?}"));
     }
+}
+
+/// `value` as `Display` writes it (numbers here: JSON's form of them).
+fn push_display(line: &mut String, value: impl fmt::Display) {
+    // Writing into a `String` cannot fail: its `fmt::Write` always answers `Ok`.
+    let _ = write!(line, "{value}");
 }
 
 /// `at` as `2026-12-05T11:22:56.201054Z` (RFC 3339, microseconds, UTC), digit by digit:
 /// chrono's `format` interprets its pattern on every call, ~3 k instructions a line.
-fn push_timestamp(w: &mut impl Write, at: DateTime<Utc>) -> fmt::Result {
+fn push_timestamp(line: &mut String, at: DateTime<Utc>) {
     let (date, time) = (at.date_naive(), at.time());
     let micros = time.nanosecond() % 1_000_000_000 / 1_000; // a leap second's nanos are ≥ 1e9
-    push_digits(w, date.year().clamp(0, 9999).unsigned_abs(), 4)?;
+    push_digits(line, date.year().clamp(0, 9999).unsigned_abs(), 4);
     for (separator, value, width) in [
         ('-', date.month(), 2),
         ('-', date.day(), 2),
@@ -130,19 +129,18 @@ fn push_timestamp(w: &mut impl Write, at: DateTime<Utc>) -> fmt::Result {
         (':', time.second(), 2),
         ('.', micros, 6),
     ] {
-        w.write_char(separator)?;
-        push_digits(w, value, width)?;
+        line.push(separator);
+        push_digits(line, value, width);
     }
-    w.write_char('Z')
+    line.push('Z');
 }
 
 /// `value`'s last `width` decimal digits, zero-padded.
-fn push_digits(w: &mut impl Write, value: u32, width: u32) -> fmt::Result {
+fn push_digits(line: &mut String, value: u32, width: u32) {
     for place in (0..width).rev() {
         let digit = value / 10_u32.pow(place) % 10;
-        w.write_char(char::from(b'0' + digit as u8))?;
+        line.push(char::from(b'0' + digit as u8));
     }
-    Ok(())
 }
 
 /// The bytes a JSON string cannot hold as they are: `"`, `\` and the control characters.
@@ -161,26 +159,26 @@ const NEEDS_ESCAPE: [bool; 256] = {
 /// `text` as a JSON string: quotes, backslashes and control characters escaped. The plain runs
 /// between them are copied whole (a table lookup per byte: this runs for every field of every
 /// line, payloads included).
-fn push_str(w: &mut impl Write, text: &str) -> fmt::Result {
-    w.write_char('"')?;
+fn push_str(line: &mut String, text: &str) {
+    line.push('"');
     let mut start = 0;
     for (i, &byte) in text.as_bytes().iter().enumerate() {
         if !NEEDS_ESCAPE[usize::from(byte)] {
             continue;
         }
-        w.write_str(&text[start..i])?;
+        line.push_str(&text[start..i]);
         match byte {
-            b'"' => w.write_str("\\\"")?,
-            b'\\' => w.write_str("\\\\")?,
-            b'\n' => w.write_str("\\n")?,
-            b'\r' => w.write_str("\\r")?,
-            b'\t' => w.write_str("\\t")?,
-            _ => write!(w, "\\u{byte:04x}")?,
+            b'"' => line.push_str("\\\""),
+            b'\\' => line.push_str("\\\\"),
+            b'\n' => line.push_str("\\n"),
+            b'\r' => line.push_str("\\r"),
+            b'\t' => line.push_str("\\t"),
+            _ => push_display(line, format_args!("\\u{byte:04x}")),
         }
         start = i + 1;
     }
-    w.write_str(&text[start..])?;
-    w.write_char('"')
+    line.push_str(&text[start..]);
+    line.push('"');
 }
 
 #[cfg(test)]
@@ -190,7 +188,7 @@ mod tests {
     #[test]
     fn strings_are_escaped_as_json_says() {
         let mut line = String::new();
-        push_str(&mut line, "a\"b\\c\nd\u{1}é✓").unwrap();
+        push_str(&mut line, "a\"b\\c\nd\u{1}é✓");
         let parsed: String = serde_json::from_str(&line).unwrap();
         assert_eq!(parsed, "a\"b\\c\nd\u{1}é✓");
         assert_eq!(line, r#""a\"b\\c\nd\u0001é✓""#);
@@ -203,7 +201,7 @@ mod tests {
         {
             let at: DateTime<Utc> = text.parse().unwrap();
             let mut line = String::new();
-            push_timestamp(&mut line, at).unwrap();
+            push_timestamp(&mut line, at);
             assert_eq!(line, text);
             assert_eq!(line, at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
         }
