@@ -1,5 +1,5 @@
-//! The built-in templates every channel shares: the headline, the digest headline, and plain
-//! text's play links. The facts every built-in message shows are one list in `template::facts`
+//! The built-in templates every channel shares: the digest headline and plain text's play
+//! links (the headline itself is written out: `template::headline`). The facts every built-in message shows are one list in `template::facts`
 //! (DingTalk, WeCom and webhooks put a heading or the headline above them: `channel::<kind>`'s
 //! `TEMPLATE`). Labels here are read from the locale's table as they render (`t("…")`).
 //!
@@ -10,11 +10,6 @@
 //! They are written with `trim_blocks` and `lstrip_blocks` on, so a line holding only a block
 //! tag leaves nothing behind. Values that come from the event go through `md` (escapes them for
 //! the channel's markup, on one line) or `code` (an id, as inline code where the channel has it).
-
-/// The one-line headline: DingTalk's notification title, the Feishu card header, Slack's header
-/// block and notification text, the first line of text messages. Plain text.
-pub const HEADLINE: &str = r#"{{ marker }} {% if resolved %}{{ t("Resolved") }}{% else %}{% if event_type == "WorkflowTaskComplete" %}{{ t("VOD workflow ") }}{% else %}{{ event_type }} {% endif %}{{ t(outcome) }}{% endif %}
-{%- if title %}{{ t(": ") }}{{ title | oneline }}{% elif video_id %}{{ t(": ") }}{{ video_id | oneline }}{% endif %}"#;
 
 /// A digest's headline: how many events it names, how many failed and succeeded, and which
 /// mute intervals held them. Plain text.

@@ -40,6 +40,7 @@
 mod defaults;
 pub mod digest;
 mod facts;
+mod headline;
 pub mod locale;
 mod markup;
 
@@ -147,7 +148,6 @@ struct Compiled {
     needs_event: bool,
 }
 
-const HEADLINE: &str = "builtin:headline";
 /// The headline is cut to this: it is a notification's title (a 100,000-character video title
 /// would make every channel's message too large to send).
 pub const MAX_HEADLINE_CHARS: usize = 200;
@@ -287,17 +287,7 @@ impl Templates {
     /// The event's one-line headline in `locale` (rendered once per event and locale), e.g.
     /// `❌ VOD workflow failed: launch.mp4`, cut to [`MAX_HEADLINE_CHARS`].
     pub fn headline<'p>(&self, prepared: &'p Prepared<'_>, locale: Locale) -> &'p str {
-        prepared.headlines[locale as usize].get_or_init(|| {
-            let ctx = context! { locale => locale.as_str(), ..prepared.base.clone() };
-            self.env
-                .get_template(HEADLINE)
-                .and_then(|t| t.render(ctx))
-                .map(|h| text::truncate_chars(&text::one_line(h.trim()), MAX_HEADLINE_CHARS))
-                .unwrap_or_else(|_| {
-                    let marker = status_marker(prepared.summary.status);
-                    format!("{marker} {} {}", prepared.summary.event_type, prepared.outcome)
-                })
-        })
+        prepared.headlines[locale as usize].get_or_init(|| headline::headline(prepared, locale))
     }
 
     /// The text of the message for (`target`, `route`), in the target's markup.
@@ -506,7 +496,7 @@ pub fn status_marker(status: &str) -> &'static str {
 /// Compiles the shared built-ins and each channel's; the problems (none, unless a built-in is
 /// broken).
 fn add_builtins(env: &mut Environment<'static>, config: &Config, builtins: &[Builtin]) -> Vec<Problem> {
-    let mut shared = vec![Builtin::shared(HEADLINE, defaults::HEADLINE)];
+    let mut shared = Vec::new();
     // The play links are compiled only when enrichment is on (the channels' own with them, by
     // the router): compiling them is a tenth of a six-channel start-up.
     if config.vod.enrich {
