@@ -443,8 +443,5 @@ fn both_deploys_enlarge_glibcs_thread_cache() {
     let vars = at(&name, &function, "Properties.Environment.Variables");
     assert_eq!(str_at(&name, vars, "GLIBC_TUNABLES"), TUNABLES, "{name}");
     let bench = read("bench/run.py");
-    assert!(
-        bench.contains("GLIBC_TUNABLES"),
-        "bench/run.py should run vodhook with the deploys' GLIBC_TUNABLES"
-    );
+    assert!(bench.contains("GLIBC_TUNABLES"), "bench/run.py should run vodhook with the deploys' GLIBC_TUNABLES");
 }
