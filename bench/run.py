@@ -237,22 +237,14 @@ def cpu_model():
         return platform.processor()
 
 
-def deployed_env():
-    """What vodhook runs with on Function Compute: FC_FUNCTION_NAME set (JSON log lines), the
-    port from the environment, and s.yaml's GLIBC_TUNABLES (glibc's larger thread cache), unless
-    the caller's environment sets GLIBC_TUNABLES itself (`GLIBC_TUNABLES= ./scripts/bench`
-    measures glibc's defaults)."""
-    env = {"VODHOOK_LISTEN": "127.0.0.1:{port}", "FC_FUNCTION_NAME": "vodhook-bench"}
-    with open(os.path.join(HERE, "..", "s.yaml")) as f:
-        m = re.search(r"^\s*GLIBC_TUNABLES:\s*(\S+)\s*$", f.read(), re.M)
-    if m and "GLIBC_TUNABLES" not in os.environ:
-        env["GLIBC_TUNABLES"] = m.group(1)
-    return env
-
-
 def measure(args):
     floor = Server("floor", [args.floor], env={"VODHOOK_LISTEN": "127.0.0.1:{port}"})
-    vodhook = Server("vodhook", [args.vodhook, "serve"], env=deployed_env())
+    # As on Function Compute: FC_FUNCTION_NAME set (JSON log lines), the port from the environment.
+    vodhook = Server(
+        "vodhook",
+        [args.vodhook, "serve"],
+        env={"VODHOOK_LISTEN": "127.0.0.1:{port}", "FC_FUNCTION_NAME": "vodhook-bench"},
+    )
     peer = Server(
         "peer",
         [os.path.join(args.venv, "bin", "gunicorn"), *args.peer_args.split(), "-b", "127.0.0.1:{port}", "app:app"],
@@ -290,7 +282,6 @@ def measure(args):
             "repeat": args.repeat,
             "peer": f"gunicorn {args.peer_args}",
             "profile": args.profile,
-            "glibc_tunables": deployed_env().get("GLIBC_TUNABLES", "(glibc's defaults)"),
         },
         "cold_start_ms": {k: {"median": statistics.median(v), "min": min(v), "max": max(v)} for k, v in cold.items()},
         "answers": answers,
@@ -318,7 +309,7 @@ def report(results, decode_summary):
         f"Profile `{st['profile']}`; wrk {st['threads']} threads, {st['connections']} connections, "
         f"{st['duration_s']} s, median of {st['repeat']} runs; cold start median of {st['runs']}; "
         f"peer: `{st['peer']}` (Flask app in `bench/peer/`); vodhook as on FC (`FC_FUNCTION_NAME` set: "
-        f"JSON log lines, default `log` channel; `GLIBC_TUNABLES={st.get('glibc_tunables', '')}`). All output to /dev/null. \"Server CPU per request\" is the "
+        "JSON log lines, default `log` channel). All output to /dev/null. \"Server CPU per request\" is the "
         "server's user+system time during the load run divided by the requests served: unlike req/s it does "
         "not depend on the share of the machine the server got (wrk runs on the same 2 cores)."
     )
@@ -463,7 +454,7 @@ def compare(args):
     `--vodhook`), with the built-in configuration and with `--config`; runs interleaved, so the
     machine's load hits both alike. Prints a Markdown table."""
     def server(name, binary, config):
-        env = deployed_env()
+        env = {"VODHOOK_LISTEN": "127.0.0.1:{port}", "FC_FUNCTION_NAME": "vodhook-bench"}
         if config:
             env["VODHOOK_CONFIG"] = os.path.abspath(config)
         return Server(name, [binary, "serve"], env=env)

@@ -422,26 +422,3 @@ fn packaged_default_config_is_a_valid_config() {
         .unwrap_or_else(|e| panic!("scripts/package: the default vodhook.toml is not a valid config: {e}"));
     assert!(!parsed.channels.is_empty() && !parsed.routes.is_empty(), "the default config delivers nothing");
 }
-
-/// glibc's per-thread cache keeps 7 freed blocks of each size by default; a callback frees
-/// hundreds of same-sized blocks at once (its decoded event tree), and the rest take glibc's slow
-/// paths. Both deploys raise the cache to 127 blocks (-10 % instructions per callback,
-/// BENCHMARKS.md "Round 3, session 8"), the most glibc 2.28 (FC's debian10) accepts: a larger
-/// number would be ignored there. `./scripts/bench` runs vodhook with s.yaml's value.
-#[test]
-fn both_deploys_enlarge_glibcs_thread_cache() {
-    const TUNABLES: &str = "glibc.malloc.tcache_count=127";
-    for (file, doc) in s_yaml_variants() {
-        for (name, props) in fc3_functions(&file, &doc) {
-            let vars = at(&name, &props, "environmentVariables");
-            assert_eq!(str_at(&name, vars, "GLIBC_TUNABLES"), TUNABLES, "{name}");
-        }
-    }
-    let doc = template();
-    let (id, function) = sam_function(&doc);
-    let name = format!("template.yml: Resources.{id}");
-    let vars = at(&name, &function, "Properties.Environment.Variables");
-    assert_eq!(str_at(&name, vars, "GLIBC_TUNABLES"), TUNABLES, "{name}");
-    let bench = read("bench/run.py");
-    assert!(bench.contains("GLIBC_TUNABLES"), "bench/run.py should run vodhook with the deploys' GLIBC_TUNABLES");
-}
