@@ -1,7 +1,8 @@
 //! The built-in templates every channel shares: the digest headline and plain text's play
-//! links (the headline itself is written out: `template::headline`). The facts every built-in message shows are one list in `template::facts`
-//! (DingTalk, WeCom and webhooks put a heading or the headline above them: `channel::<kind>`'s
-//! `TEMPLATE`). Labels here are read from the locale's table as they render (`t("…")`).
+//! links (the headline itself is written out: `template::headline`). The facts every built-in
+//! message shows are one list in `template::facts` (DingTalk, WeCom and webhooks put a heading or
+//! the headline above them: `channel::<kind>`'s `TEMPLATE`). Labels here are read from the
+//! locale's table as they render (`t("…")`).
 //!
 //! Built-in messages answer, in this order: did it work (a marker no one can miss), which
 //! video, where to look it up (workflow and task id), how long it took, and for every node its
