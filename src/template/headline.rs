@@ -4,7 +4,7 @@
 //! processing: 2c5e…`. Users' templates read it as `headline`.
 //!
 //! Written out rather than as a template: it is built for every event, and minijinja took
-//! ~21 k instructions of a callback's ~376 k to render it (BENCHMARKS.md, "Round 3, session 8").
+//! ~21 k instructions of a fresh callback's ~419 k to render it (BENCHMARKS.md, "Round 3, session 8").
 //! Its words come from the locale's table, as the templates' `t("…")` do.
 
 use super::locale;
