@@ -4,8 +4,8 @@
 //! processing: 2c5e…`. Users' templates read it as `headline`.
 //!
 //! Written out rather than as a template: it is built for every event, and minijinja took
-//! ~21 k instructions of a fresh callback's ~419 k to render it (BENCHMARKS.md, "Round 3, session 8").
-//! Its words come from the locale's table, as the templates' `t("…")` do.
+//! ~21 k instructions of a fresh callback's ~419 k to render it (BENCHMARKS.md, "Round 3,
+//! session 8"). Its words come from the locale's table, as the templates' `t("…")` do.
 
 use super::locale;
 use super::{MAX_HEADLINE_CHARS, Prepared, status_marker};
