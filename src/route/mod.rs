@@ -336,7 +336,7 @@ impl Router {
         }
         let text = self.templates.render(&target, &route.config, prepared)?;
         let message = Message {
-            headline: self.templates.headline(prepared, locale),
+            headline: prepared.headline(locale),
             text: &text,
             route: &route.config.name,
             channel: &channel.name,

@@ -284,12 +284,6 @@ impl Templates {
         }
     }
 
-    /// The event's one-line headline in `locale` (rendered once per event and locale), e.g.
-    /// `❌ VOD workflow failed: launch.mp4`, cut to [`MAX_HEADLINE_CHARS`].
-    pub fn headline<'p>(&self, prepared: &'p Prepared<'_>, locale: Locale) -> &'p str {
-        prepared.headlines[locale as usize].get_or_init(|| headline::headline(prepared, locale))
-    }
-
     /// The text of the message for (`target`, `route`), in the target's markup.
     pub fn render(
         &self,
@@ -355,7 +349,7 @@ impl Templates {
             channel_type => channel.kind().as_str(),
             markup => target.markup.as_str(),
             event => event_tree,
-            headline => self.headline(prepared, target.locale),
+            headline => prepared.headline(target.locale),
             locale => target.locale.as_str(),
             utc_offset => target.utc_offset.map(UtcOffset::as_str),
             utc_offset_secs => target.utc_offset.map(UtcOffset::seconds),
@@ -436,6 +430,12 @@ pub struct Prepared<'e> {
 }
 
 impl<'e> Prepared<'e> {
+    /// The event's one-line headline in `locale` (written once per event and locale), e.g.
+    /// `❌ VOD workflow failed: launch.mp4`, cut to [`MAX_HEADLINE_CHARS`].
+    pub fn headline(&self, locale: Locale) -> &str {
+        self.headlines[locale as usize].get_or_init(|| headline::headline(self, locale))
+    }
+
     pub fn identity(&self) -> &str {
         &self.identity
     }
