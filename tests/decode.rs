@@ -786,7 +786,7 @@ fn ims_wrapped_events_decode_to_their_inner_event() {
     let Event::Workflow(w) = &delivery.events[0] else { panic!("not a workflow event") };
     assert_eq!(w.task_id, "ims-task-5b2c9e1f");
     assert_eq!(w.user_id.as_deref(), Some("1234567890123456"), "the wrapper's UserId kept");
-    assert_eq!(w.decoded["EventTime"], "2025-05-12T08:01:45Z");
+    assert_eq!(w.decoded()["EventTime"], "2025-05-12T08:01:45Z");
     assert_eq!(w.activities[0].error.as_ref().and_then(|e| e.code.as_deref()), Some("InvalidParameter"));
     assert_eq!(delivery.events[0].source(), vodhook::event::Source::Ims);
     // A VOD event stays VOD's.

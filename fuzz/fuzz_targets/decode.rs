@@ -1,12 +1,18 @@
-//! Any bytes, as one delivery: envelope unwrapping, embedded JSON, typed view, summary.
+//! Any bytes, as one delivery: envelope unwrapping, embedded JSON, typed view, summary, and the
+//! short path held to the full one.
 //! It must never panic or overflow the stack, and what it accepts must hold together.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vodhook::event::{Event, decode_delivery};
+use vodhook::event::{Event, Limits, decode_delivery, decode_delivery_in_full};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(delivery) = decode_delivery(data) else { return };
+    // The short path (a bare WorkflowTaskComplete, its tree built later) says exactly what the
+    // full path says: the same events (trees included), warnings, rejections and errors.
+    let decoded = decode_delivery(data);
+    let full = decode_delivery_in_full(data, &Limits::default());
+    assert_eq!(format!("{decoded:?}"), format!("{full:?}"), "the short path disagrees");
+    let Ok(delivery) = decoded else { return };
     assert!(!delivery.events.is_empty(), "Ok with no event");
     for event in &delivery.events {
         assert!(event.decoded().is_object(), "an event that is not an object");

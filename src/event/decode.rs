@@ -22,7 +22,21 @@ pub fn decode_delivery(body: &[u8]) -> Result<Delivery, DecodeError> {
 
 /// [`decode_delivery`] within `limits`: more events than `max_events` refuse the delivery, an
 /// event with more nodes than `max_nodes` is rejected (both over-limit errors, with the numbers).
+///
+/// A bare WorkflowTaskComplete that decodes without a warning (nearly every VOD callback) takes
+/// a short path that leaves the decoded tree to be built on first use ([`super::fast`]).
 pub fn decode_delivery_with(body: &[u8], limits: &Limits) -> Result<Delivery, DecodeError> {
+    if let Some(event) = super::fast::workflow(body, limits) {
+        let events = vec![Event::Workflow(Box::new(event))];
+        return Ok(Delivery { events, warnings: Vec::new(), rejected: Vec::new() });
+    }
+    decode_delivery_in_full(body, limits)
+}
+
+/// [`decode_delivery_with`] the long way, whatever the delivery holds: every envelope, every
+/// event type, every warning, the decoded tree built at once. Public for the tests and the fuzz
+/// target that hold the short path ([`super::fast`]) to it; it is never faster.
+pub fn decode_delivery_in_full(body: &[u8], limits: &Limits) -> Result<Delivery, DecodeError> {
     let found = envelope::unwrap(body)?;
     if found.events.len() > limits.max_events {
         return Err(DecodeError::over_limit(

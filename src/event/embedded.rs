@@ -13,7 +13,7 @@ use super::{DecodeError, Warning};
 pub const MAX_DEPTH: usize = 64;
 
 /// Fields the VOD documentation defines as JSON text: when they hold something else, say so.
-const DOCUMENTED_AS_JSON: [&str; 3] = ["ActivityResults", "TaskInput", "Result"];
+pub(super) const DOCUMENTED_AS_JSON: [&str; 3] = ["ActivityResults", "TaskInput", "Result"];
 
 /// One step of a path into the tree.
 #[derive(Clone, Copy)]
@@ -36,7 +36,7 @@ fn render(prefix: &str, segs: &[Seg<'_>]) -> String {
 
 /// Whether `text` has the shape of a JSON object or array (so it is worth parsing, and worth a
 /// warning when it does not parse). A title like `[Draft] cats` is not.
-fn looks_like_json(text: &str) -> bool {
+pub(super) fn looks_like_json(text: &str) -> bool {
     let t = text.trim_ascii();
     (t.starts_with('{') && t.ends_with('}')) || (t.starts_with('[') && t.ends_with(']'))
 }

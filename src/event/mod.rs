@@ -8,17 +8,19 @@
 mod decode;
 mod embedded;
 mod envelope;
+mod fast;
 pub(crate) mod fields;
 mod generic;
 mod summary;
 mod time;
+mod tree;
 mod workflow;
 
-pub use decode::{decode_delivery, decode_delivery_with};
+pub use decode::{decode_delivery, decode_delivery_in_full, decode_delivery_with};
 pub use embedded::MAX_DEPTH;
 pub use fields::kind_of;
 pub use generic::GenericEvent;
-pub use summary::{Summary, human_duration};
+pub use summary::{DecodedTree, Summary, human_duration};
 pub use time::VodTime;
 pub use workflow::{Activity, TaskInput, TaskStatus, WorkflowTaskComplete};
 
@@ -194,7 +196,7 @@ impl Event {
     /// The event with every embedded JSON string decoded, VOD's field names kept.
     pub fn decoded(&self) -> &Value {
         match self {
-            Event::Workflow(w) => &w.decoded,
+            Event::Workflow(w) => w.decoded(),
             Event::Generic(g) => &g.decoded,
         }
     }

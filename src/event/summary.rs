@@ -2,7 +2,6 @@
 //! act (which video, which node failed, why, how long it took), without digging in the tree.
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::{Event, TaskStatus};
 
@@ -26,7 +25,28 @@ pub struct Summary<'a> {
     pub nodes: Vec<NodeSummary<'a>>,
     pub failed_nodes: Vec<NodeSummary<'a>>,
     /// The fully decoded event, for templates that need more.
-    pub event: &'a Value,
+    pub event: DecodedTree<'a>,
+}
+
+/// An event's decoded tree as a summary holds it: read (and so built, [`Event::decoded`]) only
+/// when the summary is serialized with it. `none` serializes as `null`.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodedTree<'a>(Option<&'a Event>);
+
+impl DecodedTree<'_> {
+    /// No tree: for contexts that give templates the tree their own way.
+    pub fn none() -> Self {
+        DecodedTree(None)
+    }
+}
+
+impl Serialize for DecodedTree<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(event) => event.decoded().serialize(s),
+            None => s.serialize_unit(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -67,7 +87,7 @@ impl<'a> Summary<'a> {
             duration: None,
             nodes: Vec::new(),
             failed_nodes: Vec::new(),
-            event: event.decoded(),
+            event: DecodedTree(Some(event)),
         };
         match event {
             Event::Workflow(w) => {

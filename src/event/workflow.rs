@@ -4,6 +4,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::fields::{Fields, kind_of};
+use super::tree::Tree;
 use super::{DecodeError, VodTime, Warning};
 
 /// A task's or node's `Status`. VOD sends `Succeed`/`Failed` (compared case-insensitively);
@@ -66,8 +67,8 @@ pub struct WorkflowTaskComplete {
     /// The nodes of `ActivityResults`, in the order they started.
     pub activities: Vec<Activity>,
     pub task_input: TaskInput,
-    /// The whole event with its embedded JSON decoded; nothing dropped.
-    pub decoded: Value,
+    /// The whole event with its embedded JSON decoded; nothing dropped ([`Self::decoded`]).
+    pub(crate) tree: Tree,
     pub source: super::Source,
 }
 
@@ -134,10 +135,16 @@ impl WorkflowTaskComplete {
             finish_time: f.opt_time("FinishTime", warnings)?,
             activities: activities(map.get("ActivityResults"), warnings)?,
             task_input: task_input(map.get("TaskInput"))?,
-            decoded: Value::Null,
+            tree: Tree::built(Value::Null),
             source: super::Source::Vod,
         };
-        Ok(Self { decoded, ..event })
+        Ok(Self { tree: Tree::built(decoded), ..event })
+    }
+
+    /// The whole event with its embedded JSON decoded, VOD's field names kept (built on first
+    /// use when the event was decoded on the short path: [`super::tree`]).
+    pub fn decoded(&self) -> &Value {
+        self.tree.get()
     }
 
     /// From `CreateTime` to `FinishTime`, in seconds.
@@ -149,7 +156,7 @@ impl WorkflowTaskComplete {
     /// example). Read from the decoded tree rather than copied into [`Activity`]: a deep copy per
     /// node was a sixth of the decoding cost of a 50-node task.
     pub fn result_of(&self, activity: &Activity) -> Option<&Value> {
-        self.decoded.get("ActivityResults")?.get(&activity.name)?.get("Result").filter(|r| !r.is_null())
+        self.decoded().get("ActivityResults")?.get(&activity.name)?.get("Result").filter(|r| !r.is_null())
     }
 
     pub fn failed_activities(&self) -> impl Iterator<Item = &Activity> {
@@ -181,8 +188,13 @@ fn activities(value: Option<&Value>, warnings: &mut Vec<Warning>) -> Result<Vec<
         };
         out.push(activity(name, Fields::new(node, path), warnings)?);
     }
-    // Nodes that started earlier come first; nodes without a start time last, by name.
-    out.sort_by(|a, b| {
+    sort_by_start(&mut out);
+    Ok(out)
+}
+
+/// Nodes that started earlier come first; nodes without a start time last, by name.
+pub(super) fn sort_by_start(activities: &mut [Activity]) {
+    activities.sort_by(|a, b| {
         let start = |x: &Activity| x.start_time.as_ref().and_then(|t| t.parsed);
         match (start(a), start(b)) {
             (Some(x), Some(y)) => x.cmp(&y),
@@ -192,7 +204,6 @@ fn activities(value: Option<&Value>, warnings: &mut Vec<Warning>) -> Result<Vec<
         }
         .then_with(|| a.name.cmp(&b.name))
     });
-    Ok(out)
 }
 
 fn activity(name: &str, f: Fields<'_>, warnings: &mut Vec<Warning>) -> Result<Activity, DecodeError> {
@@ -232,7 +243,7 @@ fn error_of(result: &Value) -> Option<ActivityError> {
     })
 }
 
-fn task_input(value: Option<&Value>) -> Result<TaskInput, DecodeError> {
+pub(super) fn task_input(value: Option<&Value>) -> Result<TaskInput, DecodeError> {
     let map = match value {
         None | Some(Value::Null) | Some(Value::String(_)) => return Ok(TaskInput::default()),
         Some(Value::Object(map)) => map,

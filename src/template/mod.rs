@@ -56,7 +56,7 @@ use crate::config::{
     ChannelConfig, Config, ConfigError, Locale, Problem, RouteConfig, UtcOffset, channel_location,
     route_location,
 };
-use crate::event::{Event, Summary, TaskStatus};
+use crate::event::{DecodedTree, Event, Summary, TaskStatus};
 use crate::template::digest::Digest;
 use crate::text;
 pub use markup::{Markup, code, escape};
@@ -252,8 +252,7 @@ impl Templates {
     }
 
     fn prepare_with<'e>(&self, event: &'e Event, resolution: Option<&Resolution>) -> Prepared<'e> {
-        static NO_EVENT: Value = Value::Null;
-        let summary = Summary { event: &NO_EVENT, ..event.summary() };
+        let summary = Summary { event: DecodedTree::none(), ..event.summary() };
         let status = TaskStatus::parse(summary.status);
         let failed = status == TaskStatus::Failed;
         let outcome = match (&status, summary.status.is_empty()) {
