@@ -3,7 +3,9 @@
 //! A delivery (one HTTP body or MNS message) holds one or more events. Each event is kept twice:
 //! as the fully decoded JSON tree (every string that held JSON replaced by its value, nothing
 //! dropped, so a later VOD version loses no data) and as a typed view of the fields that routing
-//! and templates need. [`decode_delivery`] is the one entry point; it is pure.
+//! and templates need. [`decode_delivery`] is the one entry point; it is pure. A bare
+//! WorkflowTaskComplete (a VOD callback's body) takes a short path that reads the typed view
+//! straight from the text and builds the tree only when something reads it (`fast`, `tree`).
 
 mod decode;
 mod embedded;
