@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use crate::auth::reuse::{ReuseGuard, Seen};
 use crate::auth::{Family, KeyUsed, Verified, Verifier};
 use crate::dispatch::{Dispatcher, Report};
-use crate::event::{DecodeError, Delivery, Limits, Source, decode_delivery_with};
+use crate::event::{DecodeError, Delivery, Limits, Source, decode_delivery_in_full, decode_delivery_with};
 use crate::links::Links;
 use crate::metrics::{Rejection, Tally};
 use crate::setup::{Setup, State};
@@ -149,6 +149,9 @@ pub struct App {
     allow_unsigned_invoke: bool,
     server: crate::config::ServerConfig,
     limits: Limits,
+    /// The configuration reads every event's decoded tree ([`crate::route::Router::reads_event_tree`]):
+    /// decode on the full path, which builds it at once.
+    tree_at_once: bool,
     callback_deadline: Duration,
     invoke_deadline: Duration,
     dispatcher: Dispatcher,
@@ -189,6 +192,7 @@ impl App {
                 max_events: config.server.max_events_per_delivery,
                 max_nodes: config.server.max_nodes_per_event,
             },
+            tree_at_once: setup.router.reads_event_tree(),
             callback_deadline: Duration::from_millis(config.delivery.callback_deadline_ms),
             invoke_deadline: Duration::from_millis(config.delivery.invoke_deadline_ms),
             replay,
@@ -293,7 +297,8 @@ impl App {
                 json_response(StatusCode::OK, &serde_json::to_value(report).unwrap_or(Value::Null));
             return Handled { response, report: Report::default(), callback: false };
         }
-        let mut delivery = match decode_delivery_with(body, &self.limits) {
+        let decode = if self.tree_at_once { decode_delivery_in_full } else { decode_delivery_with };
+        let mut delivery = match decode(body, &self.limits) {
             Ok(delivery) => delivery,
             Err(err) => {
                 let reason = if err.over_limit { Rejection::Limit } else { Rejection::Decode };

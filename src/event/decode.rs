@@ -34,8 +34,10 @@ pub fn decode_delivery_with(body: &[u8], limits: &Limits) -> Result<Delivery, De
 }
 
 /// [`decode_delivery_with`] the long way, whatever the delivery holds: every envelope, every
-/// event type, every warning, the decoded tree built at once. Public for the tests and the fuzz
-/// target that hold the short path ([`super::fast`]) to it; it is never faster.
+/// event type, every warning, the decoded tree built at once: for a configuration that reads
+/// every event's tree (`Router::reads_event_tree`), where building it later would cost the short
+/// path's pass on top; and for the tests and the fuzz target that hold the short path
+/// ([`super::fast`]) to it.
 pub fn decode_delivery_in_full(body: &[u8], limits: &Limits) -> Result<Delivery, DecodeError> {
     let found = envelope::unwrap(body)?;
     if found.events.len() > limits.max_events {

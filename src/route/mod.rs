@@ -457,6 +457,15 @@ impl Router {
         self.routes.iter().find(|r| r.config.name == name).map(|r| &r.config)
     }
 
+    /// Whether messages may read an event's whole decoded tree: a webhook channel sends it, a
+    /// template that reads `event` renders it. The handler then has the decoder build each tree
+    /// at once ([`crate::event::decode_delivery_in_full`]): building it later, on the short path,
+    /// costs that path's pass on top (BENCHMARKS.md, "Round 3, session 9").
+    pub fn reads_event_tree(&self) -> bool {
+        self.channels.iter().any(|c| c.kind() == crate::config::ChannelType::Webhook)
+            || self.templates.reads_event()
+    }
+
     /// Whether some route sends resolved notices.
     pub fn sends_resolved(&self) -> bool {
         self.routes.iter().any(|r| r.config.send_resolved)
@@ -702,6 +711,21 @@ mod tests {
 
     fn config(toml: &str) -> Config {
         Config::from_toml_str(toml, &|_| None).expect("valid test configuration")
+    }
+
+    /// A webhook or a template that reads `event` has every tree built at once.
+    #[test]
+    fn knows_when_messages_read_the_event_tree() {
+        let reads = |toml: &str| Router::new(&config(toml)).unwrap().reads_event_tree();
+        assert!(!Router::new(&Config::builtin()).unwrap().reads_event_tree());
+        let log = "[[channels]]\nname = \"log\"\ntype = \"log\"\n";
+        let route = |template: &str| {
+            format!("{log}[[routes]]\nname = \"all\"\nchannels = [\"log\"]\ntemplate = {template:?}\n")
+        };
+        assert!(!reads(&route("{{ headline }} {{ task_id }}")));
+        assert!(reads(&route("{{ event.TaskInput.Title }}")));
+        let hook = "[[channels]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/h\"\n";
+        assert!(reads(&format!("{hook}[[routes]]\nname = \"all\"\nchannels = [\"hook\"]\n")));
     }
 
     #[test]

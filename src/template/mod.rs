@@ -240,6 +240,12 @@ impl Templates {
         }
     }
 
+    /// Whether some template (a route's, a channel's, a `vod` call's parameter) reads `event`.
+    pub fn reads_event(&self) -> bool {
+        let params = self.params.values().flatten().map(|(_, c)| c);
+        self.routes.values().chain(self.channels.values()).chain(params).any(|c| c.needs_event)
+    }
+
     /// What every rendering of `event` shares: computed once per event, however many
     /// channels it goes to.
     pub fn prepare<'e>(&self, event: &'e Event) -> Prepared<'e> {
