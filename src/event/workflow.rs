@@ -206,10 +206,16 @@ pub(super) fn sort_by_start(activities: &mut [Activity]) {
     });
 }
 
+/// A node's type from its instance name when VOD leaves `ActivityId` out: `VodSnapshot_53e77`
+/// is a `VodSnapshot`.
+pub(super) fn activity_id_of(name: &str) -> &str {
+    name.rsplit_once('_').map_or(name, |(prefix, _)| prefix)
+}
+
 fn activity(name: &str, f: Fields<'_>, warnings: &mut Vec<Warning>) -> Result<Activity, DecodeError> {
     let activity_id = match f.opt_str("ActivityId")? {
         Some(id) => id.to_owned(),
-        None => name.rsplit_once('_').map_or(name, |(prefix, _)| prefix).to_owned(),
+        None => activity_id_of(name).to_owned(),
     };
     let result = f.map.get("Result").filter(|r| !r.is_null());
     Ok(Activity {

@@ -109,7 +109,7 @@ fn activity(node: Node) -> Result<Activity, Bail> {
     let [activity_id, instance_id, status, start_time, end_time] = node.fields;
     let activity_id = match string(activity_id)? {
         Some(id) => id,
-        None => node.name.rsplit_once('_').map_or(node.name.as_str(), |(prefix, _)| prefix).to_owned(),
+        None => workflow::activity_id_of(&node.name).to_owned(),
     };
     let [top, body] = node.errors;
     let error = match (node.result, node.body) {
