@@ -143,6 +143,7 @@ const BUILTINS: Builtins = Builtins {
     facts: true,
     video: Some(VIDEO_TEMPLATE),
     digest: Some(DIGEST_TEMPLATE),
+    written_out: None,
 };
 
 /// DingTalk's custom robot.

@@ -212,6 +212,7 @@ const CARD_BUILTINS: Builtins = Builtins {
     facts: true,
     video: Some(VIDEO_TEMPLATE),
     digest: Some(DIGEST_TEMPLATE),
+    written_out: None,
 };
 
 /// What the built-in `post` messages are made of: a `post`'s own title is the headline, so its
@@ -222,6 +223,7 @@ const POST_BUILTINS: Builtins = Builtins {
     facts: true,
     video: None,
     digest: Some(POST_DIGEST_TEMPLATE),
+    written_out: None,
 };
 
 /// Feishu/Lark's custom bot.

@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 use super::{Message, Outcome, Prepared, ServiceLimits};
 use crate::action::Action;
 use crate::config::ChannelConfig;
-use crate::template::Markup;
-use crate::text::truncate_chars;
+use crate::config::Locale;
+use crate::template::{self, Markup};
+use crate::text::{one_line, truncate_chars};
 
 /// How much of the rendered payload goes into the line; a log line is a summary, and the decoded
 /// event can be large.
@@ -89,9 +90,66 @@ fn summary(payload: &Value) -> String {
     truncate_chars(&crate::text::printable(text), MAX_PAYLOAD_CHARS)
 }
 
+/// [`TEMPLATE`] written out: the same line, byte for byte, without a template engine (~35 k
+/// instructions of a fresh callback's ~305 k went to making the context and rendering it,
+/// BENCHMARKS.md, "Round 3, session 10"). The test `line_says_what_the_template_says` renders
+/// both for every sample, status and locale.
+fn line(prepared: &template::Prepared<'_>, locale: Locale) -> String {
+    // As the template's `{% if x %}`: an empty string counts as none.
+    fn given(value: Option<&str>) -> Option<&str> {
+        value.filter(|value| !value.is_empty())
+    }
+    let summary = prepared.summary();
+    let mut line = String::with_capacity(256);
+    line.push_str(prepared.headline(locale));
+    if let (Some(video_id), Some(_)) = (given(summary.video_id), given(summary.title)) {
+        line.push_str(" · video ");
+        line.push_str(&one_line(video_id));
+    }
+    if let Some(task_id) = given(summary.task_id) {
+        line.push_str(" · task ");
+        line.push_str(&one_line(task_id));
+    }
+    if let Some(duration) = given(summary.duration.as_deref()) {
+        line.push_str(" · ");
+        line.push_str(duration);
+    }
+    for (i, node) in summary.failed_nodes.iter().enumerate() {
+        line.push_str(if i == 0 { " · failed: " } else { ", " });
+        line.push_str(&one_line(node.name));
+        let (code, message) = (given(node.error_code), given(node.error_message));
+        if code.is_none() && message.is_none() {
+            continue;
+        }
+        line.push_str(" (");
+        if let Some(code) = code {
+            line.push_str(&one_line(code));
+            if message.is_some() {
+                line.push_str(": ");
+            }
+        }
+        line.push_str(&one_line(&truncate_chars(message.unwrap_or_default(), MAX_ERROR_CHARS)));
+        line.push(')');
+    }
+    // As `Templates::render` trims a rendered message.
+    match line.trim_matches('\n') {
+        trimmed if trimmed.len() == line.len() => line,
+        trimmed => trimmed.to_owned(),
+    }
+}
+
+/// How much of a failed node's error message the line shows (the template's `clip(200)`).
+const MAX_ERROR_CHARS: usize = 200;
+
 /// What the built-in message is made of (no digests: one document, one record per event).
-const BUILTINS: super::Builtins =
-    super::Builtins { markup: MARKUP, message: TEMPLATE, facts: false, video: None, digest: None };
+const BUILTINS: super::Builtins = super::Builtins {
+    markup: MARKUP,
+    message: TEMPLATE,
+    facts: false,
+    video: None,
+    digest: None,
+    written_out: Some(line),
+};
 
 /// The log: records handed over locally, never sent.
 pub(super) struct Log;
@@ -125,6 +183,7 @@ mod tests {
     use super::*;
     use crate::channel::test_support::action;
     use crate::config::ChannelType;
+    use crate::event::Event;
 
     #[derive(Clone, Default)]
     struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -162,6 +221,103 @@ mod tests {
         assert_eq!(fields["key"], action.key.as_str());
         let payload: Value = serde_json::from_str(fields["payload"].as_str().unwrap()).unwrap();
         assert_eq!(payload, action.payload);
+    }
+
+    /// A workflow event with `fields` and, in `ActivityResults`, one node per `(status, message
+    /// body)`: nested JSON in strings, as VOD sends it.
+    fn workflow(fields: Value, nodes: &[(&str, Value)]) -> Event {
+        let results: serde_json::Map<String, Value> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, (status, body))| {
+                let result = json!({"EventType": "TranscodeComplete", "MessageBody": body}).to_string();
+                let node = json!({"ActivityId": format!("Node{i}"), "Status": status, "Result": result});
+                (format!("Node{i}_a{i}"), node)
+            })
+            .collect();
+        let mut body = json!({"EventType": "WorkflowTaskComplete", "Status": "Failed"});
+        body.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+        body["ActivityResults"] = Value::String(Value::Object(results).to_string());
+        crate::event::decode_delivery(body.to_string().as_bytes()).unwrap().events.remove(0)
+    }
+
+    /// Every shape the line tells apart: the samples, failed nodes with a code, a message, both,
+    /// neither, empty ones, a long and a multi-line message; no title, an empty TaskId, no times.
+    fn events() -> Vec<Event> {
+        let failed = |code: Value, message: Value| {
+            ("Failed", json!({"Status": "fail", "ErrorCode": code, "ErrorMessage": message}))
+        };
+        let long = "an error that goes on ".repeat(20);
+        let mut events: Vec<Event> = crate::samples::events().into_iter().map(|(_, e)| e).collect();
+        events.extend([
+            workflow(
+                json!({"TaskId": "t1", "VideoId": "v1", "TaskInput": "{\"Title\": \"a\\nb.mp4\"}"}),
+                &[failed(json!("E1"), json!("m1")), failed(json!("E2"), Value::Null)],
+            ),
+            workflow(
+                json!({"TaskId": "t2", "VideoId": "v2"}),
+                &[failed(Value::Null, json!(long)), failed(json!(""), json!("two\nlines")), failed(Value::Null, Value::Null)],
+            ),
+            workflow(
+                json!({"TaskId": "", "VideoId": "v3", "TaskInput": "{\"Title\": \"\"}", "CreateTime": "2025-04-01T02:29:46Z", "FinishTime": "2025-04-01T02:31:05Z"}),
+                &[("Succeed", json!({"Status": "success"})), failed(json!("E\r3"), json!(""))],
+            ),
+            workflow(json!({"Status": "Succeed", "TaskId": "t4 \u{202e}"}), &[]),
+            workflow(json!({"Status": "Processing", "TaskId": "\nt5\n"}), &[]),
+        ]);
+        events
+    }
+
+    #[test]
+    fn line_says_what_the_template_says() {
+        use crate::config::Config;
+        use crate::template::{Builtin, Resolution, Target, Templates};
+
+        let config = Config::builtin();
+        let builtins: Vec<Builtin> = Locale::ALL
+            .into_iter()
+            .map(|locale| Builtin { name: TEMPLATE.0, source: TEMPLATE.1, locale: Some(locale), facts: None })
+            .collect();
+        let templates = Templates::compile(&config, &builtins, &[]).unwrap();
+        let (channel, route) = (&config.channels[0], &config.routes[0]);
+        let resolution =
+            Resolution { resolved: true, resolves: vec!["t0".into()], resolved_after_secs: Some(60) };
+        let mut seen = Vec::new();
+        for event in events() {
+            for resolution in [None, Some(&resolution)] {
+                let prepared = match resolution {
+                    None => templates.prepare(&event),
+                    Some(resolution) => templates.prepare_resolved(&event, resolution),
+                };
+                for locale in Locale::ALL {
+                    let target = Target {
+                        channel,
+                        markup: MARKUP,
+                        builtin: TEMPLATE.0,
+                        locale,
+                        utc_offset: None,
+                        video: None,
+                        written_out: None,
+                    };
+                    let rendered = templates.render(&target, route, &prepared).unwrap();
+                    let written = Target { written_out: Some(line), ..target };
+                    assert_eq!(templates.render(&written, route, &prepared).unwrap(), rendered);
+                    seen.push(rendered);
+                }
+            }
+        }
+        assert_eq!(seen.len(), 32);
+        // The events reach every branch of the template.
+        for part in [
+            "a b.mp4 · video v1 · task t1 · failed: Node0_a0 (E1: m1), Node1_a1 (E2)",
+            "v2 · task t2 · failed: Node0_a0 (an error that goes on an error",
+            "…), Node1_a1 (two lines), Node2_a2",
+            "v3 · 1m 19s · failed: Node1_a1 (E 3)",
+            "✅ 已恢复 · task",
+            "· task t4 \\u{202e}",
+        ] {
+            assert!(seen.iter().any(|line| line.contains(part)), "no line has {part:?}: {seen:#?}");
+        }
     }
 
     #[test]

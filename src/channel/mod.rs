@@ -234,6 +234,9 @@ pub(super) struct Builtins {
     pub video: Option<Builtin>,
     /// Its built-in digest, for the services that send digests.
     pub digest: Option<Builtin>,
+    /// `message` written in Rust (`template::WrittenOut`), where rendering the template would
+    /// be most of what a message costs: the `log` channel's one line.
+    pub written_out: Option<crate::template::WrittenOut>,
 }
 
 /// What vodhook knows of a service it sends messages to: one implementation per file. The
@@ -377,6 +380,11 @@ pub fn mention_keys(channel: &ChannelConfig) -> &'static [MentionKey] {
 /// The built-in template of `channel` (name, source): what it says when no template is configured.
 pub fn builtin_template(channel: &ChannelConfig) -> Builtin {
     messenger(channel.kind()).map_or(vod::TEMPLATE, |service| service.builtins(channel).message)
+}
+
+/// `channel`'s built-in message written in Rust, where its service has one (see [`Builtins`]).
+pub fn builtin_written_out(channel: &ChannelConfig) -> Option<crate::template::WrittenOut> {
+    messenger(channel.kind()).and_then(|service| service.builtins(channel).written_out)
 }
 
 /// Whether `channel`'s built-in message is followed by the shared facts (see [`Builtins`]).

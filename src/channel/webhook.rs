@@ -269,8 +269,14 @@ fn details(summary: &Summary<'_>) -> Value {
 }
 
 /// What the built-in message is made of (no digests: one document, one record per event).
-const BUILTINS: super::Builtins =
-    super::Builtins { markup: MARKUP, message: TEMPLATE, facts: true, video: None, digest: None };
+const BUILTINS: super::Builtins = super::Builtins {
+    markup: MARKUP,
+    message: TEMPLATE,
+    facts: true,
+    video: None,
+    digest: None,
+    written_out: None,
+};
 
 /// A Standard Webhooks receiver.
 pub(super) struct Receiver;

@@ -249,6 +249,7 @@ impl Router {
             locale: *locale,
             utc_offset: offset.as_ref(),
             video: None,
+            written_out: None,
         };
         let digest = Digest { muted_by, ..Digest::of(briefs) };
         let (headline, text) = self.templates.render_digest(&target, &digest)?;
@@ -329,6 +330,7 @@ impl Router {
             locale,
             utc_offset,
             video,
+            written_out: channel::builtin_written_out(channel),
         };
         if let Some(call) = channel.call() {
             let params = self.templates.render_params(&target, &route.config, prepared)?;

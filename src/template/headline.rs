@@ -82,7 +82,7 @@ mod tests {
             for resolution in [None, Some(&resolution)] {
                 let prepared = templates.prepare_with(&event, resolution);
                 for locale in Locale::ALL {
-                    let ctx = context! { locale => locale.as_str(), ..prepared.base.clone() };
+                    let ctx = context! { locale => locale.as_str(), ..prepared.base().clone() };
                     let old = template.render(ctx).unwrap();
                     let old = text::truncate_chars(&text::one_line(old.trim()), MAX_HEADLINE_CHARS);
                     assert_eq!(

@@ -204,6 +204,9 @@ pub struct Target<'a> {
     /// What the VOD API said of the event's video (`[vod] enrich`): the template variable
     /// `video`, absent when not looked up.
     pub video: Option<&'a Value>,
+    /// The built-in message written in Rust, where the channel type has it (`builtin` stays
+    /// compiled: `check-config` and the tests render it).
+    pub written_out: Option<WrittenOut>,
 }
 
 impl Templates {
@@ -267,24 +270,15 @@ impl Templates {
             (_, true) => "received".to_owned(),
             (TaskStatus::Other(raw), false) => raw.to_lowercase(),
         };
-        let identity = event.identity();
-        let base = minijinja::Value::from_serialize(BaseContext {
-            summary: &summary,
-            marker: status_marker(summary.status),
-            failed,
-            outcome: &outcome,
-            identity: &identity,
-            resolution,
-        });
         Prepared {
             event,
             resolution: resolution.cloned(),
             summary,
             failed,
-            identity,
+            identity: event.identity(),
             outcome,
             headlines: Default::default(),
-            base,
+            base: OnceCell::new(),
             tree: OnceCell::new(),
         }
     }
@@ -297,8 +291,13 @@ impl Templates {
         prepared: &Prepared<'_>,
     ) -> Result<String, RenderError> {
         let channel = target.channel;
-        let compiled =
-            self.select(target, route).map_err(|message| RenderError::new(route, channel, message))?;
+        let own =
+            self.own_template(target, route).map_err(|message| RenderError::new(route, channel, message))?;
+        let compiled = match (own, target.written_out) {
+            (Some(own), _) => own,
+            (None, Some(write)) => return Ok(write(prepared, target.locale)),
+            (None, None) => self.builtin(target),
+        };
         let template = self
             .env
             .get_template(&compiled.name)
@@ -359,7 +358,7 @@ impl Templates {
             utc_offset => target.utc_offset.map(UtcOffset::as_str),
             utc_offset_secs => target.utc_offset.map(UtcOffset::seconds),
             video => video,
-            ..prepared.base.clone()
+            ..prepared.base().clone()
         }
     }
 
@@ -397,19 +396,26 @@ impl Templates {
         Ok((headline, rendered.trim_matches('\n').to_owned()))
     }
 
-    fn select(&self, target: &Target<'_>, route: &RouteConfig) -> Result<Compiled, String> {
+    /// The user's template for (`target`, `route`): the route's, else the channel's; `None`
+    /// where the channel type's built-in message renders.
+    fn own_template(&self, target: &Target<'_>, route: &RouteConfig) -> Result<Option<Compiled>, String> {
         let channel = target.channel;
         if route.template.is_some() {
-            return self.routes.get(&route.name).cloned().ok_or_else(|| {
+            return self.routes.get(&route.name).cloned().map(Some).ok_or_else(|| {
                 format!("the template of route {:?} was not compiled at start-up", route.name)
             });
         }
         if channel.template.is_some() {
-            return self.channels.get(&channel.name).cloned().ok_or_else(|| {
+            return self.channels.get(&channel.name).cloned().map(Some).ok_or_else(|| {
                 format!("the template of channel {:?} was not compiled at start-up", channel.name)
             });
         }
-        Ok(Compiled { name: template_name(target.builtin, target.locale).into_owned(), needs_event: false })
+        Ok(None)
+    }
+
+    /// The compiled built-in message of `target`, in its locale.
+    fn builtin(&self, target: &Target<'_>) -> Compiled {
+        Compiled { name: template_name(target.builtin, target.locale).into_owned(), needs_event: false }
     }
 }
 
@@ -430,7 +436,9 @@ pub struct Prepared<'e> {
     outcome: String,
     /// The headline per locale, rendered on first use (see [`Templates::headline`]).
     headlines: [OnceCell<String>; Locale::ALL.len()],
-    base: minijinja::Value,
+    /// The context every template shares, made on first use: a message written out in Rust
+    /// ([`WrittenOut`]) needs none, and making it is ~18 k instructions.
+    base: OnceCell<minijinja::Value>,
     tree: OnceCell<minijinja::Value>,
 }
 
@@ -463,7 +471,26 @@ impl<'e> Prepared<'e> {
     pub fn resolution(&self) -> Option<&Resolution> {
         self.resolution.as_ref()
     }
+
+    /// The context every template of this event shares (see [`BaseContext`]).
+    fn base(&self) -> &minijinja::Value {
+        self.base.get_or_init(|| {
+            minijinja::Value::from_serialize(BaseContext {
+                summary: &self.summary,
+                marker: status_marker(self.summary.status),
+                failed: self.failed,
+                outcome: &self.outcome,
+                identity: &self.identity,
+                resolution: self.resolution.as_ref(),
+            })
+        })
+    }
 }
+
+/// A built-in message written in Rust: the text its template would render for the event in the
+/// locale, byte for byte (each is tested beside its template). Used where no template of the
+/// user's replaces the built-in; rendering the template is most of a simple message's cost.
+pub type WrittenOut = fn(&Prepared<'_>, Locale) -> String;
 
 #[derive(Serialize)]
 struct BaseContext<'a> {
@@ -769,6 +796,7 @@ mod tests {
             locale: Locale::En,
             utc_offset: None,
             video: None,
+            written_out: None,
         }
     }
 
@@ -838,6 +866,7 @@ mod tests {
             locale: Locale::En,
             utc_offset: None,
             video: None,
+            written_out: None,
         };
         assert_eq!(templates.render(&slack, &r, &prepared).unwrap(), "*x* &lt;y&gt; `id_1`");
         let dingtalk = Target { markup: Markup::Dingtalk, ..slack };
