@@ -46,6 +46,9 @@ pub fn truncate_bytes(text: &str, max_bytes: usize) -> String {
 
 /// `text` cut to at most `max_chars` characters, marker included.
 pub fn truncate_chars(text: &str, max_chars: usize) -> String {
+    if text.len() <= max_chars {
+        return text.to_owned(); // no more characters than bytes
+    }
     match text.char_indices().nth(max_chars) {
         None => text.to_owned(),
         Some(_) => {
@@ -101,7 +104,8 @@ pub fn one_line(text: &str) -> String {
     fn breaks(c: char) -> bool {
         matches!(c, '\n' | '\r' | '\t' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}')
     }
-    if !text.chars().any(|c| breaks(c) || unsafe_char(c)) {
+    // Every break is also an unsafe character: text with neither goes as it is.
+    if !has_unsafe_char(text) {
         return text.to_owned();
     }
     let mut out = String::with_capacity(text.len());
@@ -126,6 +130,19 @@ fn unsafe_char(c: char) -> bool {
     c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Whether `text` holds an [`unsafe_char`], read byte by byte: in UTF-8 each of them is a byte
+/// below 0x20, 0x7F, or a character starting 0xC2 (the C1 controls) or 0xE2 (the separators and
+/// bidirectional controls), so only those are decoded. Every logged record is checked, and
+/// decoding each character of it was ~5 k instructions a callback (BENCHMARKS.md, session 10).
+fn has_unsafe_char(text: &str) -> bool {
+    text.bytes().enumerate().any(|(i, byte)| match byte {
+        0x00..=0x1F | 0x7F => true,
+        // A lead byte starts a character: `i` is a boundary.
+        0xC2 | 0xE2 => text.get(i..).and_then(|rest| rest.chars().next()).is_some_and(unsafe_char),
+        _ => false,
+    })
+}
+
 fn escape_into(out: &mut String, c: char) {
     if unsafe_char(c) {
         out.push_str(&format!("\\u{{{:04x}}}", c as u32));
@@ -139,11 +156,7 @@ fn escape_into(out: &mut String, c: char) {
 /// and paragraph separators, NEL, and the bidirectional overrides that reorder what a reader sees.
 /// For values taken from an event, wherever they are logged.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    fn unsafe_char(c: char) -> bool {
-        c.is_control()
-            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-    }
-    if !text.chars().any(unsafe_char) {
+    if !has_unsafe_char(text) {
         return text.into();
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -259,6 +272,18 @@ mod tests {
         assert_eq!(one_line("a\tb"), "a b");
         assert_eq!(one_line("a\u{2028}b\u{85}c"), "a b c");
         assert_eq!(one_line("evil\u{202E}gpj.exe\u{7}"), "evil\\u{202e}gpj.exe\\u{0007}");
+    }
+
+    #[test]
+    fn the_byte_scan_finds_exactly_the_unsafe_characters() {
+        let mut text = String::new();
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            text.clear();
+            text.extend(['a', c, '视']);
+            assert_eq!(has_unsafe_char(&text), unsafe_char(c), "{:04x}", c as u32);
+        }
+        assert!(!has_unsafe_char("✅ 发布会 Keynote 🎬 … ⚠️"));
+        assert!(has_unsafe_char("✅ a\u{2066}b"));
     }
 
     #[test]
