@@ -69,7 +69,7 @@ pub(super) fn deliver(action: &Action) -> Outcome {
         route = %action.route,
         key = %action.key,
         event = %action.event,
-        payload = %summary(&action.payload),
+        payload = summary(&action.payload).as_str(),
         "action"
     );
     Outcome::Delivered
