@@ -543,7 +543,8 @@ pub fn error_response(status: StatusCode, error: &str, path: &str) -> Response<B
 }
 
 pub fn json_response(status: StatusCode, body: &Value) -> Response<Bytes> {
-    let mut response = Response::new(Bytes::from(body.to_string()));
+    // Into bytes directly: `to_string` goes through `Display`, a formatter call per string.
+    let mut response = Response::new(Bytes::from(serde_json::to_vec(body).unwrap_or_default()));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
