@@ -131,11 +131,8 @@ fn line(prepared: &template::Prepared<'_>, locale: Locale) -> String {
         line.push_str(&one_line(&truncate_chars(message.unwrap_or_default(), MAX_ERROR_CHARS)));
         line.push(')');
     }
-    // As `Templates::render` trims a rendered message.
-    match line.trim_matches('\n') {
-        trimmed if trimmed.len() == line.len() => line,
-        trimmed => trimmed.to_owned(),
-    }
+    // No trimming, as `Templates::render` trims a template's text: every piece is on one line.
+    line
 }
 
 /// How much of a failed node's error message the line shows (the template's `clip(200)`).
